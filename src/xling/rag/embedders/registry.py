@@ -31,7 +31,9 @@ Factory = Callable[["EmbedderSpec"], Embedder]
 _NAMED: dict[str, Factory] = {}
 _FAMILIES: dict[str, Factory] = {}
 _INT_OPTIONS = {"dim", "batch_size", "max_length"}
-_BOOL_OPTIONS = {"local_files_only"}
+_BOOL_OPTIONS = {"local_files_only", "input_type"}
+# Options that change how, not what, is computed; left out of the id (and never store a key).
+_RUNTIME_OPTIONS = {"batch_size", "local_files_only", "device", "api_key"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,9 @@ class EmbedderSpec:
     def canonical(self) -> str:
         """The spec string with options in sorted order."""
         head = f"{self.kind}:{self.arg}" if self.arg else self.kind
-        opts = "&".join(f"{k}={self.options[k]}" for k in sorted(self.options) if k != "batch_size")
+        opts = "&".join(
+            f"{k}={self.options[k]}" for k in sorted(self.options) if k not in _RUNTIME_OPTIONS
+        )
         return f"{head}?{opts}" if opts else head
 
 
@@ -184,7 +188,7 @@ def _openai(spec: EmbedderSpec) -> Embedder:
         raise InvalidInputError(
             f"embedder spec {spec.canonical!r} must look like openai:<base_url>#<model>"
         )
-    allowed = {"prompts", "batch_size", "api_key"}
+    allowed = {"prompts", "batch_size", "api_key", "input_type"}
     return OpenAIEmbedder(base_url, model, spec_id=spec.canonical, **_check_options(spec, allowed))
 
 

@@ -60,7 +60,10 @@ class SentenceTransformerEmbedder(Embedder):
         if local_files_only:
             kwargs["local_files_only"] = True
         self._model = SentenceTransformer(model, **kwargs)
-        full = int(self._model.get_sentence_embedding_dimension() or 0)
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        full = int(get_dim() or 0)
         if dim is not None and not 0 < dim <= full:
             raise InvalidInputError(f"dim={dim} is not allowed for {model}; use 1..{full}")
         self.dim = dim or full

@@ -1,0 +1,244 @@
+"""Lexical retrieval: a script-aware tokenizer and BM25 (through ``bm25s``) over pool texts.
+
+The tokenizer is the one place where xling splits text into words, so BM25, R-BM25's n-gram
+recall and the pool filters agree on what a token is. Words are maximal runs of letters, marks
+and digits (so Devanagari or Arabic words keep their combining vowel signs, which Python's
+``\\w`` drops); scripts written without spaces between words (Han, Hiragana, Katakana, Thai,
+Lao, Khmer, Myanmar, Tibetan) are split into single characters with their combining marks, the
+usual unigram analysis for CJK and Thai retrieval when no segmenter is available.
+
+Scoring is vectorised over all queries at once: bm25s builds the eager index (one precomputed
+score per (term, document)), and the score matrix of a batch of queries is a single sparse
+gather-and-sum over those postings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+
+from xling._validation import check_positive_int, check_texts
+from xling.errors import InvalidInputError, missing_extra_error
+
+__all__ = [
+    "SPACELESS_SCRIPTS",
+    "BM25Method",
+    "BM25Index",
+    "tokenize",
+    "top_k",
+]
+
+# Scripts whose words are not separated by spaces; their text is split per character.
+SPACELESS_SCRIPTS: tuple[str, ...] = (
+    "Han",
+    "Hiragana",
+    "Katakana",
+    "Thai",
+    "Lao",
+    "Khmer",
+    "Myanmar",
+    "Tibetan",
+)
+BM25Method = Literal["lucene", "robertson", "atire", "bm25l", "bm25+"]
+_METHODS: tuple[str, ...] = ("lucene", "robertson", "atire", "bm25l", "bm25+")
+# Scores of at most this many cells are materialised at once when scoring many queries.
+_CELLS_PER_CHUNK = 1 << 24
+
+Tokenizer = Callable[[str], list[str]]
+
+
+@lru_cache(maxsize=1)
+def _token_pattern() -> Any:
+    try:
+        import regex
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        raise missing_extra_error("regex", "all", "the xling tokenizer") from exc
+    spaceless = "".join(rf"\p{{{s}}}" for s in SPACELESS_SCRIPTS)
+    # One spaceless character (with its marks), or a word of letters/marks/digits that holds
+    # no spaceless character.
+    return regex.compile(
+        rf"(?V1)[{spaceless}]\p{{M}}*|[[\p{{L}}\p{{N}}]--[{spaceless}]][[\p{{L}}\p{{M}}\p{{N}}]--[{spaceless}]]*"
+    )
+
+
+def tokenize(text: str, *, lowercase: bool = True) -> list[str]:
+    """Splits a text into word tokens, in any script.
+
+    Args:
+        text: The text.
+        lowercase: Case-fold the tokens (``Straße`` → ``strasse``).
+
+    Returns:
+        The tokens in text order; punctuation and spaces are dropped.
+
+    Example:
+        >>> tokenize("Habari ya asubuhi, rafiki!")
+        ['habari', 'ya', 'asubuhi', 'rafiki']
+        >>> tokenize("東京は晴れ")
+        ['東', '京', 'は', '晴', 'れ']
+    """
+    tokens: list[str] = _token_pattern().findall(text)
+    return [t.casefold() for t in tokens] if lowercase else tokens
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best columns of each row, ties broken by the lower column index.
+
+    ``-inf`` marks excluded cells; a row with fewer than ``k`` finite cells gets ``-1`` indices
+    (and ``-inf`` scores) at its end.
+
+    Args:
+        scores: A ``(rows, columns)`` float array.
+        k: How many columns to keep per row (at most the number of columns).
+
+    Returns:
+        ``(indices, values)``, each ``(rows, k)``, best first.
+    """
+    n_rows, n_cols = scores.shape
+    if not 1 <= k <= n_cols:
+        raise InvalidInputError(f"k={k} is not allowed; use an integer from 1 to {n_cols}")
+    if n_rows == 0:
+        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=scores.dtype)
+    if k < n_cols:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(scores, part, axis=1).min(axis=1)
+        # argpartition picks arbitrarily among cells equal to the k-th value; redo those rows
+        # where such ties cross the cut so that the earliest columns win.
+        ties = (scores == kth[:, None]).sum(axis=1) > (
+            np.take_along_axis(scores, part, axis=1) == kth[:, None]
+        ).sum(axis=1)
+        if ties.any():
+            rows = np.flatnonzero(ties)
+            order = np.argsort(-scores[rows], axis=1, kind="stable")[:, :k]
+            part[rows] = order
+    else:
+        part = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols)).copy()
+    values = np.take_along_axis(scores, part, axis=1)
+    # Sort the k kept cells: by score descending, then by column ascending.
+    order = np.lexsort((part, -values), axis=1)
+    indices = np.take_along_axis(part, order, axis=1)
+    values = np.take_along_axis(values, order, axis=1)
+    missing = ~np.isfinite(values) & (values < 0)
+    if missing.any():
+        indices = np.where(missing, -1, indices)
+    return indices.astype(np.int64, copy=False), values
+
+
+class BM25Index:
+    """BM25 over a fixed list of texts (a pool side), built with ``bm25s``.
+
+    Args:
+        texts: The documents, in pool order.
+        k1: Term-frequency saturation.
+        b: Length normalisation.
+        method: BM25 variant (``lucene`` is Lucene's, the bm25s default).
+        tokenizer: Text → tokens; default :func:`tokenize`.
+
+    Raises:
+        InvalidInputError: On an empty list, an empty text or an unknown method.
+    """
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        *,
+        k1: float = 1.5,
+        b: float = 0.75,
+        method: BM25Method = "lucene",
+        tokenizer: Tokenizer = tokenize,
+    ) -> None:
+        docs = check_texts(texts, "BM25 documents")
+        if not docs:
+            raise InvalidInputError("BM25 needs at least one document; the list is empty")
+        if method not in _METHODS:
+            raise InvalidInputError(
+                f"unknown BM25 method {method!r}; allowed: {', '.join(_METHODS)}"
+            )
+        try:
+            import bm25s
+        except ImportError as exc:  # pragma: no cover - a core dependency
+            raise missing_extra_error("bm25s", "all", "BM25 retrieval") from exc
+        self.tokenizer = tokenizer
+        self.size = len(docs)
+        corpus = [tokenizer(doc) for doc in docs]
+        # bm25s cannot index a document without tokens (all punctuation); give it a token that
+        # no query can produce, so it scores 0 for every query.
+        corpus = [tokens or ["\x00"] for tokens in corpus]
+        self._bm25 = bm25s.BM25(k1=k1, b=b, method=method)
+        self._bm25.index(corpus, show_progress=False)
+        self._vocab: dict[str, int] = dict(self._bm25.vocab_dict)
+        scores = self._bm25.scores
+        self._data = np.asarray(scores["data"], dtype=np.float32)
+        self._docs = np.asarray(scores["indices"], dtype=np.int64)
+        self._indptr = np.asarray(scores["indptr"], dtype=np.int64)
+        nonocc = getattr(self._bm25, "nonoccurrence_array", None)
+        self._nonoccurrence = None if nonocc is None else np.asarray(nonocc, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _query_terms(self, queries: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(query number, term id) of every known query token, duplicates kept."""
+        qs: list[int] = []
+        terms: list[int] = []
+        for i, query in enumerate(queries):
+            for token in self.tokenizer(query):
+                term = self._vocab.get(token)
+                if term is not None:
+                    qs.append(i)
+                    terms.append(term)
+        return np.asarray(qs, dtype=np.int64), np.asarray(terms, dtype=np.int64)
+
+    def scores(self, queries: Sequence[str]) -> np.ndarray:
+        """The BM25 score of every (query, document) pair.
+
+        Args:
+            queries: Query texts.
+
+        Returns:
+            A ``(len(queries), len(self))`` float32 array; it equals bm25s' ``get_scores`` of
+            each query's tokens.
+        """
+        texts = check_texts(queries, "queries")
+        out = np.zeros((len(texts), self.size), dtype=np.float32)
+        qs, terms = self._query_terms(texts)
+        if len(terms):
+            starts, ends = self._indptr[terms], self._indptr[terms + 1]
+            lengths = ends - starts
+            # Expand each (query, term) into the term's postings without a Python loop.
+            owner = np.repeat(np.arange(len(terms)), lengths)
+            offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            post = starts[owner] + offsets
+            flat = qs[owner] * self.size + self._docs[post]
+            out += np.bincount(
+                flat, weights=self._data[post], minlength=out.size
+            ).reshape(out.shape).astype(np.float32)
+            if self._nonoccurrence is not None:
+                out += np.bincount(qs, weights=self._nonoccurrence[terms], minlength=len(texts))[
+                    :, None
+                ].astype(np.float32)
+        return out
+
+    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best documents of each query (ties broken by document order).
+
+        Args:
+            queries: Query texts.
+            k: Documents per query, at most ``len(self)``.
+
+        Returns:
+            ``(indices, scores)``, each ``(len(queries), k)``, best first.
+        """
+        texts = check_texts(queries, "queries")
+        check_positive_int(k, "k", maximum=self.size)
+        step = max(1, _CELLS_PER_CHUNK // self.size)
+        parts = [top_k(self.scores(texts[i : i + step]), k) for i in range(0, len(texts), step)]
+        if not parts:
+            return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+        return (
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+        )
