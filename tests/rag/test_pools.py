@@ -1,0 +1,134 @@
+"""Pools on real Chroma: embedded and a `chroma run` server, with the bundled embedders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xling.errors import InvalidInputError, ServiceUnavailableError
+from xling.rag import Pool, Record, aligned_records, connect, load_aligned
+from xling.rag.embedders import Embedder, get_embedder
+
+
+@pytest.fixture
+def eng_fra(shared_data: Path) -> list[Record]:
+    folder = shared_data / "flores"
+    return load_aligned(folder / "eng/dev.txt", folder / "fra/dev.txt", "eng", "fra")[:200]
+
+
+def test_index_search_across_languages(
+    tmp_path: Path, use_m3: Embedder, eng_fra: list[Record]
+) -> None:
+    pool = Pool.open("flores-eng-fra", use_m3, path=tmp_path)
+    report = pool.index(eng_fra, batch_size=64)
+    assert (report.total, report.added, report.skipped) == (200, 200, 0)
+    assert pool.count() == 200
+    english = [r.text for r in eng_fra if r.side == "src"][:20]
+    hits = pool.search(english, k=3, langs="fr")
+    # Each English query finds its own French translation first.
+    rows = [h[0].metadata["row"] for h in hits]
+    assert rows == list(range(20))
+    assert all(h.lang == "fra" for q in hits for h in q)
+    assert all(q[0].score >= q[1].score >= q[2].score for q in hits)
+    config = pool.collection.configuration
+    assert config["hnsw"]["space"] == "cosine"
+
+
+def test_reindexing_is_idempotent_and_embeds_nothing(
+    tmp_path: Path, use_m3: Embedder, eng_fra: list[Record]
+) -> None:
+    pool = Pool.open("idem", use_m3, path=tmp_path)
+    pool.index(eng_fra)
+    calls: list[int] = []
+    counting = get_embedder("use-m3", cache=False)
+    original = counting._encode
+    counting._encode = lambda batch, role: calls.append(len(batch)) or original(batch, role)  # type: ignore[method-assign]
+    again = Pool.open("idem", counting, path=tmp_path)
+    report = again.index(eng_fra)
+    assert (report.added, report.skipped, again.count()) == (0, 200, 200)
+    assert calls == []
+
+
+def test_interrupted_index_resumes_without_duplicates(
+    tmp_path: Path, use_m3: Embedder, eng_fra: list[Record]
+) -> None:
+    pool = Pool.open("resume", use_m3, path=tmp_path)
+
+    def interrupt(done: int, total: int) -> None:
+        if done >= 50:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pool.index(eng_fra, batch_size=50, on_progress=interrupt)
+    assert pool.count() == 50
+    report = Pool.open("resume", use_m3, path=tmp_path).index(eng_fra, batch_size=50)
+    assert (report.added, report.skipped) == (150, 50)
+    ids = pool.collection.get(include=[])["ids"]
+    assert len(ids) == len(set(ids)) == 200
+
+
+def test_embedder_mismatch_is_refused(tmp_path: Path, use_m3: Embedder, e5: Embedder) -> None:
+    Pool.open("mine", use_m3, path=tmp_path)
+    with pytest.raises(
+        InvalidInputError,
+        match=r"indexed with embedder 'use-m3' \(512-d\), not 'e5-small-q4' \(384-d\)",
+    ):
+        Pool.open("mine", e5, path=tmp_path)
+
+
+def test_bad_pool_names_and_missing_pools(tmp_path: Path, use_m3: Embedder) -> None:
+    with pytest.raises(InvalidInputError, match="pool name 'a' is not allowed"):
+        Pool.open("a", use_m3, path=tmp_path)
+    with pytest.raises(InvalidInputError, match="pool 'ghost' does not exist"):
+        Pool.open("ghost", use_m3, path=tmp_path, create=False)
+
+
+def test_batches_stay_under_chromas_maximum(tmp_path: Path, tiny_model_dir: Path) -> None:
+    # 6,000 distinct records in one call with a batch size above Chroma's limit (5,461).
+    embedder = get_embedder(f"hf:{tiny_model_dir}", cache=False, batch_size=512)
+    records = [
+        Record(f"sentence number {i}", "eng", row=i, source="synthetic") for i in range(6000)
+    ]
+    pool = Pool.open("big", embedder, path=tmp_path)
+    assert pool.max_batch == 5461
+    report = pool.index(records, batch_size=10_000)
+    assert report.added == 6000 and pool.count() == 6000
+
+
+def test_aligned_view_keeps_row_order_and_vectors(
+    tmp_path: Path, use_m3: Embedder, eng_fra: list[Record]
+) -> None:
+    pool = Pool.open("aligned", use_m3, path=tmp_path)
+    pool.index(list(reversed(eng_fra)))
+    view = pool.aligned("en", "fra_Latn")
+    assert view.rows == list(range(100))
+    assert view.sources == [r.text for r in eng_fra if r.side == "src"]
+    assert view.source_vectors is not None and view.source_vectors.shape == (100, 512)
+    np.testing.assert_allclose(
+        view.source_vectors[0], use_m3.embed_documents([view.sources[0]])[0], atol=1e-5
+    )
+    with pytest.raises(InvalidInputError, match="holds no fra->eng translation pairs"):
+        pool.aligned("fra", "eng")
+
+
+def test_server_and_embedded_share_the_code_path(chroma_url: str, use_m3: Embedder) -> None:
+    records = aligned_records(["Good morning.", "Thank you."], ["Bonjour.", "Merci."], "en", "fr")
+    pool = Pool.open("served", use_m3, url=chroma_url)
+    assert pool.index(records).added == 4
+    assert Pool.open("served", use_m3, url=chroma_url).index(records).added == 0
+    hit = pool.search(["Merci beaucoup"], k=1, langs="eng")[0][0]
+    assert hit.text == "Thank you."
+    with pytest.raises(InvalidInputError, match="indexed with embedder 'use-m3'"):
+        Pool.open("served", get_embedder("e5-small-q4", cache=False), url=chroma_url)
+
+
+def test_unreachable_chroma_url_is_named() -> None:
+    from tests.conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ServiceUnavailableError, match=f"Chroma at {url} is unreachable"):
+        connect(url=url)
+    with pytest.raises(InvalidInputError, match="Chroma URL 'ftp://x' is not allowed"):
+        connect(url="ftp://x")
