@@ -43,7 +43,7 @@ def fail(message: str) -> typer.Exit:
 
 def _register() -> None:
     # Each command module adds its commands to `app` on import.
-    from xling.cli import demo, llm, pools, rerank, select  # noqa: F401
+    from xling.cli import demo, eval, llm, pools, rerank, select  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,491 @@
+"""``xling eval mt|lang|retrieval|mining``: metrics as rich tables, JSON on request, bar plots."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from xling.cli.app import app, console, fail
+from xling.cli.options import EmbedderOpt
+from xling.rag.embedders import DEFAULT_EMBEDDER
+
+__all__ = ["eval_app", "mt", "lang", "retrieval", "mining"]
+
+eval_app = typer.Typer(
+    name="eval",
+    help="Evaluate translations, response languages, retrieval runs and bitext mining.",
+    no_args_is_help=True,
+)
+app.add_typer(eval_app, name="eval")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+PlotOpt = Annotated[
+    Path | None, typer.Option("--plot", help="Write a bar chart (PNG) to this path.")
+]
+MT_METRICS = ("chrf", "bleu", "comet", "lacomet")
+
+
+def _split(value: str, allowed: Sequence[str] | None, what: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise fail(f"{what} is empty; give a comma-separated list")
+    if allowed is not None:
+        unknown = [v for v in items if v not in allowed]
+        if unknown:
+            raise fail(f"unknown {what} {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    return items
+
+
+def _emit_json(payload: dict[str, Any]) -> None:
+    typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+
+
+def _bar_plot(path: Path, groups: dict[str, dict[str, float]], ylabel: str, title: str) -> None:
+    """Grouped bars: one group per key of ``groups``, one bar per inner key."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise fail("--plot needs matplotlib; install it with `pip install 'xling[plot]'`") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(groups)
+    series = list(dict.fromkeys(k for values in groups.values() for k in values))
+    width = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(labels) * max(len(series), 1)), 4))
+    for i, name in enumerate(series):
+        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(labels))]
+        ax.bar(xs, [groups[label].get(name, 0.0) for label in labels], width, label=name)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if len(series) > 1:
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    console.print(f"plot written to {path}")
+
+
+@eval_app.command()
+def mt(
+    hyp: Annotated[Path, typer.Option(help="Hypotheses: one per line, or JSONL (see --field).")],
+    ref: Annotated[Path, typer.Option(help="References, line-aligned with --hyp.")],
+    src: Annotated[
+        Path | None, typer.Option(help="Sources (needed by COMET; enables the copy check).")
+    ] = None,
+    tgt_lang: Annotated[
+        str | None, typer.Option(help="Target language (needed by laCOMET): swh, sw, swh_Latn.")
+    ] = None,
+    metrics: Annotated[str, typer.Option(help="Comma-separated: chrf,bleu,comet,lacomet.")] = (
+        "chrf,bleu"
+    ),
+    field: Annotated[
+        str | None, typer.Option(help="JSON key of the hypothesis text (ICL-MT: translation).")
+    ] = None,
+    tokenize: Annotated[str, typer.Option(help="BLEU tokenizer: 13a, char, flores200, ...")] = (
+        "13a"
+    ),
+    spm_model: Annotated[
+        Path | None, typer.Option(help="Local SentencePiece model for --tokenize flores200.")
+    ] = None,
+    comet_model: Annotated[
+        str, typer.Option(help="COMET model: hub name (from the local cache) or checkpoint path.")
+    ] = "Unbabel/wmt22-comet-da",
+    batch_size: Annotated[int, typer.Option(help="COMET batch size.")] = 16,
+    device: Annotated[str, typer.Option(help="COMET device: auto, cpu or cuda.")] = "auto",
+    allow_download: Annotated[
+        bool, typer.Option(help="Let COMET fetch a model from the hub (off: offline only).")
+    ] = False,
+    lid_backend: Annotated[
+        str | None, typer.Option(help="LID backend for laCOMET (default: best per language).")
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="A second hypothesis file: paired bootstrap of --hyp against it."),
+    ] = None,
+    samples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 300,
+    sample_size: Annotated[int, typer.Option(help="Segments per bootstrap resample.")] = 500,
+    as_json: JsonOpt = False,
+) -> None:
+    """Scores translations: chrF++, BLEU, COMET and laCOMET (COMET gated by output language)."""
+    from xling.eval import check_aligned, read_hypotheses, read_references
+
+    chosen = _split(metrics, MT_METRICS, "metrics")
+    hyps = read_hypotheses(hyp, field)
+    refs = read_references(ref)
+    check_aligned(hyps, refs, hyp, ref)
+    sources = None
+    if src is not None:
+        sources = read_references(src)
+        check_aligned(hyps, sources, hyp, src)
+    if "lacomet" in chosen and not tgt_lang:
+        raise fail("--metrics lacomet needs --tgt-lang (the language translations should be in)")
+    if tgt_lang:
+        from xling.prompts.languages import normalize_code
+
+        tgt_lang = normalize_code(tgt_lang)
+    base = None
+    if baseline is not None:
+        base = read_hypotheses(baseline, field)
+        check_aligned(base, refs, baseline, ref)
+    results, tests = _score_mt(
+        chosen, hyps, refs, sources, tgt_lang, base,
+        {"tokenize": tokenize, "spm_model": spm_model},
+        {"model": comet_model, "batch_size": batch_size, "device": device,
+         "local_files_only": not allow_download},
+        lid_backend, samples, sample_size,
+    )  # fmt: skip
+    if as_json:
+        payload: dict[str, Any] = {}
+        for name, result in results.items():
+            entry = {k: v for k, v in result.to_dict().items() if k != "segments"}
+            if name in tests:
+                entry["bootstrap"] = tests[name]
+            payload[name] = entry
+        _emit_json(payload)
+        return
+    table = Table(title=f"{hyp.name} ({len(hyps)} segments)")
+    for column in ("metric", "score", "details", "signature"):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    for name, result in results.items():
+        details = {k: v for k, v in result.details.items() if k not in ("detected",)}
+        table.add_row(
+            name,
+            f"{result.score:.4f}" if name in ("comet", "lacomet") else f"{result.score:.2f}",
+            ", ".join(f"{k}={_fmt(v)}" for k, v in details.items()),
+            result.signature,
+        )
+    console.print(table)
+    if tests:
+        _print_tests(tests, hyp.name, baseline.name if baseline else "")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _score_mt(
+    chosen: list[str],
+    hyps: list[str],
+    refs: list[str],
+    sources: list[str] | None,
+    tgt_lang: str | None,
+    base: list[str] | None,
+    bleu_options: dict[str, Any],
+    comet_options: dict[str, Any],
+    lid_backend: str | None,
+    samples: int,
+    sample_size: int,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    from xling.eval import (
+        CometScorer,
+        bleu,
+        chrf,
+        comet_and_lacomet,
+        corpus_stats,
+        paired_bootstrap,
+        segment_stats,
+    )
+
+    results: dict[str, Any] = {}
+    tests: dict[str, dict[str, Any]] = {}
+
+    def compare(name: str, a: Any, b: Any) -> None:
+        outcome = paired_bootstrap(a, b, n_samples=samples, sample_size=sample_size)
+        tests[name] = {
+            "baseline": outcome.score_a,
+            "system": outcome.score_b,
+            "system_ci95": list(outcome.ci_b),
+            "baseline_ci95": list(outcome.ci_a),
+            "wins": outcome.wins_b,
+            "losses": outcome.wins_a,
+            "p_value": outcome.p_value,
+            "samples": outcome.n_samples,
+            "sample_size": outcome.sample_size,
+        }
+
+    if "chrf" in chosen:
+        results["chrf"] = chrf(hyps, refs)
+        if base is not None:
+            compare("chrf", corpus_stats("chrf", base, refs), corpus_stats("chrf", hyps, refs))
+    if "bleu" in chosen:
+        results["bleu"] = bleu(hyps, refs, **bleu_options)
+        if base is not None:
+            opts = {k: v for k, v in bleu_options.items() if v is not None}
+            compare("bleu", corpus_stats("bleu", base, refs, **opts),
+                    corpus_stats("bleu", hyps, refs, **opts))  # fmt: skip
+    if "comet" in chosen or "lacomet" in chosen:
+        if sources is None:
+            raise fail("COMET needs --src (the source sentences)")
+        scorer = CometScorer(**comet_options)
+
+        def run(hypotheses: list[str]) -> tuple[Any, Any]:
+            if "lacomet" not in chosen:
+                return scorer.score(hypotheses, refs, sources), None
+            return comet_and_lacomet(
+                scorer, hypotheses, refs, sources, tgt_lang or "", backend=lid_backend
+            )
+
+        comet, gated = run(hyps)
+        if "comet" in chosen:
+            results["comet"] = comet
+        if gated is not None:
+            results["lacomet"] = gated
+        if base is not None:
+            base_comet, base_gated = run(base)
+            for name, ours, theirs in (
+                ("comet", comet, base_comet),
+                ("lacomet", gated, base_gated),
+            ):
+                if name in chosen:
+                    compare(name, segment_stats(name, theirs.segments),
+                            segment_stats(name, ours.segments))  # fmt: skip
+    return results, tests
+
+
+def _print_tests(tests: dict[str, dict[str, Any]], system: str, baseline: str) -> None:
+    table = Table(title=f"paired bootstrap: {system} vs {baseline}")
+    for column in ("metric", "baseline", "system", "system 95% CI", "wins", "p"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name, t in tests.items():
+        low, high = t["system_ci95"]
+        table.add_row(name, f"{t['baseline']:.4f}", f"{t['system']:.4f}", f"{low:.4f}–{high:.4f}",
+                      f"{t['wins']}/{t['samples']}", f"{t['p_value']:.3f}")  # fmt: skip
+    console.print(table)
+
+
+@eval_app.command()
+def lang(
+    responses: Annotated[
+        Path,
+        typer.Option(help="JSONL of {lang, response} objects, or plain lines with --expected."),
+    ],
+    expected: Annotated[
+        str | None, typer.Option(help="Expected language of every line of a plain-text file.")
+    ] = None,
+    lang_field: Annotated[str, typer.Option(help="JSON key of the expected language.")] = "lang",
+    text_field: Annotated[str, typer.Option(help="JSON key of the response text.")] = "response",
+    backend: Annotated[
+        str | None, typer.Option(help="LID backend (default: the best one per language).")
+    ] = None,
+    candidates: Annotated[
+        str | None,
+        typer.Option(help="Restrict LID to these languages plus the expected one (e.g. eng)."),
+    ] = None,
+    sentence_voting: Annotated[
+        bool, typer.Option(help="Let each sentence vote (long or code-switched answers).")
+    ] = True,
+    per_item: Annotated[bool, typer.Option(help="Also list every verdict.")] = False,
+    as_json: JsonOpt = False,
+    plot: PlotOpt = None,
+) -> None:
+    """Checks that responses are in the expected language (XRAG-style), per language."""
+    from xling.eval import LanguageChecker
+
+    items = _read_responses(responses, expected, lang_field, text_field)
+    checker = LanguageChecker(
+        backend=backend,
+        candidates=_split(candidates, None, "candidates") if candidates else None,
+        sentence_voting=sentence_voting,
+    )
+    report = checker.check_many(items)
+    if as_json:
+        _emit_json({
+            "accuracy": report.accuracy,
+            "per_language": {
+                code: {"accuracy": s.accuracy, "total": s.total, "verdicts": s.verdicts,
+                       "detected": s.detected, "mean_confidence": s.mean_confidence}
+                for code, s in report.per_language.items()
+            },
+            "verdicts": [
+                {"expected": v.expected, "detected": v.detected, "verdict": v.verdict,
+                 "confidence": v.confidence, "expected_share": v.expected_share,
+                 "backend": v.backend}
+                for v in report.verdicts
+            ],
+        })  # fmt: skip
+    else:
+        if per_item:
+            detail = Table(title="verdicts")
+            for column in ("#", "expected", "detected", "verdict", "confidence", "backend"):
+                detail.add_column(column)
+            for i, v in enumerate(report.verdicts, start=1):
+                detail.add_row(str(i), v.expected, v.detected, v.verdict, f"{v.confidence:.2f}",
+                               v.backend)  # fmt: skip
+            console.print(detail)
+        table = Table(title=f"response language ({len(report.verdicts)} responses)")
+        for column in ("expected", "n", "correct", "mixed", "wrong", "undetermined", "accuracy",
+                       "most detected"):  # fmt: skip
+            table.add_column(column, justify="left" if column in ("expected",) else "right")
+        for code, s in report.per_language.items():
+            counts = s.verdicts
+            top = ", ".join(f"{k}:{n}" for k, n in list(s.detected.items())[:3])
+            table.add_row(code, str(s.total), str(counts.get("correct", 0)),
+                          str(counts.get("mixed", 0)), str(counts.get("wrong_language", 0)),
+                          str(counts.get("undetermined", 0)), f"{s.accuracy:.3f}", top)  # fmt: skip
+        console.print(table)
+        console.print(f"overall accuracy: {report.accuracy:.3f}")
+    if plot is not None:
+        groups = {code: {"accuracy": s.accuracy} for code, s in report.per_language.items()}
+        _bar_plot(plot, groups, "responses in the expected language", "response language")
+
+
+def _read_responses(
+    path: Path, expected: str | None, lang_field: str, text_field: str
+) -> list[tuple[str, str]]:
+    from xling.eval import read_hypotheses
+
+    if expected is not None:
+        return [(expected, text) for text in read_hypotheses(path)]
+    if not path.is_file():
+        raise fail(f"file {str(path)!r} does not exist")
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise fail(
+                f"{path}:{number} is not JSON; give JSONL, or plain lines with --expected LANG"
+            ) from None
+        if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+            raise fail(f"{path}:{number} has no string field {text_field!r}")
+        if not isinstance(record.get(lang_field), str):
+            raise fail(f"{path}:{number} has no string field {lang_field!r} (expected language)")
+        items.append((record[lang_field], record[text_field]))
+    if not items:
+        raise fail(f"file {str(path)!r} is empty")
+    return items
+
+
+@eval_app.command()
+def retrieval(
+    run: Annotated[Path, typer.Option(help="Run: TREC (qid Q0 doc rank score tag) or JSONL.")],
+    qrels: Annotated[Path, typer.Option(help="Qrels: TREC (qid 0 doc grade) or JSONL.")],
+    metrics: Annotated[str, typer.Option(help="Comma-separated measures.")] = (
+        "nDCG@10,R@100,RR@10,AP"
+    ),
+    rel: Annotated[int, typer.Option(help="Minimum grade of a relevant document.")] = 1,
+    skip_unknown: Annotated[
+        bool, typer.Option(help="Skip run queries the qrels do not know (default: error).")
+    ] = False,
+    skip_missing: Annotated[
+        bool, typer.Option(help="Skip judged queries absent from the run (default: score 0).")
+    ] = False,
+    ties: Annotated[str, typer.Option(help="Order of equal scores: trec_eval or msmarco.")] = (
+        "trec_eval"
+    ),
+    per_query: Annotated[bool, typer.Option(help="Also list every query.")] = False,
+    as_json: JsonOpt = False,
+    plot: PlotOpt = None,
+) -> None:
+    """Scores a retrieval run against qrels (nDCG@k, Recall@k, MRR@k, MAP)."""
+    from xling.eval import evaluate_run
+
+    result = evaluate_run(
+        run,
+        qrels,
+        _split(metrics, None, "metrics"),
+        rel=rel,
+        unknown_queries="skip" if skip_unknown else "error",
+        missing_queries="skip" if skip_missing else "zero",
+        ties=ties,
+    )
+    if as_json:
+        payload: dict[str, Any] = {**result.metrics, "queries": result.queries,
+                                   "missing": result.missing}  # fmt: skip
+        if per_query:
+            payload["per_query"] = result.per_query
+        _emit_json(payload)
+    else:
+        names = list(result.metrics)
+        if per_query:
+            detail = Table(title="per query")
+            detail.add_column("query")
+            for name in names:
+                detail.add_column(name, justify="right")
+            for qid, values in result.per_query.items():
+                detail.add_row(qid, *(f"{values[n]:.4f}" for n in names))
+            console.print(detail)
+        table = Table(title=f"{run.name}: {result.queries} queries")
+        for name in names:
+            table.add_column(name, justify="right")
+        table.add_row(*(f"{result.metrics[n]:.4f}" for n in names))
+        console.print(table)
+        if result.missing:
+            how = "skipped" if skip_missing else "scored 0"
+            console.print(f"{len(result.missing)} judged queries have no results ({how})")
+    if plot is not None:
+        _bar_plot(plot, {run.name: result.metrics}, "score", "retrieval")
+
+
+@eval_app.command()
+def mining(
+    src: Annotated[list[Path], typer.Option(help="Source side (repeat for several pairs).")],
+    tgt: Annotated[list[Path], typer.Option(help="Line-aligned target side, one per --src.")],
+    embedder: EmbedderOpt = DEFAULT_EMBEDDER,
+    scoring: Annotated[str, typer.Option(help="Comma-separated: cosine, ratio, distance.")] = (
+        "cosine,ratio"
+    ),
+    k: Annotated[int, typer.Option("-k", help="Margin neighbourhood size.")] = 4,
+    threshold: Annotated[
+        float | None, typer.Option(help="Also report BUCC-style F1 of pairs scoring ≥ this.")
+    ] = None,
+    as_json: JsonOpt = False,
+    plot: PlotOpt = None,
+) -> None:
+    """Bitext mining accuracy (100 − xSIM) of aligned files, with cosine and margin scoring."""
+    from xling.eval import bucc_f1, mine_pairs, read_references, xsim
+    from xling.eval.mining import SCORINGS
+    from xling.rag.embedders import get_embedder
+
+    if len(src) != len(tgt):
+        raise fail(f"give one --tgt per --src; got {len(src)} --src and {len(tgt)} --tgt")
+    scorings = _split(scoring, sorted(SCORINGS), "scoring")
+    model = get_embedder(embedder)
+    results: dict[str, dict[str, Any]] = {}
+    for s_path, t_path in zip(src, tgt, strict=True):
+        sources, targets = read_references(s_path), read_references(t_path)
+        if len(sources) != len(targets):
+            raise fail(f"{s_path} has {len(sources)} lines but {t_path} has {len(targets)}; "
+                       "mining evaluation needs line-aligned files")  # fmt: skip
+        x, y = model.embed_documents(sources), model.embed_documents(targets)
+        label = s_path.name
+        entry: dict[str, Any] = {
+            name: xsim(x, y, scoring=name, k=k, target_texts=targets).accuracy for name in scorings
+        }
+        if threshold is not None:
+            margin = next((m for m in scorings if m != "cosine"), "ratio")
+            f1 = bucc_f1(mine_pairs(x, y, scoring=margin, k=k), [(i, i) for i in range(len(x))],
+                         threshold)  # fmt: skip
+            entry["bucc"] = {"scoring": margin, "threshold": threshold, "f1": f1.f1,
+                             "precision": f1.precision, "recall": f1.recall}  # fmt: skip
+        entry["pairs"] = len(sources)
+        results[label] = entry
+    if as_json:
+        _emit_json({"embedder": model.id, "k": k, "results": results})
+    else:
+        table = Table(title=f"mining accuracy (%), {model.id}, k={k}")
+        table.add_column("pair")
+        table.add_column("n", justify="right")
+        for name in scorings:
+            table.add_column(name, justify="right")
+        if threshold is not None:
+            table.add_column(f"F1@{threshold}", justify="right")
+        for label, entry in results.items():
+            cells = [f"{entry[name]:.2f}" for name in scorings]
+            if threshold is not None:
+                cells.append(f"{entry['bucc']['f1']:.2f}")
+            table.add_row(label, str(entry["pairs"]), *cells)
+        console.print(table)
+    if plot is not None:
+        groups = {label: {n: entry[n] for n in scorings} for label, entry in results.items()}
+        _bar_plot(plot, groups, "accuracy (%)", f"bitext mining, {model.id}")

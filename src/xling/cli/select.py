@@ -1,0 +1,194 @@
+"""``xling select``: in-context examples (and ready prompts) for every query of a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xling.cli.app import app, console, fail
+from xling.cli.options import ChromaPath, ChromaUrl, EmbedderOpt
+from xling.cli.progress import progress_bar
+from xling.errors import InvalidInputError
+from xling.prompts.languages import get_language
+from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MT_TEMPLATES, build_mt_prompt, get_mt_template
+from xling.rag import AlignedPool, Pool, read_lines
+from xling.rag.embedders import DEFAULT_EMBEDDER
+from xling.selectors import (
+    DEFAULT_FILTERS,
+    SELECTORS,
+    Example,
+    FilterOptions,
+    SelectionConfig,
+    filter_pool,
+    get_selector,
+    load_aligned_pool,
+)
+
+__all__ = ["select_cmd", "write_jsonl_atomic", "selection_record"]
+
+
+def write_jsonl_atomic(path: Path, records: Iterable[dict[str, object]]) -> int:
+    """Writes JSON lines to a temporary file beside ``path`` and renames it into place.
+
+    A run that fails half way leaves ``path`` as it was (or absent), never half written.
+
+    Returns:
+        The number of lines written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            for record in records:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count
+
+
+def selection_record(query: str, examples: list[Example], prompt: str) -> dict[str, object]:
+    """One output line: the query, its examples in prompt order, and the prompt."""
+    return {
+        "query": query,
+        "examples": [
+            {"row": e.row, "source": e.source, "target": e.target, "score": round(e.score, 6)}
+            for e in examples
+        ],
+        "prompt": prompt,
+    }
+
+
+def _pool(
+    pool_src: Path | None,
+    pool_tgt: Path | None,
+    pool_name: str | None,
+    src: str,
+    tgt: str,
+    embedder: str,
+    chroma_path: Path | None,
+    chroma_url: str | None,
+) -> AlignedPool:
+    if pool_name is not None:
+        if pool_src is not None or pool_tgt is not None:
+            raise fail("give either --pool NAME or --pool-src/--pool-tgt, not both")
+        chroma = Pool.open(pool_name, embedder, path=chroma_path, url=chroma_url, create=False)
+        return chroma.aligned(src, tgt)
+    if pool_src is None or pool_tgt is None:
+        raise fail("give the pool: --pool-src FILE --pool-tgt FILE, or --pool NAME (Chroma)")
+    return load_aligned_pool(pool_src, pool_tgt, src, tgt)
+
+
+def _filters(names: list[str] | None) -> tuple[str, ...]:
+    chosen: list[str] = []
+    for name in names or []:
+        chosen.extend(DEFAULT_FILTERS if name == "all" else [name])
+    return tuple(dict.fromkeys(chosen))
+
+
+@app.command("select")
+def select_cmd(
+    queries: Annotated[Path, typer.Option(help="Sentences to translate, one per line.")],
+    src: Annotated[str, typer.Option(help="Source language (eng, en, eng_Latn).")],
+    tgt: Annotated[str, typer.Option(help="Target language (swh, sw, swh_Latn).")],
+    out: Annotated[Path, typer.Option(help="Output JSONL: one line per query.")],
+    pool_src: Annotated[
+        Path | None, typer.Option(help="Pool source side, one sentence per line.")
+    ] = None,
+    pool_tgt: Annotated[
+        Path | None, typer.Option(help="Pool target side, line-aligned with --pool-src.")
+    ] = None,
+    pool: Annotated[
+        str | None, typer.Option("--pool", help="Or a Chroma pool holding src->tgt pairs.")
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help=f"One of: {', '.join(SELECTORS)}.")
+    ] = "s2s",
+    k: Annotated[int, typer.Option("-k", help="Examples per query.")] = 5,
+    order: Annotated[
+        str,
+        typer.Option(help="nearest-last: best example next to the query; or nearest-first."),
+    ] = "nearest-last",
+    template: Annotated[
+        str, typer.Option(help=f"Prompt template: {', '.join(MT_TEMPLATES)}.")
+    ] = DEFAULT_MT_TEMPLATE,
+    embedder: EmbedderOpt = DEFAULT_EMBEDDER,
+    dense_format: Annotated[
+        str, typer.Option("--format", help="mmr/margin/fusion: compare with s2s, s2t or mix.")
+    ] = "s2s",
+    alpha: Annotated[float, typer.Option(help="mix: weight of the source side.")] = 0.5,
+    candidates: Annotated[
+        int, typer.Option(help="First-stage depth of r-bm25, mmr, borda and rrf.")
+    ] = 100,
+    mmr_lambda: Annotated[float, typer.Option(help="mmr: relevance weight.")] = 0.5,
+    margin_neighbors: Annotated[int, typer.Option(help="margin: neighbours (k).")] = 4,
+    seed: Annotated[int, typer.Option(help="random: seed.")] = 0,
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            help=f"Pool filter (repeatable): {', '.join(DEFAULT_FILTERS)}, or all.",
+        ),
+    ] = None,
+    max_length_ratio: Annotated[
+        float, typer.Option(help="length-ratio filter: largest ratio.")
+    ] = 3.0,
+    leakage_guard: Annotated[
+        bool, typer.Option(help="Never use a pool pair identical to the query.")
+    ] = True,
+    chroma_path: ChromaPath = None,
+    chroma_url: ChromaUrl = None,
+) -> None:
+    """Chooses k in-context examples per query and writes them with the few-shot prompt."""
+    started = time.monotonic()
+    src_code, tgt_code = get_language(src).code, get_language(tgt).code
+    get_mt_template(template)
+    config = SelectionConfig(
+        strategy=strategy, k=k, order=order, embedder=embedder,  # type: ignore[arg-type]
+        dense_format=dense_format, alpha=alpha, candidates=candidates,  # type: ignore[arg-type]
+        mmr_lambda=mmr_lambda, margin_neighbors=margin_neighbors, seed=seed,
+        leakage_guard=leakage_guard, filters=_filters(filters), max_length_ratio=max_length_ratio,
+    )  # fmt: skip
+    if strategy not in SELECTORS:
+        raise InvalidInputError(
+            f"unknown selection strategy {strategy!r}; allowed: {', '.join(SELECTORS)}"
+        )
+    texts = read_lines(queries)
+    aligned = _pool(pool_src, pool_tgt, pool, src_code, tgt_code, embedder, chroma_path, chroma_url)
+    filtered = filter_pool(
+        aligned, config.filters, FilterOptions(max_length_ratio=max_length_ratio)
+    )
+    if k > len(filtered.pool):
+        raise InvalidInputError(
+            f"k={k} is larger than the pool ({len(filtered.pool)} pairs); use at most "
+            f"{len(filtered.pool)}"
+        )
+    selector = get_selector(filtered.pool, config)
+    with progress_bar("preparing pool") as update:
+        selector.prepare(update)
+    with progress_bar(f"selecting ({strategy})") as update:
+        chosen = selector.select(texts, k, on_progress=update)
+    records = (
+        selection_record(
+            text, examples, build_mt_prompt(text, examples, src_code, tgt_code, template)
+        )
+        for text, examples in zip(texts, chosen, strict=True)
+    )
+    written = write_jsonl_atomic(out, records)
+    dropped = ", ".join(f"{n}: {c}" for n, c in filtered.dropped.items()) or "none"
+    console.print(
+        f"{written} queries, {k} examples each from {len(filtered.pool)} pairs "
+        f"({strategy}; filtered out: {dropped}) -> {out} in {time.monotonic() - started:.1f}s"
+    )

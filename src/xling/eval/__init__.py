@@ -1,0 +1,79 @@
+"""Evaluation: MT metrics, language ID, response-language checks, IR and mining metrics.
+
+Heavy optional parts (COMET, the LID backends) load lazily on first use.
+"""
+
+from xling.eval.bootstrap import BootstrapResult, paired_bootstrap, segment_stats
+from xling.eval.comet import DEFAULT_COMET_MODEL, CometScorer, resolve_checkpoint
+from xling.eval.files import check_aligned, read_hypotheses, read_references
+from xling.eval.ir_metrics import (
+    Measure,
+    Qrels,
+    RetrievalResult,
+    Run,
+    evaluate_run,
+    parse_measure,
+    read_qrels,
+    read_run,
+)
+from xling.eval.lacomet import comet_and_lacomet, first_line, is_copy, lacomet, language_gate
+from xling.eval.language_check import (
+    LanguageChecker,
+    LanguageReport,
+    LanguageSummary,
+    LanguageVerdict,
+    split_sentences,
+)
+from xling.eval.mining import (
+    BuccScore,
+    MinedPair,
+    MiningResult,
+    best_threshold,
+    bucc_f1,
+    mine_pairs,
+    xsim,
+)
+from xling.eval.mt_metrics import CorpusStats, bleu, chrf, corpus_stats
+from xling.eval.scores import MetricResult
+
+__all__ = [
+    "DEFAULT_COMET_MODEL",
+    "BootstrapResult",
+    "BuccScore",
+    "CometScorer",
+    "CorpusStats",
+    "LanguageChecker",
+    "LanguageReport",
+    "LanguageSummary",
+    "LanguageVerdict",
+    "Measure",
+    "MetricResult",
+    "MinedPair",
+    "MiningResult",
+    "Qrels",
+    "RetrievalResult",
+    "Run",
+    "best_threshold",
+    "bleu",
+    "bucc_f1",
+    "check_aligned",
+    "chrf",
+    "comet_and_lacomet",
+    "corpus_stats",
+    "evaluate_run",
+    "first_line",
+    "is_copy",
+    "lacomet",
+    "language_gate",
+    "mine_pairs",
+    "paired_bootstrap",
+    "parse_measure",
+    "read_hypotheses",
+    "read_qrels",
+    "read_references",
+    "read_run",
+    "resolve_checkpoint",
+    "segment_stats",
+    "split_sentences",
+    "xsim",
+]

@@ -1,0 +1,97 @@
+"""Reading hypothesis and reference files: plain lines or JSONL with a text field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from xling.errors import InvalidInputError
+
+__all__ = ["read_hypotheses", "read_references", "check_aligned"]
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise InvalidInputError(f"file {str(path)!r} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"file {str(path)!r} is not UTF-8 (byte {exc.start})") from None
+    if not text:
+        raise InvalidInputError(f"file {str(path)!r} is empty")
+    return text
+
+
+def _split(text: str) -> list[str]:
+    lines = text.split("\n")
+    if lines[-1] == "":  # one final newline is optional
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def _is_jsonl(path: Path, field: str | None) -> bool:
+    return field is not None or path.suffix.lower() in (".jsonl", ".ndjson")
+
+
+def read_hypotheses(path: str | Path, field: str | None = None) -> list[str]:
+    """Reads system outputs, one per line; empty outputs are kept (they are real outputs).
+
+    Args:
+        path: A text file (one hypothesis per line) or a JSONL file (one object per line).
+        field: The JSON key holding the text (ICL-MT files use ``translation``). Files ending in
+            ``.jsonl`` default to ``translation``.
+
+    Returns:
+        The hypotheses in file order.
+
+    Raises:
+        InvalidInputError: If the file is missing, empty or not UTF-8, or a JSONL line is not an
+            object with a string ``field`` (the message names the file and line).
+    """
+    p = Path(path)
+    lines = _split(_read_text(p))
+    if not _is_jsonl(p, field):
+        return lines
+    key = field or "translation"
+    out = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{p}:{number} is not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get(key), str):
+            keys = sorted(record) if isinstance(record, dict) else []
+            raise InvalidInputError(
+                f"{p}:{number} has no string field {key!r}; keys there: {keys}; "
+                "choose one with --field"
+            )
+        out.append(record[key])
+    return out
+
+
+def read_references(path: str | Path) -> list[str]:
+    """Reads references (or sources), one per line; an empty line is an error.
+
+    Raises:
+        InvalidInputError: If the file is missing, empty, not UTF-8 or has an empty line (the
+            message names the file and line).
+    """
+    p = Path(path)
+    lines = _split(_read_text(p))
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise InvalidInputError(
+                f"{p}:{number} is an empty line; every reference must hold text"
+            )
+    return lines
+
+
+def check_aligned(
+    a: Sequence[str], b: Sequence[str], path_a: str | Path, path_b: str | Path
+) -> None:
+    """Raises if two line-aligned files differ in length, naming both files and counts."""
+    if len(a) != len(b):
+        raise InvalidInputError(
+            f"{path_a} has {len(a)} lines but {path_b} has {len(b)}; they must be line-aligned"
+        )

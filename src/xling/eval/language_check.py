@@ -1,0 +1,218 @@
+"""Response-language correctness (XRAG): is each answer in the language the user asked in?
+
+Models often answer a Swahili question in English. Each response is split into sentences; every
+sentence is identified and votes for its language with weight ``characters × confidence``. The
+verdict is ``correct`` when the expected language wins the vote, ``mixed`` when it holds at least
+``mixed_share`` of the vote without winning (code-switching), ``wrong_language`` otherwise, and
+``undetermined`` when nothing could be identified (an empty answer, only digits).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from xling.errors import InvalidInputError
+from xling.eval.lid import UNDETERMINED, default_backend, get_identifier
+from xling.prompts.languages import normalize_code
+
+__all__ = [
+    "Verdict",
+    "LanguageVerdict",
+    "LanguageSummary",
+    "LanguageReport",
+    "LanguageChecker",
+    "split_sentences",
+    "summarize",
+]
+
+Verdict = Literal["correct", "mixed", "wrong_language", "undetermined"]
+
+# Sentence ends: Latin/Cyrillic/Arabic/Devanagari punctuation followed by space, CJK full stops
+# (no space follows them), and line breaks.
+_SENTENCE_END = re.compile(r"(?<=[.!?;؟۔।॥])\s+|(?<=[。！？；])|\n+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Splits a response into sentences (non-empty, stripped)."""
+    return [part.strip() for part in _SENTENCE_END.split(text) if part and part.strip()]
+
+
+@dataclass(frozen=True)
+class LanguageVerdict:
+    """The language check of one response.
+
+    Attributes:
+        expected: Canonical code of the expected language.
+        detected: The language that won the sentence vote (``und`` if none).
+        verdict: ``correct``, ``mixed``, ``wrong_language`` or ``undetermined``.
+        confidence: Weighted confidence of the detected language over the whole response, 0–1.
+        expected_share: Share of the vote held by the expected language, 0–1.
+        votes: Vote share per detected language.
+        sentences: Number of sentences voted.
+        backend: LID backend used.
+    """
+
+    expected: str
+    detected: str
+    verdict: Verdict
+    confidence: float
+    expected_share: float
+    votes: dict[str, float]
+    sentences: int
+    backend: str
+
+    @property
+    def correct(self) -> bool:
+        """Whether the response is in the expected language."""
+        return self.verdict == "correct"
+
+
+@dataclass(frozen=True)
+class LanguageSummary:
+    """Response-language figures for one expected language.
+
+    Attributes:
+        expected: The expected language.
+        total: Responses checked.
+        verdicts: Count per verdict.
+        detected: Count per detected language.
+        mean_confidence: Mean confidence of the verdicts.
+    """
+
+    expected: str
+    total: int
+    verdicts: dict[str, int]
+    detected: dict[str, int]
+    mean_confidence: float
+
+    @property
+    def accuracy(self) -> float:
+        """Share of responses in the expected language."""
+        return self.verdicts.get("correct", 0) / self.total
+
+
+@dataclass(frozen=True)
+class LanguageReport:
+    """All verdicts and a summary per expected language."""
+
+    verdicts: list[LanguageVerdict]
+    per_language: dict[str, LanguageSummary] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        """Share of all responses in their expected language."""
+        return sum(v.correct for v in self.verdicts) / len(self.verdicts)
+
+
+@dataclass
+class LanguageChecker:
+    """Checks that responses are in the expected language.
+
+    Attributes:
+        backend: LID backend name, or ``None`` for the backend measured best for each expected
+            language (:func:`xling.eval.lid.default_backend`).
+        candidates: Extra languages for restricted LID (the expected language is always added);
+            e.g. ``["eng"]`` to decide only between the expected language and English. ``None``
+            identifies among every language the backend knows.
+        sentence_voting: Split long answers into sentences that vote; otherwise identify the
+            whole response at once.
+        mixed_share: Minimum vote share of the expected language for a ``mixed`` verdict.
+    """
+
+    backend: str | None = None
+    candidates: Sequence[str] | None = None
+    sentence_voting: bool = True
+    mixed_share: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.mixed_share <= 0.5:
+            raise InvalidInputError(
+                f"mixed_share={self.mixed_share} is not allowed; use a value in (0, 0.5]"
+            )
+        if self.backend is not None:
+            get_identifier(self.backend)  # fail early on an unknown name
+
+    def check(self, expected: str, response: str) -> LanguageVerdict:
+        """Checks one response.
+
+        Args:
+            expected: The expected language (ISO 639-1/3 or FLORES code).
+            response: The model's answer.
+
+        Returns:
+            The :class:`LanguageVerdict`.
+
+        Raises:
+            InvalidInputError: If the code is unknown or the response is not a string.
+        """
+        code = normalize_code(expected)
+        if not isinstance(response, str):
+            raise InvalidInputError(f"response must be a string, got {type(response).__name__}")
+        name = self.backend or default_backend(code)
+        identifier = get_identifier(name)
+        restricted = (
+            None
+            if self.candidates is None
+            else sorted({code, *(normalize_code(c) for c in self.candidates)})
+        )
+        parts = split_sentences(response) if self.sentence_voting else [response.strip()]
+        parts = [p for p in parts if p]
+        weights: dict[str, float] = defaultdict(float)
+        total = 0.0
+        for part, detection in zip(parts, identifier.detect_many(parts, restricted), strict=True):
+            size = float(len(part))
+            total += size
+            if detection.lang != UNDETERMINED:
+                weights[detection.lang] += size * detection.confidence
+        return self._verdict(code, weights, total, len(parts), name)
+
+    def _verdict(
+        self, code: str, weights: dict[str, float], total: float, count: int, backend: str
+    ) -> LanguageVerdict:
+        mass = sum(weights.values())
+        if mass <= 0.0:
+            return LanguageVerdict(code, UNDETERMINED, "undetermined", 0.0, 0.0, {}, count, backend)
+        votes = {lang: w / mass for lang, w in sorted(weights.items(), key=lambda kv: -kv[1])}
+        detected = next(iter(votes))
+        share = votes.get(code, 0.0)
+        verdict: Verdict
+        if detected == code:
+            verdict = "correct"
+        elif share >= self.mixed_share:
+            verdict = "mixed"
+        else:
+            verdict = "wrong_language"
+        confidence = weights[detected] / total
+        return LanguageVerdict(code, detected, verdict, confidence, share, votes, count, backend)
+
+    def check_many(self, items: Iterable[tuple[str, str]]) -> LanguageReport:
+        """Checks ``(expected language, response)`` pairs and summarises per language.
+
+        Raises:
+            InvalidInputError: If there are no items, or an item is malformed.
+        """
+        verdicts = [self.check(expected, response) for expected, response in items]
+        if not verdicts:
+            raise InvalidInputError("no responses to check; give at least one")
+        return LanguageReport(verdicts, summarize(verdicts))
+
+
+def summarize(verdicts: Sequence[LanguageVerdict]) -> dict[str, LanguageSummary]:
+    """Verdict and detected-language counts per expected language."""
+    groups: dict[str, list[LanguageVerdict]] = defaultdict(list)
+    for verdict in verdicts:
+        groups[verdict.expected].append(verdict)
+    return {
+        lang: LanguageSummary(
+            expected=lang,
+            total=len(group),
+            verdicts=dict(Counter(v.verdict for v in group)),
+            detected=dict(Counter(v.detected for v in group).most_common()),
+            mean_confidence=sum(v.confidence for v in group) / len(group),
+        )
+        for lang, group in sorted(groups.items())
+    }

@@ -1,0 +1,419 @@
+"""Reranking prompts: listwise (RankGPT, RankZephyr, LRL), pairwise (PRP) and pointwise (yes/no).
+
+Every template renders chat messages for an OpenAI-compatible server. Listwise templates label
+passages with numeric (``[1]``) or alphabetic (``[A]``) identifiers; alphabetic ones give every
+label a distinct first token, which FIRST-style ranking needs. Each template has a cross-lingual
+variant (``note=cross_lingual_note(...)``) that tells the model the query and the passages may be in
+different languages.
+
+Passages are cut by the served model's own tokenizer (:func:`truncate_passages`, through
+``LLMClient.truncate``), never by splitting on spaces, which breaks Chinese, Japanese and Thai.
+:func:`passage_budget` fits the per-passage token budget to the server's context length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from xling.errors import InvalidInputError, UnknownSpecError
+from xling.llm import ChatMessage, LLMClient
+from xling.prompts.languages import language_name
+
+__all__ = [
+    "IdentifierStyle",
+    "ListwiseTemplate",
+    "PairwiseTemplate",
+    "PointwiseTemplate",
+    "LISTWISE_TEMPLATES",
+    "PAIRWISE_TEMPLATES",
+    "POINTWISE_TEMPLATES",
+    "get_listwise_template",
+    "get_pairwise_template",
+    "get_pointwise_template",
+    "identifier_labels",
+    "label_index",
+    "cross_lingual_note",
+    "passage_budget",
+    "truncate_passages",
+]
+
+IdentifierStyle = Literal["numeric", "alpha"]
+T = TypeVar("T")
+IDENTIFIER_STYLES: tuple[str, ...] = ("numeric", "alpha")
+
+# Chat templates add role markers around each message (``<|im_start|>user\n`` ... ``<|im_end|>``)
+# and some add a default system prompt; prompt sizes are measured on the message contents, so
+# this much is reserved on top (SmolLM2's template: 5 tokens per message, 20 for its system text).
+_TOKENS_PER_MESSAGE = 8
+_TEMPLATE_SLACK = 48
+
+
+# -- identifiers ------------------------------------------------------------------------------
+def identifier_labels(n: int, style: IdentifierStyle) -> list[str]:
+    """Labels of ``n`` passages: ``1..n`` or ``A..Z, AA, AB, ...`` (bijective base 26).
+
+    Raises:
+        InvalidInputError: If ``style`` is neither ``"numeric"`` nor ``"alpha"``.
+    """
+    if style == "numeric":
+        return [str(i) for i in range(1, n + 1)]
+    if style == "alpha":
+        return [_alpha(i) for i in range(n)]
+    raise InvalidInputError(f"identifiers={style!r} is not allowed; use one of {IDENTIFIER_STYLES}")
+
+
+def _alpha(index: int) -> str:
+    label = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        label = chr(ord("A") + rest) + label
+    return label
+
+
+def label_index(label: str, style: IdentifierStyle) -> int | None:
+    """The 0-based passage index a label stands for (``"3"`` → 2, ``"AB"`` → 27), or ``None``."""
+    if style == "numeric":
+        return int(label) - 1 if label.isascii() and label.isdigit() else None
+    if not label.isascii() or not label.isalpha():
+        return None
+    index = 0
+    for char in label.upper():
+        index = index * 26 + (ord(char) - ord("A") + 1)
+    return index - 1
+
+
+def cross_lingual_note(query_lang: str | None = None, passage_langs: Sequence[str] = ()) -> str:
+    """The sentence that tells the model query and passages may differ in language.
+
+    Args:
+        query_lang: The query's language code, if known.
+        passage_langs: The passages' language codes (repeats are fine), if known.
+    """
+    names = list(dict.fromkeys(language_name(code) for code in passage_langs if code))
+    detail = ""
+    if query_lang and names:
+        detail = f" (the query is in {language_name(query_lang)}; passages in {', '.join(names)})"
+    return (
+        "The search query and the passages may be written in different languages"
+        f"{detail}. Judge relevance by meaning, whatever the language."
+    )
+
+
+# -- listwise ---------------------------------------------------------------------------------
+def _style_words(style: IdentifierStyle) -> tuple[str, str]:
+    """How a template names the identifiers, and an example ranking in them."""
+    if style == "alpha":
+        return "an alphabetical identifier", "[B] > [A]"
+    return "a numerical identifier", "[2] > [1]"
+
+
+@dataclass(frozen=True)
+class ListwiseTemplate:
+    """A listwise ranking prompt.
+
+    Attributes:
+        name: Registry name.
+        description: One line for listings.
+        render: ``(query, passages, labels, style, note) -> messages``.
+        label_prefix: Text before each label in passages and answers (``"["``, ``"Passage"``).
+        label_suffix: Text after each label (``"]"`` or nothing).
+        answer_separator: Between labels in an answer (``" > "``).
+        answer_end: After the last label of a full answer.
+        first_prefix: The assistant text a FIRST-style step continues from; the next token is
+            then the first label.
+    """
+
+    name: str
+    description: str
+    render: Callable[[str, Sequence[str], Sequence[str], IdentifierStyle, str], list[ChatMessage]]
+    label_prefix: str = "["
+    label_suffix: str = "]"
+    answer_separator: str = " > "
+    answer_end: str = ""
+    first_prefix: str = "["
+
+    def messages(
+        self,
+        query: str,
+        passages: Sequence[str],
+        *,
+        style: IdentifierStyle = "numeric",
+        note: str = "",
+    ) -> list[ChatMessage]:
+        """Chat messages asking for a ranking of ``passages`` (already truncated)."""
+        labels = identifier_labels(len(passages), style)
+        return self.render(query, passages, labels, style, note)
+
+    def first_messages(
+        self, query: str, passages: Sequence[str], *, style: IdentifierStyle, note: str = ""
+    ) -> list[ChatMessage]:
+        """The messages plus the assistant's opening, for one FIRST-style forward step."""
+        prefill: ChatMessage = {"role": "assistant", "content": self.first_prefix}
+        return [*self.messages(query, passages, style=style, note=note), prefill]
+
+    def example_answer(self, n: int, style: IdentifierStyle) -> str:
+        """A complete answer for ``n`` passages (sizes the generation budget)."""
+        # Two-letter and two-digit labels are the longest; reversed order is as long as any.
+        labels = identifier_labels(n, style)[::-1]
+        wrapped = [f"{self.label_prefix}{label}{self.label_suffix}" for label in labels]
+        return self.answer_separator.join(wrapped) + self.answer_end
+
+
+def _with_note(text: str, note: str) -> str:
+    return f"{text} {note}" if note else text
+
+
+def _rankgpt(
+    query: str, passages: Sequence[str], labels: Sequence[str], style: IdentifierStyle, note: str
+) -> list[ChatMessage]:
+    # The wording (typos included) is RankGPT's own (sunnweiwei/RankGPT, rank_gpt.py), so
+    # results stay comparable with the published runs.
+    num = len(passages)
+    kind = "number" if style == "numeric" else "alphabetical"
+    example = "[1] > [2]" if style == "numeric" else "[A] > [B]"
+    messages: list[ChatMessage] = [
+        {
+            "role": "system",
+            "content": "You are RankGPT, an intelligent assistant that can rank passages based "
+            "on their relevancy to the query.",
+        },
+        {
+            "role": "user",
+            "content": _with_note(
+                f"I will provide you with {num} passages, each indicated by {kind} identifier []. "
+                f"\nRank the passages based on their relevance to query: {query}.",
+                note,
+            ),
+        },
+        {"role": "assistant", "content": "Okay, please provide the passages."},
+    ]
+    for label, passage in zip(labels, passages, strict=True):
+        messages.append({"role": "user", "content": f"[{label}] {passage}"})
+        messages.append({"role": "assistant", "content": f"Received passage [{label}]."})
+    messages.append(
+        {
+            "role": "user",
+            "content": f"Search Query: {query}. \nRank the {num} passages above based on their "
+            "relevance to the search query. The passages should be listed in descending order "
+            "using identifiers. The most relevant passages should be listed first. The output "
+            f"format should be [] > [], e.g., {example}. Only response the ranking results, "
+            "do not say any word or explain.",
+        }
+    )
+    return messages
+
+
+def _rank_zephyr(
+    query: str, passages: Sequence[str], labels: Sequence[str], style: IdentifierStyle, note: str
+) -> list[ChatMessage]:
+    # rank_llm's RankZephyr/FIRST single-turn prompt (castorini/rank_llm, rank_listwise_os_llm).
+    num = len(passages)
+    kind, example = _style_words(style)
+    body = "\n".join(
+        f"[{label}] {passage}" for label, passage in zip(labels, passages, strict=True)
+    )
+    content = (
+        _with_note(
+            f"I will provide you with {num} passages, each indicated by {kind} []. Rank the "
+            f"passages based on their relevance to the search query: {query}.",
+            note,
+        )
+        + f"\n\n{body}\n\nSearch Query: {query}.\nRank the {num} passages above based on their "
+        "relevance to the search query. All the passages should be included and listed using "
+        f"identifiers, in descending order of relevance. The output format should be [] > [], "
+        f"e.g., {example}. Only respond with the ranking results, do not say any word or explain."
+    )
+    return [
+        {
+            "role": "system",
+            "content": "You are RankLLM, an intelligent assistant that can rank passages based on "
+            "their relevancy to the query.",
+        },
+        {"role": "user", "content": content},
+    ]
+
+
+def _lrl(
+    query: str, passages: Sequence[str], labels: Sequence[str], style: IdentifierStyle, note: str
+) -> list[ChatMessage]:
+    # LRL (Ma et al. 2023, "Zero-Shot Listwise Document Reranking with a Large Language Model").
+    lines = [f"Passage{label} = {passage}" for label, passage in zip(labels, passages, strict=True)]
+    names = ", ".join(f"Passage{label}" for label in labels)
+    lines += [f"Query = {query}", f"Passages = [{names}]"]
+    if note:
+        lines.append(note)
+    lines += ["Sort the Passages by their relevance to the Query.", "Sorted Passages = ["]
+    return [{"role": "user", "content": "\n".join(lines)}]
+
+
+LISTWISE_TEMPLATES: dict[str, ListwiseTemplate] = {
+    "rankgpt": ListwiseTemplate(
+        "rankgpt", "RankGPT multi-turn: one message per passage (Sun et al. 2023)", _rankgpt
+    ),
+    "rank_zephyr": ListwiseTemplate(
+        "rank_zephyr", "RankZephyr/FIRST single turn (castorini/rank_llm)", _rank_zephyr
+    ),
+    "lrl": ListwiseTemplate(
+        "lrl",
+        "LRL: PassageN = text, answer 'Passage3, Passage1, ...' (Ma et al. 2023)",
+        _lrl,
+        label_prefix="Passage",
+        label_suffix="",
+        answer_separator=", ",
+        answer_end="]",
+        first_prefix="Passage",
+    ),
+}
+
+
+# -- pairwise and pointwise -------------------------------------------------------------------
+@dataclass(frozen=True)
+class PairwiseTemplate:
+    """A prompt asking which of two passages is more relevant, answered "Passage A"/"Passage B".
+
+    Attributes:
+        name: Registry name.
+        description: One line for listings.
+        text: Format string with ``{query}``, ``{a}``, ``{b}`` and ``{note}``.
+        answer_prefix: Assistant opening; the next token is then ``A`` or ``B``.
+    """
+
+    name: str
+    description: str
+    text: str
+    answer_prefix: str = "Passage"
+
+    def messages(self, query: str, a: str, b: str, *, note: str = "") -> list[ChatMessage]:
+        """The question for passages ``a`` (shown as Passage A) and ``b`` (Passage B)."""
+        note_text = f"{note}\n\n" if note else ""
+        content = self.text.format(query=query, a=a, b=b, note=note_text)
+        return [{"role": "user", "content": content}]
+
+    def scoring_messages(self, query: str, a: str, b: str, *, note: str = "") -> list[ChatMessage]:
+        """The question plus the assistant's opening, so one generated token is the answer."""
+        prefill: ChatMessage = {"role": "assistant", "content": self.answer_prefix}
+        return [*self.messages(query, a, b, note=note), prefill]
+
+
+@dataclass(frozen=True)
+class PointwiseTemplate:
+    """A yes/no relevance question about one passage.
+
+    Attributes:
+        name: Registry name.
+        description: One line for listings.
+        text: Format string with ``{query}``, ``{passage}`` and ``{note}``.
+        yes: The answer token meaning relevant (compared lower-cased, stripped).
+        no: The answer token meaning not relevant.
+    """
+
+    name: str
+    description: str
+    text: str
+    yes: str = "yes"
+    no: str = "no"
+
+    def messages(self, query: str, passage: str, *, note: str = "") -> list[ChatMessage]:
+        """The question for one passage."""
+        note_text = f"{note}\n" if note else ""
+        content = self.text.format(query=query, passage=passage, note=note_text)
+        return [{"role": "user", "content": content}]
+
+
+PAIRWISE_TEMPLATES: dict[str, PairwiseTemplate] = {
+    "prp": PairwiseTemplate(
+        "prp",
+        "PRP (Qin et al. 2023): which of Passage A / Passage B is more relevant",
+        'Given a query "{query}", which of the following two passages is more relevant to the '
+        'query?\n\nPassage A: "{a}"\n\nPassage B: "{b}"\n\n{note}Output Passage A or Passage B:',
+    ),
+}
+
+POINTWISE_TEMPLATES: dict[str, PointwiseTemplate] = {
+    "yes_no": PointwiseTemplate(
+        "yes_no",
+        "Does the passage answer the query? Yes/No (llm-rankers pointwise yes_no)",
+        "Passage: {passage}\nQuery: {query}\n{note}Does the passage answer the query? "
+        "Answer 'Yes' or 'No'.",
+    ),
+}
+
+
+def _lookup(registry: dict[str, T], name: str, kind: str) -> T:
+    if name not in registry:
+        raise UnknownSpecError(
+            f"unknown {kind} template {name!r}; available: {', '.join(sorted(registry))}"
+        )
+    return registry[name]
+
+
+def get_listwise_template(name: str) -> ListwiseTemplate:
+    """The listwise template registered as ``name`` (``rankgpt``, ``rank_zephyr``, ``lrl``)."""
+    return _lookup(LISTWISE_TEMPLATES, name, "listwise")
+
+
+def get_pairwise_template(name: str) -> PairwiseTemplate:
+    """The pairwise template registered as ``name`` (``prp``)."""
+    return _lookup(PAIRWISE_TEMPLATES, name, "pairwise")
+
+
+def get_pointwise_template(name: str) -> PointwiseTemplate:
+    """The pointwise template registered as ``name`` (``yes_no``)."""
+    return _lookup(POINTWISE_TEMPLATES, name, "pointwise")
+
+
+# -- fitting passages to the context ----------------------------------------------------------
+async def passage_budget(
+    client: LLMClient,
+    skeleton: Sequence[ChatMessage],
+    n_passages: int,
+    *,
+    reserve: int,
+    max_passage_tokens: int,
+    min_passage_tokens: int = 8,
+) -> int:
+    """Tokens each passage may take so that the whole prompt fits the server's context.
+
+    Args:
+        client: The client of the server whose tokenizer and ``max_model_len`` count.
+        skeleton: The prompt rendered with empty passages (query, instructions, labels).
+        n_passages: How many passages the prompt shows.
+        reserve: Tokens kept free for the answer.
+        max_passage_tokens: The cap per passage whatever the context.
+        min_passage_tokens: Below this a passage says too little to rank; raise instead.
+
+    Returns:
+        ``min(max_passage_tokens, (context - prompt overhead - reserve) // n_passages)``, or
+        ``max_passage_tokens`` when the server reports no context length.
+
+    Raises:
+        InvalidInputError: If the budget falls below ``min_passage_tokens`` (window too large for
+            the context, or a very long query).
+    """
+    context = await client.max_model_len()
+    if context is None:
+        return max_passage_tokens
+    text = "\n".join(message["content"] for message in skeleton)
+    overhead = len(await client.tokenize(text))
+    overhead += _TOKENS_PER_MESSAGE * len(skeleton) + _TEMPLATE_SLACK
+    free = context - overhead - reserve
+    budget = min(max_passage_tokens, free // max(n_passages, 1))
+    if budget < min_passage_tokens:
+        raise InvalidInputError(
+            f"{n_passages} passages do not fit the server's context of {context} tokens: the "
+            f"prompt needs {overhead} tokens and the answer {reserve}, leaving "
+            f"{max(free, 0) // max(n_passages, 1)} per passage (at least {min_passage_tokens} "
+            "needed); use a smaller window or a shorter query"
+        )
+    return budget
+
+
+async def truncate_passages(client: LLMClient, texts: Sequence[str], budget: int) -> list[str]:
+    """Cuts every text to at most ``budget`` tokens of the served model's tokenizer."""
+    cut = await asyncio.gather(*(client.truncate(text, budget) for text in texts))
+    # A cut inside a multi-byte character decodes to U+FFFD; drop that partial character.
+    return [piece.rstrip("\ufffd") for piece in cut]

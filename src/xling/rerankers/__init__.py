@@ -1,0 +1,79 @@
+"""LLM rerankers over OpenAI-compatible servers (vLLM): listwise, pairwise (PRP) and pointwise.
+
+from xling.llm import LLMClient
+from xling.rerankers import RerankRequest, get_reranker
+
+client = LLMClient("http://127.0.0.1:8011/v1", max_concurrency=32)
+reranker = get_reranker("listwise", client, template="rankgpt", window=20, stride=10)
+results = reranker.rerank_many([RerankRequest.from_texts(query, texts) for ...])
+"""
+
+from xling.rerankers.base import (
+    LogprobMode,
+    OnFailure,
+    Ranking,
+    Reranker,
+    RerankerConfig,
+)
+from xling.rerankers.listwise import ListwiseConfig, ListwiseReranker
+from xling.rerankers.pairwise import PairwiseConfig, PairwiseReranker, parse_choice
+from xling.rerankers.pairwise_variants import (
+    PAIRWISE_VARIANTS,
+    allpair_comparisons,
+    heapsort_comparison_bounds,
+    sliding_comparisons,
+)
+from xling.rerankers.permutation import Permutation, parse_permutation
+from xling.rerankers.pointwise import PointwiseConfig, PointwiseReranker
+from xling.rerankers.records import (
+    Candidate,
+    Fallback,
+    RankedCandidate,
+    Repair,
+    RerankRequest,
+    RerankResult,
+    RerankUsage,
+)
+from xling.rerankers.registry import (
+    RERANKERS,
+    RerankerEntry,
+    available_rerankers,
+    get_reranker,
+    register_reranker,
+)
+from xling.rerankers.windows import count_sliding_windows, sliding_windows
+
+__all__ = [
+    "Candidate",
+    "Fallback",
+    "ListwiseConfig",
+    "ListwiseReranker",
+    "LogprobMode",
+    "OnFailure",
+    "PAIRWISE_VARIANTS",
+    "PairwiseConfig",
+    "PairwiseReranker",
+    "Permutation",
+    "PointwiseConfig",
+    "PointwiseReranker",
+    "RERANKERS",
+    "RankedCandidate",
+    "Ranking",
+    "Repair",
+    "RerankRequest",
+    "RerankResult",
+    "RerankUsage",
+    "Reranker",
+    "RerankerConfig",
+    "RerankerEntry",
+    "allpair_comparisons",
+    "available_rerankers",
+    "count_sliding_windows",
+    "get_reranker",
+    "heapsort_comparison_bounds",
+    "parse_choice",
+    "parse_permutation",
+    "register_reranker",
+    "sliding_comparisons",
+    "sliding_windows",
+]

@@ -1,0 +1,378 @@
+"""What every reranker shares: config, accounting, failure policy, logprob answers, sync edges.
+
+A reranker is async inside. :meth:`Reranker.arerank_many` reranks many queries at once against
+one server; the shared :class:`~xling.llm.LLMClient` bounds the requests in flight
+(``max_concurrency``), so windows and comparisons of different queries fill the server's batch.
+
+Failure policy (``on_failure``): when the server cannot be reached or keeps failing after the
+client's retries (:class:`~xling.errors.ServiceUnavailableError`), ``"fallback"`` returns the
+request's first-stage order with a ``first_stage_order`` :class:`Fallback` recorded, and
+``"raise"`` raises. Errors caused by the input or the configuration always raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, TypeVar
+
+from xling._async import run_sync
+from xling._validation import check_positive_int
+from xling.errors import InvalidInputError, ServiceUnavailableError
+from xling.llm import ChatMessage, Completion, LLMClient
+from xling.prompts.rerank import cross_lingual_note, passage_budget, truncate_passages
+from xling.rerankers.records import (
+    Fallback,
+    RankedCandidate,
+    Repair,
+    RerankRequest,
+    RerankResult,
+    RerankUsage,
+)
+
+__all__ = [
+    "OnFailure",
+    "LogprobMode",
+    "RerankerConfig",
+    "Ranking",
+    "Ledger",
+    "Reranker",
+    "answer_logprob",
+    "check_choice",
+]
+
+OnFailure = Literal["fallback", "raise"]
+LogprobMode = Literal["logprob", "generate", "auto"]
+ProgressCallback = Callable[[int, int], None]
+C = TypeVar("C", bound="RerankerConfig")
+T = TypeVar("T")
+
+# vLLM refuses more than its --max-logprobs (20 by default) alternatives per token.
+MAX_TOP_LOGPROBS = 20
+# Lets the last chat message be continued ("[" → next token is the first identifier).
+_CONTINUE = {"continue_final_message": True, "add_generation_prompt": False}
+
+
+def check_choice(value: Any, name: str, allowed: Sequence[str]) -> None:
+    """Raises unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise InvalidInputError(f"{name}={value!r} is not allowed; use one of {list(allowed)}")
+
+
+@dataclass(frozen=True)
+class RerankerConfig:
+    """Options every reranker has.
+
+    Attributes:
+        on_failure: ``"fallback"`` (first-stage order, flagged) or ``"raise"`` when the server
+            fails after the client's retries.
+        cross_lingual: Tell the model query and passages may differ in language; ``None``
+            decides per request (when a candidate's language differs from ``query_lang``).
+        max_passage_tokens: Cap on each passage in model tokens (cut by the model's tokenizer);
+            lowered further to fit the server's context length.
+        rank_end: Only the first ``rank_end`` candidates are reranked (``None``: all); the
+            rest keep their first-stage order below them.
+        temperature: Sampling temperature of generated answers (0: greedy).
+    """
+
+    on_failure: OnFailure = "fallback"
+    cross_lingual: bool | None = None
+    max_passage_tokens: int = 300
+    rank_end: int | None = 100
+    temperature: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_choice(self.on_failure, "on_failure", ("fallback", "raise"))
+        check_positive_int(self.max_passage_tokens, "max_passage_tokens")
+        if self.rank_end is not None:
+            check_positive_int(self.rank_end, "rank_end")
+        if not isinstance(self.temperature, int | float) or self.temperature < 0:
+            raise InvalidInputError(f"temperature={self.temperature!r} is not allowed; use >= 0")
+
+    @classmethod
+    def from_options(cls: type[C], options: dict[str, Any]) -> C:
+        """Builds the config from keyword options, naming unknown ones."""
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown option(s) {unknown} for {cls.__name__}; allowed: {sorted(allowed)}"
+            )
+        return cls(**options)
+
+
+@dataclass
+class Ranking:
+    """What a reranker's core returns: positions into the candidates, best first.
+
+    Attributes:
+        order: A permutation of the reranked span (``0..span-1``); candidates after it keep
+            their first-stage order.
+        scores: Scores aligned with ``order``; ``None`` for rank-derived scores.
+        windows: Listwise windows ranked.
+        comparisons: Pairwise comparisons made.
+        rounds: Longest chain of dependent LLM calls.
+    """
+
+    order: list[int]
+    scores: list[float] | None = None
+    windows: int = 0
+    comparisons: int = 0
+    rounds: int = 0
+
+
+@dataclass
+class Ledger:
+    """Calls, tokens, repairs and fallbacks of one request."""
+
+    client: LLMClient
+    usage: RerankUsage = field(default_factory=RerankUsage)
+    repairs: list[Repair] = field(default_factory=list)
+    fallbacks: list[Fallback] = field(default_factory=list)
+
+    async def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
+        """One chat call, counted."""
+        completion = await self.client.chat(messages, **kwargs)
+        self.usage.add(completion)
+        return completion
+
+    async def next_token_logprobs(
+        self, messages: Sequence[ChatMessage], *, top: int, continue_final: bool
+    ) -> tuple[Completion, dict[str, float] | None]:
+        """Generates one token and returns the top alternatives' logprobs (``None``: none given).
+
+        Args:
+            messages: The prompt; with ``continue_final`` the last (assistant) message is
+                continued instead of starting a new turn.
+            top: How many alternatives to ask for (at most 20 on a default vLLM).
+            continue_final: Continue the final message (vLLM's ``continue_final_message``).
+        """
+        completion = await self.chat(
+            messages,
+            max_tokens=1,
+            temperature=0.0,
+            logprobs=min(top, MAX_TOP_LOGPROBS),
+            extra=_CONTINUE if continue_final else None,
+        )
+        if not completion.logprobs:
+            return completion, None
+        return completion, dict(completion.logprobs[0].top)
+
+
+def answer_logprob(top: dict[str, float], answer: str, *, casefold: bool = False) -> float | None:
+    """Log-probability mass of the tokens that spell ``answer`` (``" A"`` and ``"A"``).
+
+    Args:
+        top: A step's top alternatives (token text → logprob).
+        answer: The answer text, compared without surrounding spaces.
+        casefold: Also count other cases (``"Yes"``, ``"yes"``); identifiers stay exact.
+
+    Returns:
+        ``log(sum(p))`` over the matching alternatives, or ``None`` when none is among them.
+    """
+
+    def norm(text: str) -> str:
+        text = text.strip()
+        return text.casefold() if casefold else text
+
+    want = norm(answer)
+    probs = [math.exp(lp) for token, lp in top.items() if norm(token) == want]
+    return math.log(sum(probs)) if probs and sum(probs) > 0 else None
+
+
+class Reranker(ABC):
+    """Base of every reranker: failure policy, accounting and sync wrappers.
+
+    Args:
+        client: The LLM client (its ``max_concurrency`` bounds requests in flight).
+        config: The reranker's options.
+        name: The name reported in results (the registry name).
+    """
+
+    default_name = "reranker"
+
+    def __init__(self, client: LLMClient, config: RerankerConfig, name: str | None = None):
+        if not isinstance(client, LLMClient):
+            raise InvalidInputError(
+                f"client {client!r} is not an LLMClient; build one with LLMClient(base_url)"
+            )
+        self.client = client
+        self.config = config
+        self.name = name or self.default_name
+        self._has_logprobs: bool | None = None  # unknown until the first logprob call
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    # -- public API -------------------------------------------------------------------------
+    async def arerank(self, request: RerankRequest) -> RerankResult:
+        """Reranks one request (async)."""
+        if not isinstance(request, RerankRequest):
+            raise InvalidInputError(
+                f"{request!r} is not a RerankRequest; build one with RerankRequest.from_texts"
+            )
+        ledger = Ledger(self.client)
+        try:
+            ranking = await self._rank(request, ledger)
+        except ServiceUnavailableError as exc:
+            if self.config.on_failure == "raise":
+                raise
+            ledger.fallbacks.append(Fallback("first_stage_order", str(exc)))
+            ranking = Ranking(order=[])
+        return self._result(request, ranking, ledger)
+
+    async def arerank_many(
+        self, requests: Sequence[RerankRequest], *, on_progress: ProgressCallback | None = None
+    ) -> list[RerankResult]:
+        """Reranks many requests concurrently against one server (async).
+
+        With ``on_failure="raise"`` the first failure cancels the other requests.
+        """
+        requests = list(requests)
+        done = 0
+
+        async def one(request: RerankRequest) -> RerankResult:
+            nonlocal done
+            result = await self.arerank(request)
+            done += 1
+            if on_progress is not None:
+                on_progress(done, len(requests))
+            return result
+
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(request)) for request in requests]
+        return [task.result() for task in tasks]
+
+    def rerank(self, request: RerankRequest) -> RerankResult:
+        """Blocking :meth:`arerank`."""
+        return run_sync(self._closing(self.arerank(request)))
+
+    def rerank_many(
+        self, requests: Sequence[RerankRequest], *, on_progress: ProgressCallback | None = None
+    ) -> list[RerankResult]:
+        """Blocking :meth:`arerank_many`."""
+        return run_sync(self._closing(self.arerank_many(requests, on_progress=on_progress)))
+
+    # -- for subclasses ---------------------------------------------------------------------
+    @abstractmethod
+    async def _rank(self, request: RerankRequest, ledger: Ledger) -> Ranking:
+        """Ranks the first ``span(request)`` candidates."""
+
+    def span(self, request: RerankRequest) -> int:
+        """How many leading candidates are reranked."""
+        n = len(request.candidates)
+        return n if self.config.rank_end is None else min(n, self.config.rank_end)
+
+    def note(self, request: RerankRequest) -> str:
+        """The cross-lingual sentence for this request, or ``""``."""
+        wanted = self.config.cross_lingual
+        if wanted is None:
+            wanted = request.is_cross_lingual()
+        return cross_lingual_note(request.query_lang, request.langs) if wanted else ""
+
+    async def fitted_passages(
+        self, request: RerankRequest, skeleton: Sequence[ChatMessage], per_prompt: int, reserve: int
+    ) -> list[str]:
+        """The reranked span's texts, cut by model tokens so ``per_prompt`` passages fit."""
+        budget = await passage_budget(
+            self.client,
+            skeleton,
+            per_prompt,
+            reserve=reserve,
+            max_passage_tokens=self.config.max_passage_tokens,
+        )
+        texts = [c.text for c in request.candidates[: self.span(request)]]
+        return await truncate_passages(self.client, texts, budget)
+
+    async def logprobs_or_none(
+        self,
+        ledger: Ledger,
+        messages: Sequence[ChatMessage],
+        *,
+        mode: LogprobMode,
+        continue_final: bool,
+        top: int = MAX_TOP_LOGPROBS,
+    ) -> tuple[Completion | None, dict[str, float] | None]:
+        """Next-token logprobs under the logprob policy.
+
+        Returns ``(None, None)`` when answers must be generated instead: ``mode="generate"``,
+        or ``mode="auto"`` on a server that returns no logprobs (recorded once per request as a
+        ``generation`` fallback). The first call finds out whether the server gives logprobs
+        while the concurrent ones wait, so a server without them costs one probe, not one per
+        prompt in flight.
+
+        Raises:
+            InvalidInputError: ``mode="logprob"`` on a server that returns no logprobs.
+        """
+        if mode == "generate":
+            return None, None
+        if self._has_logprobs is None:
+            async with self._probe_lock():
+                if self._has_logprobs is None:
+                    completion, found = await ledger.next_token_logprobs(
+                        messages, top=top, continue_final=continue_final
+                    )
+                    self._has_logprobs = found is not None
+                    if found is not None:
+                        return completion, found
+        if self._has_logprobs:
+            completion, found = await ledger.next_token_logprobs(
+                messages, top=top, continue_final=continue_final
+            )
+            if found is not None:
+                return completion, found
+            self._has_logprobs = False
+        if mode == "logprob":
+            raise InvalidInputError(
+                f"the LLM server at {self.client.base_url} returned no logprobs, which "
+                f"{self.name} needs with its logprob scoring; use the 'auto' or 'generate' setting"
+            )
+        if not any(f.kind == "generation" for f in ledger.fallbacks):
+            ledger.fallbacks.append(
+                Fallback("generation", "the server returned no logprobs; answers were generated")
+            )
+        return None, None
+
+    def _probe_lock(self) -> asyncio.Lock:
+        # One lock per event loop: the sync wrappers run each call on a fresh loop.
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(id(loop))
+        if lock is None:
+            lock = self._locks[id(loop)] = asyncio.Lock()
+        return lock
+
+    # -- internals --------------------------------------------------------------------------
+    def _result(self, request: RerankRequest, ranking: Ranking, ledger: Ledger) -> RerankResult:
+        n = len(request.candidates)
+        head = list(ranking.order)
+        if sorted(head) != list(range(len(head))):
+            raise AssertionError(f"{self.name} produced a non-permutation {head}")
+        order = head + list(range(len(head), n))
+        if ranking.scores is not None:
+            # Candidates below the reranked span rank under every scored one.
+            floor = min(ranking.scores, default=0.0)
+            scores = list(ranking.scores) + [floor - 1 - i for i in range(n - len(head))]
+        else:
+            scores = [float(n - place) for place in range(n)]
+        ranked = [
+            RankedCandidate(request.candidates[i], float(score), i)
+            for i, score in zip(order, scores, strict=True)
+        ]
+        return RerankResult(
+            query=request.query,
+            candidates=ranked,
+            reranker=self.name,
+            usage=ledger.usage,
+            repairs=ledger.repairs,
+            fallbacks=ledger.fallbacks,
+            windows=ranking.windows,
+            comparisons=ranking.comparisons,
+            rounds=ranking.rounds,
+        )
+
+    async def _closing(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            return await coro
+        finally:
+            await self.client.aclose()

@@ -1,0 +1,157 @@
+"""Pairwise ranking prompting (PRP, Qin et al. 2023) over an OpenAI-compatible server.
+
+Every comparison asks both orders ("Passage A" = i, then "Passage A" = j) concurrently. Each
+answer is read from the logprobs of the answer token after the assistant's ``Passage`` (one
+generated token); ``scoring="auto"`` generates and parses ``Passage A``/``Passage B`` instead
+when the server returns no logprobs (recorded as a ``generation`` fallback), ``"logprob"``
+raises there, ``"generate"`` always generates. Consistent answers count 1 for the winner,
+disagreement 0.5 each; an unreadable answer counts half for each side.
+
+Variants and their call counts are in :mod:`xling.rerankers.pairwise_variants`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from xling._validation import check_positive_int
+from xling.errors import InvalidInputError
+from xling.llm import LLMClient
+from xling.prompts.rerank import PairwiseTemplate, get_pairwise_template
+from xling.rerankers.base import (
+    Ledger,
+    LogprobMode,
+    Ranking,
+    Reranker,
+    RerankerConfig,
+    answer_logprob,
+    check_choice,
+)
+from xling.rerankers.pairwise_variants import PAIRWISE_VARIANTS
+from xling.rerankers.records import Repair, RerankRequest
+
+__all__ = ["PairwiseConfig", "PairwiseReranker", "PairwiseVariant", "parse_choice"]
+
+PairwiseVariant = Literal["allpair", "heapsort", "sliding"]
+Choice = Literal["A", "B"]
+_CHOICE = re.compile(r"passage\s*([AB])\b", re.IGNORECASE)
+_BARE_CHOICE = re.compile(r"^\W*([AB])\b")
+
+
+def parse_choice(text: str) -> Choice | None:
+    """Reads ``A`` or ``B`` from a generated answer (``"Passage B"``, ``" A."``), else ``None``."""
+    match = _CHOICE.search(text) or _BARE_CHOICE.search(text)
+    if match is None:
+        return None
+    return "A" if match.group(1).upper() == "A" else "B"
+
+
+@dataclass(frozen=True)
+class PairwiseConfig(RerankerConfig):
+    """Options of :class:`PairwiseReranker` (plus those of :class:`RerankerConfig`).
+
+    Attributes:
+        variant: ``allpair``, ``heapsort`` (top-k) or ``sliding`` (k passes).
+        top_k: Heapsort: how many are extracted; sliding: how many passes.
+        template: Pairwise template name (``prp``).
+        scoring: ``logprob``, ``generate`` or ``auto`` (logprobs when the server gives them).
+        max_tokens: Tokens generated per answer when generating.
+    """
+
+    variant: PairwiseVariant = "heapsort"
+    top_k: int = 10
+    template: str = "prp"
+    scoring: LogprobMode = "auto"
+    max_tokens: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice(self.variant, "variant", tuple(PAIRWISE_VARIANTS))
+        check_choice(self.scoring, "scoring", ("logprob", "generate", "auto"))
+        check_positive_int(self.top_k, "top_k")
+        check_positive_int(self.max_tokens, "max_tokens")
+        get_pairwise_template(self.template)
+
+
+class PairwiseReranker(Reranker):
+    """PRP reranking: ``allpair``, ``heapsort`` top-k or ``sliding`` k passes.
+
+    Args:
+        client: The LLM client.
+        config: Options; or give them as keywords (``variant="heapsort", top_k=10``).
+        name: Name reported in results.
+    """
+
+    default_name = "prp"
+    config: PairwiseConfig
+
+    def __init__(
+        self,
+        client: LLMClient,
+        config: PairwiseConfig | None = None,
+        name: str | None = None,
+        **options: Any,
+    ) -> None:
+        if config is not None and options:
+            raise InvalidInputError("give either config or keyword options, not both")
+        super().__init__(client, config or PairwiseConfig.from_options(options), name)
+        self.template: PairwiseTemplate = get_pairwise_template(self.config.template)
+
+    async def _rank(self, request: RerankRequest, ledger: Ledger) -> Ranking:
+        span = self.span(request)
+        if span < 2:
+            return Ranking(list(range(span)))
+        note = self.note(request)
+        skeleton = self.template.messages(request.query, "", "", note=note)
+        passages = await self.fitted_passages(request, skeleton, 2, reserve=self.config.max_tokens)
+        asked = 0
+
+        async def compare(i: int, j: int) -> float:
+            nonlocal asked
+            asked += 1
+            where = f"comparison {asked} ({request.candidates[i].id} vs {request.candidates[j].id})"
+            first, second = await asyncio.gather(
+                self._choose(ledger, request.query, passages[i], passages[j], note, where),
+                self._choose(ledger, request.query, passages[j], passages[i], note, where),
+            )
+            return (_WIN_AS_A[first] + (1.0 - _WIN_AS_A[second])) / 2
+
+        variant = PAIRWISE_VARIANTS[self.config.variant]
+        outcome = await variant(list(range(span)), compare, self.config.top_k)
+        return Ranking(
+            outcome.order, outcome.scores, comparisons=outcome.comparisons, rounds=outcome.rounds
+        )
+
+    async def _choose(
+        self, ledger: Ledger, query: str, a: str, b: str, note: str, where: str
+    ) -> Choice | None:
+        """Which passage the model prefers in one order; ``None`` when unreadable."""
+        _, top = await self.logprobs_or_none(
+            ledger,
+            self.template.scoring_messages(query, a, b, note=note),
+            mode=self.config.scoring,
+            continue_final=True,
+        )
+        if top is not None:
+            lp_a, lp_b = answer_logprob(top, "A"), answer_logprob(top, "B")
+            if lp_a is None and lp_b is None:
+                ledger.repairs.append(Repair("unparsed_answer", 1, where))
+                return None
+            if lp_a == lp_b:
+                return None
+            return "A" if (lp_b is None or (lp_a is not None and lp_a > lp_b)) else "B"
+        completion = await ledger.chat(
+            self.template.messages(query, a, b, note=note),
+            max_tokens=self.config.max_tokens,
+            temperature=self.config.temperature,
+        )
+        choice = parse_choice(completion.text)
+        if choice is None:
+            ledger.repairs.append(Repair("unparsed_answer", 1, where))
+        return choice
+
+
+_WIN_AS_A: dict[Choice | None, float] = {"A": 1.0, "B": 0.0, None: 0.5}

@@ -1,0 +1,109 @@
+"""Pointwise yes/no relevance by logprob: one prompt and one generated token per candidate.
+
+The score is ``P(yes) / (P(yes) + P(no))`` over the first token's top alternatives (a cheap
+reference for the listwise and pairwise rerankers). Without logprobs from the server
+(``scoring="auto"``) the answer is generated and read as yes (1), no (0) or unreadable (0.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from xling._validation import check_positive_int
+from xling.errors import InvalidInputError
+from xling.llm import LLMClient
+from xling.prompts.rerank import PointwiseTemplate, get_pointwise_template
+from xling.rerankers.base import (
+    Ledger,
+    LogprobMode,
+    Ranking,
+    Reranker,
+    RerankerConfig,
+    answer_logprob,
+    check_choice,
+)
+from xling.rerankers.records import Repair, RerankRequest
+
+__all__ = ["PointwiseConfig", "PointwiseReranker"]
+
+
+@dataclass(frozen=True)
+class PointwiseConfig(RerankerConfig):
+    """Options of :class:`PointwiseReranker` (plus those of :class:`RerankerConfig`).
+
+    Attributes:
+        template: Pointwise template name (``yes_no``).
+        scoring: ``logprob``, ``generate`` or ``auto`` (logprobs when the server gives them).
+        max_tokens: Tokens generated per answer when generating.
+    """
+
+    template: str = "yes_no"
+    scoring: LogprobMode = "auto"
+    max_tokens: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice(self.scoring, "scoring", ("logprob", "generate", "auto"))
+        check_positive_int(self.max_tokens, "max_tokens")
+        get_pointwise_template(self.template)
+
+
+class PointwiseReranker(Reranker):
+    """Scores each candidate alone by the model's yes/no answer; all prompts in flight."""
+
+    default_name = "pointwise"
+    config: PointwiseConfig
+
+    def __init__(
+        self,
+        client: LLMClient,
+        config: PointwiseConfig | None = None,
+        name: str | None = None,
+        **options: Any,
+    ) -> None:
+        if config is not None and options:
+            raise InvalidInputError("give either config or keyword options, not both")
+        super().__init__(client, config or PointwiseConfig.from_options(options), name)
+        self.template: PointwiseTemplate = get_pointwise_template(self.config.template)
+
+    async def _rank(self, request: RerankRequest, ledger: Ledger) -> Ranking:
+        span = self.span(request)
+        note = self.note(request)
+        skeleton = self.template.messages(request.query, "", note=note)
+        passages = await self.fitted_passages(request, skeleton, 1, reserve=self.config.max_tokens)
+        scores = await asyncio.gather(
+            *(
+                self._score(ledger, request.query, passages[i], note, request.candidates[i].id)
+                for i in range(span)
+            )
+        )
+        order = sorted(range(span), key=lambda i: (-scores[i], i))
+        return Ranking(order, [scores[i] for i in order], rounds=1)
+
+    async def _score(self, ledger: Ledger, query: str, passage: str, note: str, cid: str) -> float:
+        messages = self.template.messages(query, passage, note=note)
+        _, top = await self.logprobs_or_none(
+            ledger, messages, mode=self.config.scoring, continue_final=False
+        )
+        if top is not None:
+            yes = answer_logprob(top, self.template.yes, casefold=True)
+            no = answer_logprob(top, self.template.no, casefold=True)
+            if yes is not None or no is not None:
+                p_yes = math.exp(yes) if yes is not None else 0.0
+                p_no = math.exp(no) if no is not None else 0.0
+                if p_yes + p_no > 0:
+                    return p_yes / (p_yes + p_no)
+            ledger.repairs.append(Repair("unparsed_answer", 1, f"candidate {cid}"))
+            return 0.5
+        completion = await ledger.chat(
+            messages, max_tokens=self.config.max_tokens, temperature=self.config.temperature
+        )
+        words = re.findall(r"[^\W\d_]+", completion.text.casefold())
+        if words and words[0] in (self.template.yes, self.template.no):
+            return 1.0 if words[0] == self.template.yes else 0.0
+        ledger.repairs.append(Repair("unparsed_answer", 1, f"candidate {cid}"))
+        return 0.5

@@ -1,0 +1,311 @@
+"""Typed records of reranking: requests, candidates, results and what happened on the way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from xling.errors import InvalidInputError
+from xling.llm import Completion
+from xling.prompts.languages import normalize_code
+
+__all__ = [
+    "Candidate",
+    "RerankRequest",
+    "RankedCandidate",
+    "Repair",
+    "RepairKind",
+    "Fallback",
+    "FallbackKind",
+    "RerankUsage",
+    "RerankResult",
+]
+
+RepairKind = Literal[
+    "think_stripped",
+    "lookalike_digits",
+    "no_identifiers",
+    "duplicates_dropped",
+    "out_of_range_dropped",
+    "missing_appended",
+    "unparsed_answer",
+]
+FallbackKind = Literal["first_stage_order", "generation"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One first-stage candidate.
+
+    Attributes:
+        id: Unique within its request.
+        text: The passage text.
+        score: The first-stage score (informative; the given order is the first-stage order).
+        lang: Its language code (any ISO 639-1/639-3/FLORES code; stored normalised).
+    """
+
+    id: str
+    text: str
+    score: float | None = None
+    lang: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise InvalidInputError(f"candidate id {self.id!r} is not allowed; use a non-empty str")
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise InvalidInputError(
+                f"candidate {self.id!r} has text {self.text!r}; empty texts are not allowed"
+            )
+        if self.score is not None:
+            object.__setattr__(self, "score", float(self.score))
+        if self.lang is not None:
+            object.__setattr__(self, "lang", normalize_code(self.lang))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], position: int = 0) -> Candidate:
+        """From ``{"id", "text", "score"?, "lang"?}``; a missing id becomes the position."""
+        if not isinstance(data, Mapping) or "text" not in data:
+            raise InvalidInputError(
+                f"candidate {position} is {data!r}; use an object with 'text' (and 'id', 'score', "
+                "'lang')"
+            )
+        unknown = set(data) - {"id", "text", "score", "lang"}
+        if unknown:
+            raise InvalidInputError(
+                f"candidate {position} has unknown field(s) {sorted(unknown)}; allowed: id, text, "
+                "score, lang"
+            )
+        raw_id = data.get("id", position)
+        return cls(str(raw_id), data["text"], data.get("score"), data.get("lang"))
+
+
+@dataclass(frozen=True)
+class RerankRequest:
+    """A query and its first-stage candidates, best first.
+
+    Attributes:
+        query: The query text.
+        candidates: The candidates in first-stage order (ids unique, at least one).
+        query_lang: The query's language code, if known (enables the cross-lingual note).
+    """
+
+    query: str
+    candidates: tuple[Candidate, ...]
+    query_lang: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.query, str) or not self.query.strip():
+            raise InvalidInputError(f"query {self.query!r} is not allowed; use a non-empty text")
+        candidates = tuple(self.candidates)
+        if not candidates:
+            raise InvalidInputError(
+                f"no candidates to rerank for query {self.query[:60]!r}; give at least one"
+            )
+        seen: set[str] = set()
+        for candidate in candidates:
+            if not isinstance(candidate, Candidate):
+                raise InvalidInputError(
+                    f"candidate {candidate!r} is not a Candidate; build it with Candidate(id, text)"
+                )
+            if candidate.id in seen:
+                raise InvalidInputError(
+                    f"duplicate candidate id {candidate.id!r} for query {self.query[:60]!r}; "
+                    "ids must be unique within a request"
+                )
+            seen.add(candidate.id)
+        object.__setattr__(self, "candidates", candidates)
+        if self.query_lang is not None:
+            object.__setattr__(self, "query_lang", normalize_code(self.query_lang))
+
+    @classmethod
+    def from_texts(
+        cls,
+        query: str,
+        texts: Sequence[str],
+        *,
+        ids: Sequence[str] | None = None,
+        scores: Sequence[float] | None = None,
+        langs: Sequence[str | None] | None = None,
+        query_lang: str | None = None,
+    ) -> RerankRequest:
+        """Builds a request from parallel lists; ids default to ``"0", "1", ...``."""
+        n = len(texts)
+        for name, values in (("ids", ids), ("scores", scores), ("langs", langs)):
+            if values is not None and len(values) != n:
+                raise InvalidInputError(f"{name} has {len(values)} items but texts has {n}")
+        return cls(
+            query,
+            tuple(
+                Candidate(
+                    ids[i] if ids is not None else str(i),
+                    texts[i],
+                    scores[i] if scores is not None else None,
+                    langs[i] if langs is not None else None,
+                )
+                for i in range(n)
+            ),
+            query_lang,
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RerankRequest:
+        """From ``{"query", "candidates": [{"id", "text", "score"?, "lang"?}], "query_lang"?}``."""
+        if not isinstance(data, Mapping) or "query" not in data or "candidates" not in data:
+            raise InvalidInputError(
+                f"request {str(data)[:80]!r} needs 'query' and 'candidates' (and 'query_lang')"
+            )
+        raw = data["candidates"]
+        if not isinstance(raw, list):
+            raise InvalidInputError(f"'candidates' must be a list, got {type(raw).__name__}")
+        candidates = tuple(Candidate.from_dict(item, i) for i, item in enumerate(raw))
+        return cls(data["query"], candidates, data.get("query_lang"))
+
+    @property
+    def langs(self) -> list[str]:
+        """The known candidate languages, in first-stage order (repeats kept)."""
+        return [c.lang for c in self.candidates if c.lang]
+
+    def is_cross_lingual(self) -> bool:
+        """Whether any candidate's language differs from the query's (both known)."""
+        return self.query_lang is not None and any(lang != self.query_lang for lang in self.langs)
+
+
+@dataclass(frozen=True)
+class RankedCandidate:
+    """A candidate in its reranked place.
+
+    Attributes:
+        candidate: The original candidate.
+        score: The reranker's score (higher is better; rank-derived for listwise/sorting).
+        first_stage_rank: Its 0-based place in the request.
+    """
+
+    candidate: Candidate
+    score: float
+    first_stage_rank: int
+
+    @property
+    def id(self) -> str:
+        """The candidate id."""
+        return self.candidate.id
+
+    @property
+    def text(self) -> str:
+        """The candidate text."""
+        return self.candidate.text
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A fix applied to a model answer that did not follow the format.
+
+    Attributes:
+        kind: What was fixed.
+        count: How many items (identifiers, characters, answers) it concerned.
+        where: Which step (``"window 80-100"``, ``"pair 3/7"``, ``"candidate d12"``).
+    """
+
+    kind: RepairKind
+    count: int = 1
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A step that fell back to a simpler method.
+
+    Attributes:
+        kind: ``first_stage_order`` (the server failed: the request kept its first-stage order)
+            or ``generation`` (no logprobs from the server: answers were generated and parsed).
+        reason: Why, in one line.
+    """
+
+    kind: FallbackKind
+    reason: str
+
+
+@dataclass
+class RerankUsage:
+    """LLM traffic of one request (generation calls only; tokenizer calls are not counted)."""
+
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, completion: Completion) -> None:
+        """Counts one completed call."""
+        self.llm_calls += 1
+        self.prompt_tokens += completion.prompt_tokens
+        self.completion_tokens += completion.completion_tokens
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    """The reranked candidates of one request and how they were obtained.
+
+    Attributes:
+        query: The query.
+        candidates: All candidates, best first.
+        reranker: The registry name of the reranker.
+        usage: LLM calls and tokens spent on this request.
+        repairs: Fixes applied to malformed answers.
+        fallbacks: Steps that fell back (see :class:`Fallback`).
+        windows: Listwise windows ranked.
+        comparisons: Pairwise comparisons made (each is two prompts, both orders).
+        rounds: Longest chain of LLM calls that had to wait for each other.
+    """
+
+    query: str
+    candidates: list[RankedCandidate]
+    reranker: str
+    usage: RerankUsage = field(default_factory=RerankUsage)
+    repairs: list[Repair] = field(default_factory=list)
+    fallbacks: list[Fallback] = field(default_factory=list)
+    windows: int = 0
+    comparisons: int = 0
+    rounds: int = 0
+
+    @property
+    def ids(self) -> list[str]:
+        """Candidate ids, best first."""
+        return [c.id for c in self.candidates]
+
+    @property
+    def fallback(self) -> bool:
+        """Whether the server failed and the first-stage order was returned."""
+        return any(f.kind == "first_stage_order" for f in self.fallbacks)
+
+    def repair_counts(self) -> dict[str, int]:
+        """Total count per repair kind."""
+        totals: dict[str, int] = {}
+        for repair in self.repairs:
+            totals[repair.kind] = totals.get(repair.kind, 0) + repair.count
+        return totals
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the CLI's output line)."""
+        return {
+            "query": self.query,
+            "reranker": self.reranker,
+            "candidates": [
+                {
+                    "id": c.id,
+                    "text": c.text,
+                    "score": c.score,
+                    "lang": c.candidate.lang,
+                    "first_stage_rank": c.first_stage_rank,
+                    "first_stage_score": c.candidate.score,
+                }
+                for c in self.candidates
+            ],
+            "llm_calls": self.usage.llm_calls,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "windows": self.windows,
+            "comparisons": self.comparisons,
+            "rounds": self.rounds,
+            "fallback": self.fallback,
+            "fallbacks": [{"kind": f.kind, "reason": f.reason} for f in self.fallbacks],
+            "repairs": self.repair_counts(),
+        }

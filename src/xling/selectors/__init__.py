@@ -1,0 +1,81 @@
+"""In-context example selection for machine translation, over aligned pools.
+
+Every strategy implements :class:`Selector`: ``select(queries, k)`` returns, for each query,
+``k`` :class:`Example` pairs in prompt order, scoring all queries at once. Strategies are
+chosen by name (:data:`SELECTORS`): ``random``, ``bm25``, ``r-bm25``, ``s2s``, ``s2t``,
+``mix``, ``mmr``, ``margin``, ``borda``, ``rrf``.
+"""
+
+from xling.selectors.base import Blocked, Progress, Ranking, Selector
+from xling.selectors.dense import DenseSelector
+from xling.selectors.filters import (
+    POOL_FILTERS,
+    FilteredPool,
+    FilterOptions,
+    expected_scripts,
+    filter_pool,
+    lid_checker,
+    subset_pool,
+)
+from xling.selectors.fusion import FUSION_METHODS, FusionSelector, fuse_rankings
+from xling.selectors.leakage import LeakageGuard, normalize_text
+from xling.selectors.lexical import BM25Selector
+from xling.selectors.margin import MarginSelector
+from xling.selectors.mmr import MMRSelector
+from xling.selectors.pool_files import load_aligned_pool
+from xling.selectors.random_sample import RandomSelector
+from xling.selectors.recall import RBM25Selector
+from xling.selectors.registry import (
+    SELECTORS,
+    available_strategies,
+    get_selector,
+    register_selector,
+    select_examples,
+)
+from xling.selectors.types import (
+    DEFAULT_FILTERS,
+    DENSE_FORMATS,
+    ORDERS,
+    Example,
+    Order,
+    Selection,
+    SelectionConfig,
+)
+
+__all__ = [
+    "DEFAULT_FILTERS",
+    "DENSE_FORMATS",
+    "FUSION_METHODS",
+    "ORDERS",
+    "POOL_FILTERS",
+    "SELECTORS",
+    "BM25Selector",
+    "Blocked",
+    "DenseSelector",
+    "Example",
+    "FilterOptions",
+    "FilteredPool",
+    "FusionSelector",
+    "LeakageGuard",
+    "MMRSelector",
+    "MarginSelector",
+    "Order",
+    "Progress",
+    "RBM25Selector",
+    "RandomSelector",
+    "Ranking",
+    "Selection",
+    "SelectionConfig",
+    "Selector",
+    "available_strategies",
+    "expected_scripts",
+    "filter_pool",
+    "fuse_rankings",
+    "get_selector",
+    "lid_checker",
+    "load_aligned_pool",
+    "normalize_text",
+    "register_selector",
+    "select_examples",
+    "subset_pool",
+]

@@ -1,0 +1,181 @@
+"""Dense selection: cosine similarity of multilingual sentence embeddings (ICL-MT's formats).
+
+``s2s`` compares the query with the pool's source sentences, ``s2t`` with their translations
+(a cross-lingual comparison), and ``mix`` with both: ``alpha * sim(x, x_i) + (1 - alpha) *
+sim(x, y_i)``. Because the similarity is linear in the pool vectors, ``mix`` is one matrix
+product with the blended vectors ``alpha * X + (1 - alpha) * Y``.
+
+Pool sides are embedded once, in the document role (the vectors a Chroma pool stores, reused
+when the pool carries them for the same embedder); queries in the query role. With the
+embedding cache, embedding the same pool again costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from xling.errors import InvalidInputError
+from xling.rag import AlignedPool
+from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
+from xling.rag.lexical import top_k
+from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
+from xling.selectors.types import DENSE_FORMATS, DenseFormat, Order
+
+__all__ = ["DenseSelector", "check_query_dims", "resolve_embedder"]
+
+
+def resolve_embedder(embedder: str | Embedder | None) -> Embedder:
+    """An embedder from a spec string or object (``None`` → the default, e5-small-q4)."""
+    if isinstance(embedder, Embedder):
+        return embedder
+    return get_embedder(embedder or DEFAULT_EMBEDDER)
+
+
+def _stored_id(pool: AlignedPool) -> str | None:
+    return pool.embedder_id if pool.source_vectors is not None else None
+
+
+def check_query_dims(query_vectors: np.ndarray, keys: np.ndarray) -> None:
+    """Raises unless the query vectors are 2-d with the pool vectors' width."""
+    if query_vectors.ndim != 2 or query_vectors.shape[1] != keys.shape[1]:
+        raise InvalidInputError(
+            f"query vectors have shape {query_vectors.shape} but the pool vectors are "
+            f"{keys.shape[1]}-d; embed queries with the embedder that made the pool vectors"
+        )
+
+
+class DenseSelector(Selector):
+    """The ``k`` pool pairs most similar to the query by cosine similarity.
+
+    Args:
+        pool: The translation pairs.
+        embedder: Spec or embedder. Default: the embedder that made the pool's stored vectors
+            (those vectors are then used as they are), else e5-small-q4. Stored vectors made
+            by another embedder are ignored and the pool is embedded again.
+        format: ``s2s``, ``s2t`` or ``mix``.
+        alpha: Weight of the source side in ``mix``.
+        batch_size: Queries embedded per progress step.
+        order: Prompt order of the examples.
+        leakage_guard: Exclude pool pairs identical to the query.
+    """
+
+    name = "dense"
+
+    def __init__(
+        self,
+        pool: AlignedPool,
+        embedder: str | Embedder | None = None,
+        *,
+        format: DenseFormat = "s2s",
+        alpha: float = 0.5,
+        batch_size: int = 256,
+        order: Order = "nearest-last",
+        leakage_guard: bool = True,
+    ) -> None:
+        super().__init__(pool, order=order, leakage_guard=leakage_guard)
+        if format not in DENSE_FORMATS:
+            raise InvalidInputError(
+                f"dense format {format!r} is not allowed; use one of: {', '.join(DENSE_FORMATS)}"
+            )
+        if not 0.0 <= alpha <= 1.0:
+            raise InvalidInputError(f"alpha={alpha!r} is not allowed; use a number from 0 to 1")
+        self._embedder: Embedder | None = None
+        self._spec = embedder
+        self._trust_stored = embedder is None or (
+            (embedder.id if isinstance(embedder, Embedder) else embedder) == pool.embedder_id
+        )
+        self.format: DenseFormat = format
+        self.alpha = float(alpha)
+        self.batch_size = batch_size
+        self._sides: dict[str, np.ndarray] = {}
+        self._keys: np.ndarray | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder of queries (and of pool sides without stored vectors), loaded lazily."""
+        if self._embedder is None:
+            spec = self._spec if self._spec is not None else _stored_id(self.pool)
+            self._embedder = resolve_embedder(spec)
+        return self._embedder
+
+    def _side(self, side: str, on_progress: Progress | None = None) -> np.ndarray:
+        """Unit vectors of one pool side (``source`` or ``target``), embedded once."""
+        if side not in self._sides:
+            stored = getattr(self.pool, f"{side}_vectors")
+            if stored is not None and self._trust_stored:
+                vectors = np.asarray(stored, dtype=np.float32)
+            else:
+                texts = self.pool.sources if side == "source" else self.pool.targets
+                vectors = self._embed(texts, "document", on_progress)
+            other = next(iter(self._sides.values()), None)
+            width = other.shape[1] if other is not None else vectors.shape[-1]
+            if vectors.ndim != 2 or vectors.shape != (len(self.pool), width):
+                raise InvalidInputError(
+                    f"pool {side} vectors have shape {vectors.shape}; expected "
+                    f"({len(self.pool)}, {width})"
+                )
+            self._sides[side] = np.ascontiguousarray(vectors)
+        return self._sides[side]
+
+    def _embed(self, texts: Sequence[str], role: str, on_progress: Progress | None) -> np.ndarray:
+        parts = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = list(texts[start : start + self.batch_size])
+            parts.append(
+                self.embedder.embed_queries(chunk)
+                if role == "query"
+                else self.embedder.embed_documents(chunk)
+            )
+            if on_progress:
+                on_progress(min(len(texts), start + self.batch_size), len(texts))
+        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), np.float32)
+
+    def prepare(self, on_progress: Progress | None = None) -> None:
+        """Embeds the pool sides this selector compares with (done on first use otherwise)."""
+        self.keys(on_progress)
+
+    def keys(self, on_progress: Progress | None = None) -> np.ndarray:
+        """The ``(pool, dim)`` vectors queries are compared with for this format."""
+        if self._keys is None:
+            if self.format == "s2s":
+                self._keys = self._side("source", on_progress)
+            elif self.format == "s2t":
+                self._keys = self._side("target", on_progress)
+            else:
+                src, tgt = self._side("source", on_progress), self._side("target", on_progress)
+                self._keys = np.ascontiguousarray(
+                    self.alpha * src + (1.0 - self.alpha) * tgt, dtype=np.float32
+                )
+        return self._keys
+
+    def embed_queries(
+        self, queries: Sequence[str], on_progress: Progress | None = None
+    ) -> np.ndarray:
+        """Unit query vectors (query role), embedded ``batch_size`` at a time."""
+        return self._embed(queries, "query", on_progress)
+
+    def similarities(self, query_vectors: np.ndarray, rows: slice | None = None) -> np.ndarray:
+        """Similarity of query vectors (or a row block of them) with every pool pair."""
+        block = query_vectors if rows is None else query_vectors[rows]
+        return block @ self.keys().T
+
+    def rank_vectors(
+        self, query_vectors: np.ndarray, k: int, blocked: Blocked | None = None
+    ) -> Ranking:
+        """Ranks the pool for precomputed unit query vectors (no embedding, no validation)."""
+        blocked = blocked if blocked is not None else Blocked.none()
+        keys = self.keys()
+        check_query_dims(query_vectors, keys)
+        parts = []
+        for rows in row_chunks(len(query_vectors), len(keys)):
+            scores = mask_blocked(query_vectors[rows] @ keys.T, blocked, rows)
+            parts.append(top_k(scores, k))
+        return Ranking(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+    def _rank(
+        self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None
+    ) -> Ranking:
+        self.keys()
+        return self.rank_vectors(self.embed_queries(queries, on_progress), k, blocked)

@@ -1,0 +1,68 @@
+"""BM25 selection: the pool pairs whose source sentence best matches the query's words."""
+
+from __future__ import annotations
+
+from xling.rag import AlignedPool
+from xling.rag.lexical import BM25Index, BM25Method, top_k
+from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
+from xling.selectors.types import Order
+
+__all__ = ["BM25Selector"]
+
+
+class BM25Selector(Selector):
+    """The ``k`` pool pairs with the highest BM25 score of their source side.
+
+    Args:
+        pool: The translation pairs.
+        k1: BM25 term-frequency saturation.
+        b: BM25 length normalisation.
+        method: BM25 variant (bm25s' names).
+        order: Prompt order of the examples.
+        leakage_guard: Exclude pool pairs identical to the query.
+    """
+
+    name = "bm25"
+
+    def __init__(
+        self,
+        pool: AlignedPool,
+        *,
+        k1: float = 1.5,
+        b: float = 0.75,
+        method: BM25Method = "lucene",
+        order: Order = "nearest-last",
+        leakage_guard: bool = True,
+    ) -> None:
+        super().__init__(pool, order=order, leakage_guard=leakage_guard)
+        self._params = {"k1": k1, "b": b, "method": method}
+        self._index: BM25Index | None = None
+
+    @property
+    def index(self) -> BM25Index:
+        """The BM25 index of the pool's source sentences, built on first use."""
+        if self._index is None:
+            self._index = BM25Index(self.pool.sources, **self._params)  # type: ignore[arg-type]
+        return self._index
+
+    def prepare(self, on_progress: Progress | None = None) -> None:
+        self.index  # noqa: B018 - builds it
+
+    def _rank(
+        self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None
+    ) -> Ranking:
+        return self.rank_lexical(queries, k, blocked, on_progress)
+
+    def rank_lexical(
+        self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None = None
+    ) -> Ranking:
+        """BM25 top-``k`` of every query, blocked pairs excluded."""
+        import numpy as np
+
+        parts = []
+        for rows in row_chunks(len(queries), len(self.pool)):
+            scores = mask_blocked(self.index.scores(queries[rows]), blocked, rows)
+            parts.append(top_k(scores, k))
+            if on_progress:
+                on_progress(rows.stop, len(queries))
+        return Ranking(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))

@@ -1,0 +1,54 @@
+"""Random selection: k distinct pool pairs per query, reproducible from a seed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xling.rag import AlignedPool
+from xling.rag.lexical import top_k
+from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
+from xling.selectors.types import Order
+
+__all__ = ["RandomSelector"]
+
+
+class RandomSelector(Selector):
+    """Uniformly random examples, without replacement within a query.
+
+    The draw is vectorised: every (query, pool pair) cell gets a uniform key from one seeded
+    generator, and each query keeps its ``k`` largest keys. The same seed, queries and pool
+    give the same examples.
+
+    Args:
+        pool: The translation pairs.
+        seed: Seed of the generator.
+        order: Prompt order (examples have no preferred order; ``rank`` follows the draw).
+        leakage_guard: Exclude pool pairs identical to the query.
+
+    Example scores are 0.
+    """
+
+    name = "random"
+
+    def __init__(
+        self,
+        pool: AlignedPool,
+        *,
+        seed: int = 0,
+        order: Order = "nearest-last",
+        leakage_guard: bool = True,
+    ) -> None:
+        super().__init__(pool, order=order, leakage_guard=leakage_guard)
+        self.seed = seed
+
+    def _rank(
+        self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None
+    ) -> Ranking:
+        rng = np.random.default_rng(self.seed)
+        n = len(self.pool)
+        parts = []
+        for rows in row_chunks(len(queries), n):
+            keys = rng.random((rows.stop - rows.start, n), dtype=np.float32)
+            parts.append(top_k(mask_blocked(keys, blocked, rows), k)[0])
+        indices = np.concatenate(parts)
+        return Ranking(indices, np.zeros(indices.shape, dtype=np.float32))

@@ -1,0 +1,169 @@
+"""Strategies by name, and :func:`select_examples`, the one-call entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from xling.errors import UnknownSpecError
+from xling.rag import AlignedPool
+from xling.rag.embedders import Embedder
+from xling.selectors.base import Progress, Selector
+from xling.selectors.dense import DenseSelector
+from xling.selectors.filters import FilterOptions, filter_pool
+from xling.selectors.fusion import FusionSelector
+from xling.selectors.lexical import BM25Selector
+from xling.selectors.margin import MarginSelector
+from xling.selectors.mmr import MMRSelector
+from xling.selectors.random_sample import RandomSelector
+from xling.selectors.recall import RBM25Selector
+from xling.selectors.types import Selection, SelectionConfig
+
+__all__ = [
+    "SELECTORS",
+    "SelectorFactory",
+    "available_strategies",
+    "get_selector",
+    "register_selector",
+    "select_examples",
+]
+
+SelectorFactory = Callable[[AlignedPool, SelectionConfig, "str | Embedder"], Selector]
+
+
+def _common(c: SelectionConfig) -> dict[str, object]:
+    return {"order": c.order, "leakage_guard": c.leakage_guard}
+
+
+def _dense(fmt: str | None) -> SelectorFactory:
+    def make(pool: AlignedPool, c: SelectionConfig, emb: str | Embedder) -> Selector:
+        return DenseSelector(
+            pool, emb, format=fmt or c.dense_format, alpha=c.alpha,  # type: ignore[arg-type]
+            batch_size=c.batch_size, **_common(c),  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    return make
+
+
+def _fusion(method: str) -> SelectorFactory:
+    def make(pool: AlignedPool, c: SelectionConfig, emb: str | Embedder) -> Selector:
+        return FusionSelector(
+            pool, emb, method=method, depth=c.candidates, rrf_k=c.rrf_k,  # type: ignore[arg-type]
+            format=c.dense_format, alpha=c.alpha, k1=c.bm25_k1, b=c.bm25_b,
+            batch_size=c.batch_size, **_common(c),  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    return make
+
+
+SELECTORS: dict[str, SelectorFactory] = {
+    "random": lambda pool, c, emb: RandomSelector(pool, seed=c.seed, **_common(c)),  # type: ignore[arg-type]
+    "bm25": lambda pool, c, emb: BM25Selector(pool, k1=c.bm25_k1, b=c.bm25_b, **_common(c)),  # type: ignore[arg-type]
+    "r-bm25": lambda pool, c, emb: RBM25Selector(
+        pool,
+        candidates=c.candidates,
+        weight=c.recall_weight,
+        threshold=c.recall_threshold,
+        k1=c.bm25_k1,
+        b=c.bm25_b,
+        **_common(c),  # type: ignore[arg-type]
+    ),  # fmt: skip
+    "s2s": _dense("s2s"),
+    "s2t": _dense("s2t"),
+    "mix": _dense("mix"),
+    "mmr": lambda pool, c, emb: MMRSelector(
+        pool,
+        emb,
+        lam=c.mmr_lambda,
+        candidates=c.candidates,
+        format=c.dense_format,
+        alpha=c.alpha,
+        batch_size=c.batch_size,
+        **_common(c),  # type: ignore[arg-type]
+    ),  # fmt: skip
+    "margin": lambda pool, c, emb: MarginSelector(
+        pool,
+        emb,
+        neighbors=c.margin_neighbors,
+        kind=c.margin_kind,
+        format=c.dense_format,
+        alpha=c.alpha,
+        batch_size=c.batch_size,
+        **_common(c),  # type: ignore[arg-type]
+    ),  # fmt: skip
+    "borda": _fusion("borda"),
+    "rrf": _fusion("rrf"),
+}
+"""Strategy name → factory ``(pool, config, embedder) -> Selector``."""
+
+
+def register_selector(name: str, factory: SelectorFactory) -> None:
+    """Adds (or replaces) a strategy."""
+    SELECTORS[name] = factory
+
+
+def available_strategies() -> list[str]:
+    """The registered strategy names."""
+    return list(SELECTORS)
+
+
+def get_selector(
+    pool: AlignedPool,
+    config: SelectionConfig | str = "s2s",
+    *,
+    embedder: str | Embedder | None = None,
+) -> Selector:
+    """Builds the selector a configuration (or a bare strategy name) asks for.
+
+    Args:
+        pool: The translation pairs (filter them first with :func:`filter_pool` if wanted).
+        config: A :class:`SelectionConfig`, or a strategy name with default settings.
+        embedder: An embedder object to use instead of ``config.embedder``.
+
+    Raises:
+        UnknownSpecError: On an unknown strategy name (the message lists them).
+    """
+    cfg = SelectionConfig(strategy=config) if isinstance(config, str) else config
+    try:
+        factory = SELECTORS[cfg.strategy]
+    except KeyError:
+        raise UnknownSpecError(
+            f"unknown selection strategy {cfg.strategy!r}; allowed: {', '.join(SELECTORS)}"
+        ) from None
+    return factory(pool, cfg, embedder if embedder is not None else cfg.embedder)
+
+
+def select_examples(
+    queries: Sequence[str],
+    pool: AlignedPool,
+    config: SelectionConfig | None = None,
+    *,
+    embedder: str | Embedder | None = None,
+    filter_options: FilterOptions | None = None,
+    on_progress: Progress | None = None,
+) -> Selection:
+    """Filters the pool, builds the strategy and selects examples for every query.
+
+    Args:
+        queries: Source-language sentences to translate.
+        pool: The translation pairs.
+        config: What to do; default dense ``s2s`` with k = 5.
+        embedder: An embedder object to use instead of ``config.embedder``.
+        filter_options: Settings of the pool filters named in ``config.filters``.
+        on_progress: Called with (steps done, steps to do).
+
+    Returns:
+        The examples of each query in prompt order, with the filter report.
+    """
+    cfg = config or SelectionConfig()
+    filtered = filter_pool(
+        pool, cfg.filters, filter_options or FilterOptions(max_length_ratio=cfg.max_length_ratio)
+    )
+    selector = get_selector(filtered.pool, cfg, embedder=embedder)
+    examples = selector.select(queries, cfg.k, on_progress=on_progress)
+    return Selection(
+        queries=list(queries),
+        examples=examples,
+        config=cfg,
+        pool_size=len(filtered.pool),
+        filtered=filtered.dropped,
+    )

@@ -1,0 +1,166 @@
+"""Typed records of ICL example selection: examples, the selection config and its result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from xling.errors import InvalidInputError
+from xling.rag.embedders import DEFAULT_EMBEDDER
+
+__all__ = [
+    "ORDERS",
+    "DENSE_FORMATS",
+    "MARGIN_KINDS",
+    "DEFAULT_FILTERS",
+    "DenseFormat",
+    "Example",
+    "MarginKind",
+    "Order",
+    "Selection",
+    "SelectionConfig",
+]
+
+Order = Literal["nearest-last", "nearest-first"]
+ORDERS: tuple[Order, ...] = ("nearest-last", "nearest-first")
+DenseFormat = Literal["s2s", "s2t", "mix"]
+DENSE_FORMATS: tuple[DenseFormat, ...] = ("s2s", "s2t", "mix")
+MarginKind = Literal["ratio", "distance"]
+MARGIN_KINDS: tuple[MarginKind, ...] = ("ratio", "distance")
+DEFAULT_FILTERS: tuple[str, ...] = ("empty", "length-ratio", "language", "duplicates")
+
+
+@dataclass(slots=True)
+class Example:
+    """One in-context example chosen from an aligned pool.
+
+    Attributes:
+        row: 0-based line of the pair in the pool's files (the pool's ``rows`` entry).
+        source: Source-language sentence.
+        target: Its translation.
+        score: The strategy's score (cosine, BM25, margin, n-gram recall, fused points; 0 for
+            ``random``). Higher is better.
+        rank: 1 for the example the strategy likes best, 2 for the next, ... (prompt order may
+            differ, see :data:`Order`).
+    """
+
+    row: int
+    source: str
+    target: str
+    score: float
+    rank: int = 1
+
+
+def _check_unit(value: float, name: str) -> None:
+    if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+        raise InvalidInputError(f"{name}={value!r} is not allowed; use a number from 0 to 1")
+
+
+def _check_count(value: int, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{name}={value!r} is not allowed; use a positive integer")
+
+
+def _check_choice(value: str, name: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InvalidInputError(
+            f"{name}={value!r} is not allowed; use one of: {', '.join(allowed)}"
+        )
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Everything that decides which examples a strategy picks; each strategy reads its fields.
+
+    Attributes:
+        strategy: Registry name (see :func:`xling.selectors.available_strategies`).
+        k: Examples per query.
+        order: ``nearest-last`` puts the best example next to the query (ICL-MT's default);
+            ``nearest-first`` reverses that (ICL-MT's ``--reverse``).
+        embedder: Embedder spec for the dense strategies (``s2s``, ``s2t``, ``mix``, ``mmr``,
+            ``margin``, ``borda``, ``rrf``).
+        dense_format: What ``mmr``, ``margin`` and the fusions compare the query with: pool
+            sources (``s2s``), pool targets (``s2t``) or both (``mix``).
+        alpha: ``mix`` weight: ``alpha * sim(x, x_i) + (1 - alpha) * sim(x, y_i)``.
+        candidates: Depth of the first stage: BM25 candidates of ``r-bm25`` (100 in Agrawal et
+            al. 2023), dense candidates of ``mmr``, list depth of ``borda``/``rrf``.
+        recall_weight: ``r-bm25``: factor applied to query n-grams already covered (λ = 0.1).
+        recall_threshold: ``r-bm25``: stop when the best n-gram recall score (0-100) is below
+            this (0.01); the rest is filled in BM25 order.
+        mmr_lambda: ``mmr``: weight of query similarity against redundancy (1 = plain dense).
+        margin_neighbors: ``margin``: neighbours averaged in each direction (k of Artetxe &
+            Schwenk 2019).
+        margin_kind: ``ratio`` (cos / mean neighbourhood) or ``distance`` (cos - mean).
+        rrf_k: ``rrf``: the rank constant (60 in Cormack et al. 2009).
+        bm25_k1: BM25 term-frequency saturation.
+        bm25_b: BM25 length normalisation.
+        seed: Seed of ``random``.
+        leakage_guard: Never pick a pool pair whose source or target is the query itself
+            (after Unicode, case and space normalisation).
+        filters: Pool quality filters applied before selection (see
+            :data:`xling.selectors.POOL_FILTERS`); ``()`` for none.
+        max_length_ratio: ``length-ratio`` filter: largest allowed ratio of token counts.
+        batch_size: Queries embedded per step (progress is reported per step).
+    """
+
+    strategy: str = "s2s"
+    k: int = 5
+    order: Order = "nearest-last"
+    embedder: str = DEFAULT_EMBEDDER
+    dense_format: DenseFormat = "s2s"
+    alpha: float = 0.5
+    candidates: int = 100
+    recall_weight: float = 0.1
+    recall_threshold: float = 0.01
+    mmr_lambda: float = 0.5
+    margin_neighbors: int = 4
+    margin_kind: MarginKind = "ratio"
+    rrf_k: int = 60
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
+    seed: int = 0
+    leakage_guard: bool = True
+    filters: tuple[str, ...] = ()
+    max_length_ratio: float = 3.0
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        _check_count(self.k, "k")
+        _check_choice(self.order, "order", ORDERS)
+        _check_choice(self.dense_format, "dense_format", DENSE_FORMATS)
+        _check_choice(self.margin_kind, "margin_kind", MARGIN_KINDS)
+        for unit in ("alpha", "recall_weight", "mmr_lambda"):
+            _check_unit(getattr(self, unit), unit)
+        for count in ("candidates", "margin_neighbors", "rrf_k", "batch_size"):
+            _check_count(getattr(self, count), count)
+        if not self.recall_threshold >= 0:
+            raise InvalidInputError(
+                f"recall_threshold={self.recall_threshold!r} is not allowed; use a number >= 0"
+            )
+        if not self.max_length_ratio >= 1:
+            raise InvalidInputError(
+                f"max_length_ratio={self.max_length_ratio!r} is not allowed; use a number >= 1"
+            )
+        if isinstance(self.filters, str):
+            raise InvalidInputError(
+                f"filters={self.filters!r} must be a tuple of filter names, not a string"
+            )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What :func:`xling.selectors.select_examples` returns.
+
+    Attributes:
+        queries: The queries, in input order.
+        examples: For each query, its examples in prompt order.
+        config: The configuration used.
+        pool_size: Pairs in the pool after filtering.
+        filtered: Pairs each pool filter dropped, by filter name.
+    """
+
+    queries: list[str]
+    examples: list[list[Example]]
+    config: SelectionConfig
+    pool_size: int
+    filtered: dict[str, int] = field(default_factory=dict)

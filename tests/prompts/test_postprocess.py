@@ -1,0 +1,40 @@
+"""Cutting an MT completion down to the translation."""
+
+from __future__ import annotations
+
+import pytest
+
+from xling.prompts.postprocess import MT_STOP, clean_translation, mt_stop_sequences
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (" Habari za asubuhi.\n###\nEnglish sentence\nHello", "Habari za asubuhi."),
+        ("Habari za asubuhi.\nEnglish sentence\nHello", "Habari za asubuhi."),
+        ("Bonjour.\n\nAutre chose", "Bonjour."),
+        ("Bonjour. ### English sentence", "Bonjour."),
+        ("  Bonjour.  ", "Bonjour."),
+        ("\n\nBonjour.\nsuite", "Bonjour."),
+        ("", ""),
+        ("###", ""),
+    ],
+)
+def test_cut_at_separator_newline_or_label(raw: str, expected: str) -> None:
+    assert clean_translation(raw) == expected
+
+
+def test_echoed_labels_are_recognised_by_language() -> None:
+    # A label written before the answer is dropped, not taken as the end of the answer.
+    assert clean_translation("Swahili translation\nAsante sana.", "eng", "swh") == "Asante sana."
+    # A label after the answer on the same line cuts it.
+    assert clean_translation("Asante. English sentence Thanks", "en", "sw") == "Asante."
+    # Without languages, labels are unknown and only the line/### rules apply.
+    assert clean_translation("Asante. English sentence Thanks") == "Asante. English sentence Thanks"
+
+
+def test_stop_sequences() -> None:
+    assert MT_STOP == ("\n###", "\n")
+    assert mt_stop_sequences("eng", "fra") == [
+        "\n###", "\n", "French translation", "English sentence", "###",
+    ]  # fmt: skip

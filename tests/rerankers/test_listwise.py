@@ -1,0 +1,131 @@
+"""Listwise reranking against the real vLLM server (SmolLM2-135M-Instruct).
+
+SmolLM2 rarely writes a clean ``[2] > [1]`` answer, so these tests prove that whatever it writes
+becomes a full permutation through the recorded repairs, that the reranker's order is exactly
+the parse of the model's real answer to the same prompt, and that calls and tokens add up.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from xling.llm import LLMClient
+from xling.prompts.rerank import cross_lingual_note, get_listwise_template, identifier_labels
+from xling.rerankers import (
+    ListwiseReranker,
+    RerankRequest,
+    get_reranker,
+    parse_permutation,
+)
+from xling.rerankers.base import answer_logprob
+
+pytestmark = pytest.mark.vllm
+
+
+async def test_one_window_equals_the_parse_of_the_models_real_answer(
+    llm: LLMClient, short_request: RerankRequest
+) -> None:
+    reranker = ListwiseReranker(llm, window=5, stride=5)
+    result = await reranker.arerank(short_request)
+    # The same prompt sent by hand: the candidates are short, so nothing is truncated, and
+    # the request mixes languages, so the cross-lingual note is on.
+    template = get_listwise_template("rankgpt")
+    texts = [c.text for c in short_request.candidates]
+    note = cross_lingual_note("eng", short_request.langs)
+    messages = template.messages(short_request.query, texts, note=note)
+    max_tokens = await reranker.max_tokens(5)
+    answer = await llm.chat(messages, max_tokens=max_tokens)
+    parsed = parse_permutation(answer.text, 5, where="pass 1 window 0-5")
+    assert result.ids == [short_request.candidates[i].id for i in parsed.order]
+    assert result.repairs == list(parsed.repairs)
+    assert result.usage.llm_calls == result.windows == result.rounds == 1
+    assert result.usage.prompt_tokens == answer.prompt_tokens
+    assert result.usage.completion_tokens == answer.completion_tokens <= max_tokens
+    assert not result.fallbacks
+    await llm.aclose()
+
+
+async def test_sliding_windows_account_calls_and_tokens(
+    llm: LLMClient, short_request: RerankRequest
+) -> None:
+    # 5 candidates, window 3, stride 2: windows (2, 5) then (0, 3), plus a second pass.
+    reranker = get_reranker("listwise", llm, window=3, stride=2, passes=2, template="rank_zephyr")
+    before = llm.usage.calls
+    result = await reranker.arerank(short_request)
+    assert sorted(result.ids) == sorted(c.id for c in short_request.candidates)
+    assert result.windows == result.usage.llm_calls == result.rounds == 4
+    assert llm.usage.calls - before == 4  # tokenizer calls are not generation calls
+    assert 0 < result.usage.completion_tokens <= 4 * await reranker.max_tokens(3)  # type: ignore[attr-defined]
+    # Scores are rank-derived: best first, strictly decreasing.
+    scores = [c.score for c in result.candidates]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == 5
+    assert [c.first_stage_rank for c in result.candidates] == [
+        [c.id for c in short_request.candidates].index(i) for i in result.ids
+    ]
+    await llm.aclose()
+
+
+async def test_top_down_partitioning(llm: LLMClient, short_request: RerankRequest) -> None:
+    # Window 3, cutoff 2: first window 0-2 gives the pivot (its 2nd), the block [pivot, 3, 4]
+    # is ranked against it, and a final window runs only if something climbed over the pivot.
+    reranker = get_reranker("tdpart", llm, window=3, cutoff=2, template="lrl")
+    result = await reranker.arerank(short_request)
+    assert sorted(result.ids) == sorted(c.id for c in short_request.candidates)
+    assert result.usage.llm_calls == result.windows
+    assert (result.windows, result.rounds) in ((2, 2), (3, 3))
+    await llm.aclose()
+
+
+async def test_first_orders_labels_by_first_token_logprobs(
+    llm: LLMClient, short_request: RerankRequest
+) -> None:
+    reranker = get_reranker("first", llm, window=5, template="rank_zephyr", cross_lingual=False)
+    result = await reranker.arerank(short_request)
+    assert result.usage.llm_calls == 1 and result.usage.completion_tokens == 1
+    # The same forward step by hand: after the assistant's "[", rank A..E by their logprobs.
+    template = get_listwise_template("rank_zephyr")
+    texts = [c.text for c in short_request.candidates]
+    messages = template.first_messages(short_request.query, texts, style="alpha")
+    step = await llm.chat(
+        messages,
+        max_tokens=1,
+        logprobs=20,
+        extra={"continue_final_message": True, "add_generation_prompt": False},
+    )
+    assert step.logprobs is not None
+    top = step.logprobs[0].top
+    scores = [answer_logprob(top, label) for label in identifier_labels(5, "alpha")]
+    expected = sorted(range(5), key=lambda i: (scores[i] is None, -(scores[i] or 0.0), i))
+    assert result.ids == [short_request.candidates[i].id for i in expected]
+    missing = sum(s is None for s in scores)
+    assert result.repair_counts().get("missing_appended", 0) == missing
+    await llm.aclose()
+
+
+async def test_many_queries_rerank_concurrently_with_separate_accounting(
+    llm: LLMClient, short_request: RerankRequest
+) -> None:
+    candidates = short_request.candidates
+    requests = [
+        RerankRequest(short_request.query, candidates[i:] + candidates[:i], "eng") for i in range(3)
+    ]
+    reranker = ListwiseReranker(llm, window=5, max_tokens=12)
+    before = llm.usage.calls
+    done: list[tuple[int, int]] = []
+    results = await reranker.arerank_many(requests, on_progress=lambda d, t: done.append((d, t)))
+    assert done[-1] == (3, 3)
+    assert [r.query for r in results] == [r.query for r in requests]
+    for request, result in zip(requests, results, strict=True):
+        assert sorted(result.ids) == sorted(c.id for c in request.candidates)
+        assert result.usage.llm_calls == 1 and result.usage.completion_tokens <= 12
+    assert llm.usage.calls - before == 3
+    await llm.aclose()
+
+
+def test_sync_wrapper(llm: LLMClient, short_request: RerankRequest) -> None:
+    reranker = ListwiseReranker(llm, window=5, max_tokens=4, rank_end=3)
+    result = reranker.rerank(short_request)
+    # rank_end=3: only the first three are reranked; the last two keep their places.
+    assert result.ids[3:] == ["deu", "swh"]
+    assert sorted(result.ids[:3]) == ["eng-a", "eng-b", "fra"]
+    assert result.usage.llm_calls == 1
