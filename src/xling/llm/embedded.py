@@ -70,7 +70,7 @@ class EmbeddedLLMConfig:
     served_model_name: str = "smollm2-135m-instruct"
     memory_fraction: float = 0.2
     max_model_len: int = 8192
-    startup_timeout: float = 420.0
+    startup_timeout: float = 900.0
     python: str = field(default_factory=lambda: shutil.which("python3.11") or sys.executable)
 
     @property
