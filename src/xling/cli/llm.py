@@ -31,9 +31,15 @@ def prepare_cmd() -> None:
 
 
 @llm_app.command("serve")
-def serve_cmd(port: Port = 8011) -> None:
+def serve_cmd(
+    port: Port = 8011,
+    cpu_cores: Annotated[
+        str | None,
+        typer.Option(help='CPU ids for the model threads ("0-1") or "all"; default: vLLM\'s.'),
+    ] = None,
+) -> None:
     """Starts the server in the background and waits until it answers."""
-    handle = start(EmbeddedLLMConfig(port=port), _log)
+    handle = start(EmbeddedLLMConfig(port=port, cpu_cores=cpu_cores), _log)
     console.print(
         f"serving {handle.model} at {handle.url} (pid {handle.pid}, log {handle.log_path})"
     )

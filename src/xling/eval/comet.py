@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from xling._imports import import_optional
 from xling._validation import check_positive_int
-from xling.errors import InvalidInputError, missing_extra_error
+from xling.errors import InvalidInputError
 from xling.eval.scores import MetricResult
 
 __all__ = ["DEFAULT_COMET_MODEL", "CometScorer", "resolve_checkpoint", "sanitize_segments"]
@@ -27,11 +28,7 @@ _DEVICES = ("auto", "cpu", "cuda")
 
 
 def _import_comet() -> Any:
-    try:
-        import comet
-    except ImportError as exc:
-        raise missing_extra_error("comet", "comet", "COMET scoring") from exc
-    return comet
+    return import_optional("comet", "comet", "COMET scoring")
 
 
 def resolve_checkpoint(

@@ -180,39 +180,85 @@ def _number(value: Any, kind: type, what: str, where: str) -> Any:
     return number
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """How a file of (query, document, value) lines is laid out: qrels or a run.
+
+    Attributes:
+        name: What the file is, for messages (``qrels``, ``run``).
+        trec_fields: The TREC line's fields, space-separated (their count is checked).
+        value_column: Where the value stands on a TREC line.
+        value_keys: JSON keys of the value, the preferred one first (also its name).
+        kind: ``int`` or ``float``: what the value must parse as.
+        repeated: The message for a repeated (query, document), with ``{doc}`` and ``{qid}``.
+    """
+
+    name: str
+    trec_fields: str
+    value_column: int
+    value_keys: tuple[str, ...]
+    kind: type
+    repeated: str
+
+
+_QRELS = _Layout(
+    "qrels",
+    "query_id iteration doc_id relevance",
+    3,
+    ("relevance", "rel", "grade"),
+    int,
+    "judges document {doc!r} of query {qid!r} twice",
+)
+_RUN = _Layout(
+    "run",
+    "query_id Q0 doc_id rank score tag",
+    4,
+    ("score",),
+    float,
+    "lists document {doc!r} for query {qid!r} twice",
+)
+
+
+def _read_table(path: str | Path, layout: _Layout) -> tuple[dict[str, dict[str, Any]], _Origins]:
+    """Reads qrels or a run: query id → document id → value, and where each query was first seen.
+
+    Raises:
+        InvalidInputError: On a malformed line or a repeated (query, document), naming file:line.
+    """
+    p = Path(path)
+    table: dict[str, dict[str, Any]] = {}
+    origins: _Origins = {}
+    width = len(layout.trec_fields.split())
+    for number, record in _records(p):
+        where = f"{p}:{number}"
+        if isinstance(record, list):
+            if len(record) != width:
+                raise InvalidInputError(
+                    f"{where} has {len(record)} fields; TREC {layout.name} lines are "
+                    f"'{layout.trec_fields}'"
+                )
+            qid, doc, raw = record[0], record[2], record[layout.value_column]
+        else:
+            qid = _field(record, ("query_id", "qid"), where)
+            doc = _field(record, ("doc_id", "docid", "docno"), where)
+            raw = _field(record, layout.value_keys, where)
+        value = _number(raw, layout.kind, layout.value_keys[0], where)
+        docs = table.setdefault(str(qid), {})
+        origins.setdefault(str(qid), (str(p), number))
+        if str(doc) in docs:
+            raise InvalidInputError(f"{where} {layout.repeated.format(doc=doc, qid=qid)}")
+        docs[str(doc)] = value
+    return table, origins
+
+
 def read_qrels(path: str | Path) -> Qrels:
     """Reads relevance judgements (TREC ``qid iter docid grade`` or JSONL).
 
     Raises:
         InvalidInputError: On a malformed line or a repeated (query, document), naming file:line.
     """
-    qrels, _ = _read_qrels(Path(path))
+    qrels, _ = _read_table(path, _QRELS)
     return qrels
-
-
-def _read_qrels(p: Path) -> tuple[Qrels, _Origins]:
-    qrels: Qrels = {}
-    origins: _Origins = {}
-    for number, record in _records(p):
-        where = f"{p}:{number}"
-        if isinstance(record, list):
-            if len(record) != 4:
-                raise InvalidInputError(
-                    f"{where} has {len(record)} fields; TREC qrels lines are "
-                    "'query_id iteration doc_id relevance'"
-                )
-            qid, doc, grade = record[0], record[2], record[3]
-        else:
-            qid = _field(record, ("query_id", "qid"), where)
-            doc = _field(record, ("doc_id", "docid", "docno"), where)
-            grade = _field(record, ("relevance", "rel", "grade"), where)
-        relevance = _number(grade, int, "relevance", where)
-        docs = qrels.setdefault(str(qid), {})
-        origins.setdefault(str(qid), (str(p), number))
-        if str(doc) in docs:
-            raise InvalidInputError(f"{where} judges document {doc!r} of query {qid!r} twice")
-        docs[str(doc)] = relevance
-    return qrels, origins
 
 
 def read_run(path: str | Path) -> Run:
@@ -221,33 +267,8 @@ def read_run(path: str | Path) -> Run:
     Raises:
         InvalidInputError: On a malformed line or a repeated (query, document), naming file:line.
     """
-    run, _ = _read_run(Path(path))
+    run, _ = _read_table(path, _RUN)
     return run
-
-
-def _read_run(p: Path) -> tuple[Run, _Origins]:
-    run: Run = {}
-    origins: _Origins = {}
-    for number, record in _records(p):
-        where = f"{p}:{number}"
-        if isinstance(record, list):
-            if len(record) != 6:
-                raise InvalidInputError(
-                    f"{where} has {len(record)} fields; TREC run lines are "
-                    "'query_id Q0 doc_id rank score tag'"
-                )
-            qid, doc, score = record[0], record[2], record[4]
-        else:
-            qid = _field(record, ("query_id", "qid"), where)
-            doc = _field(record, ("doc_id", "docid", "docno"), where)
-            score = _field(record, ("score",), where)
-        value = _number(score, float, "score", where)
-        docs = run.setdefault(str(qid), {})
-        origins.setdefault(str(qid), (str(p), number))
-        if str(doc) in docs:
-            raise InvalidInputError(f"{where} lists document {doc!r} for query {qid!r} twice")
-        docs[str(doc)] = value
-    return run, origins
 
 
 def _trec_eval_order(scores: Mapping[str, float]) -> Ranked:
@@ -324,8 +345,8 @@ def evaluate_run(
     Raises:
         InvalidInputError: On unknown query ids (by default), empty inputs or bad files.
     """
-    run_map, run_origins = _read_run(Path(run)) if isinstance(run, str | Path) else (run, {})
-    qrels_map, _ = _read_qrels(Path(qrels)) if isinstance(qrels, str | Path) else (qrels, {})
+    run_map, run_origins = _read_table(run, _RUN) if isinstance(run, str | Path) else (run, {})
+    qrels_map, _ = _read_table(qrels, _QRELS) if isinstance(qrels, str | Path) else (qrels, {})
     parsed = [m if isinstance(m, Measure) else parse_measure(m) for m in measures]
     if not parsed:
         raise InvalidInputError("no measures given; e.g. nDCG@10, R@100, MRR@10, MAP")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,30 +247,20 @@ class LLMClient:
         Returns:
             The first choice.
         """
-        payload: dict[str, Any] = {
-            "model": await self.model(),
-            "prompt": prompt,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-        }
-        if stop:
-            payload["stop"] = list(stop)
-        if logprobs is not None:
-            payload["logprobs"] = logprobs
-        if seed is not None:
-            payload["seed"] = seed
-        payload.update(extra or {})
-        data = await self._request("POST", f"{self.base_url}/completions", payload)
-        choice = data["choices"][0]
-        completion = Completion(
-            text=choice.get("text") or "",
-            finish_reason=choice.get("finish_reason"),
-            prompt_tokens=int(data.get("usage", {}).get("prompt_tokens", 0)),
-            completion_tokens=int(data.get("usage", {}).get("completion_tokens", 0)),
-            logprobs=_completion_logprobs(choice.get("logprobs")),
+        return await self._generate(
+            "completions",
+            {"prompt": prompt},
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            logprob_fields={} if logprobs is None else {"logprobs": logprobs},
+            seed=seed,
+            extra=extra,
+            read=lambda choice: (
+                choice.get("text") or "",
+                _completion_logprobs(choice.get("logprobs")),
+            ),
         )
-        self.usage.add(completion)
-        return completion
 
     async def chat(
         self,
@@ -287,28 +277,68 @@ class LLMClient:
 
         ``logprobs`` asks for that many ``top_logprobs`` per generated token.
         """
+        return await self._generate(
+            "chat/completions",
+            {"messages": list(messages)},
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            logprob_fields={} if logprobs is None else {"logprobs": True, "top_logprobs": logprobs},
+            seed=seed,
+            extra=extra,
+            read=lambda choice: (
+                (choice.get("message") or {}).get("content") or "",
+                _chat_logprobs(choice.get("logprobs")),
+            ),
+        )
+
+    async def _generate(
+        self,
+        path: str,
+        inputs: dict[str, Any],
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str] | None,
+        logprob_fields: dict[str, Any],
+        seed: int | None,
+        extra: dict[str, Any] | None,
+        read: Callable[[dict[str, Any]], tuple[str, list[TokenLogprob] | None]],
+    ) -> Completion:
+        """One generation request to ``{base_url}/{path}``, counted in :attr:`usage`.
+
+        Args:
+            path: The endpoint below ``/v1`` (``completions``, ``chat/completions``).
+            inputs: The prompt fields (``prompt`` or ``messages``).
+            max_tokens: Most tokens to generate.
+            temperature: Sampling temperature.
+            stop: Stop sequences.
+            logprob_fields: The endpoint's way of asking for logprobs (empty: none).
+            seed: Sampling seed.
+            extra: Further fields passed to the server.
+            read: Reads the text and the logprobs from the first choice.
+        """
         payload: dict[str, Any] = {
             "model": await self.model(),
-            "messages": list(messages),
+            **inputs,
             "max_tokens": max_tokens,
             "temperature": temperature,
         }
         if stop:
             payload["stop"] = list(stop)
-        if logprobs is not None:
-            payload["logprobs"] = True
-            payload["top_logprobs"] = logprobs
+        payload.update(logprob_fields)
         if seed is not None:
             payload["seed"] = seed
         payload.update(extra or {})
-        data = await self._request("POST", f"{self.base_url}/chat/completions", payload)
+        data = await self._request("POST", f"{self.base_url}/{path}", payload)
         choice = data["choices"][0]
+        text, logprobs = read(choice)
         completion = Completion(
-            text=(choice.get("message") or {}).get("content") or "",
+            text=text,
             finish_reason=choice.get("finish_reason"),
             prompt_tokens=int(data.get("usage", {}).get("prompt_tokens", 0)),
             completion_tokens=int(data.get("usage", {}).get("completion_tokens", 0)),
-            logprobs=_chat_logprobs(choice.get("logprobs")),
+            logprobs=logprobs,
         )
         self.usage.add(completion)
         return completion

@@ -17,7 +17,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from xling._async import run_sync
 from xling._validation import check_positive_int
@@ -188,13 +188,29 @@ class Reranker(ABC):
 
     Args:
         client: The LLM client (its ``max_concurrency`` bounds requests in flight).
-        config: The reranker's options.
+        config: The reranker's options; or give them as keywords in ``options``.
         name: The name reported in results (the registry name).
+        **options: Fields of :attr:`config_class`, when no ``config`` is given.
+
+    Raises:
+        InvalidInputError: When both ``config`` and ``options`` are given, for unknown or
+            invalid options, or when ``client`` is not an :class:`~xling.llm.LLMClient`.
     """
 
     default_name = "reranker"
+    config_class: ClassVar[type[RerankerConfig]] = RerankerConfig
 
-    def __init__(self, client: LLMClient, config: RerankerConfig, name: str | None = None):
+    def __init__(
+        self,
+        client: LLMClient,
+        config: RerankerConfig | None = None,
+        name: str | None = None,
+        **options: Any,
+    ) -> None:
+        if config is not None and options:
+            raise InvalidInputError("give either config or keyword options, not both")
+        if config is None:
+            config = self.config_class.from_options(options)
         if not isinstance(client, LLMClient):
             raise InvalidInputError(
                 f"client {client!r} is not an LLMClient; build one with LLMClient(base_url)"

@@ -165,6 +165,7 @@ class ListwiseReranker(Reranker):
     """
 
     default_name = "listwise"
+    config_class = ListwiseConfig
     config: ListwiseConfig
 
     def __init__(
@@ -174,9 +175,7 @@ class ListwiseReranker(Reranker):
         name: str | None = None,
         **options: Any,
     ) -> None:
-        if config is not None and options:
-            raise InvalidInputError("give either config or keyword options, not both")
-        super().__init__(client, config or ListwiseConfig.from_options(options), name)
+        super().__init__(client, config, name, **options)
         self.template: ListwiseTemplate = get_listwise_template(self.config.template)
         self._answer_tokens: dict[int, int] = {}
 

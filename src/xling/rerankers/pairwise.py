@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from xling._validation import check_positive_int
-from xling.errors import InvalidInputError
 from xling.llm import LLMClient
 from xling.prompts.rerank import PairwiseTemplate, get_pairwise_template
 from xling.rerankers.base import (
@@ -86,6 +85,7 @@ class PairwiseReranker(Reranker):
     """
 
     default_name = "prp"
+    config_class = PairwiseConfig
     config: PairwiseConfig
 
     def __init__(
@@ -95,9 +95,7 @@ class PairwiseReranker(Reranker):
         name: str | None = None,
         **options: Any,
     ) -> None:
-        if config is not None and options:
-            raise InvalidInputError("give either config or keyword options, not both")
-        super().__init__(client, config or PairwiseConfig.from_options(options), name)
+        super().__init__(client, config, name, **options)
         self.template: PairwiseTemplate = get_pairwise_template(self.config.template)
 
     async def _rank(self, request: RerankRequest, ledger: Ledger) -> Ranking:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from xling._validation import check_positive_int
-from xling.errors import InvalidInputError
 from xling.llm import LLMClient
 from xling.prompts.rerank import PointwiseTemplate, get_pointwise_template
 from xling.rerankers.base import (
@@ -56,6 +55,7 @@ class PointwiseReranker(Reranker):
     """Scores each candidate alone by the model's yes/no answer; all prompts in flight."""
 
     default_name = "pointwise"
+    config_class = PointwiseConfig
     config: PointwiseConfig
 
     def __init__(
@@ -65,9 +65,7 @@ class PointwiseReranker(Reranker):
         name: str | None = None,
         **options: Any,
     ) -> None:
-        if config is not None and options:
-            raise InvalidInputError("give either config or keyword options, not both")
-        super().__init__(client, config or PointwiseConfig.from_options(options), name)
+        super().__init__(client, config, name, **options)
         self.template: PointwiseTemplate = get_pointwise_template(self.config.template)
 
     async def _rank(self, request: RerankRequest, ledger: Ledger) -> Ranking:

@@ -21,15 +21,18 @@ textbook choice.
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import numpy as np
 
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
 from xling.rag.embedders import Embedder
 from xling.rag.lexical import top_k
+from xling.selectors._options import DenseOptions
 from xling.selectors.base import Blocked, Ranking, mask_blocked, row_chunks
 from xling.selectors.dense import DenseSelector, check_query_dims
-from xling.selectors.types import MARGIN_KINDS, DenseFormat, MarginKind, Order
+from xling.selectors.types import MARGIN_KINDS, MarginKind
 
 __all__ = ["MarginSelector", "knn_mean"]
 
@@ -53,11 +56,8 @@ class MarginSelector(DenseSelector):
         embedder: Spec or embedder; default e5-small-q4.
         neighbors: Neighbours averaged in each direction.
         kind: ``ratio`` or ``distance``.
-        format: What the query is compared with (``s2s``, ``s2t``, ``mix``).
-        alpha: Weight of the source side in ``mix``.
-        batch_size: Queries embedded per progress step.
-        order: Prompt order of the examples.
-        leakage_guard: Exclude pool pairs identical to the query.
+        **options: :class:`DenseSelector`'s ``format``, ``alpha``, ``batch_size``, ``order``
+            and ``leakage_guard``.
     """
 
     name = "margin"
@@ -69,16 +69,9 @@ class MarginSelector(DenseSelector):
         *,
         neighbors: int = 4,
         kind: MarginKind = "ratio",
-        format: DenseFormat = "s2s",
-        alpha: float = 0.5,
-        batch_size: int = 256,
-        order: Order = "nearest-last",
-        leakage_guard: bool = True,
+        **options: Unpack[DenseOptions],
     ) -> None:
-        super().__init__(
-            pool, embedder, format=format, alpha=alpha, batch_size=batch_size, order=order,
-            leakage_guard=leakage_guard,
-        )  # fmt: skip
+        super().__init__(pool, embedder, **options)
         if isinstance(neighbors, bool) or not isinstance(neighbors, int) or neighbors < 1:
             raise InvalidInputError(
                 f"margin neighbors={neighbors!r} is not allowed; use a positive integer"

@@ -11,14 +11,16 @@ The greedy loop runs over the k picks, vectorised over all queries and their can
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import numpy as np
 
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
 from xling.rag.embedders import Embedder
+from xling.selectors._options import DenseOptions
 from xling.selectors.base import Blocked, Ranking, row_chunks
 from xling.selectors.dense import DenseSelector
-from xling.selectors.types import DenseFormat, Order
 
 __all__ = ["MMRSelector", "mmr_greedy"]
 
@@ -67,11 +69,8 @@ class MMRSelector(DenseSelector):
         embedder: Spec or embedder; default e5-small-q4.
         lam: Relevance weight λ (1 = plain dense; 0.5 by default).
         candidates: Dense candidates considered per query.
-        format: What the query is compared with (``s2s``, ``s2t``, ``mix``).
-        alpha: Weight of the source side in ``mix``.
-        batch_size: Queries embedded per progress step.
-        order: Prompt order of the examples.
-        leakage_guard: Exclude pool pairs identical to the query.
+        **options: :class:`DenseSelector`'s ``format``, ``alpha``, ``batch_size``, ``order``
+            and ``leakage_guard``.
 
     Example scores are the cosine similarity to the query; ranks follow the MMR pick order.
     Redundancy is measured between the examples' source sentences (target sentences for
@@ -87,16 +86,9 @@ class MMRSelector(DenseSelector):
         *,
         lam: float = 0.5,
         candidates: int = 100,
-        format: DenseFormat = "s2s",
-        alpha: float = 0.5,
-        batch_size: int = 256,
-        order: Order = "nearest-last",
-        leakage_guard: bool = True,
+        **options: Unpack[DenseOptions],
     ) -> None:
-        super().__init__(
-            pool, embedder, format=format, alpha=alpha, batch_size=batch_size, order=order,
-            leakage_guard=leakage_guard,
-        )  # fmt: skip
+        super().__init__(pool, embedder, **options)
         if not 0.0 <= lam <= 1.0:
             raise InvalidInputError(f"MMR lambda={lam!r} is not allowed; use a number from 0 to 1")
         if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:

@@ -18,15 +18,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Unpack
 
 import numpy as np
 
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
-from xling.rag.lexical import BM25Method, tokenize
+from xling.rag.lexical import tokenize
+from xling.selectors._options import BM25Options
 from xling.selectors.base import CELLS_PER_BLOCK, Blocked, Progress, Ranking
 from xling.selectors.lexical import BM25Selector
-from xling.selectors.types import Order
 
 __all__ = ["MAX_NGRAM_ORDER", "RBM25Selector", "ngram_counts", "recall_scores"]
 
@@ -170,11 +171,8 @@ class RBM25Selector(BM25Selector):
         candidates: BM25 candidates per query (100).
         weight: Factor applied to covered query n-grams after each pick (λ = 0.1).
         threshold: Stop picking when the best score is below this (0.01).
-        k1: BM25 term-frequency saturation.
-        b: BM25 length normalisation.
-        method: BM25 variant.
-        order: Prompt order of the examples.
-        leakage_guard: Exclude pool pairs identical to the query.
+        **options: :class:`BM25Selector`'s ``k1``, ``b``, ``method``, ``order`` and
+            ``leakage_guard``.
 
     Example scores are the recall score (0-100) at the time of the pick.
     """
@@ -188,13 +186,9 @@ class RBM25Selector(BM25Selector):
         candidates: int = 100,
         weight: float = 0.1,
         threshold: float = 0.01,
-        k1: float = 1.5,
-        b: float = 0.75,
-        method: BM25Method = "lucene",
-        order: Order = "nearest-last",
-        leakage_guard: bool = True,
+        **options: Unpack[BM25Options],
     ) -> None:
-        super().__init__(pool, k1=k1, b=b, method=method, order=order, leakage_guard=leakage_guard)
+        super().__init__(pool, **options)
         if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
             raise InvalidInputError(
                 f"candidates={candidates!r} is not allowed; use a positive integer"

@@ -7,16 +7,17 @@ from collections.abc import Callable, Sequence
 from xling.errors import UnknownSpecError
 from xling.rag import AlignedPool
 from xling.rag.embedders import Embedder
+from xling.selectors._options import BM25Options, DenseOptions, SelectorOptions
 from xling.selectors.base import Progress, Selector
 from xling.selectors.dense import DenseSelector
 from xling.selectors.filters import FilterOptions, filter_pool
-from xling.selectors.fusion import FusionSelector
+from xling.selectors.fusion import FusionMethod, FusionSelector
 from xling.selectors.lexical import BM25Selector
 from xling.selectors.margin import MarginSelector
 from xling.selectors.mmr import MMRSelector
 from xling.selectors.random_sample import RandomSelector
 from xling.selectors.recall import RBM25Selector
-from xling.selectors.types import Selection, SelectionConfig
+from xling.selectors.types import DenseFormat, Selection, SelectionConfig
 
 __all__ = [
     "SELECTORS",
@@ -30,66 +31,65 @@ __all__ = [
 SelectorFactory = Callable[[AlignedPool, SelectionConfig, "str | Embedder"], Selector]
 
 
-def _common(c: SelectionConfig) -> dict[str, object]:
+def _common(c: SelectionConfig) -> SelectorOptions:
     return {"order": c.order, "leakage_guard": c.leakage_guard}
 
 
-def _dense(fmt: str | None) -> SelectorFactory:
+def _bm25_options(c: SelectionConfig) -> BM25Options:
+    return {"k1": c.bm25_k1, "b": c.bm25_b, **_common(c)}
+
+
+def _dense_options(c: SelectionConfig, fmt: DenseFormat | None = None) -> DenseOptions:
+    return {
+        "format": fmt or c.dense_format,
+        "alpha": c.alpha,
+        "batch_size": c.batch_size,
+        **_common(c),
+    }
+
+
+def _dense(fmt: DenseFormat) -> SelectorFactory:
     def make(pool: AlignedPool, c: SelectionConfig, emb: str | Embedder) -> Selector:
-        return DenseSelector(
-            pool, emb, format=fmt or c.dense_format, alpha=c.alpha,  # type: ignore[arg-type]
-            batch_size=c.batch_size, **_common(c),  # type: ignore[arg-type]
-        )  # fmt: skip
+        return DenseSelector(pool, emb, **_dense_options(c, fmt))
 
     return make
 
 
-def _fusion(method: str) -> SelectorFactory:
+def _fusion(method: FusionMethod) -> SelectorFactory:
     def make(pool: AlignedPool, c: SelectionConfig, emb: str | Embedder) -> Selector:
         return FusionSelector(
-            pool, emb, method=method, depth=c.candidates, rrf_k=c.rrf_k,  # type: ignore[arg-type]
-            format=c.dense_format, alpha=c.alpha, k1=c.bm25_k1, b=c.bm25_b,
-            batch_size=c.batch_size, **_common(c),  # type: ignore[arg-type]
-        )  # fmt: skip
+            pool,
+            emb,
+            method=method,
+            depth=c.candidates,
+            rrf_k=c.rrf_k,
+            k1=c.bm25_k1,
+            b=c.bm25_b,
+            **_dense_options(c),
+        )
 
     return make
 
 
 SELECTORS: dict[str, SelectorFactory] = {
-    "random": lambda pool, c, emb: RandomSelector(pool, seed=c.seed, **_common(c)),  # type: ignore[arg-type]
-    "bm25": lambda pool, c, emb: BM25Selector(pool, k1=c.bm25_k1, b=c.bm25_b, **_common(c)),  # type: ignore[arg-type]
+    "random": lambda pool, c, emb: RandomSelector(pool, seed=c.seed, **_common(c)),
+    "bm25": lambda pool, c, emb: BM25Selector(pool, **_bm25_options(c)),
     "r-bm25": lambda pool, c, emb: RBM25Selector(
         pool,
         candidates=c.candidates,
         weight=c.recall_weight,
         threshold=c.recall_threshold,
-        k1=c.bm25_k1,
-        b=c.bm25_b,
-        **_common(c),  # type: ignore[arg-type]
-    ),  # fmt: skip
+        **_bm25_options(c),
+    ),
     "s2s": _dense("s2s"),
     "s2t": _dense("s2t"),
     "mix": _dense("mix"),
     "mmr": lambda pool, c, emb: MMRSelector(
-        pool,
-        emb,
-        lam=c.mmr_lambda,
-        candidates=c.candidates,
-        format=c.dense_format,
-        alpha=c.alpha,
-        batch_size=c.batch_size,
-        **_common(c),  # type: ignore[arg-type]
-    ),  # fmt: skip
+        pool, emb, lam=c.mmr_lambda, candidates=c.candidates, **_dense_options(c)
+    ),
     "margin": lambda pool, c, emb: MarginSelector(
-        pool,
-        emb,
-        neighbors=c.margin_neighbors,
-        kind=c.margin_kind,
-        format=c.dense_format,
-        alpha=c.alpha,
-        batch_size=c.batch_size,
-        **_common(c),  # type: ignore[arg-type]
-    ),  # fmt: skip
+        pool, emb, neighbors=c.margin_neighbors, kind=c.margin_kind, **_dense_options(c)
+    ),
     "borda": _fusion("borda"),
     "rrf": _fusion("rrf"),
 }

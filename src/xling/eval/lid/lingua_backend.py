@@ -5,18 +5,14 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 from typing import Any
 
-from xling.errors import missing_extra_error
+from xling._imports import import_optional
 from xling.eval.lid.base import LanguageIdentifier, canonical_code
 
 __all__ = ["LinguaIdentifier"]
 
 
 def _lingua() -> Any:
-    try:
-        import lingua
-    except ImportError as exc:
-        raise missing_extra_error("lingua", "lid", "the lingua LID backend") from exc
-    return lingua
+    return import_optional("lingua", "lid", "the lingua LID backend")
 
 
 class LinguaIdentifier(LanguageIdentifier):

