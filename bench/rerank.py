@@ -128,8 +128,8 @@ async def build_requests(
     console.print(f"embedding {len(pool)} passages and {n_queries} queries (cached after once)")
     docs = embedder.embed_documents([text for _, text, _ in pool])
     qs = embedder.embed_queries(queries)
-    top = np.argsort(-(qs @ docs.T), axis=1)[:, :depth]
     sims = qs @ docs.T
+    top = np.argsort(-sims, axis=1)[:, :depth]
     texts = await truncate_passages(client, [text for _, text, _ in pool], passage_tokens)
     texts = [" ".join(text.split()) for text in texts]
     return [
@@ -231,18 +231,19 @@ def row_of(name: str, results: list[RerankResult], wall: float, note: str = "") 
     )
 
 
-async def reset_prefix_cache(url: str) -> None:
-    """Empties vLLM's prefix cache (dev-mode endpoint), so the next run pays its own prefill."""
-    base = url.removesuffix("/").removesuffix("/v1")
+async def reset_prefix_cache(base: str) -> None:
+    """Empties vLLM's prefix cache (dev-mode endpoint), so the next run pays its own prefill.
+
+    ``base`` is the server root (``LLMClient.root``), as for :func:`engine_seconds`.
+    """
     async with httpx.AsyncClient(timeout=60) as http:
         response = await http.post(f"{base}/reset_prefix_cache")
     if response.status_code != 200:
         raise SystemExit(f"POST {base}/reset_prefix_cache answered {response.status_code}")
 
 
-async def engine_seconds(url: str) -> dict[str, float]:
+async def engine_seconds(base: str) -> dict[str, float]:
     """vLLM's cumulative per-request prefill and decode seconds (Prometheus ``/metrics``)."""
-    base = url.removesuffix("/").removesuffix("/v1")
     async with httpx.AsyncClient(timeout=60) as http:
         text = (await http.get(f"{base}/metrics")).text
     totals = {"prefill": 0.0, "decode": 0.0}
@@ -263,10 +264,10 @@ async def run_reranker(
     reranker: ListwiseReranker | PairwiseReranker,
     requests: list[RerankRequest],
     desc: str,
-    url: str,
+    root: str,
 ) -> tuple[list[RerankResult], float]:
     """All requests at once through ``arerank_many``, with a progress bar; returns wall time."""
-    await reset_prefix_cache(url)
+    await reset_prefix_cache(root)
     with tqdm(total=len(requests), desc=desc, file=sys.stderr, unit="q") as bar:
         results, wall = await timed(
             reranker.arerank_many(requests, on_progress=lambda done, total: bar.update(1))
@@ -276,6 +277,7 @@ async def run_reranker(
 
 async def run_all(args: argparse.Namespace, url: str, model: str) -> dict[str, Any]:
     client = LLMClient(url, model, max_concurrency=args.concurrency, timeout=1800)
+    root = client.root
     requests = await build_requests(client, args.queries, args.depth, args.passage_tokens)
     assert all(" ".join(c.text.split()[:300]) == c.text for r in requests for c in r.candidates)
     # The cap inside xling is looser than the cut above, so xling never cuts these texts again.
@@ -294,16 +296,16 @@ async def run_all(args: argparse.Namespace, url: str, model: str) -> dict[str, A
             f"and {row.completion_tokens} completion tokens ({row.queries} queries)"
         )
 
-    xl, wall = await run_reranker(listwise, requests, "xling listwise (concurrent)", url)
+    xl, wall = await run_reranker(listwise, requests, "xling listwise (concurrent)", root)
     add(row_of("xling listwise", xl, wall, f"{WINDOW}/{STRIDE}, all queries in flight"))
 
     n_windows = sum(r.windows for r in xl)
-    await reset_prefix_cache(url)
-    before = await engine_seconds(url)
+    await reset_prefix_cache(root)
+    before = await engine_seconds(root)
     bar = tqdm(total=n_windows, desc="sequential RankGPT", file=sys.stderr, unit="win")
     seq, wall = await timed(rankgpt_sequential(client, requests, max_tokens, bar))
     bar.close()
-    after = await engine_seconds(url)
+    after = await engine_seconds(root)
     # One request at a time, so these are the run's prefill and decode seconds. Prefill is
     # compute-bound: running windows together cannot make it shorter on the same cores.
     seq_prefill = after["prefill"] - before["prefill"]
@@ -321,7 +323,7 @@ async def run_all(args: argparse.Namespace, url: str, model: str) -> dict[str, A
     )
 
     tdpart = ListwiseReranker(client, window=WINDOW, mode="tdpart", cutoff=CUTOFF, **common)
-    td, wall = await run_reranker(tdpart, requests, "xling tdpart", url)
+    td, wall = await run_reranker(tdpart, requests, "xling tdpart", root)
     add(row_of("xling tdpart", td, wall, f"cutoff {CUTOFF}, blocks in parallel"))
 
     prp_requests = requests[: args.prp_queries]
@@ -333,7 +335,7 @@ async def run_all(args: argparse.Namespace, url: str, model: str) -> dict[str, A
         (f"PRP heapsort top-10 @{args.depth}", "heapsort", args.depth),
     ):
         reranker = PairwiseReranker(client, variant=variant, top_k=10, rank_end=depth, **common)
-        results, wall = await run_reranker(reranker, prp_requests, label, url)
+        results, wall = await run_reranker(reranker, prp_requests, label, root)
         prp_rows[label] = (row_of(label, results, wall, f"{len(prp_requests)} queries"), results)
         add(prp_rows[label][0])
     await client.aclose()
