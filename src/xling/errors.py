@@ -1,7 +1,14 @@
 """Exceptions raised by xling.
 
 Every error a user can cause is an :class:`XlingError` whose message is one line naming the bad
-value and what is allowed. The CLI turns these into exit code 2.
+value and what is allowed. Each class carries the exit code the CLI ends with:
+
+- 0 done (a partial fallback is done, with a summary line);
+- 1 an unexpected internal error (a bug: anything that is not an :class:`XlingError`);
+- 2 bad input (:class:`InvalidInputError`, :class:`MissingDependencyError`);
+- 3 a server failed (:class:`ServiceUnavailableError`: an LLM or Chroma unreachable or answering
+  errors after the retries, or a pool held by another writer);
+- 4 finished, but every query fell back.
 """
 
 from __future__ import annotations
@@ -11,13 +18,32 @@ __all__ = [
     "InvalidInputError",
     "UnknownSpecError",
     "ServiceUnavailableError",
+    "PoolLockedError",
     "MissingDependencyError",
+    "EXIT_OK",
+    "EXIT_INTERNAL",
+    "EXIT_BAD_INPUT",
+    "EXIT_SERVER",
+    "EXIT_ALL_FELL_BACK",
     "missing_extra_error",
 ]
 
 
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+EXIT_SERVER = 3
+EXIT_ALL_FELL_BACK = 4
+
+
 class XlingError(Exception):
-    """Base class of every user-facing xling error."""
+    """Base class of every user-facing xling error.
+
+    Attributes:
+        exit_code: The CLI's exit code for this kind of error.
+    """
+
+    exit_code: int = EXIT_BAD_INPUT
 
 
 class InvalidInputError(XlingError, ValueError):
@@ -30,6 +56,12 @@ class UnknownSpecError(InvalidInputError):
 
 class ServiceUnavailableError(XlingError, ConnectionError):
     """A server xling talks to (Chroma, vLLM, an embeddings endpoint) cannot be reached."""
+
+    exit_code = EXIT_SERVER
+
+
+class PoolLockedError(ServiceUnavailableError):
+    """Another process holds an embedded pool's write lock (and waiting was not asked for)."""
 
 
 class MissingDependencyError(XlingError, ImportError):
