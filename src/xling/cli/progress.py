@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,7 +22,11 @@ __all__ = ["progress_bar"]
 
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
-    """Yields a callback that updates one progress bar on stderr."""
+    """Yields a callback that updates one progress bar on stderr (when it is a terminal).
+
+    Args:
+        description: Plain text shown before the bar (never read as Rich markup).
+    """
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -29,8 +34,10 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err_console, transient=False) as progress:
-        task = progress.add_task(description, total=None)
+    # Only on a terminal: in a pipe or a log the bar is noise around the one-line errors.
+    disable = not err_console.is_terminal
+    with Progress(*columns, console=err_console, transient=False, disable=disable) as progress:
+        task = progress.add_task(escape(description), total=None)
 
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)

@@ -1,35 +1,72 @@
-"""``xling rerank``: rerank JSONL requests with an LLM reranker over a vLLM server."""
+"""``xling rerank``: rerank JSONL requests with an LLM reranker over a vLLM server.
+
+Exit codes as for every command (:mod:`xling.cli.app`), plus: when the server fails and
+``--on-failure fallback`` (the default) keeps the first-stage order, a summary line says how many
+queries fell back and why; the exit code is 4 when every query fell back, 0 when only some did.
+Results are written only once all of them are complete, to a temporary file renamed onto
+``--output``, so a failed run never leaves a half-written file.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
+import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from xling.cli.app import app, err_console, fail
+from xling.cli.app import app, err_console, fail, warn
 from xling.cli.progress import progress_bar
-from xling.errors import InvalidInputError
+from xling.errors import EXIT_ALL_FELL_BACK, InvalidInputError, ServiceUnavailableError
 from xling.llm import EmbeddedLLMConfig, LLMClient
+from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from xling.rerankers import RerankRequest, RerankResult, available_rerankers, get_reranker
 
-__all__ = ["rerank", "read_requests", "parse_settings"]
+__all__ = ["rerank", "read_requests", "parse_settings", "summary", "fallback_summary"]
+
+_EMBEDDED_HINT = "the default server is the embedded LLM: start it with `xling llm serve`"
 
 
-def read_requests(lines: TextIO, source: str) -> list[RerankRequest]:
-    """Reads ``{query, candidates: [{id, text, score?, lang?}], query_lang?}`` lines."""
+def read_requests(lines: Iterable[str | bytes], source: str) -> list[RerankRequest]:
+    """Reads ``{query, candidates: [{id, text, score?, lang?}], query_lang?}`` lines.
+
+    Args:
+        lines: The lines, as text or as UTF-8 bytes (a leading byte-order mark is allowed).
+        source: Names the input in errors (``in.jsonl``, ``stdin``).
+
+    Raises:
+        InvalidInputError: Naming ``source:line`` for bytes that are not UTF-8, a line that
+            is not JSON, or a request that is not allowed; or when no line holds a request.
+    """
     requests = []
-    for number, line in enumerate(lines, 1):
+    for number, raw in enumerate(lines, 1):
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(
+                    f"{source}:{number} is not valid UTF-8 (byte {exc.start + 1} of the line: "
+                    f"{exc.reason}); save the file as UTF-8"
+                ) from None
+        else:
+            line = raw.removeprefix("\ufeff") if number == 1 else raw
         if not line.strip():
             continue
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InvalidInputError(f"{source}:{number} is not JSON ({exc.msg})") from None
+        except (ValueError, RecursionError) as exc:  # 5,000-digit numbers, absurd nesting
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise InvalidInputError(f"{source}:{number} is not usable JSON ({reason})") from None
         try:
             requests.append(RerankRequest.from_dict(data))
         except InvalidInputError as exc:
@@ -48,9 +85,67 @@ def parse_settings(settings: list[str]) -> dict[str, Any]:
             raise InvalidInputError(f"--set {item!r} is not allowed; use KEY=VALUE")
         try:
             options[key] = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             options[key] = raw
     return options
+
+
+def _check_output(output: Path) -> None:
+    """Refuses an output path that cannot be written, before any LLM call is made."""
+    folder = output.parent
+    if output.is_dir():
+        raise InvalidInputError(f"--output {output} is a folder; give a file path")
+    if not folder.is_dir():
+        raise InvalidInputError(
+            f"--output {output}: the folder {folder} does not exist; create it first"
+        )
+    if not os.access(folder, os.W_OK):
+        raise InvalidInputError(f"--output {output}: the folder {folder} is not writable")
+
+
+def _write_atomically(output: Path, text: str) -> None:
+    """Writes ``text`` to a temporary file beside ``output``, then renames it onto ``output``."""
+    try:
+        handle, temporary = tempfile.mkstemp(
+            dir=output.parent, prefix=f".{output.name}.", suffix=".tmp"
+        )
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write --output {output}: {exc.strerror}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(temporary, _file_mode(output))
+        os.replace(temporary, output)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise InvalidInputError(f"cannot write --output {output}: {exc.strerror}") from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _file_mode(output: Path) -> int:
+    """The mode the output gets: an existing file's, else what ``open()`` would give."""
+    try:
+        return output.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _check_client_options(
+    concurrency: int, timeout: float, retries: int, deadline: float | None
+) -> None:
+    """One-line errors naming the CLI's own flags (the client checks the same for the API)."""
+    if concurrency < 1:
+        raise InvalidInputError(f"--concurrency {concurrency} is not allowed; use 1 or more")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise InvalidInputError(f"--timeout {timeout:g} is not allowed; use seconds > 0")
+    if retries < 0:
+        raise InvalidInputError(f"--retries {retries} is not allowed; use 0 or more")
+    if deadline is not None and (not math.isfinite(deadline) or deadline <= 0):
+        raise InvalidInputError(f"--deadline {deadline:g} is not allowed; use seconds > 0")
 
 
 @app.command()
@@ -79,11 +174,23 @@ def rerank(
         list[str] | None,
         typer.Option("--set", help="Any other reranker option, KEY=VALUE (repeatable)."),
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="Most LLM requests in flight.")] = 32,
-    timeout: Annotated[float, typer.Option(help="Seconds per LLM request attempt.")] = 120.0,
-    retries: Annotated[int, typer.Option(help="Retries per failed LLM request.")] = 3,
+    concurrency: Annotated[
+        int, typer.Option(help="Most LLM requests in flight.")
+    ] = DEFAULT_CONCURRENCY,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds per LLM request attempt.")
+    ] = DEFAULT_TIMEOUT,
+    retries: Annotated[int, typer.Option(help="Retries per failed LLM request.")] = DEFAULT_RETRIES,
+    deadline: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds per LLM request, retries and backoff included (default "
+            f"{DEFAULT_DEADLINE:g}, or --timeout when that is longer)."
+        ),
+    ] = None,
 ) -> None:
     """Reranks each query's candidates; writes one JSON result per input line, in order."""
+    _check_client_options(concurrency, timeout, retries, deadline)
     options = parse_settings(setting or [])
     given = {"template": template, "window": window, "stride": stride, "top_k": top_k}
     options.update({key: value for key, value in given.items() if value is not None})
@@ -96,25 +203,42 @@ def rerank(
         max_concurrency=concurrency,
         timeout=timeout,
         max_retries=retries,
+        deadline=deadline,
     )
     reranker = get_reranker(method, client, **options)
+    if output is not None:
+        _check_output(output)
     if str(input) == "-":
-        requests = read_requests(sys.stdin, "stdin")
+        requests = read_requests(sys.stdin.buffer, "stdin")
     else:
         if not input.is_file():
             raise fail(f"input {input} is not a file")
-        with input.open(encoding="utf-8") as lines:
+        with input.open("rb") as lines:
             requests = read_requests(lines, str(input))
     started = time.perf_counter()
-    with progress_bar(f"reranking ({method})") as update:
-        results = reranker.rerank_many(requests, on_progress=update)
+    try:
+        with progress_bar(f"reranking ({method})") as update:
+            results = reranker.rerank_many(requests, on_progress=update)
+    except ServiceUnavailableError as exc:
+        if url is None:
+            raise ServiceUnavailableError(f"{exc}; {_EMBEDDED_HINT}") from None
+        raise
     elapsed = time.perf_counter() - started
     lines_out = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
     if output is None:
         sys.stdout.write(lines_out)
+        sys.stdout.flush()
     else:
-        output.write_text(lines_out, encoding="utf-8")
+        _write_atomically(output, lines_out)
     err_console.print(summary(results, method, elapsed))
+    line = fallback_summary(results)
+    if line is not None:
+        fell_back = sum(r.fallback for r in results)
+        if url is None:
+            line += f" ({_EMBEDDED_HINT})"
+        warn(line)
+        if fell_back == len(results):
+            raise typer.Exit(EXIT_ALL_FELL_BACK)
 
 
 def summary(results: list[RerankResult], method: str, elapsed: float) -> Table:
@@ -133,3 +257,32 @@ def summary(results: list[RerankResult], method: str, elapsed: float) -> Table:
         f"{elapsed:.1f}",
     )
     return table
+
+
+def fallback_summary(results: list[RerankResult], most: int = 3) -> str | None:
+    """One line on the queries that kept their first-stage order, reasons grouped.
+
+    Args:
+        results: The run's results.
+        most: How many distinct reasons are spelled out (the most frequent first).
+
+    Returns:
+        ``"2 of 5 queries fell back to the first-stage order: REASON (2 queries)"``, or
+        ``None`` when none fell back.
+    """
+    fell_back = [r for r in results if r.fallback]
+    if not fell_back:
+        return None
+    reasons = Counter(
+        next(f.reason for f in r.fallbacks if f.kind == "first_stage_order") for r in fell_back
+    )
+    parts = [
+        f"{reason} ({count} {'query' if count == 1 else 'queries'})"
+        for reason, count in reasons.most_common(most)
+    ]
+    if len(reasons) > most:
+        parts.append(f"and {len(reasons) - most} other reason(s)")
+    return (
+        f"{len(fell_back)} of {len(results)} queries fell back to the first-stage order: "
+        + "; ".join(parts)
+    )

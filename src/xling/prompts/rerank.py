@@ -35,6 +35,8 @@ __all__ = [
     "get_pointwise_template",
     "identifier_labels",
     "label_index",
+    "MAX_LABEL_DIGITS",
+    "MAX_LABEL_LETTERS",
     "cross_lingual_note",
     "passage_budget",
     "truncate_passages",
@@ -43,6 +45,9 @@ __all__ = [
 IdentifierStyle = Literal["numeric", "alpha"]
 T = TypeVar("T")
 IDENTIFIER_STYLES: tuple[str, ...] = ("numeric", "alpha")
+# Longest labels :func:`label_index` reads: far more passages than any prompt can show.
+MAX_LABEL_DIGITS = 9
+MAX_LABEL_LETTERS = 6
 
 # Chat templates add role markers around each message (``<|im_start|>user\n`` ... ``<|im_end|>``)
 # and some add a default system prompt; prompt sizes are measured on the message contents, so
@@ -75,10 +80,21 @@ def _alpha(index: int) -> str:
 
 
 def label_index(label: str, style: IdentifierStyle) -> int | None:
-    """The 0-based passage index a label stands for (``"3"`` → 2, ``"AB"`` → 27), or ``None``."""
+    """The 0-based passage index a label stands for (``"3"`` → 2, ``"AB"`` → 27), or ``None``.
+
+    ``None`` also for labels too long to name any window's passage (more than
+    :data:`MAX_LABEL_DIGITS` digits after leading zeros, more than :data:`MAX_LABEL_LETTERS`
+    letters): a model may write a 5,000-digit "identifier", which is out of range without being
+    converted (``int()`` refuses more than 4,300 digits).
+    """
+    if not isinstance(label, str) or not label.isascii():
+        return None
     if style == "numeric":
-        return int(label) - 1 if label.isascii() and label.isdigit() else None
-    if not label.isascii() or not label.isalpha():
+        digits = label.lstrip("0")
+        if not label.isdigit() or len(digits) > MAX_LABEL_DIGITS:
+            return None
+        return int(digits or "0") - 1
+    if not label.isalpha() or len(label) > MAX_LABEL_LETTERS:
         return None
     index = 0
     for char in label.upper():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -42,6 +42,9 @@ __all__ = [
     "Reranker",
     "answer_logprob",
     "check_choice",
+    "check_name",
+    "first_error",
+    "gather",
 ]
 
 OnFailure = Literal["fallback", "raise"]
@@ -58,8 +61,40 @@ _CONTINUE = {"continue_final_message": True, "add_generation_prompt": False}
 
 def check_choice(value: Any, name: str, allowed: Sequence[str]) -> None:
     """Raises unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise InvalidInputError(f"{name}={value!r} is not allowed; use one of {list(allowed)}")
+
+
+def check_name(value: Any, name: str) -> str:
+    """Raises unless ``value`` is a non-empty ``str`` (a registry name such as a template)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{name}={value!r} is not allowed; use a name (a str)")
+    return value
+
+
+def first_error(error: BaseException) -> BaseException:
+    """The first leaf of an exception group (depth first), or ``error`` itself.
+
+    A task group reports its tasks' failures as a group; callers get the first one, so one
+    failure reads as one line instead of a group traceback.
+    """
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
+async def gather(*aws: Coroutine[Any, Any, T]) -> list[T]:
+    """Runs coroutines concurrently and returns their results in order.
+
+    Unlike :func:`asyncio.gather`, the first failure cancels the others (their requests stop
+    holding the client's slots) and is raised as itself, not inside an exception group.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(aw) for aw in aws]
+    except BaseExceptionGroup as errors:
+        raise first_error(errors) from None
+    return [task.result() for task in tasks]
 
 
 @dataclass(frozen=True)
@@ -86,11 +121,23 @@ class RerankerConfig:
 
     def __post_init__(self) -> None:
         check_choice(self.on_failure, "on_failure", ("fallback", "raise"))
+        if self.cross_lingual is not None and not isinstance(self.cross_lingual, bool):
+            raise InvalidInputError(
+                f"cross_lingual={self.cross_lingual!r} is not allowed; use true, false or None"
+            )
         check_positive_int(self.max_passage_tokens, "max_passage_tokens")
         if self.rank_end is not None:
             check_positive_int(self.rank_end, "rank_end")
-        if not isinstance(self.temperature, int | float) or self.temperature < 0:
-            raise InvalidInputError(f"temperature={self.temperature!r} is not allowed; use >= 0")
+        temperature = self.temperature
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not math.isfinite(temperature)
+            or temperature < 0
+        ):
+            raise InvalidInputError(
+                f"temperature={temperature!r} is not allowed; use a finite number >= 0"
+            )
 
     @classmethod
     def from_options(cls: type[C], options: dict[str, Any]) -> C:
@@ -211,10 +258,17 @@ class Reranker(ABC):
             raise InvalidInputError("give either config or keyword options, not both")
         if config is None:
             config = self.config_class.from_options(options)
+        elif not isinstance(config, self.config_class):
+            raise InvalidInputError(
+                f"config {config!r} is not a {self.config_class.__name__}; build one with "
+                f"{self.config_class.__name__}(...) or give the options as keywords"
+            )
         if not isinstance(client, LLMClient):
             raise InvalidInputError(
                 f"client {client!r} is not an LLMClient; build one with LLMClient(base_url)"
             )
+        if name is not None:
+            check_name(name, "name")
         self.client = client
         self.config = config
         self.name = name or self.default_name
@@ -243,8 +297,15 @@ class Reranker(ABC):
     ) -> list[RerankResult]:
         """Reranks many requests concurrently against one server (async).
 
-        With ``on_failure="raise"`` the first failure cancels the other requests.
+        With ``on_failure="raise"`` the first failure cancels the other requests and is raised
+        (as itself, not inside an exception group).
         """
+        if isinstance(requests, RerankRequest | str | bytes) or not isinstance(requests, Iterable):
+            raise InvalidInputError(
+                f"requests must be a list of RerankRequest, got {type(requests).__name__}"
+            )
+        if on_progress is not None and not callable(on_progress):
+            raise InvalidInputError(f"on_progress={on_progress!r} is not callable")
         requests = list(requests)
         done = 0
 
@@ -256,9 +317,7 @@ class Reranker(ABC):
                 on_progress(done, len(requests))
             return result
 
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(request)) for request in requests]
-        return [task.result() for task in tasks]
+        return await gather(*(one(request) for request in requests))
 
     def rerank(self, request: RerankRequest) -> RerankResult:
         """Blocking :meth:`arerank`."""

@@ -25,7 +25,6 @@ Windows of different queries run concurrently through :meth:`Reranker.arerank_ma
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,6 +46,8 @@ from xling.rerankers.base import (
     RerankerConfig,
     answer_logprob,
     check_choice,
+    check_name,
+    gather,
 )
 from xling.rerankers.permutation import parse_permutation
 from xling.rerankers.records import Repair, RerankRequest
@@ -93,7 +94,7 @@ class ListwiseConfig(RerankerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        get_listwise_template(self.template)
+        get_listwise_template(check_name(self.template, "template"))
         check_positive_int(self.window, "window")
         if self.stride is not None:
             check_positive_int(self.stride, "stride", maximum=self.window)
@@ -222,7 +223,7 @@ class ListwiseReranker(Reranker):
         above, below = first[: cutoff - 1], first[cutoff:]
         rest = items[window:]
         blocks = [rest[start:end] for start, end in partition_blocks(len(rest), window - 1)]
-        ranked = await asyncio.gather(
+        ranked = await gather(
             *(
                 self._rank_window(job, [pivot, *block], f"tdpart block {i + 1}/{len(blocks)}")
                 for i, block in enumerate(blocks)

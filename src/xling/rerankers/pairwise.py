@@ -12,7 +12,6 @@ Variants and their call counts are in :mod:`xling.rerankers.pairwise_variants`.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,8 +27,11 @@ from xling.rerankers.base import (
     RerankerConfig,
     answer_logprob,
     check_choice,
+    check_name,
+    gather,
 )
 from xling.rerankers.pairwise_variants import PAIRWISE_VARIANTS
+from xling.rerankers.permutation import MAX_ANSWER_CHARS
 from xling.rerankers.records import Repair, RerankRequest
 
 __all__ = ["PairwiseConfig", "PairwiseReranker", "PairwiseVariant", "parse_choice"]
@@ -42,6 +44,7 @@ _BARE_CHOICE = re.compile(r"^\W*([AB])\b")
 
 def parse_choice(text: str) -> Choice | None:
     """Reads ``A`` or ``B`` from a generated answer (``"Passage B"``, ``" A."``), else ``None``."""
+    text = text[:MAX_ANSWER_CHARS]
     match = _CHOICE.search(text) or _BARE_CHOICE.search(text)
     if match is None:
         return None
@@ -72,7 +75,7 @@ class PairwiseConfig(RerankerConfig):
         check_choice(self.scoring, "scoring", ("logprob", "generate", "auto"))
         check_positive_int(self.top_k, "top_k")
         check_positive_int(self.max_tokens, "max_tokens")
-        get_pairwise_template(self.template)
+        get_pairwise_template(check_name(self.template, "template"))
 
 
 class PairwiseReranker(Reranker):
@@ -111,7 +114,7 @@ class PairwiseReranker(Reranker):
             nonlocal asked
             asked += 1
             where = f"comparison {asked} ({request.candidates[i].id} vs {request.candidates[j].id})"
-            first, second = await asyncio.gather(
+            first, second = await gather(
                 self._choose(ledger, request.query, passages[i], passages[j], note, where),
                 self._choose(ledger, request.query, passages[j], passages[i], note, where),
             )

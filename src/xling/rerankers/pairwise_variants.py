@@ -16,10 +16,12 @@ prefer ``i``, 0 when both prefer ``j``, 0.5 when they disagree (Qin et al. 2023)
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
+
+from xling.rerankers.base import gather
 
 __all__ = [
     "Compare",
@@ -33,7 +35,7 @@ __all__ = [
     "heapsort_comparison_bounds",
 ]
 
-Compare = Callable[[int, int], Awaitable[float]]
+Compare = Callable[[int, int], Coroutine[Any, Any, float]]
 
 
 @dataclass
@@ -67,7 +69,7 @@ async def allpair(items: list[int], compare: Compare, top_k: int) -> SortOutcome
     """Scores every item by its wins over all others (``top_k`` is unused: all are scored)."""
     n = len(items)
     pairs = list(combinations(range(n), 2))
-    results = await asyncio.gather(*(compare(items[a], items[b]) for a, b in pairs))
+    results = await gather(*(compare(items[a], items[b]) for a, b in pairs))
     wins = [0.0] * n
     for (a, b), score in zip(pairs, results, strict=True):
         wins[a] += score
@@ -104,7 +106,7 @@ async def heapsort(items: list[int], compare: Compare, top_k: int) -> SortOutcom
     parents = range((n - 2) // 2, -1, -1)
     for depth in sorted({_depth(i) for i in parents}, reverse=True):
         level = [i for i in parents if _depth(i) == depth]
-        made = await asyncio.gather(*(sift_down(n, i) for i in level))
+        made = await gather(*(sift_down(n, i) for i in level))
         rounds += max(made, default=0)
     ranked: list[int] = []
     k = min(top_k, n)

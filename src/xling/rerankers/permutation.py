@@ -17,11 +17,21 @@ from dataclasses import dataclass
 from xling.prompts.rerank import IdentifierStyle, label_index
 from xling.rerankers.records import Repair, RepairKind
 
-__all__ = ["Permutation", "parse_permutation", "strip_thinking", "fold_lookalikes"]
+__all__ = [
+    "Permutation",
+    "parse_permutation",
+    "strip_thinking",
+    "fold_lookalikes",
+    "MAX_ANSWER_CHARS",
+]
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+# One pass over the tags: the parser takes time linear in the answer (a regex such as
+# "<think>.*?</think>" rescans the rest of the text from every unclosed opening tag, which took
+# 12 s for 140 KB of "<think>").
+_THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
+# Generated answers are bounded by the reranker's max_tokens; a server that sends more is
+# answering something else, so only this much of the answer (after the thinking) is read.
+MAX_ANSWER_CHARS = 16_384
 _BRACKETS = {"【": "[", "〔": "[", "⟦": "[", "】": "]", "〕": "]", "⟧": "]"}
 _LABEL = {"numeric": r"(\d+)", "alpha": r"([A-Za-z]{1,3})"}
 
@@ -43,14 +53,24 @@ def strip_thinking(text: str) -> str:
     """Removes ``<think>…</think>`` blocks, text before a stray ``</think>`` and an unclosed block.
 
     An unclosed ``<think>`` means the model ran out of tokens while reasoning, so nothing after
-    it is an answer.
+    it is an answer. A block runs from an opening tag to the first closing tag after it (tags
+    inside it do not nest); a closing tag outside any block is stray. Takes time linear in
+    ``len(text)``.
     """
-    text = _THINK_BLOCK.sub(" ", text)
-    closes = list(_THINK_CLOSE.finditer(text))
-    if closes:
-        text = text[closes[-1].end() :]
-    opened = _THINK_OPEN.search(text)
-    return text[: opened.start()] if opened else text
+    pieces: list[str] = []
+    kept_from = 0  # start of the text not yet copied or dropped
+    opened: int | None = None  # start of the open block, if any
+    for tag in _THINK_TAG.finditer(text):
+        closing = bool(tag.group(1))
+        if opened is None and not closing:
+            opened = tag.start()
+        elif opened is not None and closing:
+            pieces += [text[kept_from:opened], " "]
+            kept_from, opened = tag.end(), None
+        elif closing:  # stray: the answer starts after it
+            pieces, kept_from = [], tag.end()
+    pieces.append(text[kept_from : len(text) if opened is None else opened])
+    return "".join(pieces)
 
 
 def fold_lookalikes(text: str) -> tuple[str, int]:
@@ -108,6 +128,9 @@ def parse_permutation(
     answer = strip_thinking(text)
     if answer != text:
         repairs.append(Repair("think_stripped", 1, where))
+    if len(answer) > MAX_ANSWER_CHARS:
+        repairs.append(Repair("answer_cut", len(answer) - MAX_ANSWER_CHARS, where))
+        answer = answer[:MAX_ANSWER_CHARS]
     answer, folded = fold_lookalikes(answer)
     if folded:
         repairs.append(Repair("lookalike_digits", folded, where))

@@ -7,7 +7,6 @@ reference for the listwise and pairwise rerankers). Without logprobs from the se
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from dataclasses import dataclass
@@ -24,10 +23,15 @@ from xling.rerankers.base import (
     RerankerConfig,
     answer_logprob,
     check_choice,
+    check_name,
+    gather,
 )
+from xling.rerankers.permutation import MAX_ANSWER_CHARS
 from xling.rerankers.records import Repair, RerankRequest
 
 __all__ = ["PointwiseConfig", "PointwiseReranker"]
+
+_WORD = re.compile(r"[^\W\d_]+")  # the first word of an answer is read
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class PointwiseConfig(RerankerConfig):
         super().__post_init__()
         check_choice(self.scoring, "scoring", ("logprob", "generate", "auto"))
         check_positive_int(self.max_tokens, "max_tokens")
-        get_pointwise_template(self.template)
+        get_pointwise_template(check_name(self.template, "template"))
 
 
 class PointwiseReranker(Reranker):
@@ -73,7 +77,7 @@ class PointwiseReranker(Reranker):
         note = self.note(request)
         skeleton = self.template.messages(request.query, "", note=note)
         passages = await self.fitted_passages(request, skeleton, 1, reserve=self.config.max_tokens)
-        scores = await asyncio.gather(
+        scores = await gather(
             *(
                 self._score(ledger, request.query, passages[i], note, request.candidates[i].id)
                 for i in range(span)
@@ -100,8 +104,8 @@ class PointwiseReranker(Reranker):
         completion = await ledger.chat(
             messages, max_tokens=self.config.max_tokens, temperature=self.config.temperature
         )
-        words = re.findall(r"[^\W\d_]+", completion.text.casefold())
-        if words and words[0] in (self.template.yes, self.template.no):
-            return 1.0 if words[0] == self.template.yes else 0.0
+        word = _WORD.search(completion.text[:MAX_ANSWER_CHARS].casefold())
+        if word is not None and word.group() in (self.template.yes, self.template.no):
+            return 1.0 if word.group() == self.template.yes else 0.0
         ledger.repairs.append(Repair("unparsed_answer", 1, f"candidate {cid}"))
         return 0.5

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from xling._validation import check_texts
 from xling.errors import InvalidInputError
 from xling.llm import Completion
 from xling.prompts.languages import normalize_code
@@ -24,6 +27,7 @@ __all__ = [
 
 RepairKind = Literal[
     "think_stripped",
+    "answer_cut",
     "lookalike_digits",
     "no_identifiers",
     "duplicates_dropped",
@@ -32,6 +36,28 @@ RepairKind = Literal[
     "unparsed_answer",
 ]
 FallbackKind = Literal["first_stage_order", "generation"]
+
+
+def _preview(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_score(score: Any, cid: str) -> float:
+    """A first-stage score as ``float``: any finite real number (numpy's included), no bool."""
+    if isinstance(score, bool) or not isinstance(score, numbers.Real) or not math.isfinite(score):
+        raise InvalidInputError(
+            f"candidate {cid!r} has score {_preview(score)}; use a finite number (or no score)"
+        )
+    return float(score)
+
+
+def _check_lang(code: Any, what: str) -> str:
+    if not isinstance(code, str):
+        raise InvalidInputError(
+            f"{what} has language {_preview(code)}; use a code such as 'sw', 'swh' or 'swh_Latn'"
+        )
+    return normalize_code(code)
 
 
 @dataclass(frozen=True)
@@ -58,9 +84,9 @@ class Candidate:
                 f"candidate {self.id!r} has text {self.text!r}; empty texts are not allowed"
             )
         if self.score is not None:
-            object.__setattr__(self, "score", float(self.score))
+            object.__setattr__(self, "score", _check_score(self.score, self.id))
         if self.lang is not None:
-            object.__setattr__(self, "lang", normalize_code(self.lang))
+            object.__setattr__(self, "lang", _check_lang(self.lang, f"candidate {self.id!r}"))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], position: int = 0) -> Candidate:
@@ -77,6 +103,10 @@ class Candidate:
                 "score, lang"
             )
         raw_id = data.get("id", position)
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+            raise InvalidInputError(
+                f"candidate {position} has id {_preview(raw_id)}; use a string or an integer"
+            )
         return cls(str(raw_id), data["text"], data.get("score"), data.get("lang"))
 
 
@@ -97,6 +127,13 @@ class RerankRequest:
     def __post_init__(self) -> None:
         if not isinstance(self.query, str) or not self.query.strip():
             raise InvalidInputError(f"query {self.query!r} is not allowed; use a non-empty text")
+        if isinstance(self.candidates, str | bytes | Mapping) or not isinstance(
+            self.candidates, Iterable
+        ):
+            raise InvalidInputError(
+                f"candidates {_preview(self.candidates)} are not allowed; give a sequence of "
+                "Candidate"
+            )
         candidates = tuple(self.candidates)
         if not candidates:
             raise InvalidInputError(
@@ -116,7 +153,7 @@ class RerankRequest:
             seen.add(candidate.id)
         object.__setattr__(self, "candidates", candidates)
         if self.query_lang is not None:
-            object.__setattr__(self, "query_lang", normalize_code(self.query_lang))
+            object.__setattr__(self, "query_lang", _check_lang(self.query_lang, "query_lang"))
 
     @classmethod
     def from_texts(
@@ -130,9 +167,16 @@ class RerankRequest:
         query_lang: str | None = None,
     ) -> RerankRequest:
         """Builds a request from parallel lists; ids default to ``"0", "1", ...``."""
+        texts = check_texts(texts, "texts")
         n = len(texts)
         for name, values in (("ids", ids), ("scores", scores), ("langs", langs)):
-            if values is not None and len(values) != n:
+            if values is None:
+                continue
+            if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+                raise InvalidInputError(
+                    f"{name}={_preview(values)} is not allowed; give a list aligned with texts"
+                )
+            if len(values) != n:
                 raise InvalidInputError(f"{name} has {len(values)} items but texts has {n}")
         return cls(
             query,

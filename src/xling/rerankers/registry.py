@@ -85,7 +85,7 @@ def get_reranker(name: str, client: LLMClient, **options: Any) -> Reranker:
         UnknownSpecError: For an unknown name (the message lists the known ones).
         InvalidInputError: For unknown or invalid options.
     """
-    if name not in RERANKERS:
+    if not isinstance(name, str) or name not in RERANKERS:
         raise UnknownSpecError(
             f"unknown reranker {name!r}; available: {', '.join(available_rerankers())}"
         )
