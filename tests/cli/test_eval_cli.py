@@ -148,3 +148,42 @@ def test_mining_with_use_m3(
     short.write_text("Hallo\n")
     bad = xling("eval", "mining", "--src", str(short), "--tgt", str(tgt), "--embedder", "use-m3")
     assert bad.exit_code == 2 and "line-aligned" in bad.stderr
+
+
+def test_bad_bytes_and_values_exit_2_with_one_line(
+    xling: Callable[..., Result], shared_data: Path, tmp_path: Path
+) -> None:
+    answers = tmp_path / "answers.jsonl"
+    latin1 = b'{"lang": "fr", "response": "caf\xe9"}\n'
+    answers.write_bytes(latin1)
+    run, qrels = tmp_path / "run.trec", tmp_path / "qrels.txt"
+    run_bytes = b"1 Q0 a 1 3.0 x\n1 Q0 caf\xe9 2 2.0 x\n"
+    run.write_bytes(run_bytes)
+    qrels.write_text("1 0 a 2\n1 0 b 1.5\n")
+    good_run = tmp_path / "good.trec"
+    good_run.write_text("1 Q0 a 1 3.0 x\n")
+    tatoeba = shared_data / "tatoeba"
+    src, tgt = tmp_path / "deu.txt", tmp_path / "eng.txt"
+    src.write_text("\n".join((tatoeba / "tatoeba.deu-eng.deu").read_text().split("\n")[:10]))
+    tgt.write_text("\n".join((tatoeba / "tatoeba.deu-eng.eng").read_text().split("\n")[:10]))
+    cases = {
+        ("lang", "--responses", str(answers), "--backend", "pycld2"):
+            f"{answers}:1 is not UTF-8 (byte {latin1.index(0xE9)} is 0xe9)",
+        ("lang", "--responses", str(tmp_path), "--backend", "pycld2"):
+            "is a folder, not a file",
+        ("retrieval", "--run", str(run), "--qrels", str(qrels)):
+            f"{run}:2 is not UTF-8 (byte {run_bytes.index(0xE9)} is 0xe9)",
+        ("retrieval", "--run", str(good_run), "--qrels", str(qrels)):
+            f"{qrels}:2: relevance '1.5' is not a whole number",
+        ("mining", "--src", str(src), "--tgt", str(tgt), "--embedder", "use-m3",
+         "--threshold", "nan"):
+            "--threshold=nan is not allowed; use a finite number",
+        ("mining", "--src", str(src), "--tgt", str(tgt), "--embedder", "use-m3",
+         "--on-long", "cut"):
+            "--on-long='cut' is not allowed; use one of: truncate, refuse",
+    }  # fmt: skip
+    for args, message in cases.items():
+        result = xling("eval", *args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and message in lines[0], (args, result.stderr)

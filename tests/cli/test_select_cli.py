@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from typer.testing import Result
 
 from xling.prompts.mt import build_mt_prompt
@@ -114,3 +116,68 @@ def test_select_bad_input_exits_2_and_writes_nothing(
         assert len(lines) == 1 and message in lines[0], (args, result.stderr)
     assert out.read_text() == "previous run\n"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_out_must_be_a_writable_file(
+    xling: Callable[..., Result], shared_data: Path, tmp_path: Path
+) -> None:
+    src, tgt, queries = _files(shared_data, tmp_path, n=30)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("not a folder\n")
+    base = ["select", "--pool-src", str(src), "--pool-tgt", str(tgt), "--queries", str(queries),
+            "--src", "eng", "--tgt", "swh", "--strategy", "bm25"]  # fmt: skip
+    cases = {
+        str(folder): f"--out {str(folder)!r} is a folder, not a file",
+        str(blocker / "out.jsonl"): f"{str(blocker)!r} is a file, not a folder",
+    }
+    for out, message in cases.items():
+        result = xling(*base, "--out", out)
+        assert result.exit_code == 2, (out, result.output)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and message in lines[0], (out, result.stderr)
+    assert list(folder.iterdir()) == [] and blocker.read_text() == "not a folder\n"
+
+
+def test_a_5_mb_query_is_truncated_or_refused_in_seconds(
+    xling: Callable[..., Result], shared_data: Path, tmp_path: Path
+) -> None:
+    src, tgt, queries = _files(shared_data, tmp_path, n=30)
+    sentences = queries.read_text().split("\n")
+    huge = (" ".join(sentences) * 6000)[:5_000_000]
+    queries.write_text("\n".join([sentences[0], huge]))
+    out = tmp_path / "prompts.jsonl"
+    base = ["select", "--pool-src", str(src), "--pool-tgt", str(tgt), "--queries", str(queries),
+            "--src", "eng", "--tgt", "swh", "-s", "s2s", "-k", "2", "--out", str(out)]  # fmt: skip
+    started = time.monotonic()
+    refused = xling(*base, "--on-long", "refuse")
+    assert refused.exit_code == 2, refused.output
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "query texts[1] is longer than max_tokens=2048" in lines[0]
+    assert not out.exists()
+    result = xling(*base, "--max-tokens", "64")
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started < 120
+    assert "1 texts truncated to 64 tokens" in " ".join(result.stdout.split())
+    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert written[1]["query"] == huge and len(written[1]["examples"]) == 2
+
+
+def test_a_failure_while_writing_leaves_the_old_output(tmp_path: Path) -> None:
+    from xling.cli.select import write_jsonl_atomic
+    from xling.errors import InvalidInputError
+
+    out = tmp_path / "prompts.jsonl"
+    out.write_text("previous run\n")
+
+    def records() -> Iterator[dict[str, object]]:
+        yield {"query": "one"}
+        yield {"query": "two"}
+        raise InvalidInputError("prompt template failed on the third query")
+
+    with pytest.raises(InvalidInputError, match="third query"):
+        write_jsonl_atomic(out, records())
+    assert out.read_text() == "previous run\n" and sorted(tmp_path.iterdir()) == [out]
+    assert write_jsonl_atomic(out, iter([{"query": "new"}])) == 1
+    assert out.read_text() == '{"query": "new"}\n'

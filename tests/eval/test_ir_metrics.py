@@ -156,3 +156,48 @@ def test_measure_specs() -> None:
     for bad in ("nDCG@0", "BLEU", "nDCG@x"):
         with pytest.raises(UnknownSpecError, match="unknown retrieval measure"):
             parse_measure(bad)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("q1 0 d1 1.5\n", r"\.qrels:1: relevance '1\.5' is not a whole number; relevance grades"),
+        ("q1 0 d1 x\n", r"\.qrels:1: relevance 'x' is not a number"),
+        ("q1 0 d1 nan\n", r"\.qrels:1: relevance 'nan' is not finite"),
+    ],
+)
+def test_qrels_grades_must_be_whole_numbers(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "g.qrels"
+    path.write_text(content)
+    with pytest.raises(InvalidInputError, match=message):
+        read_qrels(path)
+
+
+def test_jsonl_grades_are_not_silently_rounded(tmp_path: Path) -> None:
+    path = tmp_path / "g.jsonl"
+    path.write_text(
+        '{"query_id": "q", "doc_id": "a", "relevance": 2.0}\n'
+        '{"query_id": "q", "doc_id": "b", "relevance": 1.5}\n'
+    )
+    with pytest.raises(InvalidInputError, match=r"g\.jsonl:2: relevance 1\.5 is not a whole"):
+        read_qrels(path)
+    path.write_text('{"query_id": "q", "doc_id": "a", "relevance": 2.0}\n')
+    assert read_qrels(path) == {"q": {"a": 2}}
+
+
+def test_run_files_that_are_not_utf8_or_folders(tmp_path: Path) -> None:
+    run = tmp_path / "run.trec"
+    run.write_bytes(b"q1 Q0 d1 1 0.5 sys\nq1 Q0 caf\xe9 2 0.4 sys\n")
+    with pytest.raises(InvalidInputError, match=r"run\.trec:2 is not UTF-8 \(byte 28 is 0xe9\)"):
+        read_run(run)
+    with pytest.raises(InvalidInputError, match="is a folder, not a file"):
+        read_run(tmp_path)
+
+
+def test_in_memory_runs_and_qrels_are_checked() -> None:
+    with pytest.raises(InvalidInputError, match=r"run query 'q1': score of 'd1' nan is not finite"):
+        evaluate_run({"q1": {"d1": float("nan")}}, QRELS)
+    with pytest.raises(InvalidInputError, match=r"qrels query 'q1': relevance of 'd1' 0\.5 is not"):
+        evaluate_run(RUN, {"q1": {"d1": 0.5}})
+    with pytest.raises(InvalidInputError, match="measures must be a list of measure names"):
+        evaluate_run(RUN, QRELS, "nDCG@10")

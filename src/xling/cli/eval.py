@@ -10,9 +10,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from xling._validation import check_finite
 from xling.cli.app import app, console, fail
-from xling.cli.options import EmbedderOpt
-from xling.rag.embedders import DEFAULT_EMBEDDER
+from xling.cli.options import (
+    EmbedderOpt,
+    MaxTokensOpt,
+    OnLongOpt,
+    max_tokens_or_none,
+    on_long_choice,
+)
+from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS
 
 __all__ = ["eval_app", "mt", "lang", "retrieval", "mining"]
 
@@ -341,13 +348,12 @@ def _read_responses(
     path: Path, expected: str | None, lang_field: str, text_field: str
 ) -> list[tuple[str, str]]:
     from xling.eval import read_hypotheses
+    from xling.eval.files import read_text_file
 
     if expected is not None:
         return [(expected, text) for text in read_hypotheses(path)]
-    if not path.is_file():
-        raise fail(f"file {str(path)!r} does not exist")
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -439,6 +445,8 @@ def mining(
     threshold: Annotated[
         float | None, typer.Option(help="Also report BUCC-style F1 of pairs scoring ≥ this.")
     ] = None,
+    max_tokens: MaxTokensOpt = DEFAULT_MAX_TOKENS,
+    on_long: OnLongOpt = "truncate",
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
 ) -> None:
@@ -450,7 +458,11 @@ def mining(
     if len(src) != len(tgt):
         raise fail(f"give one --tgt per --src; got {len(src)} --src and {len(tgt)} --tgt")
     scorings = _split(scoring, sorted(SCORINGS), "scoring")
-    model = get_embedder(embedder)
+    if threshold is not None:
+        check_finite(threshold, "--threshold")
+    model = get_embedder(
+        embedder, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
+    )
     results: dict[str, dict[str, Any]] = {}
     for s_path, t_path in zip(src, tgt, strict=True):
         sources, targets = read_references(s_path), read_references(t_path)
@@ -471,7 +483,8 @@ def mining(
         entry["pairs"] = len(sources)
         results[label] = entry
     if as_json:
-        _emit_json({"embedder": model.id, "k": k, "results": results})
+        _emit_json({"embedder": model.id, "k": k, "results": results,
+                    "truncated": model.truncated})  # fmt: skip
     else:
         table = Table(title=f"mining accuracy (%), {model.id}, k={k}")
         table.add_column("pair")
@@ -486,6 +499,8 @@ def mining(
                 cells.append(f"{entry['bucc']['f1']:.2f}")
             table.add_row(label, str(entry["pairs"]), *cells)
         console.print(table)
+        if model.truncated:
+            console.print(f"{model.truncated} texts truncated to {max_tokens} tokens")
     if plot is not None:
         groups = {label: {n: entry[n] for n in scorings} for label, entry in results.items()}
         _bar_plot(plot, groups, "accuracy (%)", f"bitext mining, {model.id}")

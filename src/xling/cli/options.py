@@ -7,7 +7,19 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["ChromaPath", "ChromaUrl", "EmbedderOpt", "PoolName"]
+from xling._validation import check_choice
+from xling.rag.embedders.base import ON_LONG, OnLong
+
+__all__ = [
+    "ChromaPath",
+    "ChromaUrl",
+    "EmbedderOpt",
+    "MaxTokensOpt",
+    "OnLongOpt",
+    "PoolName",
+    "max_tokens_or_none",
+    "on_long_choice",
+]
 
 ChromaPath = Annotated[
     Path | None,
@@ -29,3 +41,35 @@ EmbedderOpt = Annotated[
     ),
 ]
 PoolName = Annotated[str, typer.Option("--pool", "-p", help="Pool (Chroma collection) name.")]
+MaxTokensOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-tokens",
+        help="Longest text embedded, in the embedder's own tokens (0: no limit).",
+    ),
+]
+"""``--max-tokens N`` (default :data:`~xling.rag.embedders.DEFAULT_MAX_TOKENS`); pass it
+through :func:`max_tokens_or_none` to ``get_embedder(..., max_tokens=...)``."""
+OnLongOpt = Annotated[
+    str,
+    typer.Option(
+        "--on-long",
+        help=f"Texts over --max-tokens: {' or '.join(ON_LONG)} (truncate counts them).",
+    ),
+]
+"""``--on-long truncate|refuse``; pass it through :func:`on_long_choice` to
+``get_embedder(..., on_long=...)``."""
+
+
+def max_tokens_or_none(value: int) -> int | None:
+    """The ``max_tokens`` of ``get_embedder`` for a ``--max-tokens`` value (0 means none)."""
+    return None if value == 0 else value
+
+
+def on_long_choice(value: str) -> OnLong:
+    """The ``on_long`` of ``get_embedder`` for an ``--on-long`` value.
+
+    Raises:
+        InvalidInputError: If the value is neither ``truncate`` nor ``refuse``.
+    """
+    return check_choice(value, "--on-long", ON_LONG)

@@ -12,14 +12,23 @@ from typing import Annotated
 
 import typer
 
+from xling._validation import check_output_file
 from xling.cli.app import app, console, fail
-from xling.cli.options import ChromaPath, ChromaUrl, EmbedderOpt
+from xling.cli.options import (
+    ChromaPath,
+    ChromaUrl,
+    EmbedderOpt,
+    MaxTokensOpt,
+    OnLongOpt,
+    max_tokens_or_none,
+    on_long_choice,
+)
 from xling.cli.progress import progress_bar
 from xling.errors import InvalidInputError
 from xling.prompts.languages import get_language
 from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MT_TEMPLATES, build_mt_prompt, get_mt_template
 from xling.rag import AlignedPool, Pool, read_lines
-from xling.rag.embedders import DEFAULT_EMBEDDER
+from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, Embedder, get_embedder
 from xling.selectors import (
     DEFAULT_FILTERS,
     SELECTORS,
@@ -34,16 +43,34 @@ from xling.selectors import (
 __all__ = ["select_cmd", "write_jsonl_atomic", "selection_record"]
 
 
-def write_jsonl_atomic(path: Path, records: Iterable[dict[str, object]]) -> int:
+def write_jsonl_atomic(
+    path: Path, records: Iterable[dict[str, object]], what: str = "--out"
+) -> int:
     """Writes JSON lines to a temporary file beside ``path`` and renames it into place.
 
     A run that fails half way leaves ``path`` as it was (or absent), never half written.
 
+    Args:
+        path: The file to write.
+        records: JSON-serialisable objects, one per line (a generator is consumed while
+            writing, so an error it raises leaves ``path`` untouched too).
+        what: How messages name the file (the option it came from).
+
     Returns:
         The number of lines written.
+
+    Raises:
+        InvalidInputError: If ``path`` is a folder, or it cannot be written (its folder is a
+            file, no permission, disk full, ...).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    path = check_output_file(path, what)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"{what} {str(path)!r} cannot be written ({exc.strerror})"
+        ) from None
     count = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -53,6 +80,11 @@ def write_jsonl_atomic(path: Path, records: Iterable[dict[str, object]]) -> int:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InvalidInputError(
+            f"{what} {str(path)!r} cannot be written ({exc.strerror})"
+        ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -77,7 +109,7 @@ def _pool(
     pool_name: str | None,
     src: str,
     tgt: str,
-    embedder: str,
+    embedder: Embedder,
     chroma_path: Path | None,
     chroma_url: str | None,
 ) -> AlignedPool:
@@ -125,6 +157,8 @@ def select_cmd(
         str, typer.Option(help=f"Prompt template: {', '.join(MT_TEMPLATES)}.")
     ] = DEFAULT_MT_TEMPLATE,
     embedder: EmbedderOpt = DEFAULT_EMBEDDER,
+    max_tokens: MaxTokensOpt = DEFAULT_MAX_TOKENS,
+    on_long: OnLongOpt = "truncate",
     dense_format: Annotated[
         str, typer.Option("--format", help="mmr/margin/fusion: compare with s2s, s2t or mix.")
     ] = "s2s",
@@ -153,6 +187,7 @@ def select_cmd(
 ) -> None:
     """Chooses k in-context examples per query and writes them with the few-shot prompt."""
     started = time.monotonic()
+    check_output_file(out, "--out")
     src_code, tgt_code = get_language(src).code, get_language(tgt).code
     get_mt_template(template)
     config = SelectionConfig(
@@ -166,7 +201,10 @@ def select_cmd(
             f"unknown selection strategy {strategy!r}; allowed: {', '.join(SELECTORS)}"
         )
     texts = read_lines(queries)
-    aligned = _pool(pool_src, pool_tgt, pool, src_code, tgt_code, embedder, chroma_path, chroma_url)
+    model = get_embedder(
+        embedder, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
+    )
+    aligned = _pool(pool_src, pool_tgt, pool, src_code, tgt_code, model, chroma_path, chroma_url)
     filtered = filter_pool(
         aligned, config.filters, FilterOptions(max_length_ratio=max_length_ratio)
     )
@@ -175,7 +213,7 @@ def select_cmd(
             f"k={k} is larger than the pool ({len(filtered.pool)} pairs); use at most "
             f"{len(filtered.pool)}"
         )
-    selector = get_selector(filtered.pool, config)
+    selector = get_selector(filtered.pool, config, embedder=model)
     with progress_bar("preparing pool") as update:
         selector.prepare(update)
     with progress_bar(f"selecting ({strategy})") as update:
@@ -188,7 +226,9 @@ def select_cmd(
     )
     written = write_jsonl_atomic(out, records)
     dropped = ", ".join(f"{n}: {c}" for n, c in filtered.dropped.items()) or "none"
+    cut = f"; {model.truncated} texts truncated to {max_tokens} tokens" if model.truncated else ""
     console.print(
         f"{written} queries, {k} examples each from {len(filtered.pool)} pairs "
-        f"({strategy}; filtered out: {dropped}) -> {out} in {time.monotonic() - started:.1f}s"
+        f"({strategy}; filtered out: {dropped}{cut}) -> {out} in "
+        f"{time.monotonic() - started:.1f}s"
     )

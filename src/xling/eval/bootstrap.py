@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xling._validation import check_positive_int
+from xling._validation import check_non_negative_int, check_positive_int, preview
 from xling.errors import InvalidInputError
 from xling.eval.mt_metrics import CorpusStats
 
@@ -76,7 +76,12 @@ def segment_stats(name: str, scores: Sequence[float]) -> CorpusStats:
     Raises:
         InvalidInputError: If a score is not finite (a NaN would poison every resample).
     """
-    values = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
+    try:
+        values = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"{name} segment scores must be a list of numbers, got {preview(scores)}"
+        ) from None
     if len(values) == 0 or not np.all(np.isfinite(values)):
         raise InvalidInputError(f"{name} segment scores must be finite numbers, at least one")
     # Statistics are (score, 1) so that the sum over any resample carries its own size.
@@ -113,8 +118,16 @@ def paired_bootstrap(
         Full-set scores, resample means and 95% intervals, and win counts.
 
     Raises:
-        InvalidInputError: If the two systems differ in metric or segment count.
+        InvalidInputError: If an argument is not CorpusStats, the two systems differ in metric
+            or segment count, or a count or the seed is not allowed.
     """
+    for value, label in ((a, "a"), (b, "b")):
+        if not isinstance(value, CorpusStats):
+            raise InvalidInputError(
+                f"{label} must be CorpusStats (from corpus_stats or segment_stats), got "
+                f"{preview(value)}"
+            )
+    check_non_negative_int(seed, "seed")
     if a.name != b.name or a.stats.shape != b.stats.shape:
         raise InvalidInputError(
             f"paired bootstrap needs the same metric and segments; got {a.name} "

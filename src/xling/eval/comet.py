@@ -9,6 +9,7 @@ empty hypothesis) are scored 0 and counted, so a NaN never reaches a system scor
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,10 +95,17 @@ def sanitize_segments(scores: Sequence[float]) -> tuple[list[float], list[int]]:
 
     Returns:
         The cleaned scores and the indices that were not finite.
+
+    Raises:
+        InvalidInputError: If a score is not a number.
     """
     clean: list[float] = []
     bad: list[int] = []
     for i, value in enumerate(scores):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise InvalidInputError(
+                f"segment score {i} is {value!r:.40} ({type(value).__name__}); use numbers"
+            )
         number = float(value)
         if math.isfinite(number):
             clean.append(number)

@@ -6,20 +6,23 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from xling._validation import check_path, check_sequence, is_blank, read_utf8
 from xling.errors import InvalidInputError
 
-__all__ = ["read_hypotheses", "read_references", "check_aligned"]
+__all__ = ["read_hypotheses", "read_references", "read_text_file", "check_aligned"]
 
 
-def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise InvalidInputError(f"file {str(path)!r} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"file {str(path)!r} is not UTF-8 (byte {exc.start})") from None
+def read_text_file(path: str | Path) -> str:
+    """Reads a whole non-empty UTF-8 file.
+
+    Raises:
+        InvalidInputError: If the path is not a file (missing, a folder), cannot be read, is
+            not UTF-8 (file, line and byte named) or is empty.
+    """
+    p = check_path(path)
+    text = read_utf8(p)
     if not text:
-        raise InvalidInputError(f"file {str(path)!r} is empty")
+        raise InvalidInputError(f"file {str(p)!r} is empty")
     return text
 
 
@@ -49,8 +52,8 @@ def read_hypotheses(path: str | Path, field: str | None = None) -> list[str]:
         InvalidInputError: If the file is missing, empty or not UTF-8, or a JSONL line is not an
             object with a string ``field`` (the message names the file and line).
     """
-    p = Path(path)
-    lines = _split(_read_text(p))
+    p = check_path(path)
+    lines = _split(read_text_file(p))
     if not _is_jsonl(p, field):
         return lines
     key = field or "translation"
@@ -77,12 +80,13 @@ def read_references(path: str | Path) -> list[str]:
         InvalidInputError: If the file is missing, empty, not UTF-8 or has an empty line (the
             message names the file and line).
     """
-    p = Path(path)
-    lines = _split(_read_text(p))
+    p = check_path(path)
+    lines = _split(read_text_file(p))
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if is_blank(line):
             raise InvalidInputError(
-                f"{p}:{number} is an empty line; every reference must hold text"
+                f"{p}:{number} is an empty line (only whitespace or control characters); every "
+                "reference must hold text"
             )
     return lines
 
@@ -91,6 +95,8 @@ def check_aligned(
     a: Sequence[str], b: Sequence[str], path_a: str | Path, path_b: str | Path
 ) -> None:
     """Raises if two line-aligned files differ in length, naming both files and counts."""
+    a = check_sequence(a, str(path_a), "lines")
+    b = check_sequence(b, str(path_b), "lines")
     if len(a) != len(b):
         raise InvalidInputError(
             f"{path_a} has {len(a)} lines but {path_b} has {len(b)}; they must be line-aligned"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from xling._validation import check_choice, check_sequence, preview, read_utf8
 from xling.errors import InvalidInputError, UnknownSpecError
 
 __all__ = [
@@ -131,6 +132,11 @@ def parse_measure(spec: str) -> Measure:
     Raises:
         UnknownSpecError: If the name is unknown or the cutoff is not a positive integer.
     """
+    if not isinstance(spec, str):
+        raise UnknownSpecError(
+            f"retrieval measure must be a string such as 'nDCG@10', got {preview(spec)} "
+            f"({type(spec).__name__})"
+        )
     match = _SPEC.match(spec.strip())
     name = _ALIASES.get(match.group(1).lower()) if match else None
     if match is None or name is None or (match.group(2) is not None and int(match.group(2)) < 1):
@@ -142,10 +148,8 @@ def parse_measure(spec: str) -> Measure:
 
 
 def _records(path: Path) -> Iterable[tuple[int, list[str] | dict[str, Any]]]:
-    if not path.is_file():
-        raise InvalidInputError(f"file {str(path)!r} does not exist")
     jsonl = path.suffix.lower() in (".jsonl", ".json", ".ndjson")
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path)
     if not text.strip():
         raise InvalidInputError(f"file {str(path)!r} is empty")
     for number, line in enumerate(text.splitlines(), start=1):
@@ -171,12 +175,24 @@ def _field(record: dict[str, Any], keys: tuple[str, ...], where: str) -> Any:
 
 
 def _number(value: Any, kind: type, what: str, where: str) -> Any:
+    """Parses a score (any finite number) or a grade (a whole number; ``2.0`` is 2)."""
+    if isinstance(value, bool):
+        raise InvalidInputError(f"{where}: {what} {value!r} is not a number")
     try:
-        number = kind(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise InvalidInputError(f"{where}: {what} {value!r} is not a number") from None
-    if kind is float and not math.isfinite(number):
+    if not math.isfinite(number):
         raise InvalidInputError(f"{where}: {what} {value!r} is not finite")
+    if kind is int:
+        if isinstance(value, int):
+            return value
+        if not number.is_integer():
+            raise InvalidInputError(
+                f"{where}: {what} {value!r} is not a whole number; relevance grades are "
+                "integers (0, 1, 2, ...)"
+            )
+        return int(number)
     return number
 
 
@@ -249,6 +265,28 @@ def _read_table(path: str | Path, layout: _Layout) -> tuple[dict[str, dict[str, 
             raise InvalidInputError(f"{where} {layout.repeated.format(doc=doc, qid=qid)}")
         docs[str(doc)] = value
     return table, origins
+
+
+def _check_map(table: Any, layout: _Layout) -> dict[str, dict[str, Any]]:
+    """Validates an in-memory run or qrels: query id → document id → number."""
+    what = layout.value_keys[0]
+    if not isinstance(table, Mapping):
+        raise InvalidInputError(
+            f"the {layout.name} must be a file path or a mapping of query id → document id → "
+            f"{what}, got {preview(table)} ({type(table).__name__})"
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for qid, docs in table.items():
+        if not isinstance(docs, Mapping):
+            raise InvalidInputError(
+                f"{layout.name} query {qid!r} must map document ids to {what}s, got {preview(docs)}"
+            )
+        where = f"{layout.name} query {qid!r}"
+        out[str(qid)] = {
+            str(doc): _number(value, layout.kind, f"{what} of {doc!r}", where)
+            for doc, value in docs.items()
+        }
+    return out
 
 
 def read_qrels(path: str | Path) -> Qrels:
@@ -345,9 +383,23 @@ def evaluate_run(
     Raises:
         InvalidInputError: On unknown query ids (by default), empty inputs or bad files.
     """
-    run_map, run_origins = _read_table(run, _RUN) if isinstance(run, str | Path) else (run, {})
-    qrels_map, _ = _read_table(qrels, _QRELS) if isinstance(qrels, str | Path) else (qrels, {})
-    parsed = [m if isinstance(m, Measure) else parse_measure(m) for m in measures]
+    run_map, run_origins = (
+        _read_table(run, _RUN) if isinstance(run, str | Path) else (_check_map(run, _RUN), {})
+    )
+    qrels_map, _ = (
+        _read_table(qrels, _QRELS)
+        if isinstance(qrels, str | Path)
+        else (_check_map(qrels, _QRELS), {})
+    )
+    if isinstance(rel, bool) or not isinstance(rel, int):
+        raise InvalidInputError(f"rel={preview(rel)} is not allowed; use an integer grade")
+    check_choice(unknown_queries, "unknown_queries", ("error", "skip"))
+    check_choice(missing_queries, "missing_queries", ("zero", "skip"))
+    rank({}, ties)  # refuses an unknown tie-break up front
+    parsed = [
+        m if isinstance(m, Measure) else parse_measure(m)
+        for m in check_sequence(measures, "measures", "measure names such as 'nDCG@10'")
+    ]
     if not parsed:
         raise InvalidInputError("no measures given; e.g. nDCG@10, R@100, MRR@10, MAP")
     if not qrels_map:

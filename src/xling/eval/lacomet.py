@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from xling._validation import check_sequence, preview
 from xling.errors import InvalidInputError
 from xling.eval.comet import CometScorer, sanitize_segments
 from xling.eval.lid import Detection, default_backend, get_identifier
@@ -22,14 +23,29 @@ from xling.prompts.languages import normalize_code
 __all__ = ["first_line", "is_copy", "language_gate", "lacomet", "comet_and_lacomet"]
 
 
+def _check_str(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be a string, got {preview(value)}")
+    return value
+
+
 def first_line(hypothesis: str) -> str:
-    """The text ICL-MT gives to LID: everything before the first newline."""
-    return hypothesis.split("\n")[0]
+    """The text ICL-MT gives to LID: everything before the first newline.
+
+    Raises:
+        InvalidInputError: If ``hypothesis`` is not a string.
+    """
+    return _check_str(hypothesis, "hypothesis").split("\n")[0]
 
 
 def is_copy(hypothesis: str, source: str) -> bool:
-    """Whether the hypothesis repeats the source (whitespace differences ignored)."""
-    return " ".join(hypothesis.split()) == " ".join(source.split())
+    """Whether the hypothesis repeats the source (whitespace differences ignored).
+
+    Raises:
+        InvalidInputError: If either is not a string.
+    """
+    hyp, src = _check_str(hypothesis, "hypothesis"), _check_str(source, "source")
+    return " ".join(hyp.split()) == " ".join(src.split())
 
 
 def language_gate(
@@ -52,8 +68,10 @@ def language_gate(
     """
     target = normalize_code(tgt_lang)
     identifier = get_identifier(backend or default_backend(target))
-    restricted = None if candidates is None else sorted({target, *map(normalize_code, candidates)})
-    return identifier.detect_many([first_line(h) for h in hypotheses], restricted)
+    codes = None if candidates is None else check_sequence(candidates, "candidates", "codes")
+    restricted = None if codes is None else sorted({target, *map(normalize_code, codes)})
+    texts = check_sequence(hypotheses, "hypotheses", "strings")
+    return identifier.detect_many([first_line(h) for h in texts], restricted)
 
 
 def lacomet(
@@ -83,6 +101,8 @@ def lacomet(
     Raises:
         InvalidInputError: If the inputs differ in length or are empty.
     """
+    comet_segments = check_sequence(comet_segments, "comet_segments", "numbers")
+    hypotheses = check_sequence(hypotheses, "hypotheses", "strings")
     if len(hypotheses) == 0 or len(comet_segments) != len(hypotheses):
         raise InvalidInputError(
             f"laCOMET needs one COMET score per hypothesis; got {len(comet_segments)} scores "

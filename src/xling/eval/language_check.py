@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from xling._validation import check_sequence, preview
 from xling.errors import InvalidInputError
 from xling.eval.lid import UNDETERMINED, default_backend, get_identifier
 from xling.prompts.languages import normalize_code
@@ -129,7 +130,14 @@ class LanguageChecker:
     mixed_share: float = 0.25
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.mixed_share <= 0.5:
+        if self.candidates is not None:
+            codes = check_sequence(self.candidates, "candidates", "language codes")
+            self.candidates = [normalize_code(code) for code in codes]
+        if (
+            isinstance(self.mixed_share, bool)
+            or not isinstance(self.mixed_share, int | float)
+            or not 0.0 < self.mixed_share <= 0.5
+        ):
             raise InvalidInputError(
                 f"mixed_share={self.mixed_share} is not allowed; use a value in (0, 0.5]"
             )
@@ -195,7 +203,14 @@ class LanguageChecker:
         Raises:
             InvalidInputError: If there are no items, or an item is malformed.
         """
-        verdicts = [self.check(expected, response) for expected, response in items]
+        verdicts = []
+        for i, item in enumerate(check_sequence(items, "items", "(language, response) pairs")):
+            if isinstance(item, str) or not isinstance(item, Sequence) or len(item) != 2:
+                raise InvalidInputError(
+                    f"items[{i}] is {preview(item)}; each item must be an (expected language, "
+                    "response) pair"
+                )
+            verdicts.append(self.check(item[0], item[1]))
         if not verdicts:
             raise InvalidInputError("no responses to check; give at least one")
         return LanguageReport(verdicts, summarize(verdicts))

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from xling._validation import check_positive_int
+from xling._validation import check_finite, check_positive_int, check_sequence, preview
 from xling.errors import InvalidInputError, UnknownSpecError
 
 __all__ = [
@@ -108,9 +108,26 @@ class BuccScore:
     correct: int
 
 
+def _as_vectors(value: Any, name: str) -> np.ndarray:
+    try:
+        vectors = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"{name} must be a 2-d array of numbers, got {preview(value)}"
+        ) from None
+    if vectors.ndim == 2 and not np.all(np.isfinite(vectors)):
+        raise InvalidInputError(f"{name} hold NaN or infinite values; embed the texts again")
+    return vectors
+
+
 def _check_vectors(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y, dtype=np.float32)
+    if x is None or y is None:
+        raise InvalidInputError(
+            "source and target vectors must be 2-d arrays, got "
+            f"{type(x).__name__} and {type(y).__name__}"
+        )
+    x = _as_vectors(x, "source vectors")
+    y = _as_vectors(y, "target vectors")
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise InvalidInputError(
             f"source vectors {x.shape} and target vectors {y.shape} must be 2-d with the same "
@@ -257,7 +274,7 @@ def xsim(
     gold = np.arange(len(x))
     wrong = predictions != gold
     if target_texts is not None:
-        texts = list(target_texts)
+        texts = check_sequence(target_texts, "target_texts", "strings")
         if len(texts) != len(y):
             raise InvalidInputError(
                 f"target_texts has {len(texts)} items but there are {len(y)} target vectors"
@@ -296,6 +313,7 @@ def mine_pairs(
     """
     x, y = _check_vectors(source_vectors, target_vectors)
     _check_scoring(scoring)
+    k = check_positive_int(k, "k")
     if mode not in _MODES:
         raise InvalidInputError(f"unknown mining mode {mode!r}; allowed: {', '.join(_MODES)}")
     _check_candidates(candidates)
@@ -320,10 +338,31 @@ def mine_pairs(
 
 
 def _gold_set(gold: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
-    out = {(int(i), int(j)) for i, j in gold}
+    out: set[tuple[int, int]] = set()
+    for item in check_sequence(gold, "gold", "(source, target) pairs"):
+        if (
+            not isinstance(item, Sequence)
+            or isinstance(item, str)
+            or len(item) != 2
+            or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in item)
+        ):
+            raise InvalidInputError(
+                f"gold pair {preview(item)} is not allowed; use (source row, target row) integers"
+            )
+        out.add((int(item[0]), int(item[1])))
     if not out:
         raise InvalidInputError("gold pairs are empty; F1 needs at least one gold pair")
     return out
+
+
+def _check_mined(mined: Any) -> list[MinedPair]:
+    pairs = check_sequence(mined, "mined", "MinedPair (from mine_pairs)")
+    for pair in pairs:
+        if not isinstance(pair, MinedPair):
+            raise InvalidInputError(
+                f"mined holds {preview(pair)}; use the MinedPair list mine_pairs returns"
+            )
+    return pairs
 
 
 def _score_at(
@@ -354,7 +393,8 @@ def bucc_f1(
     Returns:
         The :class:`BuccScore` (percentages).
     """
-    return _score_at(mined, _gold_set(gold), float(threshold))
+    value = check_finite(threshold, "threshold")
+    return _score_at(_check_mined(mined), _gold_set(gold), value)
 
 
 def best_threshold(mined: Sequence[MinedPair], gold: Iterable[tuple[int, int]]) -> BuccScore:
@@ -363,7 +403,7 @@ def best_threshold(mined: Sequence[MinedPair], gold: Iterable[tuple[int, int]]) 
     A threshold is chosen on a training split and then applied with :func:`bucc_f1` on test.
     """
     gold_set = _gold_set(gold)
-    ordered = sorted(mined, key=lambda p: -p.score)
+    ordered = sorted(_check_mined(mined), key=lambda p: -p.score)
     best = _bucc(float("inf"), 0, len(gold_set), 0)
     correct = 0
     for n, pair in enumerate(ordered, start=1):

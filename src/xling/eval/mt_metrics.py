@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from xling._validation import check_non_negative_int, check_sequence
 from xling.errors import InvalidInputError, MissingDependencyError, UnknownSpecError
 from xling.eval.scores import MetricResult
 
@@ -70,8 +71,8 @@ def check_mt_inputs(hypotheses: Sequence[str], references: Sequence[str]) -> Non
     Raises:
         InvalidInputError: Naming the first bad item or the two lengths.
     """
-    if isinstance(hypotheses, str) or isinstance(references, str):
-        raise InvalidInputError("hypotheses and references must be lists of strings, not a string")
+    check_sequence(hypotheses, "hypotheses", "strings")
+    check_sequence(references, "references", "strings")
     if len(hypotheses) == 0:
         raise InvalidInputError("no hypotheses given; at least one segment is needed")
     if len(hypotheses) != len(references):
@@ -194,6 +195,7 @@ def chrf(
         The score and sacrebleu's signature.
     """
     check_mt_inputs(hypotheses, references)
+    check_non_negative_int(word_order, "word_order")
     metric = _chrf_with_references(word_order, tuple(references))
     result = metric.corpus_score(list(hypotheses), None)
     return MetricResult("chrf", float(result.score), signature=_signature(metric))
@@ -229,7 +231,8 @@ def corpus_stats(
         if pre is not None:
             hyps, refs = [pre(h) for h in hyps], [pre(r) for r in refs]
     elif metric == "chrf":
-        sb = _chrf_with_references(options.get("word_order", 2), tuple(refs))
+        order = check_non_negative_int(options.get("word_order", 2), "word_order")
+        sb = _chrf_with_references(order, tuple(refs))
     else:
         raise UnknownSpecError(f"no sufficient statistics for metric {metric!r}; use bleu or chrf")
     # The chrF object holds its references already.

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from xling._validation import check_positive_int
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
 from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
@@ -79,7 +80,7 @@ class DenseSelector(Selector):
             raise InvalidInputError(
                 f"dense format {format!r} is not allowed; use one of: {', '.join(DENSE_FORMATS)}"
             )
-        if not 0.0 <= alpha <= 1.0:
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
             raise InvalidInputError(f"alpha={alpha!r} is not allowed; use a number from 0 to 1")
         self._embedder: Embedder | None = None
         self._spec = embedder
@@ -88,7 +89,7 @@ class DenseSelector(Selector):
         )
         self.format: DenseFormat = format
         self.alpha = float(alpha)
-        self.batch_size = batch_size
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self._sides: dict[str, np.ndarray] = {}
         self._keys: np.ndarray | None = None
 

@@ -280,6 +280,10 @@ def filter_pool(
         UnknownSpecError: On an unknown filter name (the message lists them).
         InvalidInputError: If the filters drop every pair.
     """
+    if not isinstance(pool, AlignedPool):
+        raise InvalidInputError(f"pool must be an xling AlignedPool, got {pool!r:.60}")
+    if options is not None and not isinstance(options, FilterOptions):
+        raise InvalidInputError(f"options must be FilterOptions, got {options!r:.60}")
     if isinstance(filters, str):
         filters = [filters]
     for name in filters:

@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from xling._validation import check_positive_int
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
 from xling.rag.embedders import Embedder
@@ -41,6 +42,16 @@ def fuse_rankings(
     Returns:
         The fused ranking; items no list holds are never returned.
     """
+    if isinstance(rankings, np.ndarray) or not rankings:
+        raise InvalidInputError(
+            "rankings must be a non-empty list of (queries, depth) index arrays"
+        )
+    check_positive_int(n_pool, "n_pool")
+    check_positive_int(k, "k")
+    if method not in FUSION_METHODS:
+        raise InvalidInputError(
+            f"fusion method {method!r} is not allowed; use one of: {', '.join(FUSION_METHODS)}"
+        )
     n = rankings[0].shape[0]
     indices = np.full((n, k), -1, dtype=np.int64)
     scores = np.full((n, k), -np.inf, dtype=np.float64)

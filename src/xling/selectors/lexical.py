@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from xling._validation import check_finite
 from xling.rag import AlignedPool
 from xling.rag.lexical import BM25Index, BM25Method, top_k
 from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
@@ -35,6 +36,8 @@ class BM25Selector(Selector):
         leakage_guard: bool = True,
     ) -> None:
         super().__init__(pool, order=order, leakage_guard=leakage_guard)
+        check_finite(k1, "k1", minimum=0.0)
+        check_finite(b, "b", minimum=0.0, maximum=1.0)
         self._params = {"k1": k1, "b": b, "method": method}
         self._index: BM25Index | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xling._validation import check_non_negative_int
 from xling.rag import AlignedPool
 from xling.rag.lexical import top_k
 from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
@@ -39,7 +40,7 @@ class RandomSelector(Selector):
         leakage_guard: bool = True,
     ) -> None:
         super().__init__(pool, order=order, leakage_guard=leakage_guard)
-        self.seed = seed
+        self.seed = check_non_negative_int(seed, "seed")
 
     def _rank(
         self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from xling.errors import UnknownSpecError
+from xling.errors import InvalidInputError, UnknownSpecError
 from xling.rag import AlignedPool
 from xling.rag.embedders import Embedder
 from xling.selectors._options import BM25Options, DenseOptions, SelectorOptions
@@ -106,6 +106,15 @@ def available_strategies() -> list[str]:
     return list(SELECTORS)
 
 
+def _check_config(config: object) -> SelectionConfig:
+    if not isinstance(config, SelectionConfig):
+        raise InvalidInputError(
+            f"config must be a SelectionConfig or a strategy name, got {config!r:.40} "
+            f"({type(config).__name__})"
+        )
+    return config
+
+
 def get_selector(
     pool: AlignedPool,
     config: SelectionConfig | str = "s2s",
@@ -121,8 +130,9 @@ def get_selector(
 
     Raises:
         UnknownSpecError: On an unknown strategy name (the message lists them).
+        InvalidInputError: If ``config`` is neither a :class:`SelectionConfig` nor a name.
     """
-    cfg = SelectionConfig(strategy=config) if isinstance(config, str) else config
+    cfg = SelectionConfig(strategy=config) if isinstance(config, str) else _check_config(config)
     try:
         factory = SELECTORS[cfg.strategy]
     except KeyError:
@@ -154,7 +164,7 @@ def select_examples(
     Returns:
         The examples of each query in prompt order, with the filter report.
     """
-    cfg = config or SelectionConfig()
+    cfg = SelectionConfig() if config is None else _check_config(config)
     filtered = filter_pool(
         pool, cfg.filters, filter_options or FilterOptions(max_length_ratio=cfg.max_length_ratio)
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from xling.errors import InvalidInputError
+from xling._validation import check_finite, check_non_negative_int
+from xling.errors import InvalidInputError, UnknownSpecError
 from xling.rag.embedders import DEFAULT_EMBEDDER
+from xling.selectors.filters import POOL_FILTERS
 
 __all__ = [
     "ORDERS",
@@ -52,7 +54,11 @@ class Example:
 
 
 def _check_unit(value: float, name: str) -> None:
-    if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0.0 <= float(value) <= 1.0
+    ):
         raise InvalidInputError(f"{name}={value!r} is not allowed; use a number from 0 to 1")
 
 
@@ -125,6 +131,17 @@ class SelectionConfig:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
+        from xling.selectors.registry import SELECTORS  # the registry imports this module
+
+        if self.strategy not in SELECTORS:
+            raise UnknownSpecError(
+                f"unknown selection strategy {self.strategy!r}; allowed: {', '.join(SELECTORS)}"
+            )
+        if not isinstance(self.embedder, str) or not self.embedder.strip():
+            raise InvalidInputError(
+                f"embedder={self.embedder!r:.40} is not allowed; use an embedder spec string "
+                "such as 'e5-small-q4' (pass an Embedder object to get_selector instead)"
+            )
         _check_count(self.k, "k")
         _check_choice(self.order, "order", ORDERS)
         _check_choice(self.dense_format, "dense_format", DENSE_FORMATS)
@@ -141,10 +158,20 @@ class SelectionConfig:
             raise InvalidInputError(
                 f"max_length_ratio={self.max_length_ratio!r} is not allowed; use a number >= 1"
             )
-        if isinstance(self.filters, str):
+        check_non_negative_int(self.seed, "seed")
+        check_finite(self.bm25_k1, "bm25_k1", minimum=0.0)
+        check_finite(self.bm25_b, "bm25_b", minimum=0.0, maximum=1.0)
+        if isinstance(self.filters, str) or not isinstance(self.filters, tuple | list):
             raise InvalidInputError(
-                f"filters={self.filters!r} must be a tuple of filter names, not a string"
+                f"filters={self.filters!r:.40} must be a tuple of filter names, not a "
+                f"{type(self.filters).__name__}"
             )
+        for name in self.filters:
+            if name not in POOL_FILTERS:
+                raise UnknownSpecError(
+                    f"unknown pool filter {name!r}; allowed: {', '.join(POOL_FILTERS)}"
+                )
+        object.__setattr__(self, "filters", tuple(self.filters))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,13 @@
 """Multilingual embedders chosen by spec strings (``e5-small-q4``, ``use-m3``, ``st:...``)."""
 
-from xling.rag.embedders.base import Embedder, Role, l2_normalize
+from xling.rag.embedders.base import (
+    DEFAULT_MAX_TOKENS,
+    ON_LONG,
+    Embedder,
+    OnLong,
+    Role,
+    l2_normalize,
+)
 from xling.rag.embedders.cache import CachedEmbedder, EmbeddingCache, default_cache_dir
 from xling.rag.embedders.prefixes import PROMPT_SCHEMES, PromptScheme
 from xling.rag.embedders.registry import (
@@ -14,11 +21,14 @@ from xling.rag.embedders.registry import (
 
 __all__ = [
     "DEFAULT_EMBEDDER",
+    "DEFAULT_MAX_TOKENS",
+    "ON_LONG",
     "PROMPT_SCHEMES",
     "CachedEmbedder",
     "Embedder",
     "EmbedderSpec",
     "EmbeddingCache",
+    "OnLong",
     "PromptScheme",
     "Role",
     "available_embedders",

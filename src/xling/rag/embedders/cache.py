@@ -1,4 +1,8 @@
-"""A persistent embedding cache keyed by (embedder id, role, sha256 of the text)."""
+"""A persistent embedding cache keyed by (embedder id, role, sha256 of the text).
+
+The text hashed is the one embedded: after the length limit, so a text truncated under one cap
+and the same text whole under a larger cap never share a vector.
+"""
 
 from __future__ import annotations
 
@@ -104,6 +108,10 @@ class EmbeddingCache:
 class CachedEmbedder(Embedder):
     """Wraps an embedder so that each (role, text) is embedded once, ever.
 
+    The wrapper applies the length limit (its own :attr:`max_tokens` and :attr:`on_long`,
+    copied from ``inner``, counting with ``inner``'s tokenizer) before the cache lookup, so the
+    cache key is the text as embedded.
+
     Args:
         inner: The embedder doing the work.
         cache: Where vectors persist; default the shared cache file.
@@ -115,6 +123,9 @@ class CachedEmbedder(Embedder):
         self.id = inner.id
         self.dim = inner.dim
         self.batch_size = inner.batch_size
+        self.max_tokens = inner.max_tokens
+        self.on_long = inner.on_long
+        self.scheme = inner.scheme
 
     def _embed_checked(self, texts: list[str], role: Role) -> np.ndarray:
         keys = [text_key(t) for t in texts]
@@ -132,6 +143,15 @@ class CachedEmbedder(Embedder):
         for i, key in enumerate(keys):
             out[i] = found[key]
         return out
+
+    def _count_tokens(self, text: str, role: Role) -> int:
+        return self.inner._count_tokens(text, role)
+
+    def _token_bound(self, text: str, role: Role) -> int | None:
+        return self.inner._token_bound(text, role)
+
+    def _prompt(self, role: Role) -> str:
+        return self.inner._prompt(role)
 
     def _encode(self, texts: list[str], role: Role) -> np.ndarray:
         return self.inner._encode(texts, role)

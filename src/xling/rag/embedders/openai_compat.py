@@ -7,7 +7,7 @@ import numpy as np
 
 from xling.errors import InvalidInputError, ServiceUnavailableError
 from xling.rag.embedders.base import Embedder, Role
-from xling.rag.embedders.prefixes import get_prompt_scheme
+from xling.rag.embedders.prefixes import PromptScheme, get_prompt_scheme
 
 __all__ = ["OpenAIEmbedder"]
 
@@ -28,6 +28,8 @@ class OpenAIEmbedder(Embedder):
         timeout: Seconds per request.
         spec_id: The canonical spec string, used as :attr:`id`.
     """
+
+    scheme: PromptScheme
 
     def __init__(
         self,

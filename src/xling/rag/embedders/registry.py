@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xling.errors import InvalidInputError, UnknownSpecError
-from xling.rag.embedders.base import Embedder
+from xling.rag.embedders.base import DEFAULT_MAX_TOKENS, Embedder, OnLong
 from xling.rag.embedders.cache import CachedEmbedder, EmbeddingCache
 
 __all__ = [
@@ -114,6 +114,8 @@ def get_embedder(
     spec: str | Embedder = DEFAULT_EMBEDDER,
     *,
     cache: EmbeddingCache | bool | None = True,
+    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    on_long: OnLong = "truncate",
     **options: Any,
 ) -> Embedder:
     """Builds an embedder from a spec string.
@@ -122,6 +124,11 @@ def get_embedder(
         spec: A spec string, or an :class:`Embedder` returned as is (wrapped in the cache).
         cache: ``True`` for the shared persistent cache, an :class:`EmbeddingCache`, or
             ``False``/``None`` for none.
+        max_tokens: The longest text, in the model's tokens (role prefix and special tokens
+            included); ``None`` for no limit. Set on the embedder returned (so on ``spec``
+            itself when it is returned as is).
+        on_long: ``truncate`` longer texts to the longest prefix that fits (counted in the
+            embedder's ``truncated``) or ``refuse`` them.
         **options: Options merged over those in the spec (``dim=256``, ``batch_size=16``, ...).
 
     Returns:
@@ -129,17 +136,27 @@ def get_embedder(
 
     Raises:
         UnknownSpecError: If the spec names no registered embedder.
+        InvalidInputError: On a bad option, cache, ``max_tokens`` or ``on_long``.
     """
+    if not isinstance(cache, EmbeddingCache | bool | None):
+        raise InvalidInputError(
+            f"cache={cache!r:.40} is not allowed; use True, False, None or an EmbeddingCache"
+        )
     if isinstance(spec, Embedder):
         embedder = spec
-    else:
+    elif isinstance(spec, str):
         parsed = parse_spec(spec)
         parsed = EmbedderSpec(parsed.kind, parsed.arg, {**parsed.options, **options})
         factory = _NAMED.get(parsed.kind) or _FAMILIES[parsed.kind]
         embedder = factory(parsed)
-    if isinstance(embedder, CachedEmbedder) or cache is False or cache is None:
-        return embedder
-    return CachedEmbedder(embedder, cache if isinstance(cache, EmbeddingCache) else None)
+    else:
+        raise UnknownSpecError(
+            f"embedder spec must be a string or an Embedder, got {spec!r:.40} "
+            f"({type(spec).__name__}); allowed: {', '.join(available_embedders())}"
+        )
+    if not (isinstance(embedder, CachedEmbedder) or cache is False or cache is None):
+        embedder = CachedEmbedder(embedder, cache if isinstance(cache, EmbeddingCache) else None)
+    return embedder.set_length_limit(max_tokens, on_long)
 
 
 def _check_options(spec: EmbedderSpec, allowed: set[str]) -> dict[str, Any]:

@@ -25,7 +25,17 @@ def _scheme_for(model_name: str, prompts: str | None, own: dict[str, str] | None
     return get_prompt_scheme("none")
 
 
-class SentenceTransformerEmbedder(Embedder):
+class _TokenizerEmbedder(Embedder):
+    """Counts tokens with a transformers tokenizer (``_tokenizer``) on the prompted text."""
+
+    _tokenizer: Any
+
+    def _count_tokens(self, text: str, role: Role) -> int:
+        prompted = self._prompt(role) + text
+        return len(self._tokenizer(prompted, add_special_tokens=True, verbose=False)["input_ids"])
+
+
+class SentenceTransformerEmbedder(_TokenizerEmbedder):
     """Any sentence-transformers model (LaBSE, multilingual-e5-*, BGE-M3 dense, mGTE, Arctic 2.0).
 
     Args:
@@ -38,6 +48,8 @@ class SentenceTransformerEmbedder(Embedder):
         local_files_only: Never reach a model hub.
         spec_id: The canonical spec string, used as :attr:`id`.
     """
+
+    scheme: PromptScheme
 
     def __init__(
         self,
@@ -67,6 +79,7 @@ class SentenceTransformerEmbedder(Embedder):
         if dim is not None and not 0 < dim <= full:
             raise InvalidInputError(f"dim={dim} is not allowed for {model}; use 1..{full}")
         self.dim = dim or full
+        self._tokenizer = self._model.tokenizer
         self._truncate = dim
         own = getattr(self._model, "prompts", None) or None
         self.scheme = _scheme_for(model, prompts, own)
@@ -84,7 +97,7 @@ class SentenceTransformerEmbedder(Embedder):
         return vectors[:, : self._truncate] if self._truncate else vectors
 
 
-class HFMeanPoolingEmbedder(Embedder):
+class HFMeanPoolingEmbedder(_TokenizerEmbedder):
     """A plain transformers encoder with attention-masked mean pooling.
 
     Args:
@@ -96,6 +109,8 @@ class HFMeanPoolingEmbedder(Embedder):
         local_files_only: Never reach a model hub.
         spec_id: The canonical spec string, used as :attr:`id`.
     """
+
+    scheme: PromptScheme
 
     def __init__(
         self,
