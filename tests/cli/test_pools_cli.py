@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 from typer.testing import Result
+
+from tests.rag.pool_checks import damage_pool
+from xling.rag import Record, connect
+from xling.rag.embedders import Embedder
 
 
 def test_index_then_search_across_languages(
@@ -44,8 +49,6 @@ def test_bad_input_exits_2_with_one_line(xling: Callable[..., Result], tmp_path:
         ("index", "--pool", "p12", "--src", str(a), "--src-lang", "eng", "--embedder", "e5",
          "--chroma-path", db): "unknown embedder spec 'e5'",
         ("search", "x", "--pool", "missing", "--chroma-path", db): "pool 'missing' does not exist",
-        ("search", "x", "--pool", "p12", "--chroma-url", "http://127.0.0.1:9"):
-            "Chroma at http://127.0.0.1:9 is unreachable",
         ("index", "--pool", "p12", "--chroma-path", db): "give exactly one input",
     }  # fmt: skip
     for args, message in cases.items():
@@ -56,6 +59,74 @@ def test_bad_input_exits_2_with_one_line(xling: Callable[..., Result], tmp_path:
     # Nothing was half-written: the refused index runs left no pool behind with records.
     listing = xling("search", "x", "--pool", "p12", "--chroma-path", db)
     assert listing.exit_code == 2
+    # A server that does not answer is exit 3, also in one line.
+    down = xling("search", "x", "--pool", "p12", "--chroma-url", "http://127.0.0.1:9")
+    lines = [line for line in down.stderr.splitlines() if line.strip()]
+    assert down.exit_code == 3 and len(lines) == 1, down.stderr
+    assert "Chroma at http://127.0.0.1:9 is unreachable" in lines[0]
+
+
+def _one_line_error(result: Result, code: int, message: str) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == code, result.output
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_refused_index_runs_create_no_pool(xling: Callable[..., Result], tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("Good morning.\nThank you.\n")
+    empty_key = tmp_path / "empty-key.jsonl"
+    empty_key.write_text(json.dumps({"text": "Good morning.", "lang": "eng", "": 1}) + "\n")
+    huge = "Hello world. " * 400_000  # a 5 MB line
+    long_jsonl = tmp_path / "long.jsonl"
+    long_jsonl.write_text(json.dumps({"text": "Hi.", "lang": "eng"}) + "\n"
+                          + json.dumps({"text": huge, "lang": "eng"}) + "\n")  # fmt: skip
+    long_tsv = tmp_path / "long.tsv"
+    long_tsv.write_text(f"Hi.\tSalut.\n{huge}\tBonjour.\n")
+    db = tmp_path / "db"
+    base = ("index", "--pool", "refused", "--chroma-path", str(db))
+    cases = {
+        ("--src", str(good), "--src-lang", "eng", "--batch-size", "0"): "--batch-size=0 is not",
+        ("--src", str(good), "--src-lang", "eng", "--batch-size", "-1"): "--batch-size=-1 is not",
+        ("--jsonl", str(empty_key)): "empty-key.jsonl:1",
+        ("--jsonl", str(long_jsonl), "--on-long", "refuse"):
+            "long.jsonl:2: text is longer than max_tokens=",
+        ("--tsv", str(long_tsv), "--src-lang", "eng", "--tgt-lang", "fra"):
+            "long.tsv is not a TSV file xling can read (field larger than field limit",
+    }  # fmt: skip
+    for args, message in cases.items():
+        _one_line_error(xling(*base, *args), 2, message)
+    assert connect(path=db).list_collections() == []
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x")
+    result = xling("index", "--pool", "refused", "--src", str(good), "--src-lang", "eng",
+                   "--chroma-path", str(a_file))  # fmt: skip
+    _one_line_error(result, 2, f"Chroma path {str(a_file)!r} is a file, not a folder")
+
+
+def test_verify_reports_and_repairs_a_damaged_pool(
+    xling: Callable[..., Result],
+    tmp_path: Path,
+    e5: Embedder,
+    flores: Callable[[str, str], list[str]],
+) -> None:
+    lines = flores("eng", "dev")[:150]
+    records = [Record(t, "eng", row=i, source="eng/dev.txt") for i, t in enumerate(lines)]
+    e5.embed_documents(lines)
+    db = tmp_path / "db"
+    damage_pool(db, "hurt", e5, [records[:50], records[50:100], records[100:]])
+    opts = ("--pool", "hurt", "--chroma-path", str(db), "--verify-sample", "40")
+    checked = xling("index", *opts, "--verify", "--no-repair")
+    _one_line_error(checked, 3, "pool 'hurt' has 50 problems left; run without --no-repair")
+    assert "150 records checked; 50 unreadable" in checked.stdout
+    fixed = xling("index", *opts, "--verify")
+    assert fixed.exit_code == 0, fixed.output
+    assert "50 unreadable" in fixed.stdout and "0 problems left" in fixed.stdout
+    clean = xling("index", *opts, "--verify", "--verify-sample", "0")
+    assert clean.exit_code == 0 and "0 unreadable" in clean.stdout, clean.output
+    assert "0 of 150 mismatched" in clean.stdout and "0 problems left" in clean.stdout
+    missing = xling("index", "--pool", "nowhere", "--chroma-path", str(db), "--verify")
+    _one_line_error(missing, 2, "pool 'nowhere' does not exist; existing pools: hurt")
 
 
 def test_demo_runs_on_the_bundled_sample(xling: Callable[..., Result], tmp_path: Path) -> None:

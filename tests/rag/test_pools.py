@@ -70,7 +70,11 @@ def test_interrupted_index_resumes_without_duplicates(
 
 
 def test_embedder_mismatch_is_refused(tmp_path: Path, use_m3: Embedder, e5: Embedder) -> None:
-    Pool.open("mine", use_m3, path=tmp_path)
+    pool = Pool.open("mine", use_m3, path=tmp_path)
+    # Opening writes nothing: the pool exists from its first record on.
+    assert pool.collection is None and pool.count() == 0 and pool.search(["x"], k=1) == [[]]
+    Pool.open("mine", e5, path=tmp_path)
+    pool.index([Record("Good morning.", "eng")])
     with pytest.raises(
         InvalidInputError,
         match=r"indexed with embedder 'use-m3' \(512-d\), not 'e5-small-q4' \(384-d\)",
@@ -132,3 +136,18 @@ def test_unreachable_chroma_url_is_named() -> None:
         connect(url=url)
     with pytest.raises(InvalidInputError, match="Chroma URL 'ftp://x' is not allowed"):
         connect(url="ftp://x")
+
+
+def test_an_embedded_client_given_names_the_folder_and_writes_are_counted(
+    tmp_path: Path, use_m3: Embedder, chroma_url: str
+) -> None:
+    records = aligned_records(["Good morning."], ["Bonjour."], "en", "fr")
+    pool = Pool.open("given", use_m3, client=connect(path=tmp_path))
+    assert pool.db is Pool.open("given", use_m3, path=tmp_path).db
+    assert pool.db.folder == tmp_path.resolve()
+    assert pool.index(records).added == 2
+    # One committed batch: other processes' pools reopen their view when they see it.
+    assert (tmp_path / ".xling-generation").read_text() == "1"
+    assert Pool.open("given", use_m3, path=str(tmp_path)).count() == 2
+    served = Pool.open("given", use_m3, url=chroma_url)
+    assert served.db.guard is None and served.db.url == chroma_url  # the server serialises

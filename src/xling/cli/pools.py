@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from xling.cli.app import app, console, fail
-from xling.cli.options import ChromaPath, ChromaUrl, EmbedderOpt, PoolName
+from xling._validation import check_positive_int
+from xling.cli.app import app, console, err_console, fail
+from xling.cli.options import (
+    ChromaPath,
+    ChromaUrl,
+    EmbedderOpt,
+    MaxTokensOpt,
+    OnLongOpt,
+    PoolName,
+    max_tokens_or_none,
+    on_long_choice,
+)
 from xling.cli.progress import progress_bar
+from xling.errors import EXIT_SERVER
 from xling.rag import Hit, Pool, Record, load_aligned, load_jsonl, load_lines, load_tsv
-from xling.rag.embedders import DEFAULT_EMBEDDER
+from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, get_embedder
 
 __all__ = ["index", "search", "load_records"]
 
@@ -34,13 +47,20 @@ def load_records(
     if not src_lang:
         raise fail("--src-lang is required for --src and --tsv inputs")
     if tsv is not None:
-        return load_tsv(tsv, src_lang, tgt_lang)
+        try:
+            return load_tsv(tsv, src_lang, tgt_lang)
+        except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+            raise fail(f"{tsv} is not a TSV file xling can read ({exc})") from None
     assert src is not None
     if tgt is not None:
         if not tgt_lang:
             raise fail("--tgt-lang is required with --tgt")
         return load_aligned(src, tgt, src_lang, tgt_lang)
     return load_lines(src, src_lang)
+
+
+def _print_wait(message: str) -> None:
+    err_console.print(f"[yellow]{escape(message)}[/]", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -66,16 +86,63 @@ def index(
     chroma_path: ChromaPath = None,
     chroma_url: ChromaUrl = None,
     batch_size: Annotated[int, typer.Option(help="Texts embedded and written per step.")] = 256,
+    max_tokens: MaxTokensOpt = DEFAULT_MAX_TOKENS,
+    on_long: OnLongOpt = "truncate",
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="When another process is writing the embedded pool: wait for it, or fail "
+            "at once (exit 3) naming it.",
+        ),
+    ] = True,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Check every record against the embedder (after indexing, if inputs are "
+            "given) and repair what is broken. Exit 3 if problems are left.",
+        ),
+    ] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair/--no-repair", help="With --verify: fix what is found.")
+    ] = True,
+    verify_sample: Annotated[
+        int,
+        typer.Option(help="With --verify: records to re-embed and look up (0: all of them)."),
+    ] = 256,
 ) -> None:
     """Embeds texts into a pool; re-running resumes or skips what is already there."""
-    records = load_records(src, src_lang, tgt, tgt_lang, tsv, jsonl)
-    target = Pool.open(pool, embedder, path=chroma_path, url=chroma_url)
-    with progress_bar(f"indexing {pool}") as update:
-        report = target.index(records, batch_size=batch_size, on_progress=update)
-    console.print(
-        f"pool [bold]{pool}[/]: {report.added} added, {report.skipped} already there, "
-        f"{target.count()} records in all ({target.embedder.id})"
+    inputs = any(x is not None for x in (src, tsv, jsonl))
+    records = load_records(src, src_lang, tgt, tgt_lang, tsv, jsonl) if inputs or not verify else []
+    check_positive_int(batch_size, "--batch-size")
+    if verify_sample < 0:
+        raise fail(f"--verify-sample={verify_sample} is not allowed; use 0 (all) or more")
+    model = get_embedder(
+        embedder, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
     )
+    target = Pool.open(
+        pool, model, path=chroma_path, url=chroma_url, create=inputs,
+        lock_timeout=None if wait else 0, on_wait=_print_wait,
+    )  # fmt: skip
+    if inputs:
+        with progress_bar(f"indexing {pool}") as update:
+            report = target.index(records, batch_size=batch_size, on_progress=update)
+        console.print(
+            f"pool [bold]{escape(pool)}[/]: {report.added} added, {report.skipped} already "
+            f"there, {target.count()} records in all ({target.embedder.id})"
+        )
+    if verify:
+        with progress_bar(f"verifying {pool}") as update:
+            checked = target.verify(repair=repair, sample=verify_sample or None, on_progress=update)
+        console.print(escape(checked.summary()), highlight=False, soft_wrap=True)
+        if not checked.ok:
+            left = checked.remaining if checked.remaining is not None else checked.problems
+            raise fail(
+                f"pool {pool!r} has {left} problems left"
+                + ("" if repair else "; run without --no-repair to fix them"),
+                EXIT_SERVER,
+            )
 
 
 @app.command()
@@ -90,9 +157,14 @@ def search(
     embedder: EmbedderOpt = DEFAULT_EMBEDDER,
     chroma_path: ChromaPath = None,
     chroma_url: ChromaUrl = None,
+    max_tokens: MaxTokensOpt = DEFAULT_MAX_TOKENS,
+    on_long: OnLongOpt = "truncate",
 ) -> None:
     """Searches a pool: query in one language, results from any (or filtered) languages."""
-    target = Pool.open(pool, embedder, path=chroma_path, url=chroma_url, create=False)
+    model = get_embedder(
+        embedder, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
+    )
+    target = Pool.open(pool, model, path=chroma_path, url=chroma_url, create=False)
     for text, hits in zip(query, target.search(query, k, langs=lang), strict=True):
         console.print(render_hits(text, hits))
 

@@ -3,31 +3,44 @@
 A pool records the embedder that filled it; opening it with another embedder is refused.
 Record ids derive from content, so indexing is an idempotent upsert: an interrupted run is
 resumed by running it again, and an unchanged pool re-embeds nothing.
+
+A pool's collection is created by its first write, after every input was checked, so a refused
+run leaves nothing behind. An embedded pool (a ``PersistentClient`` folder) may be used by
+several processes of one machine: writers take the folder's write lock in turn, and readers
+reopen their view when a writer committed (see :mod:`xling.rag.pool_lock`). To share a pool
+between machines, serve the folder with ``chroma run`` and open it by URL: the server serialises
+writes itself and needs no lock.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xling._validation import check_positive_int, check_texts
-from xling.errors import InvalidInputError
+from xling.errors import InvalidInputError, ServiceUnavailableError
 from xling.prompts.languages import normalize_code
-from xling.rag.chroma_client import connect
+from xling.rag.chroma_client import Database
 from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
-from xling.rag.records import Record
+from xling.rag.pool_lock import OnWait
+from xling.rag.records import Record, check_metadata
 
-__all__ = ["Pool", "Hit", "IndexReport", "AlignedPool", "Progress"]
+if TYPE_CHECKING:
+    from xling.rag.pool_verify import VerifyReport
+
+__all__ = ["Pool", "Hit", "IndexReport", "AlignedPool", "Progress", "check_records"]
 
 Progress = Callable[[int, int], None]
 _EMBEDDER_KEY = "xling:embedder"
 _DIM_KEY = "xling:dim"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+_UNSET: Any = object()
 
 
 @dataclass(frozen=True)
@@ -103,26 +116,84 @@ def _row(record: Record, fallback: int) -> int:
     return int(record.row) if record.row is not None else fallback
 
 
+def _record_name(record: Record, index: int) -> str:
+    if record.source and record.row is not None:
+        return f"record {record.source}:{record.row + 1}"
+    return f"record {index}"
+
+
+def check_records(records: Sequence[Record]) -> dict[str, Record]:
+    """Checks records for indexing, before anything is written.
+
+    Args:
+        records: The records.
+
+    Returns:
+        The records by id, duplicates kept once.
+
+    Raises:
+        InvalidInputError: On a non-record, an empty text, or metadata that Chroma would
+            refuse or xling reserves (see :func:`~xling.rag.records.check_metadata`); records
+            are checked again here because their metadata dict can change after creation.
+    """
+    if records is None or isinstance(records, str | bytes | Record):
+        raise InvalidInputError(f"records must be a list of xling Records, got {records!r:.60}")
+    unique: dict[str, Record] = {}
+    for i, record in enumerate(records):
+        if not isinstance(record, Record):
+            raise InvalidInputError(f"records must be xling Record objects, got {record!r:.60}")
+        check_metadata(record.metadata, _record_name(record, i))
+        unique.setdefault(record.id, record)
+    check_texts([r.text for r in unique.values()], "record texts")
+    return unique
+
+
+def _get_collection(client: Any, name: str) -> Any:
+    """The collection, or ``None`` if there is none of that name."""
+    from chromadb.errors import NotFoundError
+
+    try:
+        return client.get_collection(name, embedding_function=None)
+    except (NotFoundError, ValueError):
+        return None
+
+
 class Pool:
     """A Chroma collection filled through an xling embedder.
 
     Use :meth:`open` rather than the constructor.
 
     Args:
-        collection: The Chroma collection.
+        db: The database handle.
+        name: The collection name.
         embedder: The embedder matching the collection's recorded embedder id.
-        max_batch: Largest batch the Chroma client accepts.
+        lock_timeout: How long a write waits for another process's write lock on an
+            embedded folder: ``None`` as long as it takes, ``0`` not at all, else seconds.
+        on_wait: Called with a one-line message when a write starts waiting for that lock.
     """
 
-    def __init__(self, collection: Any, embedder: Embedder, max_batch: int) -> None:
-        self.collection = collection
+    def __init__(
+        self,
+        db: Database,
+        name: str,
+        embedder: Embedder,
+        *,
+        lock_timeout: float | None = None,
+        on_wait: OnWait | None = None,
+    ) -> None:
+        self.db = db
         self.embedder = embedder
-        self.max_batch = max_batch
+        self.lock_timeout = lock_timeout
+        self.on_wait = on_wait
+        self._name = name
+        self._collection: Any = None
+        self._epoch = -1
+        self.max_batch = int(db.client.get_max_batch_size())
 
     @property
     def name(self) -> str:
         """The collection name."""
-        return str(self.collection.name)
+        return self._name
 
     @classmethod
     def open(
@@ -134,45 +205,57 @@ class Pool:
         path: str | os.PathLike[str] | None = None,
         url: str | None = None,
         create: bool = True,
+        lock_timeout: float | None = None,
+        on_wait: OnWait | None = None,
     ) -> Pool:
-        """Opens (or creates) a pool.
+        """Opens a pool; nothing is written until the first :meth:`index`.
 
         Args:
             name: Collection name (3–512 characters of ``[A-Za-z0-9._-]``).
             embedder: Spec string or embedder; must match the one the pool was built with.
-            client: A Chroma client; else one from ``path``/``url`` (see :func:`connect`).
-            path: Embedded database folder.
-            url: Chroma server or cloud URL.
-            create: Create the pool if it does not exist.
+            client: A Chroma client; else one from ``path``/``url`` (see
+                :func:`~xling.rag.chroma_client.connect`). Of an embedded client only the
+                folder is used: the pool opens a client of its own, which it can reopen.
+            path: Embedded database folder (one machine; several processes may share it).
+            url: Chroma server or cloud URL (to share a pool between machines).
+            create: Allow a pool that does not exist yet (it is created by the first write).
+            lock_timeout: How long writes wait for another process's write lock on an
+                embedded folder: ``None`` as long as it takes, ``0`` not at all (raise
+                :class:`~xling.errors.PoolLockedError`), else seconds.
+            on_wait: Called with "waiting for the write lock on DIR held by pid N (...)" when
+                a write starts waiting.
 
         Raises:
             InvalidInputError: On a bad name, a missing pool with ``create=False``, or an
                 embedder other than the pool's.
+            ServiceUnavailableError: If the server does not answer.
         """
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise InvalidInputError(
                 f"pool name {name!r} is not allowed; use 3-512 characters of [A-Za-z0-9._-], "
                 "starting and ending with a letter or digit"
             )
-        emb = get_embedder(embedder) if not isinstance(embedder, Embedder) else embedder
-        client = client if client is not None else connect(path=path, url=url)
-        existing = {c if isinstance(c, str) else c.name for c in client.list_collections()}
-        if name in existing:
-            collection = client.get_collection(name, embedding_function=None)
-            cls._check_embedder(name, collection.metadata or {}, emb)
-        elif create:
-            collection = client.create_collection(
-                name,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={_EMBEDDER_KEY: emb.id, _DIM_KEY: emb.dim},
-                embedding_function=None,
-            )
-        else:
+        if lock_timeout is not None and (
+            isinstance(lock_timeout, bool)
+            or not isinstance(lock_timeout, int | float)
+            or not lock_timeout >= 0
+        ):
             raise InvalidInputError(
-                f"pool {name!r} does not exist; existing pools: "
-                f"{', '.join(sorted(existing)) or 'none'}"
+                f"lock_timeout={lock_timeout!r} is not allowed; use None (wait), 0 (fail at "
+                "once) or a number of seconds"
             )
-        return cls(collection, emb, int(client.get_max_batch_size()))
+        emb = get_embedder(embedder) if not isinstance(embedder, Embedder) else embedder
+        db = Database.open(path=path, url=url, client=client)
+        pool = cls(db, name, emb, lock_timeout=lock_timeout, on_wait=on_wait)
+        with pool.reading() as collection:
+            if collection is None and not create:
+                existing = sorted(
+                    c if isinstance(c, str) else c.name for c in db.client.list_collections()
+                )
+                raise InvalidInputError(
+                    f"pool {name!r} does not exist; existing pools: {', '.join(existing) or 'none'}"
+                )
+        return pool
 
     @staticmethod
     def _check_embedder(name: str, metadata: dict[str, Any], emb: Embedder) -> None:
@@ -185,14 +268,101 @@ class Pool:
                 f"{emb.id!r} ({emb.dim}-d); use that embedder or another pool name"
             )
 
+    # -- access to the collection ----------------------------------------------------------
+
+    def _current(self, client: Any) -> Any:
+        if self._collection is None or self._epoch != self.db.epoch:
+            found = _get_collection(client, self.name)
+            if found is not None:
+                self._check_embedder(self.name, found.metadata or {}, self.embedder)
+            self._collection, self._epoch = found, self.db.epoch
+        return self._collection
+
+    def reload(self) -> None:
+        """Forgets the cached Chroma collection; the next call fetches it again."""
+        self._collection, self._epoch = None, -1
+
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection as of now (``None`` until the first write)."""
+        with self.reading() as collection:
+            return collection
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """Yields the collection (or ``None``) for reads that see every committed write.
+
+        On an embedded folder this holds the short commit lock, so keep the block to a few
+        Chroma calls.
+        """
+        with self.db.calls(f"reading pool {self.name!r}"), self.db.reading() as client:
+            yield self._current(client)
+
+    @contextmanager
+    def writing(
+        self, lock_timeout: float | None = _UNSET, on_wait: OnWait | None = _UNSET
+    ) -> Iterator[Pool]:
+        """Holds the embedded folder's write lock for several writes (re-entrant).
+
+        :meth:`index` and :meth:`verify` take it themselves; hold it around several of them to
+        keep other writers out in between. A server pool needs no lock.
+
+        Args:
+            lock_timeout: Overrides the pool's ``lock_timeout`` for this block.
+            on_wait: Overrides the pool's ``on_wait`` for this block.
+
+        Raises:
+            PoolLockedError: If another process holds the lock and the timeout ran out.
+        """
+        timeout = self.lock_timeout if lock_timeout is _UNSET else lock_timeout
+        with self.db.writing(timeout, self.on_wait if on_wait is _UNSET else on_wait):
+            yield self
+
+    @contextmanager
+    def committing(self) -> Iterator[Any]:
+        """Yields the collection, created if needed, for one write; call it inside :meth:`writing`.
+
+        Other processes' pools see the write from their next read on.
+        """
+        with self.db.committing() as client:
+            collection = self._current(client)
+            if collection is None:
+                collection = client.get_or_create_collection(
+                    self.name,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={_EMBEDDER_KEY: self.embedder.id, _DIM_KEY: self.embedder.dim},
+                    embedding_function=None,
+                )
+                self._check_embedder(self.name, collection.metadata or {}, self.embedder)
+                self._collection, self._epoch = collection, self.db.epoch
+            yield collection
+
+    @contextmanager
+    def _damage_is_named(self) -> Iterator[None]:
+        from chromadb.errors import InternalError
+
+        try:
+            yield
+        except InternalError as exc:
+            raise ServiceUnavailableError(
+                f"pool {self.name!r} at {self.db.where} is damaged ({exc}); repair it with "
+                f"`xling index --pool {self.name} --verify`"
+            ) from exc
+
+    # -- writing ----------------------------------------------------------------------------
+
     def count(self) -> int:
         """Number of records in the pool."""
-        return int(self.collection.count())
+        with self.reading() as collection:
+            return int(collection.count()) if collection is not None else 0
 
     def _existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(ids), self.max_batch):
-            got = self.collection.get(ids=ids[start : start + self.max_batch], include=[])
+            with self.reading() as collection:
+                if collection is None:
+                    return found
+                got = collection.get(ids=ids[start : start + self.max_batch], include=[])
             found.update(got["ids"])
         return found
 
@@ -205,8 +375,11 @@ class Pool:
     ) -> IndexReport:
         """Embeds and upserts the records that are not in the pool yet.
 
+        Everything is checked before the first write (a refused call leaves no pool behind),
+        including, for an embedder with ``on_long="refuse"``, the length of every new text.
         Each batch is written as soon as it is embedded; ids come from content, so a run that
-        stops half way is resumed by running it again, without duplicates.
+        stops half way is resumed by running it again, without duplicates. On an embedded
+        folder the write lock is held for the whole call.
 
         Args:
             records: Records to add (duplicates by id are kept once).
@@ -215,31 +388,119 @@ class Pool:
 
         Returns:
             Counts of what was added and skipped.
+
+        Raises:
+            InvalidInputError: On a bad batch size or record (see :func:`check_records`).
+            PoolLockedError: If another process is writing and the lock timeout ran out.
+            ServiceUnavailableError: If the server stops answering (re-running resumes).
         """
         check_positive_int(batch_size, "batch_size")
-        unique: dict[str, Record] = {}
-        for record in records:
-            if not isinstance(record, Record):
-                raise InvalidInputError(f"records must be xling Record objects, got {record!r:.60}")
-            unique.setdefault(record.id, record)
-        check_texts([r.text for r in unique.values()], "record texts")
-        present = self._existing_ids(list(unique))
-        todo = [r for rid, r in unique.items() if rid not in present]
-        step = min(batch_size, self.max_batch)
-        if on_progress:
-            on_progress(0, len(todo))
-        for start in range(0, len(todo), step):
-            chunk = todo[start : start + step]
-            vectors = self.embedder.embed_documents([r.text for r in chunk])
-            self.collection.upsert(
-                ids=[r.id for r in chunk],
-                embeddings=vectors,
-                documents=[r.text for r in chunk],
-                metadatas=[r.chroma_metadata() for r in chunk],
-            )
+        unique = check_records(records)
+        hint = "; run it again to resume: ids come from content, so nothing is written twice"
+        with self.db.calls(f"indexing pool {self.name!r}", hint), self.writing():
+            with self.reading() as collection:
+                existed = collection is not None
+            present = self._existing_ids(list(unique))
+            todo = [r for rid, r in unique.items() if rid not in present]
+            self._check_lengths(todo)
+            step = min(batch_size, self.max_batch)
             if on_progress:
-                on_progress(start + len(chunk), len(todo))
+                on_progress(0, len(todo))
+            done = 0
+            try:
+                for start in range(0, len(todo), step):
+                    chunk = todo[start : start + step]
+                    vectors = self.embedder.embed_documents([r.text for r in chunk])
+                    with self.committing() as collection:
+                        collection.upsert(
+                            ids=[r.id for r in chunk],
+                            embeddings=vectors,
+                            documents=[r.text for r in chunk],
+                            metadatas=[r.chroma_metadata() for r in chunk],
+                        )
+                    done += len(chunk)
+                    if on_progress:
+                        on_progress(done, len(todo))
+            except BaseException:
+                if not existed and done == 0:
+                    self._drop_if_empty()
+                raise
         return IndexReport(total=len(unique), added=len(todo), skipped=len(present))
+
+    def _check_lengths(self, records: Sequence[Record]) -> None:
+        """Refuses, before the first write, a text the embedder would refuse half way."""
+        if getattr(self.embedder, "on_long", None) != "refuse" or not hasattr(self.embedder, "fit"):
+            return
+        for i, record in enumerate(records):
+            try:
+                self.embedder.fit(record.text, "document")
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"{_record_name(record, i)}: {exc}") from None
+
+    def _drop_if_empty(self) -> None:
+        """Deletes the collection this run created if its first write failed."""
+        try:
+            with self.db.committing() as client:
+                collection = _get_collection(client, self.name)
+                if collection is not None and collection.count() == 0:
+                    client.delete_collection(self.name)
+                self.reload()
+        except Exception:  # the failure being raised matters more (a dead server, ...)
+            pass
+
+    def verify(
+        self,
+        *,
+        repair: bool = False,
+        sample: int | None = 256,
+        tolerance: float = 1e-3,
+        on_progress: Progress | None = None,
+    ) -> VerifyReport:
+        """Checks the pool against its embedder and, if asked, repairs it.
+
+        Every vector is read (in groups, bisected to find the bad ids when Chroma fails), and
+        must be of the embedder's dimension and unit-norm; ``sample`` records are re-embedded
+        and looked up. See :func:`xling.rag.pool_verify.verify_pool`.
+
+        Args:
+            repair: Re-write bad records with fresh vectors (rebuild if the index is damaged).
+            sample: Records to re-embed and look up (``None``: all of them).
+            tolerance: Allowed distance of a vector's norm from 1.
+            on_progress: Called with (records read, records).
+
+        Returns:
+            What was found, and what the repair did (``remaining`` problems).
+
+        Raises:
+            PoolLockedError: If another process is writing and the lock timeout ran out.
+        """
+        from xling.rag.pool_verify import verify_pool
+
+        return verify_pool(
+            self, repair=repair, sample=sample, tolerance=tolerance, on_progress=on_progress
+        )
+
+    def rebuild(self, *, on_progress: Progress | None = None) -> int:
+        """Rewrites the pool from its stored texts and metadata with fresh vectors.
+
+        A copy is filled first and replaces the pool only once complete. See
+        :func:`xling.rag.pool_verify.rebuild_pool`.
+
+        Args:
+            on_progress: Called with (records written, records).
+
+        Returns:
+            The number of records written.
+
+        Raises:
+            InvalidInputError: If the pool has no collection yet.
+            PoolLockedError: If another process is writing and the lock timeout ran out.
+        """
+        from xling.rag.pool_verify import rebuild_pool
+
+        return rebuild_pool(self, on_progress=on_progress)
+
+    # -- reading ----------------------------------------------------------------------------
 
     @staticmethod
     def _where(langs: Sequence[str] | str | None, where: dict[str, Any] | None) -> Any:
@@ -271,18 +532,25 @@ class Pool:
 
         Returns:
             For each query, up to ``k`` hits by decreasing cosine similarity.
+
+        Raises:
+            ServiceUnavailableError: If the server does not answer or the pool is damaged.
         """
         texts = check_texts(queries, "queries")
         check_positive_int(k, "k")
         if not texts:
             return []
+        filters = self._where(langs, where)
         vectors = self.embedder.embed_queries(texts)
-        result = self.collection.query(
-            query_embeddings=vectors,
-            n_results=k,
-            where=self._where(langs, where),
-            include=["documents", "metadatas", "distances"],
-        )
+        with self._damage_is_named(), self.reading() as collection:
+            if collection is None:
+                return [[] for _ in texts]
+            result = collection.query(
+                query_embeddings=vectors,
+                n_results=k,
+                where=filters,
+                include=["documents", "metadatas", "distances"],
+            )
         hits: list[list[Hit]] = []
         for ids, docs, metas, dists in zip(
             result["ids"], result["documents"], result["metadatas"], result["distances"],
@@ -299,9 +567,17 @@ class Pool:
     def records(
         self, where: dict[str, Any] | None = None, *, with_vectors: bool = False
     ) -> tuple[list[Record], np.ndarray | None]:
-        """Reads records (and optionally their vectors) back, ordered by (source, row, side)."""
+        """Reads records (and optionally their vectors) back, ordered by (source, row, side).
+
+        Raises:
+            ServiceUnavailableError: If the server does not answer or the pool is damaged.
+        """
         include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
-        got = self.collection.get(where=where, include=include)
+        with self._damage_is_named(), self.reading() as collection:
+            if collection is None:
+                empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
+                return [], (empty if with_vectors else None)
+            got = collection.get(where=where, include=include)
         order = sorted(
             range(len(got["ids"])),
             key=lambda i: (
@@ -322,7 +598,8 @@ class Pool:
             )  # fmt: skip
         vectors = None
         if with_vectors:
-            vectors = np.asarray(got["embeddings"], dtype=np.float32)[order]
+            stored = np.asarray(got["embeddings"], dtype=np.float32)
+            vectors = stored[order] if len(order) else stored.reshape(0, self.embedder.dim)
         return records, vectors
 
     def aligned(self, src_lang: str, tgt_lang: str, *, with_vectors: bool = True) -> AlignedPool:
@@ -330,6 +607,7 @@ class Pool:
 
         Raises:
             InvalidInputError: If the pool holds no pairs for that direction.
+            ServiceUnavailableError: If the server does not answer or the pool is damaged.
         """
         s, t = normalize_code(src_lang), normalize_code(tgt_lang)
         src_recs, src_vecs = self.records(
