@@ -135,3 +135,19 @@ def test_demo_runs_on_the_bundled_sample(xling: Callable[..., Result], tmp_path:
     assert result.exit_code == 0, result.output
     assert "800 records (800 new)" in result.output
     assert "Gripen" in result.output
+
+
+def test_user_text_is_printed_as_is_not_as_markup(
+    xling: Callable[..., Result], tmp_path: Path
+) -> None:
+    texts = tmp_path / "markup.txt"
+    texts.write_text("A note about [bold]loud[/bold] text.\nThe path C:[/x]y is odd.\n")
+    db = str(tmp_path / "db")
+    made = xling("index", "--pool", "markup", "--src", str(texts), "--src-lang", "eng",
+                 "--chroma-path", db)  # fmt: skip
+    assert made.exit_code == 0, made.output
+    found = xling("search", "[bold]loud[/bold] [/x]", "--pool", "markup", "-k", "2",
+                  "--chroma-path", db)  # fmt: skip
+    assert found.exit_code == 0, found.output
+    assert "[bold]loud[/bold]" in found.output and "C:[/x]y" in found.output
+    assert "query: [bold]loud[/bold] [/x]" in found.output

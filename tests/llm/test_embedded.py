@@ -7,8 +7,10 @@ import os
 import httpx
 import pytest
 
-from xling.errors import InvalidInputError
+from tests.conftest import free_port
+from xling.errors import InvalidInputError, ServiceUnavailableError
 from xling.llm import EmbeddedLLMConfig, ServerHandle, running, start, stop
+from xling.llm.embedded import startup_failure
 
 
 @pytest.mark.vllm
@@ -45,3 +47,80 @@ def test_server_env_binds_cores_and_keeps_user_env() -> None:
 def test_bad_core_list_is_refused(cores: str) -> None:
     with pytest.raises(InvalidInputError, match=f"cpu_cores {cores!r} is not allowed"):
         EmbeddedLLMConfig(cpu_cores=cores).server_env()
+
+
+def test_kv_cache_is_sized_explicitly_not_from_a_memory_fraction() -> None:
+    args = EmbeddedLLMConfig(kv_cache_gib=1.5).server_args()
+    assert args[args.index("--kv-cache-memory-bytes") + 1] == str(int(1.5 * 2**30))
+    assert "--gpu-memory-utilization" not in args
+    assert args[args.index("--max-model-len") + 1] == "8192"
+
+
+def test_compilation_mode_maps_to_enforce_eager() -> None:
+    assert "--enforce-eager" in EmbeddedLLMConfig(compilation="eager").server_args()
+    assert "--enforce-eager" not in EmbeddedLLMConfig(compilation="inductor").server_args()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("kv_cache_gib", 0), ("kv_cache_gib", -1.0), ("kv_cache_gib", float("nan")),
+     ("kv_cache_gib", "2"), ("compilation", "fast")],
+)  # fmt: skip
+def test_bad_server_settings_are_refused(field: str, value: object) -> None:
+    with pytest.raises(InvalidInputError, match=f"{field}={value!r} is not allowed"):
+        EmbeddedLLMConfig(**{field: value})  # type: ignore[arg-type]
+
+
+VALIDATION_LOG = """\
+(APIServer pid=5146) INFO 12-02 00:44:29 [model.py:733] Resolved architecture: LlamaForCausalLM
+Traceback (most recent call last):
+  File "<frozen runpy>", line 198, in _run_module_as_main
+pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig
+  Value error, User-specified max_model_len (999999) is greater than the derived max_model_len \
+[type=value_error, input_value=ArgsKwargs((), {}), input_type=ArgsKwargs]
+    For further information visit https://errors.pydantic.dev/2.14/v/value_error
+"""
+# Abridged from a real start with an impossible --kv-cache-memory-bytes: the worker's cause is
+# re-raised by the engine and the front end as RuntimeErrors that only point back at it.
+WRAPPED_LOG = """\
+(EngineCore pid=5861) ERROR 12-02 00:46:42 [core.py:1510] EngineCore failed to start.
+(EngineCore pid=5861) ERROR 12-02 00:46:42 [core.py:1510] Traceback (most recent call last):
+(EngineCore pid=5861) ERROR 12-02 00:46:42 [core.py:1510]     raise RuntimeError(
+(EngineCore pid=5861) ERROR 12-02 00:46:42 [core.py:1510] RuntimeError: Worker failed with \
+error 'Available memory on node 0 (8.47/10.71 GiB) is less than requested (500.0 GiB).'
+(EngineCore pid=5861) ERROR 12-02 00:46:44 [multiproc_executor.py:315] Worker proc died.
+RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}
+"""
+
+
+@pytest.mark.parametrize(
+    ("log", "cause"),
+    [
+        (VALIDATION_LOG, "ValidationError: 1 validation error for ModelConfig: Value error, "
+                         "User-specified max_model_len (999999) is greater than"),
+        (WRAPPED_LOG, "RuntimeError: Worker failed with error 'Available memory on node 0"),
+        ("(APIServer pid=1) ERROR 12-02 00:46:44 [api.py:9] port 8011 is in use\n",
+         "port 8011 is in use"),
+        ("(APIServer pid=1) INFO 12-02 00:46:44 [api.py:9] starting\n",
+         "no error line in the log"),
+    ],
+)  # fmt: skip
+def test_startup_failure_names_the_root_cause(
+    tmp_path: os.PathLike[str], log: str, cause: str
+) -> None:
+    path = os.path.join(tmp_path, "server.log")
+    with open(path, "w") as handle:
+        handle.write(log)
+    assert startup_failure(path).startswith(cause)
+
+
+@pytest.mark.vllm
+def test_a_failed_start_says_why_in_one_line(tmp_path: os.PathLike[str]) -> None:
+    # A real vLLM start that fails during config validation (fast: before the model loads).
+    config = EmbeddedLLMConfig(port=free_port(), max_model_len=999_999)
+    with pytest.raises(ServiceUnavailableError) as caught:
+        start(config)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "max_model_len (999999) is greater than the derived max_model_len" in message
+    assert running(config) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from xling.cli.app import app, console
 from xling.cli.options import ChromaPath, EmbedderOpt
@@ -48,7 +49,7 @@ def demo(
     with progress_bar(f"indexing {pool_name}") as update:
         report = pool.index(records, on_progress=update)
     console.print(
-        f"pool [bold]{pool_name}[/]: {pool.count()} records ({report.added} new), "
+        f"pool [bold]{escape(pool_name)}[/]: {pool.count()} records ({report.added} new), "
         f"embedder {pool.embedder.id}"
     )
     for text in query or DEFAULT_QUERIES:

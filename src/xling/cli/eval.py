@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from xling._validation import check_finite
@@ -77,7 +78,7 @@ def _bar_plot(path: Path, groups: dict[str, dict[str, float]], ylabel: str, titl
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    console.print(f"plot written to {path}")
+    console.print(f"plot written to {path}", markup=False)
 
 
 @eval_app.command()
@@ -158,7 +159,7 @@ def mt(
             payload[name] = entry
         _emit_json(payload)
         return
-    table = Table(title=f"{hyp.name} ({len(hyps)} segments)")
+    table = Table(title=f"{escape(hyp.name)} ({len(hyps)} segments)")
     for column in ("metric", "score", "details", "signature"):
         table.add_column(column, justify="right" if column == "score" else "left")
     for name, result in results.items():
@@ -258,7 +259,7 @@ def _score_mt(
 
 
 def _print_tests(tests: dict[str, dict[str, Any]], system: str, baseline: str) -> None:
-    table = Table(title=f"paired bootstrap: {system} vs {baseline}")
+    table = Table(title=f"paired bootstrap: {escape(system)} vs {escape(baseline)}")
     for column in ("metric", "baseline", "system", "system 95% CI", "wins", "p"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for name, t in tests.items():
@@ -419,9 +420,9 @@ def retrieval(
             for name in names:
                 detail.add_column(name, justify="right")
             for qid, values in result.per_query.items():
-                detail.add_row(qid, *(f"{values[n]:.4f}" for n in names))
+                detail.add_row(escape(qid), *(f"{values[n]:.4f}" for n in names))
             console.print(detail)
-        table = Table(title=f"{run.name}: {result.queries} queries")
+        table = Table(title=f"{escape(run.name)}: {result.queries} queries")
         for name in names:
             table.add_column(name, justify="right")
         table.add_row(*(f"{result.metrics[n]:.4f}" for n in names))
@@ -486,7 +487,7 @@ def mining(
         _emit_json({"embedder": model.id, "k": k, "results": results,
                     "truncated": model.truncated})  # fmt: skip
     else:
-        table = Table(title=f"mining accuracy (%), {model.id}, k={k}")
+        table = Table(title=f"mining accuracy (%), {escape(model.id)}, k={k}")
         table.add_column("pair")
         table.add_column("n", justify="right")
         for name in scorings:

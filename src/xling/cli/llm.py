@@ -8,6 +8,7 @@ import typer
 
 from xling.cli.app import app, console, err_console
 from xling.llm import EmbeddedLLMConfig, prepare, running, start, stop
+from xling.llm.embedded import DEFAULT_COMPILATION
 
 __all__ = ["llm_app"]
 
@@ -27,7 +28,7 @@ def _log(line: str) -> None:
 def prepare_cmd() -> None:
     """Builds the vLLM venv and converts the model, once (idempotent)."""
     config = prepare(EmbeddedLLMConfig(), _log)
-    console.print(f"ready: {config.model_dir}")
+    console.print(f"ready: {config.model_dir}", markup=False)
 
 
 @llm_app.command("serve")
@@ -37,11 +38,24 @@ def serve_cmd(
         str | None,
         typer.Option(help='CPU ids for the model threads ("0-1") or "all"; default: vLLM\'s.'),
     ] = None,
+    kv_cache_gib: Annotated[
+        float, typer.Option(help="KV cache size in GiB (about 23,000 tokens per GiB).")
+    ] = 2.0,
+    compilation: Annotated[
+        str, typer.Option(help="eager (no torch.compile) or inductor (vLLM's CPU default).")
+    ] = DEFAULT_COMPILATION,
 ) -> None:
     """Starts the server in the background and waits until it answers."""
-    handle = start(EmbeddedLLMConfig(port=port, cpu_cores=cpu_cores), _log)
+    config = EmbeddedLLMConfig(
+        port=port,
+        cpu_cores=cpu_cores,
+        kv_cache_gib=kv_cache_gib,
+        compilation=compilation,  # type: ignore[arg-type]  # checked by the config
+    )
+    handle = start(config, _log)
     console.print(
-        f"serving {handle.model} at {handle.url} (pid {handle.pid}, log {handle.log_path})"
+        f"serving {handle.model} at {handle.url} (pid {handle.pid}, log {handle.log_path})",
+        markup=False,
     )
 
 

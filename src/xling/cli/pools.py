@@ -171,11 +171,12 @@ def search(
 
 def render_hits(query: str, hits: list[Hit]) -> Table:
     """A table of search hits for one query."""
-    table = Table(title=f"query: {query}", title_justify="left", show_lines=False)
+    # Titles and cells are Rich markup: user text goes in escaped ("[/x]" prints as it is).
+    table = Table(title=f"query: {escape(query)}", title_justify="left", show_lines=False)
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
     table.add_column("lang")
     table.add_column("text", overflow="fold")
     for rank, hit in enumerate(hits, 1):
-        table.add_row(str(rank), f"{hit.score:.3f}", hit.lang, hit.text)
+        table.add_row(str(rank), f"{hit.score:.3f}", escape(hit.lang), escape(hit.text))
     return table
