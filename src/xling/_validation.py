@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import unicodedata
@@ -24,6 +25,7 @@ __all__ = [
     "check_path",
     "check_output_file",
     "read_utf8",
+    "json_object",
 ]
 
 # Unicode categories that show nothing: controls (NUL, ...), format characters (zero-width
@@ -65,15 +67,7 @@ def check_texts(texts: Iterable[Any], what: str = "texts") -> list[str]:
         InvalidInputError: If ``texts`` is not a list-like of strings, or any item is not a
             string that shows something (NUL-, control- or whitespace-only texts are empty).
     """
-    if (
-        texts is None
-        or isinstance(texts, str | bytes | Mapping | Set)
-        or not isinstance(texts, Iterable)
-    ):
-        raise InvalidInputError(
-            f"{what} must be a list of strings, got {preview(texts)} ({type(texts).__name__})"
-        )
-    out = list(texts)
+    out = check_sequence(texts, what, "strings")
     for i, text in enumerate(out):
         if not isinstance(text, str):
             raise InvalidInputError(
@@ -270,3 +264,26 @@ def read_utf8(path: Any, what: str = "file") -> str:
             f"{p}:{line} is not UTF-8 (byte {exc.start} is {data[exc.start]:#04x}); "
             "save the file as UTF-8"
         ) from None
+
+
+def json_object(line: str, where: str) -> dict[str, Any]:
+    """Parses one JSONL line that must hold a JSON object.
+
+    Args:
+        line: The line.
+        where: ``file:line``, for the message.
+
+    Raises:
+        InvalidInputError: On invalid JSON, numbers Python refuses (over 4,300 digits), absurd
+            nesting, or a value that is not an object.
+    """
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{where} is not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidInputError(f"{where} is not usable JSON ({reason})") from None
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{where} must hold a JSON object, got {preview(value)}")
+    return value

@@ -202,3 +202,15 @@ def test_records_refuse_bad_fields(fields: dict[str, object], message: str) -> N
 def test_record_languages_are_stored_canonical() -> None:
     assert Record("Jambo", "sw").lang == Record("Jambo", "swh_Latn").lang == "swh"
     assert Record("Jambo", "sw").id == Record("Jambo", "swh").id
+
+
+def test_unusable_json_is_one_line_naming_file_and_line(tmp_path: Path) -> None:
+    huge = write(tmp_path / "huge.jsonl", '{"text": "a", "lang": "en", "n": ' + "9" * 5000 + "}\n")
+    with pytest.raises(InvalidInputError, match=r"huge\.jsonl:1 is not usable JSON \(Exceeds"):
+        load_jsonl(huge)
+    deep = write(tmp_path / "deep.jsonl", "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(InvalidInputError, match=r"deep\.jsonl:1 is not usable JSON \(nested"):
+        load_jsonl(deep)
+    array = write(tmp_path / "array.jsonl", '["a", "en"]\n')
+    with pytest.raises(InvalidInputError, match=r"array\.jsonl:1 must hold a JSON object, got"):
+        load_jsonl(array)

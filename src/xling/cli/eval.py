@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from xling._validation import check_finite
+from xling._validation import check_finite, json_object
 from xling.cli.app import app, console, fail
 from xling.cli.options import (
     EmbedderOpt,
@@ -357,13 +357,12 @@ def _read_responses(
     for number, line in enumerate(read_text_file(path).splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+        if not line.lstrip().startswith("{"):
             raise fail(
                 f"{path}:{number} is not JSON; give JSONL, or plain lines with --expected LANG"
-            ) from None
-        if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+            )
+        record = json_object(line, f"{path}:{number}")
+        if not isinstance(record.get(text_field), str):
             raise fail(f"{path}:{number} has no string field {text_field!r}")
         if not isinstance(record.get(lang_field), str):
             raise fail(f"{path}:{number} has no string field {lang_field!r} (expected language)")

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from xling._validation import json_object
 from xling.cli.app import app, err_console, fail, warn
 from xling.cli.progress import progress_bar
 from xling.errors import EXIT_ALL_FELL_BACK, InvalidInputError, ServiceUnavailableError
@@ -60,13 +61,7 @@ def read_requests(lines: Iterable[str | bytes], source: str) -> list[RerankReque
             line = raw.removeprefix("\ufeff") if number == 1 else raw
         if not line.strip():
             continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{source}:{number} is not JSON ({exc.msg})") from None
-        except (ValueError, RecursionError) as exc:  # 5,000-digit numbers, absurd nesting
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-            raise InvalidInputError(f"{source}:{number} is not usable JSON ({reason})") from None
+        data = json_object(line, f"{source}:{number}")
         try:
             requests.append(RerankRequest.from_dict(data))
         except InvalidInputError as exc:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from xling._validation import check_path, check_sequence, is_blank, read_utf8
+from xling._validation import check_path, check_sequence, is_blank, json_object, read_utf8
 from xling.errors import InvalidInputError
 
 __all__ = ["read_hypotheses", "read_references", "read_text_file", "check_aligned"]
@@ -59,12 +58,9 @@ def read_hypotheses(path: str | Path, field: str | None = None) -> list[str]:
     key = field or "translation"
     out = []
     for number, line in enumerate(lines, start=1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{p}:{number} is not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get(key), str):
-            keys = sorted(record) if isinstance(record, dict) else []
+        record = json_object(line, f"{p}:{number}")
+        if not isinstance(record.get(key), str):
+            keys = sorted(record)
             raise InvalidInputError(
                 f"{p}:{number} has no string field {key!r}; keys there: {keys}; "
                 "choose one with --field"

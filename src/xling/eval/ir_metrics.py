@@ -10,7 +10,6 @@ grade`` qrels) or JSONL (``{"query_id", "doc_id", "score"}`` and ``{"query_id", 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xling._validation import check_choice, check_sequence, preview, read_utf8
+from xling._validation import check_choice, check_sequence, json_object, preview, read_utf8
 from xling.errors import InvalidInputError, UnknownSpecError
 
 __all__ = [
@@ -158,13 +157,7 @@ def _records(path: Path) -> Iterable[tuple[int, list[str] | dict[str, Any]]]:
         if not jsonl:
             yield number, line.split()
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path}:{number} is not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise InvalidInputError(f"{path}:{number} must be a JSON object")
-        yield number, record
+        yield number, json_object(line, f"{path}:{number}")
 
 
 def _field(record: dict[str, Any], keys: tuple[str, ...], where: str) -> Any:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xling._validation import check_path, check_sequence, is_blank, preview, read_utf8
+from xling._validation import check_path, check_sequence, is_blank, json_object, preview, read_utf8
 from xling.errors import InvalidInputError
 from xling.prompts.languages import normalize_code
 
@@ -368,12 +367,7 @@ def _jsonl_line(
     line: str, where: str, row: int, name: str, lang: str | None, tgt_lang: str | None
 ) -> list[Record]:
     """The record (or the two records of a pair) of one JSONL line."""
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"{where} is not valid JSON ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise InvalidInputError(f"{where} must hold a JSON object")
+    obj = json_object(line, where)
     if "src" in obj or "tgt" in obj:
         s_lang, t_lang = obj.get("src_lang", lang), obj.get("tgt_lang", tgt_lang)
         if not s_lang or not t_lang:
