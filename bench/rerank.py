@@ -127,7 +127,7 @@ async def build_requests(
     embedder = get_embedder("e5-small-q4")
     console.print(f"embedding {len(pool)} passages and {n_queries} queries (cached after once)")
     docs = embedder.embed_documents([text for _, text, _ in pool])
-    qs = embedder.embed_queries(queries)
+    qs = embedder.embed_queries(queries, task="symmetric")  # a sentence against its translations
     sims = qs @ docs.T
     top = np.argsort(-sims, axis=1)[:, :depth]
     texts = await truncate_passages(client, [text for _, text, _ in pool], passage_tokens)

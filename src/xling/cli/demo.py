@@ -54,5 +54,6 @@ def demo(
     )
     for text in query or DEFAULT_QUERIES:
         for lang_filter in (list(SAMPLE_LANGS[1:]), ["swh", "wol"]):
-            hits = pool.search([text], k, langs=lang_filter)[0]
+            # Finding a sentence's translations is a symmetric task (see query_role).
+            hits = pool.search([text], k, langs=lang_filter, task="symmetric")[0]
             console.print(render_hits(f"{text}  [results in {', '.join(lang_filter)}]", hits))

@@ -25,7 +25,7 @@ from xling.cli.options import (
 from xling.cli.progress import progress_bar
 from xling.errors import EXIT_SERVER
 from xling.rag import Hit, Pool, Record, load_aligned, load_jsonl, load_lines, load_tsv
-from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, get_embedder
+from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, get_embedder, query_role
 
 __all__ = ["index", "search", "load_records"]
 
@@ -159,13 +159,22 @@ def search(
     chroma_url: ChromaUrl = None,
     max_tokens: MaxTokensOpt = DEFAULT_MAX_TOKENS,
     on_long: OnLongOpt = "truncate",
+    task: Annotated[
+        str,
+        typer.Option(
+            help="asymmetric: questions against passages; symmetric: sentences like the "
+            "pool's (finding translations, similar sentences)."
+        ),
+    ] = "asymmetric",
 ) -> None:
     """Searches a pool: query in one language, results from any (or filtered) languages."""
+    query_role(task)  # type: ignore[arg-type]  # validates the name before any work
     model = get_embedder(
         embedder, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
     )
     target = Pool.open(pool, model, path=chroma_path, url=chroma_url, create=False)
-    for text, hits in zip(query, target.search(query, k, langs=lang), strict=True):
+    found = target.search(query, k, langs=lang, task=task)  # type: ignore[arg-type]
+    for text, hits in zip(query, found, strict=True):
         console.print(render_hits(text, hits))
 
 

@@ -124,25 +124,26 @@ class Language:
 
 
 @lru_cache(maxsize=1)
-def _tables() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+def _tables() -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, str]]:
     import pycountry
 
     by2: dict[str, str] = {}
     names: dict[str, str] = {}
     to2: dict[str, str] = {}
+    bibliographic: dict[str, str] = {}  # ISO 639-2/B → 639-2/T ("fre" → "fra", "chi" → "zho")
     for lang in pycountry.languages:
         code3 = lang.alpha_3
         names[code3] = lang.name
+        if getattr(lang, "bibliographic", None):
+            bibliographic[lang.bibliographic] = code3
         alpha2 = getattr(lang, "alpha_2", None)
         if alpha2:
             target = MACRO_TO_INDIVIDUAL.get(code3, code3)
             by2[alpha2] = target
             to2.setdefault(target, alpha2)
             to2.setdefault(code3, alpha2)
-    for t_code, b_code in (("deu", "ger"), ("fra", "fre"), ("zho", "chi"), ("nld", "dut")):
-        names.setdefault(b_code, names[t_code])
     names.update(EXTRA_CODES)
-    return by2, names, to2
+    return by2, names, to2, bibliographic
 
 
 def _clean_name(name: str) -> str:
@@ -154,7 +155,9 @@ def get_language(code: str) -> Language:
     """Resolves a language code.
 
     Args:
-        code: ISO 639-1 (``sw``), ISO 639-3 (``swa``, ``swh``) or FLORES-200 (``swh_Latn``).
+        code: ISO 639-1 (``sw``), ISO 639-3 (``swa``, ``swh``), ISO 639-2/B (``fre``,
+            ``ger``: the bibliographic codes resolve like their 639-2/T twins) or FLORES-200
+            (``swh_Latn``).
 
     Returns:
         The :class:`Language`.
@@ -173,7 +176,8 @@ def get_language(code: str) -> Language:
     if match:
         raw, script = match.group(1), match.group(2)
     raw = raw.lower()
-    by2, names, to2 = _tables()
+    by2, names, to2, bibliographic = _tables()
+    raw = bibliographic.get(raw, raw)
     if len(raw) == 2 and raw in by2:
         code3 = by2[raw]
     elif len(raw) == 3 and raw in names:

@@ -27,7 +27,7 @@ from xling._validation import check_positive_int, check_texts
 from xling.errors import InvalidInputError, ServiceUnavailableError
 from xling.prompts.languages import normalize_code
 from xling.rag.chroma_client import Database
-from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
+from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, Task, get_embedder
 from xling.rag.pool_lock import OnWait
 from xling.rag.records import Record, check_metadata
 
@@ -521,12 +521,17 @@ class Pool:
         *,
         langs: Sequence[str] | str | None = None,
         where: dict[str, Any] | None = None,
+        task: Task = "asymmetric",
     ) -> list[list[Hit]]:
         """Finds the pool texts closest to each query, in any language.
 
         Args:
-            queries: Query texts (embedded in the query role).
+            queries: Query texts.
             k: Results per query.
+            task: ``"asymmetric"`` for questions against passages (e5's ``query:`` role), or
+                ``"symmetric"`` for texts like the pool's own, such as finding a sentence's
+                translations (the pool's document role); see
+                :func:`~xling.rag.embedders.query_role`.
             langs: Only return texts in these languages.
             where: A further Chroma metadata filter.
 
@@ -541,7 +546,7 @@ class Pool:
         if not texts:
             return []
         filters = self._where(langs, where)
-        vectors = self.embedder.embed_queries(texts)
+        vectors = self.embedder.embed_queries(texts, task=task)
         with self._damage_is_named(), self.reading() as collection:
             if collection is None:
                 return [[] for _ in texts]

@@ -19,7 +19,7 @@ import numpy as np
 from xling._validation import check_positive_int
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
-from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
+from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, Role, get_embedder, query_role
 from xling.rag.lexical import top_k
 from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import DENSE_FORMATS, DenseFormat, Order
@@ -120,15 +120,11 @@ class DenseSelector(Selector):
             self._sides[side] = np.ascontiguousarray(vectors)
         return self._sides[side]
 
-    def _embed(self, texts: Sequence[str], role: str, on_progress: Progress | None) -> np.ndarray:
+    def _embed(self, texts: Sequence[str], role: Role, on_progress: Progress | None) -> np.ndarray:
         parts = []
         for start in range(0, len(texts), self.batch_size):
             chunk = list(texts[start : start + self.batch_size])
-            parts.append(
-                self.embedder.embed_queries(chunk)
-                if role == "query"
-                else self.embedder.embed_documents(chunk)
-            )
+            parts.append(self.embedder.embed(chunk, role))
             if on_progress:
                 on_progress(min(len(texts), start + self.batch_size), len(texts))
         return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), np.float32)
@@ -154,8 +150,12 @@ class DenseSelector(Selector):
     def embed_queries(
         self, queries: Sequence[str], on_progress: Progress | None = None
     ) -> np.ndarray:
-        """Unit query vectors (query role), embedded ``batch_size`` at a time."""
-        return self._embed(queries, "query", on_progress)
+        """Unit query vectors, embedded ``batch_size`` at a time.
+
+        Example selection is a symmetric task (a source sentence against pool sentences), so
+        queries take the pool's document role (:func:`~xling.rag.embedders.query_role`).
+        """
+        return self._embed(queries, query_role("symmetric"), on_progress)
 
     def similarities(self, query_vectors: np.ndarray, rows: slice | None = None) -> np.ndarray:
         """Similarity of query vectors (or a row block of them) with every pool pair."""

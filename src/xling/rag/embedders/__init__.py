@@ -6,7 +6,9 @@ from xling.rag.embedders.base import (
     Embedder,
     OnLong,
     Role,
+    Task,
     l2_normalize,
+    query_role,
 )
 from xling.rag.embedders.cache import CachedEmbedder, EmbeddingCache, default_cache_dir
 from xling.rag.embedders.prefixes import PROMPT_SCHEMES, PromptScheme
@@ -31,10 +33,12 @@ __all__ = [
     "OnLong",
     "PromptScheme",
     "Role",
+    "Task",
     "available_embedders",
     "default_cache_dir",
     "get_embedder",
     "l2_normalize",
     "parse_spec",
+    "query_role",
     "register_embedder",
 ]
