@@ -14,6 +14,7 @@ lint: setup
 	.venv/bin/ruff check src tests bench
 	.venv/bin/ruff format --check src tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 test: llm lint
 	.venv/bin/python -m pytest

@@ -75,7 +75,7 @@ from tqdm import tqdm
 from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.llm import start as start_llm
 from xling.llm import stop as stop_llm
-from xling.prompts.rerank import get_listwise_template, truncate_passages
+from xling.prompts.rerank import get_listwise_template
 from xling.rag.embedders import get_embedder
 from xling.rerankers import (
     ListwiseReranker,
@@ -86,6 +86,7 @@ from xling.rerankers import (
     parse_permutation,
     sliding_comparisons,
 )
+from xling.rerankers.fitting import truncate_passages
 
 ROOT = Path(__file__).resolve().parents[1]
 FLORES = ROOT.parent / "shared" / "data" / "flores"

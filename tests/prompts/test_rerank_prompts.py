@@ -16,9 +16,9 @@ from xling.prompts.rerank import (
     get_pointwise_template,
     identifier_labels,
     label_index,
-    truncate_passages,
 )
 from xling.rerankers import parse_permutation
+from xling.rerankers.fitting import truncate_passages
 
 
 def test_identifier_labels_round_trip() -> None:

@@ -67,8 +67,9 @@ def test_margin_beats_cosine_on_tatoeba_swahili(shared_data: Path, e5: Embedder)
     cosine = DenseSelector(pool, e5, leakage_guard=False).rank(swh, 1).indices[:, 0]
     margin = MarginSelector(pool, e5, leakage_guard=False).rank(swh, 1).indices[:, 0]
     cos_acc, margin_acc = (cosine == gold).mean(), (margin == gold).mean()
-    # Measured: 0.749 with cosine, 0.813 with the ratio margin (k = 4).
-    assert cos_acc > 0.7 and margin_acc >= cos_acc + 0.04, (cos_acc, margin_acc)
+    # Measured: 0.697 with cosine, 0.803 with the ratio margin (k = 4), both sides in e5's
+    # document role as symmetric tasks are embedded (query/passage gave 0.749 and 0.813).
+    assert cos_acc > 0.65 and margin_acc >= cos_acc + 0.04, (cos_acc, margin_acc)
 
 
 def test_a_single_query_is_ranked_by_cosine(shared_data: Path, use_m3: Embedder) -> None:

@@ -136,7 +136,7 @@ def mt(
     if "lacomet" in chosen and not tgt_lang:
         raise fail("--metrics lacomet needs --tgt-lang (the language translations should be in)")
     if tgt_lang:
-        from xling.prompts.languages import normalize_code
+        from xling.core.languages import normalize_code
 
         tgt_lang = normalize_code(tgt_lang)
     base = None

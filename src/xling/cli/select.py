@@ -24,8 +24,8 @@ from xling.cli.options import (
     on_long_choice,
 )
 from xling.cli.progress import progress_bar
+from xling.core.languages import get_language
 from xling.errors import InvalidInputError
-from xling.prompts.languages import get_language
 from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MT_TEMPLATES, build_mt_prompt, get_mt_template
 from xling.rag import AlignedPool, Pool, read_lines
 from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, Embedder, get_embedder

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
-from xling.prompts.languages import normalize_code
 
 __all__ = ["SAMPLE_LANGS", "sample_path"]
 

@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import Sequence
 
 from xling._validation import check_sequence, preview
+from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
 from xling.eval.comet import CometScorer, sanitize_segments
 from xling.eval.lid import Detection, default_backend, get_identifier
 from xling.eval.scores import MetricResult
-from xling.prompts.languages import normalize_code
 
 __all__ = ["first_line", "is_copy", "language_gate", "lacomet", "comet_and_lacomet"]
 

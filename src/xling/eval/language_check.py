@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from xling._validation import check_sequence, preview
+from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
 from xling.eval.lid import UNDETERMINED, default_backend, get_identifier
-from xling.prompts.languages import normalize_code
 
 __all__ = [
     "Verdict",

@@ -21,6 +21,8 @@ from typing import Any, Literal
 import numpy as np
 
 from xling._validation import check_finite, check_positive_int, check_sequence, preview
+from xling.core import numerics
+from xling.core.numerics import MarginFormula, knn_mean, margin_scores
 from xling.errors import InvalidInputError, UnknownSpecError
 
 __all__ = [
@@ -42,13 +44,19 @@ __all__ = [
 Scoring = Literal["cosine", "absolute", "ratio", "distance"]
 MarginFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
+# ``b`` is already the mean of the two sides' k-NN means: ``margin_scores(a, b, b, ...)``.
 MARGINS: dict[str, MarginFn] = {
-    "absolute": lambda a, b: a,
-    "distance": lambda a, b: a - b,
-    "ratio": lambda a, b: a / b,
+    "absolute": lambda a, b: margin_scores(a, b, b, "absolute"),
+    "distance": lambda a, b: margin_scores(a, b, b, "distance"),
+    "ratio": lambda a, b: margin_scores(a, b, b, "ratio"),
 }
 # "cosine" is plain nearest-neighbour search: LASER's "absolute" margin.
-SCORINGS: dict[str, str] = {"cosine": "absolute", **{name: name for name in MARGINS}}
+SCORINGS: dict[str, MarginFormula] = {
+    "cosine": "absolute",
+    "absolute": "absolute",
+    "distance": "distance",
+    "ratio": "ratio",
+}
 
 _BLOCK = 2048  # rows of the similarity matrix held at once
 # Which targets a margin rescores: every target (the exact argmax) or only the source's k nearest
@@ -138,7 +146,7 @@ def _check_vectors(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return x, y
 
 
-def _check_scoring(scoring: str) -> str:
+def _check_scoring(scoring: str) -> MarginFormula:
     if scoring not in SCORINGS:
         raise UnknownSpecError(
             f"unknown mining scoring {scoring!r}; allowed: {', '.join(sorted(SCORINGS))}"
@@ -159,20 +167,12 @@ def knn(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """
     x, y = _check_vectors(x, y)
     k = min(check_positive_int(k, "k"), len(y))
-    sims = np.empty((len(x), k), dtype=np.float32)
-    idx = np.empty((len(x), k), dtype=np.int64)
-    for start in range(0, len(x), _BLOCK):
-        block = x[start : start + _BLOCK] @ y.T
-        if k < block.shape[1]:
-            part = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        else:
-            part = np.broadcast_to(np.arange(block.shape[1]), block.shape).copy()
-        part_sims = np.take_along_axis(block, part, axis=1)
-        # Stable sort by (-similarity, index) so equal scores resolve to the lowest index.
-        order = np.lexsort((part, -part_sims), axis=1)
-        idx[start : start + _BLOCK] = np.take_along_axis(part, order, axis=1)
-        sims[start : start + _BLOCK] = np.take_along_axis(part_sims, order, axis=1)
-    return sims, idx
+    return numerics.knn(x, y, k, block=_BLOCK)
+
+
+def _knn_means(sims: np.ndarray, k: int) -> np.ndarray:
+    """Mean of each row of :func:`knn` similarities, in float32 like ``sims.mean(axis=1)``."""
+    return knn_mean(sims, k, axis=1).astype(np.float32)
 
 
 def margin_candidates(
@@ -189,13 +189,13 @@ def margin_candidates(
     Returns:
         ``(scores, indices)``, both ``(n, k)``: candidate targets and their margin scores.
     """
-    margin = MARGINS[_check_scoring(scoring)]
+    kind = _check_scoring(scoring)
     sims_xy, idx_xy = knn(x, y, k)
     sims_yx, _ = knn(y, x, k)
-    mean_x = sims_xy.mean(axis=1)
-    mean_y = sims_yx.mean(axis=1)
-    b = (mean_x[:, None] + mean_y[idx_xy]) / 2.0
-    return margin(sims_xy.astype(np.float64), b.astype(np.float64)), idx_xy
+    mean_x = _knn_means(sims_xy, k)
+    mean_y = _knn_means(sims_yx, k)
+    scores = margin_scores(sims_xy.astype(np.float64), mean_x[:, None], mean_y[idx_xy], kind)
+    return scores, idx_xy
 
 
 def _best(
@@ -210,14 +210,14 @@ def _best(
         pick = np.argmax(scores, axis=1)  # first maximum: LASER's choice on ties
         rows = np.arange(len(idx))
         return idx[rows, pick], scores[rows, pick]
-    margin = MARGINS[SCORINGS[scoring]]
-    mean_x = knn(x, y, k)[0].mean(axis=1).astype(np.float64)
-    mean_y = knn(y, x, k)[0].mean(axis=1).astype(np.float64)
+    kind = SCORINGS[scoring]
+    mean_x = _knn_means(knn(x, y, k)[0], k).astype(np.float64)
+    mean_y = _knn_means(knn(y, x, k)[0], k).astype(np.float64)
     best = np.empty(len(x), dtype=np.int64)
     best_scores = np.empty(len(x), dtype=np.float64)
     for start in range(0, len(x), _BLOCK):
         sims = (x[start : start + _BLOCK] @ y.T).astype(np.float64)
-        scores = margin(sims, (mean_x[start : start + _BLOCK, None] + mean_y[None, :]) / 2.0)
+        scores = margin_scores(sims, mean_x[start : start + _BLOCK, None], mean_y[None, :], kind)
         best[start : start + _BLOCK] = np.argmax(scores, axis=1)
         best_scores[start : start + _BLOCK] = scores[
             np.arange(len(scores)), best[start : start + _BLOCK]

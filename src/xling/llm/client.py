@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from xling._async import run_sync
+from xling.core.chat import ChatMessage
 from xling.errors import InvalidInputError, ServiceUnavailableError
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
     "DEFAULT_BACKOFF",
 ]
 
-ChatMessage = dict[str, str]
 T = TypeVar("T")
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 

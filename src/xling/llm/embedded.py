@@ -24,8 +24,8 @@ from typing import Literal
 
 import httpx
 
+from xling.core.paths import default_cache_dir
 from xling.errors import InvalidInputError, ServiceUnavailableError
-from xling.rag.embedders.cache import default_cache_dir
 
 __all__ = [
     "EmbeddedLLMConfig",

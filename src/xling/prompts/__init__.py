@@ -1,6 +1,9 @@
-"""Prompt templates (MT few-shot, reranking, RAG) and language names/codes."""
+"""Prompt templates (MT few-shot, reranking, RAG): pure text, no I/O.
 
-from xling.prompts.languages import (
+The language names and codes live in :mod:`xling.core.languages`; they are re-exported here.
+"""
+
+from xling.core.languages import (
     Language,
     get_language,
     language_name,

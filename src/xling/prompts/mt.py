@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from xling._validation import check_texts
+from xling.core.languages import language_name
 from xling.errors import InvalidInputError, UnknownSpecError
-from xling.prompts.languages import language_name
 
 __all__ = [
     "DEFAULT_MT_TEMPLATE",

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from xling.core.paths import default_cache_dir
 from xling.errors import InvalidInputError, ServiceUnavailableError, XlingError
-from xling.rag.embedders.cache import default_cache_dir
 from xling.rag.pool_lock import FolderGuard, OnWait
 
 __all__ = ["connect", "default_chroma_path", "Database"]

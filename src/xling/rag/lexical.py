@@ -21,6 +21,8 @@ from typing import Any, Literal
 import numpy as np
 
 from xling._validation import check_positive_int, check_texts
+from xling.core.numerics import top_k
+from xling.core.scripts import SPACELESS_SCRIPTS
 from xling.errors import InvalidInputError, missing_extra_error
 
 __all__ = [
@@ -31,17 +33,6 @@ __all__ = [
     "top_k",
 ]
 
-# Scripts whose words are not separated by spaces; their text is split per character.
-SPACELESS_SCRIPTS: tuple[str, ...] = (
-    "Han",
-    "Hiragana",
-    "Katakana",
-    "Thai",
-    "Lao",
-    "Khmer",
-    "Myanmar",
-    "Tibetan",
-)
 BM25Method = Literal["lucene", "robertson", "atire", "bm25l", "bm25+"]
 _METHODS: tuple[str, ...] = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 # Scores of at most this many cells are materialised at once when scoring many queries.
@@ -82,49 +73,6 @@ def tokenize(text: str, *, lowercase: bool = True) -> list[str]:
     """
     tokens: list[str] = _token_pattern().findall(text)
     return [t.casefold() for t in tokens] if lowercase else tokens
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best columns of each row, ties broken by the lower column index.
-
-    ``-inf`` marks excluded cells; a row with fewer than ``k`` finite cells gets ``-1`` indices
-    (and ``-inf`` scores) at its end.
-
-    Args:
-        scores: A ``(rows, columns)`` float array.
-        k: How many columns to keep per row (at most the number of columns).
-
-    Returns:
-        ``(indices, values)``, each ``(rows, k)``, best first.
-    """
-    n_rows, n_cols = scores.shape
-    if not 1 <= k <= n_cols:
-        raise InvalidInputError(f"k={k} is not allowed; use an integer from 1 to {n_cols}")
-    if n_rows == 0:
-        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=scores.dtype)
-    if k < n_cols:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1)
-        # argpartition picks arbitrarily among cells equal to the k-th value; redo those rows
-        # where such ties cross the cut so that the earliest columns win.
-        ties = (scores == kth[:, None]).sum(axis=1) > (
-            np.take_along_axis(scores, part, axis=1) == kth[:, None]
-        ).sum(axis=1)
-        if ties.any():
-            rows = np.flatnonzero(ties)
-            order = np.argsort(-scores[rows], axis=1, kind="stable")[:, :k]
-            part[rows] = order
-    else:
-        part = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols)).copy()
-    values = np.take_along_axis(scores, part, axis=1)
-    # Sort the k kept cells: by score descending, then by column ascending.
-    order = np.lexsort((part, -values), axis=1)
-    indices = np.take_along_axis(part, order, axis=1)
-    values = np.take_along_axis(values, order, axis=1)
-    missing = ~np.isfinite(values) & (values < 0)
-    if missing.any():
-        indices = np.where(missing, -1, indices)
-    return indices.astype(np.int64, copy=False), values
 
 
 class BM25Index:

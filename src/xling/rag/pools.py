@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xling._validation import check_positive_int, check_texts
+from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError, ServiceUnavailableError
-from xling.prompts.languages import normalize_code
 from xling.rag.chroma_client import Database
 from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, Task, get_embedder
 from xling.rag.pool_lock import OnWait

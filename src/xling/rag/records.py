@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from xling._validation import check_path, check_sequence, is_blank, json_object, preview, read_utf8
+from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
-from xling.prompts.languages import normalize_code
 
 __all__ = [
     "RESERVED_METADATA_KEYS",

@@ -23,7 +23,8 @@ from xling._async import run_sync
 from xling._validation import check_positive_int
 from xling.errors import InvalidInputError, ServiceUnavailableError
 from xling.llm import ChatMessage, Completion, LLMClient
-from xling.prompts.rerank import cross_lingual_note, passage_budget, truncate_passages
+from xling.prompts.rerank import cross_lingual_note
+from xling.rerankers.fitting import passage_budget, truncate_passages
 from xling.rerankers.records import (
     Fallback,
     RankedCandidate,

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from xling._validation import check_texts
+from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
 from xling.llm import Completion
-from xling.prompts.languages import normalize_code
 
 __all__ = [
     "Candidate",

@@ -12,15 +12,15 @@ embedding cache, embedding the same pool again costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from xling._validation import check_positive_int
+from xling.core.numerics import top_k
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
-from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, Role, get_embedder, query_role
-from xling.rag.lexical import top_k
+from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
 from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import DENSE_FORMATS, DenseFormat, Order
 
@@ -109,7 +109,7 @@ class DenseSelector(Selector):
                 vectors = np.asarray(stored, dtype=np.float32)
             else:
                 texts = self.pool.sources if side == "source" else self.pool.targets
-                vectors = self._embed(texts, "document", on_progress)
+                vectors = self._embed(texts, self.embedder.embed_documents, on_progress)
             other = next(iter(self._sides.values()), None)
             width = other.shape[1] if other is not None else vectors.shape[-1]
             if vectors.ndim != 2 or vectors.shape != (len(self.pool), width):
@@ -120,11 +120,16 @@ class DenseSelector(Selector):
             self._sides[side] = np.ascontiguousarray(vectors)
         return self._sides[side]
 
-    def _embed(self, texts: Sequence[str], role: Role, on_progress: Progress | None) -> np.ndarray:
+    def _embed(
+        self,
+        texts: Sequence[str],
+        embed: Callable[[list[str]], np.ndarray],
+        on_progress: Progress | None,
+    ) -> np.ndarray:
         parts = []
         for start in range(0, len(texts), self.batch_size):
             chunk = list(texts[start : start + self.batch_size])
-            parts.append(self.embedder.embed(chunk, role))
+            parts.append(embed(chunk))
             if on_progress:
                 on_progress(min(len(texts), start + self.batch_size), len(texts))
         return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), np.float32)
@@ -155,7 +160,10 @@ class DenseSelector(Selector):
         Example selection is a symmetric task (a source sentence against pool sentences), so
         queries take the pool's document role (:func:`~xling.rag.embedders.query_role`).
         """
-        return self._embed(queries, query_role("symmetric"), on_progress)
+        return self._embed(queries, self._embed_symmetric_queries, on_progress)
+
+    def _embed_symmetric_queries(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.embed_queries(texts, task="symmetric")
 
     def similarities(self, query_vectors: np.ndarray, rows: slice | None = None) -> np.ndarray:
         """Similarity of query vectors (or a row block of them) with every pool pair."""

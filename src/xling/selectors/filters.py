@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from xling.core.languages import normalize_code
+from xling.core.scripts import expected_scripts
 from xling.errors import InvalidInputError, UnknownSpecError
-from xling.prompts.languages import normalize_code
 from xling.rag import AlignedPool
 from xling.rag.lexical import tokenize
 from xling.selectors.leakage import normalize_text
@@ -43,70 +44,6 @@ __all__ = [
 LanguageChecker = Callable[[Sequence[str], str], Sequence[bool]]
 """``(texts, language code) -> is each text in that language``."""
 
-_NON_LATIN: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(
-        ("rus", "ukr", "bel", "bul", "mkd", "srp", "kaz", "kir", "tgk", "khk", "bak", "tat"),
-        ("Cyrillic",),
-    ),
-    **dict.fromkeys(
-        (
-            "arb",
-            "ary",
-            "arz",
-            "apc",
-            "ajp",
-            "acm",
-            "acq",
-            "aeb",
-            "ars",
-            "pes",
-            "prs",
-            "urd",
-            "pbt",
-            "uig",
-            "ckb",
-            "snd",
-        ),
-        ("Arabic",),
-    ),  # fmt: skip
-    **dict.fromkeys(("heb", "ydd"), ("Hebrew",)),
-    "ell": ("Greek",),
-    **dict.fromkeys(
-        ("hin", "mar", "npi", "san", "mai", "bho", "mag", "awa", "hne"), ("Devanagari",)
-    ),
-    **dict.fromkeys(("ben", "asm"), ("Bengali",)),
-    "pan": ("Gurmukhi",),
-    "guj": ("Gujarati",),
-    "ory": ("Oriya",),
-    "tam": ("Tamil",),
-    "tel": ("Telugu",),
-    "kan": ("Kannada",),
-    "mal": ("Malayalam",),
-    "sin": ("Sinhala",),
-    "tha": ("Thai",),
-    "lao": ("Lao",),
-    "khm": ("Khmer",),
-    "mya": ("Myanmar",),
-    **dict.fromkeys(("bod", "dzo"), ("Tibetan",)),
-    "kat": ("Georgian",),
-    "hye": ("Armenian",),
-    **dict.fromkeys(("amh", "tir"), ("Ethiopic",)),
-    "kor": ("Hangul", "Han"),
-    "jpn": ("Hiragana", "Katakana", "Han"),
-    **dict.fromkeys(("cmn", "yue", "wuu"), ("Han",)),
-}
-_LATIN: tuple[str, ...] = (
-    "afr", "als", "ast", "ayr", "azj", "bam", "ban", "bem", "bjn", "bos", "bug", "cat", "ceb",
-    "ces", "cjk", "crh", "cym", "dan", "deu", "dik", "dyu", "ekk", "eng", "epo", "eus", "ewe",
-    "fao", "fij", "fin", "fon", "fra", "fur", "fuv", "gaz", "gla", "gle", "glg", "gug", "hat",
-    "hau", "hrv", "hun", "ibo", "ilo", "ind", "isl", "ita", "jav", "kab", "kac", "kam", "kbp",
-    "kea", "kik", "kin", "kmb", "kmr", "ktu", "lat", "lij", "lim", "lin", "lit", "lmo", "ltg",
-    "ltz", "lua", "lug", "luo", "lus", "lvs", "min", "mlt", "mos", "mri", "nld", "nno", "nob",
-    "nso", "nus", "nya", "oci", "pag", "pap", "plt", "pol", "por", "quy", "ron", "run", "sag",
-    "scn", "slk", "slv", "smo", "sna", "som", "spa", "srd", "ssw", "sun", "swe", "swh", "szl",
-    "taq", "tgl", "tpi", "tsn", "tso", "tuk", "tum", "tur", "twi", "umb", "uzn", "vec", "vie",
-    "war", "wol", "xho", "yor", "zsm", "zul",
-)  # fmt: skip
 # Typical tokens per word for languages written without spaces (tokenize() splits them per
 # character): rough averages, enough to compare lengths across scripts.
 _TOKENS_PER_WORD: dict[str, float] = {
@@ -132,14 +69,6 @@ def lid_checker(backend: str | None = None) -> LanguageChecker:
         return [checker.check(lang, t).verdict != "wrong_language" for t in texts]
 
     return check
-
-
-def expected_scripts(lang: str) -> tuple[str, ...] | None:
-    """Unicode scripts a language is written in, or ``None`` if xling does not know."""
-    code = normalize_code(lang)
-    if code in _NON_LATIN:
-        return _NON_LATIN[code]
-    return ("Latin",) if code in _LATIN else None
 
 
 @lru_cache(maxsize=64)

@@ -12,10 +12,11 @@ from typing import Literal
 import numpy as np
 
 from xling._validation import check_positive_int
+from xling.core.numerics import top_k
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
 from xling.rag.embedders import Embedder
-from xling.rag.lexical import BM25Method, top_k
+from xling.rag.lexical import BM25Method
 from xling.selectors.base import Blocked, Progress, Ranking, Selector, row_chunks
 from xling.selectors.dense import DenseSelector
 from xling.selectors.lexical import BM25Selector

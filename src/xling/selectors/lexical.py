@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from xling._validation import check_finite
+from xling.core.numerics import top_k
 from xling.rag import AlignedPool
-from xling.rag.lexical import BM25Index, BM25Method, top_k
+from xling.rag.lexical import BM25Index, BM25Method
 from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import Order
 

@@ -25,27 +25,16 @@ from typing import Unpack
 
 import numpy as np
 
+from xling.core.numerics import knn_mean, margin_scores, top_k
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
 from xling.rag.embedders import Embedder
-from xling.rag.lexical import top_k
 from xling.selectors._options import DenseOptions
 from xling.selectors.base import Blocked, Ranking, mask_blocked, row_chunks
 from xling.selectors.dense import DenseSelector, check_query_dims
 from xling.selectors.types import MARGIN_KINDS, MarginKind
 
 __all__ = ["MarginSelector", "knn_mean"]
-
-
-def knn_mean(scores: np.ndarray, k: int, axis: int) -> np.ndarray:
-    """Mean of the ``k`` largest finite values along an axis (``-inf`` cells are skipped)."""
-    n = scores.shape[axis]
-    k = min(k, n)
-    best = -np.partition(-scores, k - 1, axis=axis)
-    best = np.take(best, np.arange(k), axis=axis)
-    finite = np.isfinite(best)
-    total = np.where(finite, best, 0.0).sum(axis=axis)
-    return total / np.maximum(finite.sum(axis=axis), 1)
 
 
 class MarginSelector(DenseSelector):
@@ -111,11 +100,9 @@ class MarginSelector(DenseSelector):
         parts = []
         for rows in row_chunks(len(query_vectors), len(keys)):
             sims = mask_blocked(query_vectors[rows] @ keys.T, blocked, rows)
-            denom = (forward[rows, None] + backward[None, :]) / 2.0
-            if self.kind == "ratio":
-                # Cosines of unrelated sentences can be <= 0; keep the ratio's order sane.
-                scores = sims / np.maximum(denom, 1e-6)
-            else:
-                scores = sims - denom
+            # Cosines of unrelated sentences can be <= 0; the floor keeps the ratio's order sane.
+            scores = margin_scores(
+                sims, forward[rows, None], backward[None, :], self.kind, floor=1e-6
+            )
             parts.append(top_k(scores, k))
         return Ranking(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))

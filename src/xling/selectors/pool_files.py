@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
-from xling.prompts.languages import normalize_code
 from xling.rag import AlignedPool, read_lines
 
 __all__ = ["load_aligned_pool"]

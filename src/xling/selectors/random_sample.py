@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from xling._validation import check_non_negative_int
+from xling.core.numerics import top_k
 from xling.rag import AlignedPool
-from xling.rag.lexical import top_k
 from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import Order
 

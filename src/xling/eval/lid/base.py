@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
-from xling.prompts.languages import normalize_code
 
 __all__ = ["UNDETERMINED", "Detection", "LanguageIdentifier", "canonical_code"]
 

@@ -202,7 +202,7 @@ class Embedder(ABC):
         Returns:
             A ``(len(texts), dim)`` float32 array of unit-norm rows.
         """
-        return self.embed(texts, query_role(task))
+        return self.embed(texts, query_role(task), what="query texts")
 
     def embed_documents(self, texts: Iterable[str]) -> np.ndarray:
         """Embeds documents (passages, pool sentences).
@@ -215,15 +215,20 @@ class Embedder(ABC):
         """
         return self.embed(texts, "document")
 
-    def embed(self, texts: Iterable[str], role: Role) -> np.ndarray:
+    def embed(self, texts: Iterable[str], role: Role, *, what: str | None = None) -> np.ndarray:
         """Embeds texts in the given role (``"query"`` or ``"document"``).
+
+        Args:
+            texts: Non-empty strings.
+            role: The model's role for them.
+            what: Names the texts in error messages (default ``"{role} texts"``).
 
         Raises:
             InvalidInputError: On a bad role or text, or a text over the limit with
                 ``on_long="refuse"``.
         """
         check_choice(role, "role", ROLES)
-        what = f"{role} texts"
+        what = what or f"{role} texts"
         items = check_texts(texts, what)
         fitted = [self._fit(text, role, what, i) for i, text in enumerate(items)]
         # _fit returns the very object it got when the text fits, a new prefix when it cuts.

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xling.core.paths import default_cache_dir
 from xling.rag.embedders.base import Embedder, Role
 
 __all__ = ["EmbeddingCache", "CachedEmbedder", "default_cache_dir", "text_key"]
@@ -29,15 +30,6 @@ CREATE TABLE IF NOT EXISTS embeddings (
 ) WITHOUT ROWID
 """
 _CHUNK = 500  # below SQLite's default limit of bound parameters
-
-
-def default_cache_dir() -> Path:
-    """Returns xling's cache folder: ``$XLING_CACHE_DIR``, else ``$XDG_CACHE_HOME/xling``."""
-    explicit = os.environ.get("XLING_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "xling"
 
 
 def text_key(text: str) -> bytes:
