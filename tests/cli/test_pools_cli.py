@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import Result
 
 from tests.rag.pool_checks import damage_pool
-from xling.rag import Record, connect
+from xling.rag import Pool, Record, connect
 from xling.rag.embedders import Embedder
 
 
@@ -151,3 +151,29 @@ def test_user_text_is_printed_as_is_not_as_markup(
     assert found.exit_code == 0, found.output
     assert "[bold]loud[/bold]" in found.output and "C:[/x]y" in found.output
     assert "query: [bold]loud[/bold] [/x]" in found.output
+
+
+def test_an_existing_pool_opens_with_the_embedder_it_records(
+    xling: Callable[..., Result], shared_data: Path, tmp_path: Path
+) -> None:
+    eng, fra = tmp_path / "eng.txt", tmp_path / "fra.txt"
+    flores = shared_data / "flores"
+    eng.write_text("\n".join(flores.joinpath("eng/dev.txt").read_text().split("\n")[:30]))
+    fra.write_text("\n".join(flores.joinpath("fra/dev.txt").read_text().split("\n")[:30]))
+    db = str(tmp_path / "db")
+    pair = ["--src", str(eng), "--src-lang", "eng", "--tgt", str(fra), "--tgt-lang", "fra"]
+    made = xling("index", "--pool", "use-pool", *pair, "-e", "use-m3", "--chroma-path", db)
+    assert made.exit_code == 0, made.output
+    # No --embedder: the pool's own (use-m3), not the default e5, which the pool would refuse.
+    again = xling("index", "--pool", "use-pool", *pair, "--chroma-path", db)
+    assert again.exit_code == 0 and "0 added, 60 already there" in again.output, again.output
+    assert "use-m3" in again.output
+    found = xling("search", "Scientists at Stanford invented a chip.", "--pool", "use-pool",
+                  "--lang", "fra", "-k", "1", "--chroma-path", db)  # fmt: skip
+    assert found.exit_code == 0 and "Stanford" in found.output, found.output
+    assert Pool.recorded_embedder("use-pool", path=db) == "use-m3"
+    assert Pool.open("use-pool", path=db).embedder.id == "use-m3"
+    assert Pool.recorded_embedder("no-such-pool", path=db) is None
+    # Naming another embedder is still refused, in one line.
+    other = xling("search", "chip", "--pool", "use-pool", "-e", "e5-small-q4", "--chroma-path", db)
+    assert other.exit_code == 2 and "was indexed with embedder 'use-m3'" in other.output

@@ -14,6 +14,7 @@ __all__ = [
     "ChromaPath",
     "ChromaUrl",
     "EmbedderOpt",
+    "PoolEmbedderOpt",
     "MaxTokensOpt",
     "OnLongOpt",
     "PoolName",
@@ -38,6 +39,15 @@ EmbedderOpt = Annotated[
         "--embedder",
         "-e",
         help="Embedder spec: e5-small-q4, use-m3, st:NAME, hf:PATH, openai:URL#MODEL.",
+    ),
+]
+PoolEmbedderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embedder",
+        "-e",
+        help="Embedder spec (e5-small-q4, use-m3, st:NAME, hf:PATH, openai:URL#MODEL) "
+        "[default: the one the pool records; e5-small-q4 for a new pool].",
     ),
 ]
 PoolName = Annotated[str, typer.Option("--pool", "-p", help="Pool (Chroma collection) name.")]

@@ -15,9 +15,9 @@ from xling.cli.app import app, console, err_console, fail
 from xling.cli.options import (
     ChromaPath,
     ChromaUrl,
-    EmbedderOpt,
     MaxTokensOpt,
     OnLongOpt,
+    PoolEmbedderOpt,
     PoolName,
     max_tokens_or_none,
     on_long_choice,
@@ -27,7 +27,7 @@ from xling.errors import EXIT_SERVER
 from xling.rag import Hit, Pool, Record, load_aligned, load_jsonl, load_lines, load_tsv
 from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, get_embedder, query_role
 
-__all__ = ["index", "search", "load_records"]
+__all__ = ["index", "search", "load_records", "pool_embedder"]
 
 
 def load_records(
@@ -82,7 +82,7 @@ def index(
     jsonl: Annotated[
         Path | None, typer.Option(help='JSONL: {"text","lang"} or {"src","tgt"} lines.')
     ] = None,
-    embedder: EmbedderOpt = DEFAULT_EMBEDDER,
+    embedder: PoolEmbedderOpt = None,
     chroma_path: ChromaPath = None,
     chroma_url: ChromaUrl = None,
     batch_size: Annotated[int, typer.Option(help="Texts embedded and written per step.")] = 256,
@@ -118,8 +118,9 @@ def index(
     check_positive_int(batch_size, "--batch-size")
     if verify_sample < 0:
         raise fail(f"--verify-sample={verify_sample} is not allowed; use 0 (all) or more")
+    spec = pool_embedder(embedder, pool, chroma_path, chroma_url)
     model = get_embedder(
-        embedder, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
+        spec, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
     )
     target = Pool.open(
         pool, model, path=chroma_path, url=chroma_url, create=inputs,
@@ -154,7 +155,7 @@ def search(
         list[str] | None,
         typer.Option("--lang", "-l", help="Only results in this language (repeatable)."),
     ] = None,
-    embedder: EmbedderOpt = DEFAULT_EMBEDDER,
+    embedder: PoolEmbedderOpt = None,
     chroma_path: ChromaPath = None,
     chroma_url: ChromaUrl = None,
     max_tokens: MaxTokensOpt = DEFAULT_MAX_TOKENS,
@@ -169,13 +170,23 @@ def search(
 ) -> None:
     """Searches a pool: query in one language, results from any (or filtered) languages."""
     query_role(task)  # type: ignore[arg-type]  # validates the name before any work
+    spec = pool_embedder(embedder, pool, chroma_path, chroma_url)
     model = get_embedder(
-        embedder, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
+        spec, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
     )
     target = Pool.open(pool, model, path=chroma_path, url=chroma_url, create=False)
     found = target.search(query, k, langs=lang, task=task)  # type: ignore[arg-type]
     for text, hits in zip(query, found, strict=True):
         console.print(render_hits(text, hits))
+
+
+def pool_embedder(
+    given: str | None, pool: str, chroma_path: Path | None, chroma_url: str | None
+) -> str:
+    """The embedder spec for a pool: the one given, else the pool's own, else the default."""
+    if given is not None:
+        return given
+    return Pool.recorded_embedder(pool, path=chroma_path, url=chroma_url) or DEFAULT_EMBEDDER
 
 
 def render_hits(query: str, hits: list[Hit]) -> Table:

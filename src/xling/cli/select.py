@@ -17,12 +17,13 @@ from xling.cli.app import app, console, fail
 from xling.cli.options import (
     ChromaPath,
     ChromaUrl,
-    EmbedderOpt,
     MaxTokensOpt,
     OnLongOpt,
+    PoolEmbedderOpt,
     max_tokens_or_none,
     on_long_choice,
 )
+from xling.cli.pools import pool_embedder
 from xling.cli.progress import progress_bar
 from xling.core.languages import get_language
 from xling.errors import InvalidInputError
@@ -156,7 +157,7 @@ def select_cmd(
     template: Annotated[
         str, typer.Option(help=f"Prompt template: {', '.join(MT_TEMPLATES)}.")
     ] = DEFAULT_MT_TEMPLATE,
-    embedder: EmbedderOpt = DEFAULT_EMBEDDER,
+    embedder: PoolEmbedderOpt = None,
     max_tokens: MaxTokensOpt = DEFAULT_MAX_TOKENS,
     on_long: OnLongOpt = "truncate",
     dense_format: Annotated[
@@ -190,8 +191,13 @@ def select_cmd(
     check_output_file(out, "--out")
     src_code, tgt_code = get_language(src).code, get_language(tgt).code
     get_mt_template(template)
+    spec = (
+        pool_embedder(embedder, pool, chroma_path, chroma_url)
+        if pool is not None
+        else embedder or DEFAULT_EMBEDDER
+    )
     config = SelectionConfig(
-        strategy=strategy, k=k, order=order, embedder=embedder,  # type: ignore[arg-type]
+        strategy=strategy, k=k, order=order, embedder=spec,  # type: ignore[arg-type]
         dense_format=dense_format, alpha=alpha, candidates=candidates,  # type: ignore[arg-type]
         mmr_lambda=mmr_lambda, margin_neighbors=margin_neighbors, seed=seed,
         leakage_guard=leakage_guard, filters=_filters(filters), max_length_ratio=max_length_ratio,
@@ -202,7 +208,7 @@ def select_cmd(
         )
     texts = read_lines(queries)
     model = get_embedder(
-        embedder, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
+        spec, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
     )
     aligned = _pool(pool_src, pool_tgt, pool, src_code, tgt_code, model, chroma_path, chroma_url)
     filtered = filter_pool(

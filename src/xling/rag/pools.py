@@ -199,7 +199,7 @@ class Pool:
     def open(
         cls,
         name: str,
-        embedder: str | Embedder = DEFAULT_EMBEDDER,
+        embedder: str | Embedder | None = None,
         *,
         client: Any = None,
         path: str | os.PathLike[str] | None = None,
@@ -213,6 +213,8 @@ class Pool:
         Args:
             name: Collection name (3–512 characters of ``[A-Za-z0-9._-]``).
             embedder: Spec string or embedder; must match the one the pool was built with.
+                ``None``: the one the pool records, or :data:`DEFAULT_EMBEDDER` for a new
+                pool, so a change of the default never breaks existing pools.
             client: A Chroma client; else one from ``path``/``url`` (see
                 :func:`~xling.rag.chroma_client.connect`). Of an embedded client only the
                 folder is used: the pool opens a client of its own, which it can reopen.
@@ -244,8 +246,10 @@ class Pool:
                 f"lock_timeout={lock_timeout!r} is not allowed; use None (wait), 0 (fail at "
                 "once) or a number of seconds"
             )
-        emb = get_embedder(embedder) if not isinstance(embedder, Embedder) else embedder
         db = Database.open(path=path, url=url, client=client)
+        if embedder is None:
+            embedder = cls._recorded(db, name) or DEFAULT_EMBEDDER
+        emb = get_embedder(embedder) if not isinstance(embedder, Embedder) else embedder
         pool = cls(db, name, emb, lock_timeout=lock_timeout, on_wait=on_wait)
         with pool.reading() as collection:
             if collection is None and not create:
@@ -256,6 +260,32 @@ class Pool:
                     f"pool {name!r} does not exist; existing pools: {', '.join(existing) or 'none'}"
                 )
         return pool
+
+    @classmethod
+    def recorded_embedder(
+        cls,
+        name: str,
+        *,
+        client: Any = None,
+        path: str | os.PathLike[str] | None = None,
+        url: str | None = None,
+    ) -> str | None:
+        """The embedder spec a pool records, or ``None`` if there is no such pool.
+
+        Args:
+            name: The pool name.
+            client: A Chroma client; else one from ``path``/``url``.
+            path: Embedded database folder.
+            url: Chroma server or cloud URL.
+        """
+        return cls._recorded(Database.open(path=path, url=url, client=client), name)
+
+    @staticmethod
+    def _recorded(db: Database, name: str) -> str | None:
+        with db.calls(f"opening pool {name!r}"), db.reading() as client:
+            found = _get_collection(client, name)
+        recorded = (found.metadata or {}).get(_EMBEDDER_KEY) if found is not None else None
+        return str(recorded) if recorded else None
 
     @staticmethod
     def _check_embedder(name: str, metadata: dict[str, Any], emb: Embedder) -> None:
