@@ -25,6 +25,7 @@ from typing import Literal
 import httpx
 
 from xling.core.paths import default_cache_dir
+from xling.core.processes import process_alive
 from xling.errors import InvalidInputError, ServiceUnavailableError
 
 __all__ = [
@@ -228,16 +229,6 @@ def prepare(config: EmbeddedLLMConfig | None = None, log: Log = _quiet) -> Embed
     return config
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _ready(url: str) -> bool:
     try:
         return httpx.get(f"{url}/models", timeout=2.0).status_code == 200
@@ -251,7 +242,7 @@ def running(config: EmbeddedLLMConfig | None = None) -> ServerHandle | None:
     if not config.state_file.exists():
         return None
     handle = ServerHandle(**json.loads(config.state_file.read_text()))
-    return handle if _alive(handle.pid) else None
+    return handle if process_alive(handle.pid) else None
 
 
 def start(config: EmbeddedLLMConfig | None = None, log: Log = _quiet) -> ServerHandle:
@@ -367,7 +358,7 @@ def stop(config: EmbeddedLLMConfig | None = None, timeout: float = 30.0) -> bool
                     return True
             except ChildProcessError:
                 pass
-            if not _alive(handle.pid):
+            if not process_alive(handle.pid):
                 return True
             time.sleep(0.2)
     return True

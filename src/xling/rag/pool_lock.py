@@ -36,6 +36,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from xling.core.processes import process_alive
 from xling.errors import InvalidInputError, PoolLockedError
 
 __all__ = ["FolderGuard", "LockHolder", "OnWait", "WRITE_LOCK", "COMMIT_LOCK", "GENERATION"]
@@ -49,16 +50,6 @@ _SUBCOMMAND = re.compile(r"^[a-z][a-z0-9-]*$")
 
 OnWait = Callable[[str], None]
 """Called once with a one-line message when a writer starts waiting for the lock."""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists but belongs to someone else
-    return True
 
 
 def _command_line() -> str:
@@ -155,7 +146,7 @@ class FolderGuard:
             holder = LockHolder(**json.loads(self._holder_path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
             return None
-        if holder.host == socket.gethostname() and not _alive(holder.pid):
+        if holder.host == socket.gethostname() and not process_alive(holder.pid):
             return None  # a stale record left by a holder that died; the OS freed its lock
         return holder
 
