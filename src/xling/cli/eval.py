@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.markup import escape
@@ -22,6 +22,10 @@ from xling.cli.options import (
 )
 from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS
 
+if TYPE_CHECKING:
+    from xling.eval import BootstrapResult
+    from xling.eval.comet import Device
+
 __all__ = ["eval_app", "mt", "lang", "retrieval", "mining"]
 
 eval_app = typer.Typer(
@@ -35,7 +39,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 PlotOpt = Annotated[
     Path | None, typer.Option("--plot", help="Write a bar chart (PNG) to this path.")
 ]
-MT_METRICS = ("chrf", "bleu", "comet", "lacomet")
 
 
 def _split(value: str, allowed: Sequence[str] | None, what: str) -> list[str]:
@@ -123,7 +126,14 @@ def mt(
     as_json: JsonOpt = False,
 ) -> None:
     """Scores translations: chrF++, BLEU, COMET and laCOMET (COMET gated by output language)."""
-    from xling.eval import check_aligned, read_hypotheses, read_references
+    from xling.eval import (
+        MT_METRICS,
+        CometScorer,
+        check_aligned,
+        read_hypotheses,
+        read_references,
+        score_mt,
+    )
 
     chosen = _split(metrics, MT_METRICS, "metrics")
     hyps = read_hypotheses(hyp, field)
@@ -143,26 +153,28 @@ def mt(
     if baseline is not None:
         base = read_hypotheses(baseline, field)
         check_aligned(base, refs, baseline, ref)
-    results, tests = _score_mt(
-        chosen, hyps, refs, sources, tgt_lang, base,
-        {"tokenize": tokenize, "spm_model": spm_model},
-        {"model": comet_model, "batch_size": batch_size, "device": device,
-         "local_files_only": not allow_download},
-        lid_backend, samples, sample_size,
+    scorer = None
+    if "comet" in chosen or "lacomet" in chosen:
+        if sources is None:
+            raise fail("COMET needs --src (the source sentences)")
+        scorer = CometScorer(
+            model=comet_model,
+            batch_size=batch_size,
+            device=cast("Device", device),  # checked by CometScorer
+            local_files_only=not allow_download,
+        )
+    scores = score_mt(
+        hyps, refs, sources, metrics=chosen, tgt_lang=tgt_lang, baseline=base,
+        tokenize=tokenize, spm_model=spm_model, comet=scorer, lid_backend=lid_backend,
+        n_samples=samples, sample_size=sample_size,
     )  # fmt: skip
     if as_json:
-        payload: dict[str, Any] = {}
-        for name, result in results.items():
-            entry = {k: v for k, v in result.to_dict().items() if k != "segments"}
-            if name in tests:
-                entry["bootstrap"] = tests[name]
-            payload[name] = entry
-        _emit_json(payload)
+        _emit_json(scores.to_dict())
         return
     table = Table(title=f"{escape(hyp.name)} ({len(hyps)} segments)")
     for column in ("metric", "score", "details", "signature"):
         table.add_column(column, justify="right" if column == "score" else "left")
-    for name, result in results.items():
+    for name, result in scores.results.items():
         details = {k: v for k, v in result.details.items() if k not in ("detected",)}
         table.add_row(
             name,
@@ -171,101 +183,22 @@ def mt(
             result.signature,
         )
     console.print(table)
-    if tests:
-        _print_tests(tests, hyp.name, baseline.name if baseline else "")
+    if scores.bootstrap:
+        _print_tests(scores.bootstrap, hyp.name, baseline.name if baseline else "")
 
 
 def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _score_mt(
-    chosen: list[str],
-    hyps: list[str],
-    refs: list[str],
-    sources: list[str] | None,
-    tgt_lang: str | None,
-    base: list[str] | None,
-    bleu_options: dict[str, Any],
-    comet_options: dict[str, Any],
-    lid_backend: str | None,
-    samples: int,
-    sample_size: int,
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    from xling.eval import (
-        CometScorer,
-        bleu,
-        chrf,
-        comet_and_lacomet,
-        corpus_stats,
-        paired_bootstrap,
-        segment_stats,
-    )
-
-    results: dict[str, Any] = {}
-    tests: dict[str, dict[str, Any]] = {}
-
-    def compare(name: str, a: Any, b: Any) -> None:
-        outcome = paired_bootstrap(a, b, n_samples=samples, sample_size=sample_size)
-        tests[name] = {
-            "baseline": outcome.score_a,
-            "system": outcome.score_b,
-            "system_ci95": list(outcome.ci_b),
-            "baseline_ci95": list(outcome.ci_a),
-            "wins": outcome.wins_b,
-            "losses": outcome.wins_a,
-            "p_value": outcome.p_value,
-            "samples": outcome.n_samples,
-            "sample_size": outcome.sample_size,
-        }
-
-    if "chrf" in chosen:
-        results["chrf"] = chrf(hyps, refs)
-        if base is not None:
-            compare("chrf", corpus_stats("chrf", base, refs), corpus_stats("chrf", hyps, refs))
-    if "bleu" in chosen:
-        results["bleu"] = bleu(hyps, refs, **bleu_options)
-        if base is not None:
-            opts = {k: v for k, v in bleu_options.items() if v is not None}
-            compare("bleu", corpus_stats("bleu", base, refs, **opts),
-                    corpus_stats("bleu", hyps, refs, **opts))  # fmt: skip
-    if "comet" in chosen or "lacomet" in chosen:
-        if sources is None:
-            raise fail("COMET needs --src (the source sentences)")
-        scorer = CometScorer(**comet_options)
-
-        def run(hypotheses: list[str]) -> tuple[Any, Any]:
-            if "lacomet" not in chosen:
-                return scorer.score(hypotheses, refs, sources), None
-            return comet_and_lacomet(
-                scorer, hypotheses, refs, sources, tgt_lang or "", backend=lid_backend
-            )
-
-        comet, gated = run(hyps)
-        if "comet" in chosen:
-            results["comet"] = comet
-        if gated is not None:
-            results["lacomet"] = gated
-        if base is not None:
-            base_comet, base_gated = run(base)
-            for name, ours, theirs in (
-                ("comet", comet, base_comet),
-                ("lacomet", gated, base_gated),
-            ):
-                if name in chosen:
-                    compare(name, segment_stats(name, theirs.segments),
-                            segment_stats(name, ours.segments))  # fmt: skip
-    return results, tests
-
-
-def _print_tests(tests: dict[str, dict[str, Any]], system: str, baseline: str) -> None:
+def _print_tests(tests: dict[str, BootstrapResult], system: str, baseline: str) -> None:
     table = Table(title=f"paired bootstrap: {escape(system)} vs {escape(baseline)}")
     for column in ("metric", "baseline", "system", "system 95% CI", "wins", "p"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for name, t in tests.items():
-        low, high = t["system_ci95"]
-        table.add_row(name, f"{t['baseline']:.4f}", f"{t['system']:.4f}", f"{low:.4f}–{high:.4f}",
-                      f"{t['wins']}/{t['samples']}", f"{t['p_value']:.3f}")  # fmt: skip
+        low, high = t.ci_b
+        table.add_row(name, f"{t.score_a:.4f}", f"{t.score_b:.4f}", f"{low:.4f}–{high:.4f}",
+                      f"{t.wins_b}/{t.n_samples}", f"{t.p_value:.3f}")  # fmt: skip
     console.print(table)
 
 

@@ -16,59 +16,23 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from xling._validation import json_object
 from xling.cli.app import app, err_console, fail, warn
 from xling.cli.progress import progress_bar
 from xling.errors import EXIT_ALL_FELL_BACK, InvalidInputError, ServiceUnavailableError
 from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_RETRIES, DEFAULT_TIMEOUT
-from xling.rerankers import RerankRequest, RerankResult, available_rerankers, get_reranker
+from xling.rerankers import RerankResult, available_rerankers, get_reranker
+from xling.rerankers.records import read_requests
 
-__all__ = ["rerank", "read_requests", "parse_settings", "summary", "fallback_summary"]
+__all__ = ["rerank", "parse_settings", "summary", "fallback_summary"]
 
 _EMBEDDED_HINT = "the default server is the embedded LLM: start it with `xling llm serve`"
-
-
-def read_requests(lines: Iterable[str | bytes], source: str) -> list[RerankRequest]:
-    """Reads ``{query, candidates: [{id, text, score?, lang?}], query_lang?}`` lines.
-
-    Args:
-        lines: The lines, as text or as UTF-8 bytes (a leading byte-order mark is allowed).
-        source: Names the input in errors (``in.jsonl``, ``stdin``).
-
-    Raises:
-        InvalidInputError: Naming ``source:line`` for bytes that are not UTF-8, a line that
-            is not JSON, or a request that is not allowed; or when no line holds a request.
-    """
-    requests = []
-    for number, raw in enumerate(lines, 1):
-        if isinstance(raw, bytes):
-            try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise InvalidInputError(
-                    f"{source}:{number} is not valid UTF-8 (byte {exc.start + 1} of the line: "
-                    f"{exc.reason}); save the file as UTF-8"
-                ) from None
-        else:
-            line = raw.removeprefix("\ufeff") if number == 1 else raw
-        if not line.strip():
-            continue
-        data = json_object(line, f"{source}:{number}")
-        try:
-            requests.append(RerankRequest.from_dict(data))
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"{source}:{number}: {exc}") from None
-    if not requests:
-        raise InvalidInputError(f"{source} holds no requests; give one JSON object per line")
-    return requests
 
 
 def parse_settings(settings: list[str]) -> dict[str, Any]:

@@ -34,10 +34,12 @@ from xling.eval.mining import (
     xsim,
 )
 from xling.eval.mt_metrics import CorpusStats, bleu, chrf, corpus_stats
+from xling.eval.mt_scoring import MT_METRICS, MTMetric, MTScores, bootstrap_dict, score_mt
 from xling.eval.scores import MetricResult
 
 __all__ = [
     "DEFAULT_COMET_MODEL",
+    "MT_METRICS",
     "BootstrapResult",
     "BuccScore",
     "CometScorer",
@@ -46,6 +48,8 @@ __all__ = [
     "LanguageReport",
     "LanguageSummary",
     "LanguageVerdict",
+    "MTMetric",
+    "MTScores",
     "Measure",
     "MetricResult",
     "MinedPair",
@@ -55,6 +59,7 @@ __all__ = [
     "Run",
     "best_threshold",
     "bleu",
+    "bootstrap_dict",
     "bucc_f1",
     "check_aligned",
     "chrf",
@@ -73,6 +78,7 @@ __all__ = [
     "read_references",
     "read_run",
     "resolve_checkpoint",
+    "score_mt",
     "segment_stats",
     "split_sentences",
     "xsim",

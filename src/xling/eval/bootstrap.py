@@ -8,12 +8,13 @@ sentences, the defaults here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from xling._validation import check_non_negative_int, check_positive_int, preview
+from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError
 from xling.eval.mt_metrics import CorpusStats
 
@@ -101,7 +102,7 @@ def paired_bootstrap(
     n_samples: int = 300,
     sample_size: int = 500,
     seed: int = 0,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> BootstrapResult:
     """Paired bootstrap test of system ``b`` against system ``a`` on the same segments.
 

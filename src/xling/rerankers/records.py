@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from xling._validation import check_texts
+from xling._validation import check_texts, json_object
 from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
 from xling.llm import Completion
@@ -23,6 +23,7 @@ __all__ = [
     "FallbackKind",
     "RerankUsage",
     "RerankResult",
+    "read_requests",
 ]
 
 RepairKind = Literal[
@@ -353,3 +354,45 @@ class RerankResult:
             "fallbacks": [{"kind": f.kind, "reason": f.reason} for f in self.fallbacks],
             "repairs": self.repair_counts(),
         }
+
+
+def read_requests(lines: Iterable[str | bytes], source: str) -> list[RerankRequest]:
+    """Reads rerank requests, one JSON object a line (a JSONL file, stdin).
+
+    Each line is ``{query, candidates: [{id, text, score?, lang?}], query_lang?}``
+    (:meth:`RerankRequest.from_dict`); blank lines are skipped.
+
+    Args:
+        lines: The lines, as text or as UTF-8 bytes (a leading byte-order mark is allowed):
+            an open file, ``sys.stdin.buffer``, a list.
+        source: Names the input in errors (``in.jsonl``, ``stdin``).
+
+    Returns:
+        The requests, in order.
+
+    Raises:
+        InvalidInputError: Naming ``source:line`` for bytes that are not UTF-8, a line that
+            is not JSON, or a request that is not allowed; or when no line holds a request.
+    """
+    requests = []
+    for number, raw in enumerate(lines, 1):
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(
+                    f"{source}:{number} is not valid UTF-8 (byte {exc.start + 1} of the line: "
+                    f"{exc.reason}); save the file as UTF-8"
+                ) from None
+        else:
+            line = raw.removeprefix("\ufeff") if number == 1 else raw
+        if not line.strip():
+            continue
+        data = json_object(line, f"{source}:{number}")
+        try:
+            requests.append(RerankRequest.from_dict(data))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{source}:{number}: {exc}") from None
+    if not requests:
+        raise InvalidInputError(f"{source} holds no requests; give one JSON object per line")
+    return requests
