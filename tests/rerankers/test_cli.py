@@ -87,3 +87,9 @@ def test_unknown_method_and_option_exit_2(
     assert "unknown reranker 'rankgpt'" in capsys.readouterr().err
     assert run(["rerank", str(source), "--set", "windw=3", "--url", "http://127.0.0.1:9/v1"]) == 2
     assert "unknown option(s) ['windw']" in " ".join(capsys.readouterr().err.split())
+    assert (
+        run(["rerank", str(source), "--set", "method=first", "--url", "http://127.0.0.1:9/v1"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "option method='first' is now called scoring; use scoring='first'" in err
+    assert len(err.strip().splitlines()) == 1

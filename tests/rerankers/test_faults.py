@@ -96,7 +96,7 @@ async def test_a_server_without_logprobs(
     assert [f.kind for f in result.fallbacks] == ["generation"]
     # The first prompt found the logprobs missing; then 6 generated answers (3 pairs x 2).
     assert result.usage.llm_calls == 1 + 6
-    listwise = get_reranker("listwise", proxied_llm, window=3, method="auto", max_tokens=6)
+    listwise = get_reranker("listwise", proxied_llm, window=3, scoring="auto", max_tokens=6)
     result = await listwise.arerank(request)
     assert [f.kind for f in result.fallbacks] == ["generation"]
     assert sorted(result.ids) == sorted(c.id for c in request.candidates)

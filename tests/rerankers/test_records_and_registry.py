@@ -79,14 +79,28 @@ def test_registry_names_and_errors() -> None:
         get_reranker("listwise", CLIENT, template="zephyr")
 
 
+def test_listwise_method_is_now_scoring() -> None:
+    first = get_reranker("first", CLIENT)
+    assert isinstance(first, ListwiseReranker) and first.config.scoring == "first"
+    assert first.config.mode == "sliding"
+    message = "option method='first' is now called scoring; use scoring='first'"
+    with pytest.raises(InvalidInputError, match=message):
+        ListwiseReranker(CLIENT, method="first")
+    with pytest.raises(InvalidInputError, match=message):
+        get_reranker("listwise", CLIENT, method="first")
+    with pytest.raises(InvalidInputError, match="scoring='logprob' is not allowed"):
+        ListwiseConfig(scoring="logprob")  # type: ignore[arg-type]
+
+
 def test_option_checks() -> None:
     with pytest.raises(InvalidInputError, match="stride=30 is larger than allowed"):
         ListwiseConfig(window=20, stride=30)
     with pytest.raises(InvalidInputError, match="share a first token; use identifiers='alpha'"):
-        ListwiseConfig(method="first", identifiers="numeric")
-    assert ListwiseConfig(method="first").style == "alpha"
+        ListwiseConfig(scoring="first", identifiers="numeric")
+    assert ListwiseConfig(scoring="first").style == "alpha"
     assert (
-        ListwiseConfig(method="first", identifiers="numeric", window=9, stride=5).style == "numeric"
+        ListwiseConfig(scoring="first", identifiers="numeric", window=9, stride=5).style
+        == "numeric"
     )
     with pytest.raises(InvalidInputError, match="cutoff=20 is larger than allowed"):
         ListwiseConfig(mode="tdpart", cutoff=20)
@@ -95,7 +109,7 @@ def test_option_checks() -> None:
     with pytest.raises(InvalidInputError, match="on_failure='ignore' is not allowed"):
         ListwiseConfig(on_failure="ignore")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="top_logprobs=50 is larger than allowed"):
-        ListwiseConfig(method="first", top_logprobs=50)
+        ListwiseConfig(scoring="first", top_logprobs=50)
     with pytest.raises(InvalidInputError, match="variant='bubble' is not allowed"):
         PairwiseReranker(CLIENT, variant="bubble")
     with pytest.raises(InvalidInputError, match="not an LLMClient"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.markup import escape
@@ -16,12 +16,13 @@ from rich.progress import (
 )
 
 from xling.cli.app import err_console
+from xling.core.progress import ProgressCallback
 
 __all__ = ["progress_bar"]
 
 
 @contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(description: str) -> Iterator[ProgressCallback]:
     """Yields a callback that updates one progress bar on stderr (when it is a terminal).
 
     Args:

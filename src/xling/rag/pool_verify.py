@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xling._validation import check_positive_int
+from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from xling.rag.pools import Pool, Progress
+    from xling.rag.pools import Pool
 
 
 def _get_collection(client: Any, name: str) -> Any:
@@ -202,7 +203,7 @@ def _scan(
     sample: int | None,
     tolerance: float,
     must_compare: Iterable[str] = (),
-    on_progress: Progress | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> _Scan:
     scan = _Scan()
     vectors: dict[str, np.ndarray] = {}
@@ -284,7 +285,7 @@ def verify_pool(
     repair: bool = False,
     sample: int | None = 256,
     tolerance: float = 1e-3,
-    on_progress: Progress | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> VerifyReport:
     """Checks every record of a pool, and with ``repair=True`` fixes what it can.
 
@@ -358,7 +359,7 @@ def _hnsw_configuration(collection: Any) -> dict[str, Any]:
     return {"hnsw": config}
 
 
-def rebuild_pool(pool: Pool, *, on_progress: Progress | None = None) -> int:
+def rebuild_pool(pool: Pool, *, on_progress: ProgressCallback | None = None) -> int:
     """Rewrites a pool from its stored texts and metadata, with fresh vectors, in a new index.
 
     The records are written to a new collection ``NAME.xling-rebuild`` first; only when it holds

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ import numpy as np
 
 from xling._validation import check_positive_int, check_texts
 from xling.core.languages import normalize_code
+from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError, ServiceUnavailableError
 from xling.rag.chroma_client import Database
 from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, Task, get_embedder
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Pool", "Hit", "IndexReport", "AlignedPool", "Progress", "check_records"]
 
-Progress = Callable[[int, int], None]
+Progress = ProgressCallback  # the former name, kept for imports
 _EMBEDDER_KEY = "xling:embedder"
 _DIM_KEY = "xling:dim"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
@@ -401,7 +402,7 @@ class Pool:
         records: Sequence[Record],
         *,
         batch_size: int = 256,
-        on_progress: Progress | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> IndexReport:
         """Embeds and upserts the records that are not in the pool yet.
 
@@ -484,7 +485,7 @@ class Pool:
         repair: bool = False,
         sample: int | None = 256,
         tolerance: float = 1e-3,
-        on_progress: Progress | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> VerifyReport:
         """Checks the pool against its embedder and, if asked, repairs it.
 
@@ -510,7 +511,7 @@ class Pool:
             self, repair=repair, sample=sample, tolerance=tolerance, on_progress=on_progress
         )
 
-    def rebuild(self, *, on_progress: Progress | None = None) -> int:
+    def rebuild(self, *, on_progress: ProgressCallback | None = None) -> int:
         """Rewrites the pool from its stored texts and metadata with fresh vectors.
 
         A copy is filled first and replaces the pool only once complete. See

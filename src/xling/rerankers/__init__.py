@@ -9,13 +9,13 @@ results = reranker.rerank_many([RerankRequest.from_texts(query, texts) for ...])
 """
 
 from xling.rerankers.base import (
-    LogprobMode,
     OnFailure,
-    Ranking,
     Reranker,
     RerankerConfig,
+    RerankOrder,
+    Scoring,
 )
-from xling.rerankers.listwise import ListwiseConfig, ListwiseReranker
+from xling.rerankers.listwise import ListwiseConfig, ListwiseReranker, ListwiseScoring
 from xling.rerankers.pairwise import PairwiseConfig, PairwiseReranker, parse_choice
 from xling.rerankers.pairwise_variants import (
     PAIRWISE_VARIANTS,
@@ -33,6 +33,7 @@ from xling.rerankers.records import (
     RerankRequest,
     RerankResult,
     RerankUsage,
+    read_requests,
 )
 from xling.rerankers.registry import (
     RERANKERS,
@@ -44,11 +45,12 @@ from xling.rerankers.registry import (
 from xling.rerankers.windows import count_sliding_windows, sliding_windows
 
 __all__ = [
+    "read_requests",
     "Candidate",
     "Fallback",
     "ListwiseConfig",
     "ListwiseReranker",
-    "LogprobMode",
+    "ListwiseScoring",
     "OnFailure",
     "PAIRWISE_VARIANTS",
     "PairwiseConfig",
@@ -58,7 +60,6 @@ __all__ = [
     "PointwiseReranker",
     "RERANKERS",
     "RankedCandidate",
-    "Ranking",
     "Repair",
     "RerankRequest",
     "RerankResult",
@@ -66,6 +67,8 @@ __all__ = [
     "Reranker",
     "RerankerConfig",
     "RerankerEntry",
+    "RerankOrder",
+    "Scoring",
     "allpair_comparisons",
     "available_rerankers",
     "count_sliding_windows",

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeVar
 
 from xling._async import run_sync
 from xling._validation import check_positive_int
+from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError, ServiceUnavailableError
 from xling.llm import ChatMessage, Completion, LLMClient
 from xling.prompts.rerank import cross_lingual_note
@@ -36,9 +37,9 @@ from xling.rerankers.records import (
 
 __all__ = [
     "OnFailure",
-    "LogprobMode",
+    "Scoring",
     "RerankerConfig",
-    "Ranking",
+    "RerankOrder",
     "Ledger",
     "Reranker",
     "answer_logprob",
@@ -49,8 +50,8 @@ __all__ = [
 ]
 
 OnFailure = Literal["fallback", "raise"]
-LogprobMode = Literal["logprob", "generate", "auto"]
-ProgressCallback = Callable[[int, int], None]
+# How answers are read: next-token logprobs, generated text, or logprobs where the server has them.
+Scoring = Literal["logprob", "generate", "auto"]
 C = TypeVar("C", bound="RerankerConfig")
 T = TypeVar("T")
 
@@ -114,6 +115,9 @@ class RerankerConfig:
         temperature: Sampling temperature of generated answers (0: greedy).
     """
 
+    # Former option names and what they are called now (the old name gets a one-line error).
+    renamed_options: ClassVar[dict[str, str]] = {}
+
     on_failure: OnFailure = "fallback"
     cross_lingual: bool | None = None
     max_passage_tokens: int = 300
@@ -142,7 +146,12 @@ class RerankerConfig:
 
     @classmethod
     def from_options(cls: type[C], options: dict[str, Any]) -> C:
-        """Builds the config from keyword options, naming unknown ones."""
+        """Builds the config from keyword options, naming unknown and renamed ones."""
+        for old, new in cls.renamed_options.items():
+            if old in options:
+                raise InvalidInputError(
+                    f"option {old}={options[old]!r} is now called {new}; use {new}={options[old]!r}"
+                )
         allowed = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - allowed)
         if unknown:
@@ -153,7 +162,7 @@ class RerankerConfig:
 
 
 @dataclass
-class Ranking:
+class RerankOrder:
     """What a reranker's core returns: positions into the candidates, best first.
 
     Attributes:
@@ -290,7 +299,7 @@ class Reranker(ABC):
             if self.config.on_failure == "raise":
                 raise
             ledger.fallbacks.append(Fallback("first_stage_order", str(exc)))
-            ranking = Ranking(order=[])
+            ranking = RerankOrder(order=[])
         return self._result(request, ranking, ledger)
 
     async def arerank_many(
@@ -332,7 +341,7 @@ class Reranker(ABC):
 
     # -- for subclasses ---------------------------------------------------------------------
     @abstractmethod
-    async def _rank(self, request: RerankRequest, ledger: Ledger) -> Ranking:
+    async def _rank(self, request: RerankRequest, ledger: Ledger) -> RerankOrder:
         """Ranks the first ``span(request)`` candidates."""
 
     def span(self, request: RerankRequest) -> int:
@@ -366,22 +375,22 @@ class Reranker(ABC):
         ledger: Ledger,
         messages: Sequence[ChatMessage],
         *,
-        mode: LogprobMode,
+        scoring: Scoring,
         continue_final: bool,
         top: int = MAX_TOP_LOGPROBS,
     ) -> tuple[Completion | None, dict[str, float] | None]:
         """Next-token logprobs under the logprob policy.
 
-        Returns ``(None, None)`` when answers must be generated instead: ``mode="generate"``,
-        or ``mode="auto"`` on a server that returns no logprobs (recorded once per request as a
+        Returns ``(None, None)`` when answers must be generated instead: ``scoring="generate"``,
+        or ``scoring="auto"`` on a server that returns no logprobs (recorded once per request as a
         ``generation`` fallback). The first call finds out whether the server gives logprobs
         while the concurrent ones wait, so a server without them costs one probe, not one per
         prompt in flight.
 
         Raises:
-            InvalidInputError: ``mode="logprob"`` on a server that returns no logprobs.
+            InvalidInputError: ``scoring="logprob"`` on a server that returns no logprobs.
         """
-        if mode == "generate":
+        if scoring == "generate":
             return None, None
         if self._has_logprobs is None:
             async with self._probe_lock():
@@ -399,7 +408,7 @@ class Reranker(ABC):
             if found is not None:
                 return completion, found
             self._has_logprobs = False
-        if mode == "logprob":
+        if scoring == "logprob":
             raise InvalidInputError(
                 f"the LLM server at {self.client.base_url} returned no logprobs, which "
                 f"{self.name} needs with its logprob scoring; use the 'auto' or 'generate' setting"
@@ -419,7 +428,7 @@ class Reranker(ABC):
         return lock
 
     # -- internals --------------------------------------------------------------------------
-    def _result(self, request: RerankRequest, ranking: Ranking, ledger: Ledger) -> RerankResult:
+    def _result(self, request: RerankRequest, ranking: RerankOrder, ledger: Ledger) -> RerankResult:
         n = len(request.candidates)
         head = list(ranking.order)
         if sorted(head) != list(range(len(head))):

@@ -3,12 +3,12 @@
 Each window's passages are shown with identifiers and the model answers with a ranking. Two
 ways of reading the answer:
 
-* ``method="generate"``: the model writes ``[2] > [1] > ...``; the answer is repaired into a
+* ``scoring="generate"``: the model writes ``[2] > [1] > ...``; the answer is repaired into a
   full permutation (:func:`~xling.rerankers.permutation.parse_permutation`).
-* ``method="first"`` (FIRST, Reddy et al. 2024): one forward step after the assistant's ``[``;
+* ``scoring="first"`` (FIRST, Reddy et al. 2024): one forward step after the assistant's ``[``;
   the identifiers are ordered by their first-token logprobs from ``top_logprobs`` (those absent
   from the top alternatives follow in first-stage order). Needs identifiers with distinct first
-  tokens, so it uses alphabetic ones. ``method="auto"`` does this when the server returns
+  tokens, so it uses alphabetic ones. ``scoring="auto"`` does this when the server returns
   logprobs and falls back to generation (recorded) when it does not.
 
 Two window plans:
@@ -26,7 +26,7 @@ Windows of different queries run concurrently through :meth:`Reranker.arerank_ma
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from xling._validation import check_positive_int
 from xling.errors import InvalidInputError
@@ -41,9 +41,9 @@ from xling.prompts.rerank import (
 from xling.rerankers.base import (
     MAX_TOP_LOGPROBS,
     Ledger,
-    Ranking,
     Reranker,
     RerankerConfig,
+    RerankOrder,
     answer_logprob,
     check_choice,
     check_name,
@@ -53,9 +53,9 @@ from xling.rerankers.permutation import parse_permutation
 from xling.rerankers.records import Repair, RerankRequest
 from xling.rerankers.windows import partition_blocks, sliding_windows
 
-__all__ = ["ListwiseConfig", "ListwiseReranker", "ListwiseMethod", "ListwiseMode"]
+__all__ = ["ListwiseConfig", "ListwiseReranker", "ListwiseScoring", "ListwiseMode"]
 
-ListwiseMethod = Literal["generate", "first", "auto"]
+ListwiseScoring = Literal["generate", "first", "auto"]
 ListwiseMode = Literal["sliding", "tdpart"]
 _ANSWER_MARGIN = 8  # tokens beyond a complete answer (end-of-turn, a stray space)
 
@@ -70,8 +70,8 @@ class ListwiseConfig(RerankerConfig):
         stride: How far sliding windows move up; default half the window (10 for 20).
         passes: Sliding passes (more passes let low candidates climb further).
         rank_start: First position reranked; positions above keep their place.
-        method: ``generate``, ``first`` (FIRST logprobs) or ``auto`` (FIRST when the server
-            returns logprobs).
+        scoring: ``generate``, ``first`` (FIRST logprobs) or ``auto`` (FIRST when the server
+            returns logprobs); formerly ``method``.
         mode: ``sliding`` or ``tdpart`` (top-down partitioning).
         cutoff: Top-down partitioning: the pivot is the ``cutoff``-th of the first window.
         identifiers: ``numeric`` or ``alpha``; default numeric for generation, alpha for FIRST.
@@ -80,12 +80,14 @@ class ListwiseConfig(RerankerConfig):
         top_logprobs: Alternatives asked for in a FIRST step (at most 20 on a default vLLM).
     """
 
+    renamed_options: ClassVar[dict[str, str]] = {"method": "scoring"}
+
     template: str = "rankgpt"
     window: int = 20
     stride: int | None = None
     passes: int = 1
     rank_start: int = 0
-    method: ListwiseMethod = "generate"
+    scoring: ListwiseScoring = "generate"
     mode: ListwiseMode = "sliding"
     cutoff: int = 10
     identifiers: IdentifierStyle | None = None
@@ -99,7 +101,7 @@ class ListwiseConfig(RerankerConfig):
         if self.stride is not None:
             check_positive_int(self.stride, "stride", maximum=self.window)
         check_positive_int(self.passes, "passes")
-        check_choice(self.method, "method", ("generate", "first", "auto"))
+        check_choice(self.scoring, "scoring", ("generate", "first", "auto"))
         check_choice(self.mode, "mode", ("sliding", "tdpart"))
         if self.identifiers is not None:
             check_choice(self.identifiers, "identifiers", IDENTIFIER_STYLES)
@@ -121,10 +123,10 @@ class ListwiseConfig(RerankerConfig):
                     f"passes={self.passes} is not allowed with mode='tdpart'; passes apply to "
                     "mode='sliding'"
                 )
-        if self.method != "generate" and self.style == "numeric" and self.window > 9:
+        if self.scoring != "generate" and self.style == "numeric" and self.window > 9:
             raise InvalidInputError(
-                f"method={self.method!r} with numeric identifiers and window={self.window} is not "
-                "allowed: labels 1 and 10-19 share a first token; use identifiers='alpha'"
+                f"scoring={self.scoring!r} with numeric identifiers and window={self.window} is "
+                "not allowed: labels 1 and 10-19 share a first token; use identifiers='alpha'"
             )
 
     @property
@@ -137,7 +139,7 @@ class ListwiseConfig(RerankerConfig):
         """The identifier style in use."""
         if self.identifiers is not None:
             return self.identifiers
-        return "numeric" if self.method == "generate" else "alpha"
+        return "numeric" if self.scoring == "generate" else "alpha"
 
 
 @dataclass
@@ -180,13 +182,13 @@ class ListwiseReranker(Reranker):
         self.template: ListwiseTemplate = get_listwise_template(self.config.template)
         self._answer_tokens: dict[int, int] = {}
 
-    async def _rank(self, request: RerankRequest, ledger: Ledger) -> Ranking:
+    async def _rank(self, request: RerankRequest, ledger: Ledger) -> RerankOrder:
         cfg = self.config
         span = self.span(request)
         order = list(range(span))
         size = min(cfg.window, span - cfg.rank_start)
         if size <= 1:  # nothing to order
-            return Ranking(order)
+            return RerankOrder(order)
         note = self.note(request)
         max_tokens = await self.max_tokens(cfg.window)
         skeleton = self.template.messages(request.query, [""] * size, style=cfg.style, note=note)
@@ -194,7 +196,7 @@ class ListwiseReranker(Reranker):
         job = _Job(request, ledger, passages, note, max_tokens)
         if cfg.mode == "tdpart":
             top, rounds = await self._tdpart(job, order[cfg.rank_start :])
-            return Ranking(order[: cfg.rank_start] + top, windows=job.windows, rounds=rounds)
+            return RerankOrder(order[: cfg.rank_start] + top, windows=job.windows, rounds=rounds)
         windows = sliding_windows(
             span, window=cfg.window, stride=cfg.step, rank_start=cfg.rank_start
         )
@@ -202,7 +204,7 @@ class ListwiseReranker(Reranker):
             for start, end in windows:
                 where = f"pass {number + 1} window {start}-{end}"
                 order[start:end] = await self._rank_window(job, order[start:end], where)
-        return Ranking(order, windows=job.windows, rounds=len(windows) * cfg.passes)
+        return RerankOrder(order, windows=job.windows, rounds=len(windows) * cfg.passes)
 
     async def max_tokens(self, window: int) -> int:
         """Tokens generated per window: a complete answer in the model's tokens plus a margin."""
@@ -246,12 +248,12 @@ class ListwiseReranker(Reranker):
         job.windows += 1
         texts = [job.passages[i] for i in items]
         query = job.request.query
-        if cfg.method != "generate":
+        if cfg.scoring != "generate":
             messages = self.template.first_messages(query, texts, style=cfg.style, note=job.note)
             _, top = await self.logprobs_or_none(
                 job.ledger,
                 messages,
-                mode="logprob" if cfg.method == "first" else "auto",
+                scoring="logprob" if cfg.scoring == "first" else "auto",
                 continue_final=True,
                 top=cfg.top_logprobs,
             )

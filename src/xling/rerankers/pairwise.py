@@ -21,10 +21,10 @@ from xling.llm import LLMClient
 from xling.prompts.rerank import PairwiseTemplate, get_pairwise_template
 from xling.rerankers.base import (
     Ledger,
-    LogprobMode,
-    Ranking,
     Reranker,
     RerankerConfig,
+    RerankOrder,
+    Scoring,
     answer_logprob,
     check_choice,
     check_name,
@@ -66,7 +66,7 @@ class PairwiseConfig(RerankerConfig):
     variant: PairwiseVariant = "heapsort"
     top_k: int = 10
     template: str = "prp"
-    scoring: LogprobMode = "auto"
+    scoring: Scoring = "auto"
     max_tokens: int = 8
 
     def __post_init__(self) -> None:
@@ -101,10 +101,10 @@ class PairwiseReranker(Reranker):
         super().__init__(client, config, name, **options)
         self.template: PairwiseTemplate = get_pairwise_template(self.config.template)
 
-    async def _rank(self, request: RerankRequest, ledger: Ledger) -> Ranking:
+    async def _rank(self, request: RerankRequest, ledger: Ledger) -> RerankOrder:
         span = self.span(request)
         if span < 2:
-            return Ranking(list(range(span)))
+            return RerankOrder(list(range(span)))
         note = self.note(request)
         skeleton = self.template.messages(request.query, "", "", note=note)
         passages = await self.fitted_passages(request, skeleton, 2, reserve=self.config.max_tokens)
@@ -122,7 +122,7 @@ class PairwiseReranker(Reranker):
 
         variant = PAIRWISE_VARIANTS[self.config.variant]
         outcome = await variant(list(range(span)), compare, self.config.top_k)
-        return Ranking(
+        return RerankOrder(
             outcome.order, outcome.scores, comparisons=outcome.comparisons, rounds=outcome.rounds
         )
 
@@ -133,7 +133,7 @@ class PairwiseReranker(Reranker):
         _, top = await self.logprobs_or_none(
             ledger,
             self.template.scoring_messages(query, a, b, note=note),
-            mode=self.config.scoring,
+            scoring=self.config.scoring,
             continue_final=True,
         )
         if top is not None:

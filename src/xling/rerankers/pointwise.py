@@ -17,10 +17,10 @@ from xling.llm import LLMClient
 from xling.prompts.rerank import PointwiseTemplate, get_pointwise_template
 from xling.rerankers.base import (
     Ledger,
-    LogprobMode,
-    Ranking,
     Reranker,
     RerankerConfig,
+    RerankOrder,
+    Scoring,
     answer_logprob,
     check_choice,
     check_name,
@@ -45,7 +45,7 @@ class PointwiseConfig(RerankerConfig):
     """
 
     template: str = "yes_no"
-    scoring: LogprobMode = "auto"
+    scoring: Scoring = "auto"
     max_tokens: int = 4
 
     def __post_init__(self) -> None:
@@ -72,7 +72,7 @@ class PointwiseReranker(Reranker):
         super().__init__(client, config, name, **options)
         self.template: PointwiseTemplate = get_pointwise_template(self.config.template)
 
-    async def _rank(self, request: RerankRequest, ledger: Ledger) -> Ranking:
+    async def _rank(self, request: RerankRequest, ledger: Ledger) -> RerankOrder:
         span = self.span(request)
         note = self.note(request)
         skeleton = self.template.messages(request.query, "", note=note)
@@ -84,12 +84,12 @@ class PointwiseReranker(Reranker):
             )
         )
         order = sorted(range(span), key=lambda i: (-scores[i], i))
-        return Ranking(order, [scores[i] for i in order], rounds=1)
+        return RerankOrder(order, [scores[i] for i in order], rounds=1)
 
     async def _score(self, ledger: Ledger, query: str, passage: str, note: str, cid: str) -> float:
         messages = self.template.messages(query, passage, note=note)
         _, top = await self.logprobs_or_none(
-            ledger, messages, mode=self.config.scoring, continue_final=False
+            ledger, messages, scoring=self.config.scoring, continue_final=False
         )
         if top is not None:
             yes = answer_logprob(top, self.template.yes, casefold=True)

@@ -43,7 +43,7 @@ RERANKERS: dict[str, RerankerEntry] = {
     "first": RerankerEntry(
         ListwiseReranker,
         "sliding windows ranked by first-token logprobs after '[' (FIRST)",
-        method="first",
+        scoring="first",
     ),
     "tdpart": RerankerEntry(
         ListwiseReranker,

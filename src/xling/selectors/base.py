@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from xling._validation import check_positive_int, check_texts
+from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
 from xling.selectors.leakage import LeakageGuard
@@ -16,7 +17,7 @@ from xling.selectors.types import ORDERS, Example, Order
 
 __all__ = ["Blocked", "Progress", "Ranking", "Selector", "row_chunks", "mask_blocked"]
 
-Progress = Callable[[int, int], None]
+Progress = ProgressCallback  # the former name, kept for imports
 # Cells of a (queries x pool) score block held at once; bounds memory for big pools.
 CELLS_PER_BLOCK = 1 << 24
 
@@ -106,7 +107,7 @@ class Selector(ABC):
     def __len__(self) -> int:
         return len(self.pool)
 
-    def prepare(self, on_progress: Progress | None = None) -> None:
+    def prepare(self, on_progress: ProgressCallback | None = None) -> None:
         """Does the pool-side work (embedding, indexing) now rather than on first use."""
         return None
 
@@ -118,7 +119,7 @@ class Selector(ABC):
         return Blocked(qs, ps)
 
     def rank(
-        self, queries: Sequence[str], k: int, *, on_progress: Progress | None = None
+        self, queries: Sequence[str], k: int, *, on_progress: ProgressCallback | None = None
     ) -> Ranking:
         """Pool positions of each query's ``k`` best examples, best first, as arrays.
 
@@ -138,7 +139,7 @@ class Selector(ABC):
         return self._rank(texts, k, self.blocked(texts), on_progress)
 
     def select(
-        self, queries: Sequence[str], k: int, *, on_progress: Progress | None = None
+        self, queries: Sequence[str], k: int, *, on_progress: ProgressCallback | None = None
     ) -> list[list[Example]]:
         """Chooses ``k`` examples for each query.
 
@@ -176,6 +177,6 @@ class Selector(ABC):
 
     @abstractmethod
     def _rank(
-        self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None
+        self, queries: list[str], k: int, blocked: Blocked, on_progress: ProgressCallback | None
     ) -> Ranking:
         """Ranks the pool for every query; blocked entries must never be returned."""

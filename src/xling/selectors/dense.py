@@ -18,10 +18,11 @@ import numpy as np
 
 from xling._validation import check_positive_int
 from xling.core.numerics import top_k
+from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
 from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
-from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
+from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import DENSE_FORMATS, DenseFormat, Order
 
 __all__ = ["DenseSelector", "check_query_dims", "resolve_embedder"]
@@ -101,7 +102,7 @@ class DenseSelector(Selector):
             self._embedder = resolve_embedder(spec)
         return self._embedder
 
-    def _side(self, side: str, on_progress: Progress | None = None) -> np.ndarray:
+    def _side(self, side: str, on_progress: ProgressCallback | None = None) -> np.ndarray:
         """Unit vectors of one pool side (``source`` or ``target``), embedded once."""
         if side not in self._sides:
             stored = getattr(self.pool, f"{side}_vectors")
@@ -124,7 +125,7 @@ class DenseSelector(Selector):
         self,
         texts: Sequence[str],
         embed: Callable[[list[str]], np.ndarray],
-        on_progress: Progress | None,
+        on_progress: ProgressCallback | None,
     ) -> np.ndarray:
         parts = []
         for start in range(0, len(texts), self.batch_size):
@@ -134,11 +135,11 @@ class DenseSelector(Selector):
                 on_progress(min(len(texts), start + self.batch_size), len(texts))
         return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), np.float32)
 
-    def prepare(self, on_progress: Progress | None = None) -> None:
+    def prepare(self, on_progress: ProgressCallback | None = None) -> None:
         """Embeds the pool sides this selector compares with (done on first use otherwise)."""
         self.keys(on_progress)
 
-    def keys(self, on_progress: Progress | None = None) -> np.ndarray:
+    def keys(self, on_progress: ProgressCallback | None = None) -> np.ndarray:
         """The ``(pool, dim)`` vectors queries are compared with for this format."""
         if self._keys is None:
             if self.format == "s2s":
@@ -153,7 +154,7 @@ class DenseSelector(Selector):
         return self._keys
 
     def embed_queries(
-        self, queries: Sequence[str], on_progress: Progress | None = None
+        self, queries: Sequence[str], on_progress: ProgressCallback | None = None
     ) -> np.ndarray:
         """Unit query vectors, embedded ``batch_size`` at a time.
 
@@ -184,7 +185,7 @@ class DenseSelector(Selector):
         return Ranking(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
     def _rank(
-        self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None
+        self, queries: list[str], k: int, blocked: Blocked, on_progress: ProgressCallback | None
     ) -> Ranking:
         self.keys()
         return self.rank_vectors(self.embed_queries(queries, on_progress), k, blocked)

@@ -13,11 +13,12 @@ import numpy as np
 
 from xling._validation import check_positive_int
 from xling.core.numerics import top_k
+from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
 from xling.rag.embedders import Embedder
 from xling.rag.lexical import BM25Method
-from xling.selectors.base import Blocked, Progress, Ranking, Selector, row_chunks
+from xling.selectors.base import Blocked, Ranking, Selector, row_chunks
 from xling.selectors.dense import DenseSelector
 from xling.selectors.lexical import BM25Selector
 from xling.selectors.types import DenseFormat, Order
@@ -133,12 +134,12 @@ class FusionSelector(Selector):
         )  # fmt: skip
         self.lexical = BM25Selector(pool, k1=k1, b=b, method=bm25_method, leakage_guard=False)
 
-    def prepare(self, on_progress: Progress | None = None) -> None:
+    def prepare(self, on_progress: ProgressCallback | None = None) -> None:
         self.dense.prepare(on_progress)
         self.lexical.prepare()
 
     def _rank(
-        self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None
+        self, queries: list[str], k: int, blocked: Blocked, on_progress: ProgressCallback | None
     ) -> Ranking:
         depth = min(len(self.pool), max(k, self.depth))
         dense = self.dense._rank(queries, depth, blocked, on_progress)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from xling._validation import check_finite
 from xling.core.numerics import top_k
+from xling.core.progress import ProgressCallback
 from xling.rag import AlignedPool
 from xling.rag.lexical import BM25Index, BM25Method
-from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
+from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import Order
 
 __all__ = ["BM25Selector"]
@@ -49,16 +50,20 @@ class BM25Selector(Selector):
             self._index = BM25Index(self.pool.sources, **self._params)  # type: ignore[arg-type]
         return self._index
 
-    def prepare(self, on_progress: Progress | None = None) -> None:
+    def prepare(self, on_progress: ProgressCallback | None = None) -> None:
         self.index  # noqa: B018 - builds it
 
     def _rank(
-        self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None
+        self, queries: list[str], k: int, blocked: Blocked, on_progress: ProgressCallback | None
     ) -> Ranking:
         return self.rank_lexical(queries, k, blocked, on_progress)
 
     def rank_lexical(
-        self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None = None
+        self,
+        queries: list[str],
+        k: int,
+        blocked: Blocked,
+        on_progress: ProgressCallback | None = None,
     ) -> Ranking:
         """BM25 top-``k`` of every query, blocked pairs excluded."""
         import numpy as np

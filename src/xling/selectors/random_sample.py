@@ -6,8 +6,9 @@ import numpy as np
 
 from xling._validation import check_non_negative_int
 from xling.core.numerics import top_k
+from xling.core.progress import ProgressCallback
 from xling.rag import AlignedPool
-from xling.selectors.base import Blocked, Progress, Ranking, Selector, mask_blocked, row_chunks
+from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import Order
 
 __all__ = ["RandomSelector"]
@@ -43,7 +44,7 @@ class RandomSelector(Selector):
         self.seed = check_non_negative_int(seed, "seed")
 
     def _rank(
-        self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None
+        self, queries: list[str], k: int, blocked: Blocked, on_progress: ProgressCallback | None
     ) -> Ranking:
         rng = np.random.default_rng(self.seed)
         n = len(self.pool)

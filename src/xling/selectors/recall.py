@@ -22,11 +22,12 @@ from typing import Unpack
 
 import numpy as np
 
+from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError
 from xling.rag import AlignedPool
 from xling.rag.lexical import tokenize
 from xling.selectors._options import BM25Options
-from xling.selectors.base import CELLS_PER_BLOCK, Blocked, Progress, Ranking
+from xling.selectors.base import CELLS_PER_BLOCK, Blocked, Ranking
 from xling.selectors.lexical import BM25Selector
 
 __all__ = ["MAX_NGRAM_ORDER", "RBM25Selector", "ngram_counts", "recall_scores"]
@@ -208,7 +209,7 @@ class RBM25Selector(BM25Selector):
         return self._pool_ngrams[index]
 
     def _rank(
-        self, queries: list[str], k: int, blocked: Blocked, on_progress: Progress | None
+        self, queries: list[str], k: int, blocked: Blocked, on_progress: ProgressCallback | None
     ) -> Ranking:
         depth = min(len(self.pool), max(k, self.candidates))
         first = self.rank_lexical(queries, depth, blocked)

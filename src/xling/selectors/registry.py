@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError, UnknownSpecError
 from xling.rag import AlignedPool
 from xling.rag.embedders import Embedder
 from xling.selectors._options import BM25Options, DenseOptions, SelectorOptions
-from xling.selectors.base import Progress, Selector
+from xling.selectors.base import Selector
 from xling.selectors.dense import DenseSelector
 from xling.selectors.filters import FilterOptions, filter_pool
 from xling.selectors.fusion import FusionMethod, FusionSelector
@@ -149,7 +150,7 @@ def select_examples(
     *,
     embedder: str | Embedder | None = None,
     filter_options: FilterOptions | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> Selection:
     """Filters the pool, builds the strategy and selects examples for every query.
 
