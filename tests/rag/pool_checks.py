@@ -53,7 +53,11 @@ def precreate_pool(folder: Path, name: str, embedder: Embedder, sync_threshold: 
         configuration={
             "hnsw": {"space": "cosine", "sync_threshold": sync_threshold, "batch_size": 10}
         },
-        metadata={"xling:embedder": embedder.id, "xling:dim": embedder.dim},
+        metadata={
+            "xling:embedder": embedder.id,
+            "xling:dim": embedder.dim,
+            "xling:layout": "passages",
+        },
         embedding_function=None,
     )
     client.close()

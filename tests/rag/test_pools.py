@@ -117,6 +117,31 @@ def test_aligned_view_keeps_row_order_and_vectors(
         pool.aligned("fra", "eng")
 
 
+def test_a_sentence_in_four_pairs_is_one_passage(tmp_path: Path, e5: Embedder) -> None:
+    from xling.data import sample_path
+
+    pool = Pool.open("four-pairs", e5, path=tmp_path)
+    added = 0
+    for lang in ("fra", "deu", "swh", "wol"):
+        records = load_aligned(sample_path("eng"), sample_path(lang), "eng", lang)[:40]
+        report = pool.index(records)
+        added += report.added
+        # After the first direction the English side is there: only its pairs are added.
+        assert report.updated == (0 if lang == "fra" else 20)
+    assert pool.count() == 20 + 4 * 20 == added
+    english = [line for line in sample_path("eng").read_text().split("\n")[:20]]
+    hits = pool.search(english[:5], k=10, langs="eng", task="symmetric")
+    # Each English sentence is found once, not once per pair.
+    assert [q[0].text for q in hits] == english[:5]
+    assert all(len({h.id for h in q}) == len(q) == 10 for q in hits)
+    assert "xling:pair" not in str(hits[0][0].metadata) and "lang" not in hits[0][0].metadata
+    for lang in ("fra", "deu", "swh", "wol"):
+        view = pool.aligned("eng", lang, with_vectors=False)
+        assert view.sources == english and view.rows == list(range(20))
+        expected = sample_path(lang).read_text(encoding="utf-8").split("\n")[:20]
+        assert view.targets == expected
+
+
 def test_server_and_embedded_share_the_code_path(chroma_url: str, use_m3: Embedder) -> None:
     records = aligned_records(["Good morning.", "Thank you."], ["Bonjour.", "Merci."], "en", "fr")
     pool = Pool.open("served", use_m3, url=chroma_url)

@@ -55,12 +55,16 @@ def test_missing_file_and_unknown_language(tmp_path: Path) -> None:
         load_lines(write(tmp_path / "f.txt", "hi\n"), "xx")
 
 
-def test_pairs_sharing_a_source_sentence_get_distinct_ids(tmp_path: Path) -> None:
+def test_one_text_is_one_passage_whatever_the_pairs(tmp_path: Path) -> None:
     src = write(tmp_path / "s.txt", "Good morning.\nGood morning.\n")
     tgt = write(tmp_path / "t.txt", "Bonjour.\nBon matin.\n")
     records = load_aligned(src, tgt, "eng", "fra")
     assert records[0].text == records[2].text
-    assert records[0].id != records[2].id
+    # Same text and language: one id; the two pairs stay apart in the stored metadata.
+    assert records[0].id == records[2].id
+    assert records[0].pair_id != records[2].pair_id
+    keys = [k for r in (records[0], records[2]) for k in r.chroma_metadata() if "pair" in k]
+    assert keys == [f"xling:pair:{records[0].pair_id}", f"xling:pair:{records[2].pair_id}"]
     same = load_aligned(src, tgt, "eng", "fra")
     assert [r.id for r in same] == [r.id for r in records]
 

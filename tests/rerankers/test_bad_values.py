@@ -13,7 +13,7 @@ import pytest
 from xling.errors import InvalidInputError
 from xling.llm import LLMClient
 from xling.rerankers import (
-    Candidate,
+    Hit,
     ListwiseReranker,
     PairwiseReranker,
     PointwiseReranker,
@@ -31,9 +31,9 @@ def test_bad_scores_are_refused(score: Any) -> None:
 
 
 def test_real_scores_of_any_numeric_type_are_kept() -> None:
-    candidate = Candidate("a", "text", np.float32(0.25))
+    candidate = Hit("a", "text", np.float32(0.25))
     assert candidate.score == 0.25 and type(candidate.score) is float
-    assert Candidate("b", "text", 3).score == 3.0
+    assert Hit("b", "text", 3).score == 3.0
 
 
 @pytest.mark.parametrize(

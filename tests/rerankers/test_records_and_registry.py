@@ -7,7 +7,7 @@ import pytest
 from xling.errors import InvalidInputError, UnknownSpecError
 from xling.llm import LLMClient
 from xling.rerankers import (
-    Candidate,
+    Hit,
     ListwiseConfig,
     ListwiseReranker,
     PairwiseReranker,
@@ -29,18 +29,18 @@ def test_empty_candidate_lists_are_refused() -> None:
 
 def test_duplicate_ids_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="duplicate candidate id 'd1'"):
-        RerankRequest("q", (Candidate("d1", "a"), Candidate("d1", "b")))
+        RerankRequest("q", (Hit("d1", "a"), Hit("d1", "b")))
 
 
 def test_bad_candidates_and_queries() -> None:
     with pytest.raises(InvalidInputError, match="empty texts are not allowed"):
-        Candidate("d1", "  ")
+        Hit("d1", "  ")
     with pytest.raises(InvalidInputError, match="query '' is not allowed"):
         RerankRequest.from_texts("", ["a"])
     with pytest.raises(InvalidInputError, match="unknown field"):
         RerankRequest.from_dict({"query": "q", "candidates": [{"text": "a", "rank": 1}]})
     with pytest.raises(InvalidInputError, match="'xx'"):
-        Candidate("d1", "a", lang="xx")
+        Hit("d1", "a", lang="xx")
     with pytest.raises(InvalidInputError, match="ids has 1 items but texts has 2"):
         RerankRequest.from_texts("q", ["a", "b"], ids=["x"])
 

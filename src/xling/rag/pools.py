@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,38 +29,37 @@ from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError, ServiceUnavailableError
 from xling.rag.chroma_client import Database
 from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, Task, get_embedder
+from xling.rag.hits import Hit
 from xling.rag.pool_lock import OnWait
-from xling.rag.records import Record, check_metadata
+from xling.rag.records import (
+    Record,
+    check_metadata,
+    merge_metadata,
+    pair_keys,
+    public_metadata,
+)
 
 if TYPE_CHECKING:
     from xling.rag.pool_verify import VerifyReport
 
-__all__ = ["Pool", "Hit", "IndexReport", "AlignedPool", "Progress", "check_records"]
+__all__ = [
+    "Pool",
+    "Hit",
+    "IndexReport",
+    "AlignedPool",
+    "Progress",
+    "check_records",
+    "stored_metadata",
+]
 
 Progress = ProgressCallback  # the former name, kept for imports
 _EMBEDDER_KEY = "xling:embedder"
 _DIM_KEY = "xling:dim"
+# Pools written since one text became one record (pairs as xling:pair:* keys) say so.
+_LAYOUT_KEY = "xling:layout"
+_LAYOUT = "passages"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 _UNSET: Any = object()
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A search result.
-
-    Attributes:
-        id: Record id in the pool.
-        text: The text.
-        score: Cosine similarity to the query.
-        lang: The text's language.
-        metadata: Everything stored with it (``side``, ``pair_id``, ``row``, ``source``, ...).
-    """
-
-    id: str
-    text: str
-    score: float
-    lang: str
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,14 +67,26 @@ class IndexReport:
     """What one indexing run did.
 
     Attributes:
-        total: Distinct records given.
+        total: Distinct records given (one per text and language).
         added: Records embedded and written in this run.
         skipped: Records already in the pool.
+        updated: Of the skipped, records whose metadata gained translation pairs (no
+            re-embedding).
     """
 
     total: int
     added: int
     skipped: int
+    updated: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """``{"total", "added", "skipped", "updated"}``."""
+        return {
+            "total": self.total,
+            "added": self.added,
+            "skipped": self.skipped,
+            "updated": self.updated,
+        }
 
 
 @dataclass
@@ -130,7 +141,8 @@ def check_records(records: Sequence[Record]) -> dict[str, Record]:
         records: The records.
 
     Returns:
-        The records by id, duplicates kept once.
+        The records by id, duplicates kept once (the first; see :func:`stored_metadata` for
+        the pairs of all).
 
     Raises:
         InvalidInputError: On a non-record, an empty text, or metadata that Chroma would
@@ -147,6 +159,16 @@ def check_records(records: Sequence[Record]) -> dict[str, Record]:
         unique.setdefault(record.id, record)
     check_texts([r.text for r in unique.values()], "record texts")
     return unique
+
+
+def stored_metadata(records: Sequence[Record]) -> dict[str, dict[str, Any]]:
+    """The Chroma metadata of each distinct record: one text met in several pairs lists them all."""
+    merged: dict[str, dict[str, Any]] = {}
+    for record in records:
+        meta = record.chroma_metadata()
+        rid = record.id
+        merged[rid] = merge_metadata(merged[rid], meta) if rid in merged else meta
+    return merged
 
 
 def _get_collection(client: Any, name: str) -> Any:
@@ -361,7 +383,11 @@ class Pool:
                 collection = client.get_or_create_collection(
                     self.name,
                     configuration={"hnsw": {"space": "cosine"}},
-                    metadata={_EMBEDDER_KEY: self.embedder.id, _DIM_KEY: self.embedder.dim},
+                    metadata={
+                        _EMBEDDER_KEY: self.embedder.id,
+                        _DIM_KEY: self.embedder.dim,
+                        _LAYOUT_KEY: _LAYOUT,
+                    },
                     embedding_function=None,
                 )
                 self._check_embedder(self.name, collection.metadata or {}, self.embedder)
@@ -387,14 +413,16 @@ class Pool:
         with self.reading() as collection:
             return int(collection.count()) if collection is not None else 0
 
-    def _existing_ids(self, ids: list[str]) -> set[str]:
-        found: set[str] = set()
+    def _existing(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored metadata of those ids that are in the pool."""
+        found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), self.max_batch):
             with self.reading() as collection:
                 if collection is None:
                     return found
-                got = collection.get(ids=ids[start : start + self.max_batch], include=[])
-            found.update(got["ids"])
+                got = collection.get(ids=ids[start : start + self.max_batch], include=["metadatas"])
+            for rid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                found[rid] = dict(meta or {})
         return found
 
     def index(
@@ -427,12 +455,20 @@ class Pool:
         """
         check_positive_int(batch_size, "batch_size")
         unique = check_records(records)
+        metas = stored_metadata(list(records))
         hint = "; run it again to resume: ids come from content, so nothing is written twice"
         with self.db.calls(f"indexing pool {self.name!r}", hint), self.writing():
             with self.reading() as collection:
                 existed = collection is not None
-            present = self._existing_ids(list(unique))
+                if existed:
+                    self._check_layout(collection)
+            present = self._existing(list(unique))
             todo = [r for rid, r in unique.items() if rid not in present]
+            updates = {
+                rid: merge_metadata(stored, metas[rid])
+                for rid, stored in present.items()
+                if not pair_keys(metas[rid]).items() <= pair_keys(stored).items()
+            }
             self._check_lengths(todo)
             step = min(batch_size, self.max_batch)
             if on_progress:
@@ -447,16 +483,33 @@ class Pool:
                             ids=[r.id for r in chunk],
                             embeddings=vectors,
                             documents=[r.text for r in chunk],
-                            metadatas=[r.chroma_metadata() for r in chunk],
+                            metadatas=[metas[r.id] for r in chunk],
                         )
                     done += len(chunk)
                     if on_progress:
                         on_progress(done, len(todo))
+                ids = list(updates)
+                for start in range(0, len(ids), step):
+                    part = ids[start : start + step]
+                    with self.committing() as collection:
+                        collection.update(ids=part, metadatas=[updates[i] for i in part])
             except BaseException:
                 if not existed and done == 0:
                     self._drop_if_empty()
                 raise
-        return IndexReport(total=len(unique), added=len(todo), skipped=len(present))
+        return IndexReport(
+            total=len(unique), added=len(todo), skipped=len(present), updated=len(updates)
+        )
+
+    def _check_layout(self, collection: Any) -> None:
+        """Refuses to write into a pool of the older layout (one record per pair side)."""
+        if (collection.metadata or {}).get(_LAYOUT_KEY) == _LAYOUT or collection.count() == 0:
+            return
+        raise InvalidInputError(
+            f"pool {self.name!r} was written by an older xling (one record per side of each "
+            "pair, so a text shared by pairs is stored more than once); it can still be read, "
+            "but index into a new pool name to add records"
+        )
 
     def _check_lengths(self, records: Sequence[Record]) -> None:
         """Refuses, before the first write, a text the embedder would refuse half way."""
@@ -594,49 +647,99 @@ class Pool:
         ):  # fmt: skip
             hits.append(
                 [
-                    Hit(i, d, 1.0 - float(dist), str(m.get("lang", "")), dict(m))
+                    Hit(i, d, 1.0 - float(dist), str(m.get("lang", "")), public_metadata(m))
                     for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)
                 ]
             )
         return hits
 
-    def records(
-        self, where: dict[str, Any] | None = None, *, with_vectors: bool = False
-    ) -> tuple[list[Record], np.ndarray | None]:
-        """Reads records (and optionally their vectors) back, ordered by (source, row, side).
-
-        Raises:
-            ServiceUnavailableError: If the server does not answer or the pool is damaged.
-        """
+    def _listing(
+        self, where: dict[str, Any] | None, with_vectors: bool
+    ) -> tuple[list[str], list[str], list[dict[str, Any]], np.ndarray | None]:
+        """Ids, texts, stored metadata and vectors, ordered by (source, row)."""
         include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
         with self._damage_is_named(), self.reading() as collection:
             if collection is None:
                 empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
-                return [], (empty if with_vectors else None)
+                return [], [], [], (empty if with_vectors else None)
             got = collection.get(where=where, include=include)
+        metas = [dict(m or {}) for m in got["metadatas"]]
         order = sorted(
             range(len(got["ids"])),
             key=lambda i: (
-                str(got["metadatas"][i].get("source", "")),
-                int(got["metadatas"][i].get("row", -1)),
-                str(got["metadatas"][i].get("side", "")),
+                str(metas[i].get("source", "")),
+                int(metas[i].get("row", -1)),
+                str(metas[i].get("side", "")),
+                got["ids"][i],
             ),
         )
-        records = []
-        for i in order:
-            meta = dict(got["metadatas"][i])
-            base = {k: meta.pop(k, None) for k in ("lang", "side", "pair_id", "row", "source")}
-            records.append(
-                Record(
-                    got["documents"][i], str(base["lang"]), base["side"], base["pair_id"],
-                    base["row"], str(base["source"] or ""), meta,
-                )
-            )  # fmt: skip
         vectors = None
         if with_vectors:
             stored = np.asarray(got["embeddings"], dtype=np.float32)
             vectors = stored[order] if len(order) else stored.reshape(0, self.embedder.dim)
+        return (
+            [got["ids"][i] for i in order],
+            [got["documents"][i] for i in order],
+            [metas[i] for i in order],
+            vectors,
+        )
+
+    def get(self, ids: Sequence[str]) -> list[Hit | None]:
+        """The pool's passages of these ids (``None`` for an id not in the pool), unscored.
+
+        Raises:
+            ServiceUnavailableError: If the server does not answer or the pool is damaged.
+        """
+        wanted = list(dict.fromkeys(check_texts(ids, "ids")))
+        found: dict[str, Hit] = {}
+        for start in range(0, len(wanted), self.max_batch):
+            with self._damage_is_named(), self.reading() as collection:
+                if collection is None:
+                    break
+                got = collection.get(
+                    ids=wanted[start : start + self.max_batch], include=["documents", "metadatas"]
+                )
+            for rid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                meta = dict(meta or {})
+                found[rid] = Hit(rid, doc, None, str(meta.get("lang", "")), public_metadata(meta))
+        return [found.get(i) for i in ids]
+
+    def records(
+        self, where: dict[str, Any] | None = None, *, with_vectors: bool = False
+    ) -> tuple[list[Record], np.ndarray | None]:
+        """Reads records (and optionally their vectors) back, ordered by (source, row).
+
+        A text is one record whatever the number of pairs it belongs to, so records read back
+        carry no ``side`` or ``pair_id`` (see :meth:`aligned` for the pairs); the metadata
+        holds the user's fields.
+
+        Raises:
+            ServiceUnavailableError: If the server does not answer or the pool is damaged.
+        """
+        _, texts, metas, vectors = self._listing(where, with_vectors)
+        records = []
+        for text, meta in zip(texts, metas, strict=True):
+            base = {k: meta.pop(k, None) for k in ("lang", "side", "pair_id", "row", "source")}
+            user = {k: v for k, v in meta.items() if not k.startswith("xling:")}
+            records.append(
+                Record(text, str(base["lang"]), None, None, base["row"], str(base["source"] or ""),
+                       user)
+            )  # fmt: skip
         return records, vectors
+
+    def _side(
+        self, lang: str, side: str, with_vectors: bool
+    ) -> tuple[list[str], list[set[str]], list[int], np.ndarray | None]:
+        """One language's texts, the pairs each is on ``side`` of, rows, vectors."""
+        _, texts, metas, vectors = self._listing({"lang": lang}, with_vectors)
+        pairs: list[set[str]] = []
+        for meta in metas:
+            keys = {p for p, s in pair_keys(meta).items() if s == side}
+            if meta.get("side") == side and meta.get("pair_id"):  # the older layout
+                keys.add(str(meta["pair_id"]))
+            pairs.append(keys)
+        rows = [int(m["row"]) if m.get("row") is not None else i for i, m in enumerate(metas)]
+        return texts, pairs, rows, vectors
 
     def aligned(self, src_lang: str, tgt_lang: str, *, with_vectors: bool = True) -> AlignedPool:
         """The translation pairs of one direction, in row order, for ICL example selection.
@@ -646,23 +749,22 @@ class Pool:
             ServiceUnavailableError: If the server does not answer or the pool is damaged.
         """
         s, t = normalize_code(src_lang), normalize_code(tgt_lang)
-        src_recs, src_vecs = self.records(
-            {"$and": [{"lang": s}, {"side": "src"}]}, with_vectors=with_vectors
-        )
-        tgt_recs, tgt_vecs = self.records(
-            {"$and": [{"lang": t}, {"side": "tgt"}]}, with_vectors=with_vectors
-        )
-        tgt_by_pair = {r.pair_id: i for i, r in enumerate(tgt_recs)}
-        keep = [
-            (i, tgt_by_pair[r.pair_id]) for i, r in enumerate(src_recs) if r.pair_id in tgt_by_pair
-        ]
+        src_texts, src_pairs, src_rows, src_vecs = self._side(s, "src", with_vectors)
+        tgt_texts, tgt_pairs, _, tgt_vecs = self._side(t, "tgt", with_vectors)
+        tgt_by_pair = {pair: i for i, keys in enumerate(tgt_pairs) for pair in keys}
+        keep = []
+        for i, keys in enumerate(src_pairs):
+            for pair in sorted(keys):
+                if pair in tgt_by_pair:
+                    keep.append((i, tgt_by_pair[pair]))
         if not keep:
             raise InvalidInputError(f"pool {self.name!r} holds no {s}->{t} translation pairs")
+        keep.sort(key=lambda pair: (src_rows[pair[0]], pair[0]))
         si, ti = [a for a, _ in keep], [b for _, b in keep]
         return AlignedPool(
-            sources=[src_recs[i].text for i in si],
-            targets=[tgt_recs[i].text for i in ti],
-            rows=[_row(src_recs[i], i) for i in si],
+            sources=[src_texts[i] for i in si],
+            targets=[tgt_texts[i] for i in ti],
+            rows=[src_rows[i] for i in si],
             src_lang=s,
             tgt_lang=t,
             source_vectors=src_vecs[si] if src_vecs is not None else None,

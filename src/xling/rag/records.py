@@ -15,12 +15,17 @@ from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
 
 __all__ = [
+    "PAIR_PREFIX",
     "RESERVED_METADATA_KEYS",
     "RESERVED_METADATA_PREFIXES",
     "SIDES",
     "Record",
     "Side",
     "check_metadata",
+    "merge_metadata",
+    "pair_keys",
+    "passage_id",
+    "public_metadata",
     "read_lines",
     "aligned_records",
     "load_lines",
@@ -157,24 +162,59 @@ class Record:
 
     @property
     def id(self) -> str:
-        """A content-derived id: the same record always gets the same id.
+        """A content-derived id: the language and the text, nothing else.
 
-        Halves of two different pairs that share a sentence get different ids, because the
-        pair id (a digest of both sides) is part of it.
+        One text is one passage: an English sentence that is the source side of four aligned
+        pairs gets one id (and one record in a pool, which lists the four pairs, see
+        :meth:`chroma_metadata`).
         """
-        return _digest(self.lang, self.side or "", self.pair_id or "", self.text)[:32]
+        return passage_id(self.lang, self.text)
 
     def chroma_metadata(self) -> dict[str, Scalar]:
-        """The metadata stored in Chroma (``None`` values are left out)."""
+        """The metadata stored in Chroma (``None`` values are left out).
+
+        Pair membership is stored as ``xling:pair:<pair_id>`` = ``"src"`` / ``"tgt"``, one key
+        per pair, so the records of one text merge (:func:`merge_metadata`) without losing any
+        pair.
+        """
         meta: dict[str, Scalar] = dict(self.metadata)
         meta.update({"lang": self.lang, "source": self.source})
-        if self.side is not None:
-            meta["side"] = self.side
-        if self.pair_id is not None:
-            meta["pair_id"] = self.pair_id
+        if self.pair_id is not None and self.side is not None:
+            meta[PAIR_PREFIX + self.pair_id] = self.side
         if self.row is not None:
             meta["row"] = self.row
         return meta
+
+
+PAIR_PREFIX = "xling:pair:"
+
+
+def passage_id(lang: str, text: str) -> str:
+    """The pool id of a text in a language (32 hex digits of a SHA-256)."""
+    return _digest(lang, text)[:32]
+
+
+def pair_keys(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """The pairs a stored record belongs to: pair id → side."""
+    return {
+        key[len(PAIR_PREFIX) :]: str(value)
+        for key, value in metadata.items()
+        if key.startswith(PAIR_PREFIX)
+    }
+
+
+def merge_metadata(first: Mapping[str, Scalar], second: Mapping[str, Scalar]) -> dict[str, Scalar]:
+    """The stored metadata of one text met twice: the first's fields, and every pair of both."""
+    merged = dict(first)
+    for key, value in second.items():
+        if key.startswith(PAIR_PREFIX) or key not in merged:
+            merged[key] = value
+    return merged
+
+
+def public_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """What a hit shows of a stored record's metadata: all but ``lang`` and ``xling:`` keys."""
+    return {k: v for k, v in metadata.items() if k != "lang" and not k.startswith("xling:")}
 
 
 def _source_name(path: str | Path) -> str:

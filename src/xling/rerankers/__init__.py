@@ -8,6 +8,7 @@ reranker = get_reranker("listwise", client, template="rankgpt", window=20, strid
 results = reranker.rerank_many([RerankRequest.from_texts(query, texts) for ...])
 """
 
+from xling.rag.hits import Hit, QueryHits
 from xling.rerankers.base import (
     OnFailure,
     Reranker,
@@ -26,7 +27,6 @@ from xling.rerankers.pairwise_variants import (
 from xling.rerankers.permutation import Permutation, parse_permutation
 from xling.rerankers.pointwise import PointwiseConfig, PointwiseReranker
 from xling.rerankers.records import (
-    Candidate,
     Fallback,
     RankedCandidate,
     Repair,
@@ -46,8 +46,9 @@ from xling.rerankers.windows import count_sliding_windows, sliding_windows
 
 __all__ = [
     "read_requests",
-    "Candidate",
     "Fallback",
+    "Hit",
+    "QueryHits",
     "ListwiseConfig",
     "ListwiseReranker",
     "ListwiseScoring",

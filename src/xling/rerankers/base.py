@@ -25,6 +25,7 @@ from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError, ServiceUnavailableError
 from xling.llm import ChatMessage, Completion, LLMClient
 from xling.prompts.rerank import cross_lingual_note
+from xling.rag.hits import QueryHits
 from xling.rerankers.fitting import passage_budget, truncate_passages
 from xling.rerankers.records import (
     Fallback,
@@ -286,12 +287,14 @@ class Reranker(ABC):
         self._locks: dict[int, asyncio.Lock] = {}
 
     # -- public API -------------------------------------------------------------------------
-    async def arerank(self, request: RerankRequest) -> RerankResult:
-        """Reranks one request (async)."""
-        if not isinstance(request, RerankRequest):
+    async def arerank(self, request: RerankRequest | QueryHits) -> RerankResult:
+        """Reranks one request, or a retriever's hits as they are (async)."""
+        if not isinstance(request, RerankRequest | QueryHits):
             raise InvalidInputError(
-                f"{request!r} is not a RerankRequest; build one with RerankRequest.from_texts"
+                f"{request!r:.80} is not a RerankRequest or a retriever's QueryHits; build one "
+                "with RerankRequest.from_texts"
             )
+        request = RerankRequest.of(request)
         ledger = Ledger(self.client)
         try:
             ranking = await self._rank(request, ledger)
@@ -303,14 +306,19 @@ class Reranker(ABC):
         return self._result(request, ranking, ledger)
 
     async def arerank_many(
-        self, requests: Sequence[RerankRequest], *, on_progress: ProgressCallback | None = None
+        self,
+        requests: Sequence[RerankRequest | QueryHits],
+        *,
+        on_progress: ProgressCallback | None = None,
     ) -> list[RerankResult]:
         """Reranks many requests concurrently against one server (async).
 
         With ``on_failure="raise"`` the first failure cancels the other requests and is raised
         (as itself, not inside an exception group).
         """
-        if isinstance(requests, RerankRequest | str | bytes) or not isinstance(requests, Iterable):
+        if isinstance(requests, RerankRequest | QueryHits | str | bytes) or not isinstance(
+            requests, Iterable
+        ):
             raise InvalidInputError(
                 f"requests must be a list of RerankRequest, got {type(requests).__name__}"
             )
@@ -319,7 +327,7 @@ class Reranker(ABC):
         requests = list(requests)
         done = 0
 
-        async def one(request: RerankRequest) -> RerankResult:
+        async def one(request: RerankRequest | QueryHits) -> RerankResult:
             nonlocal done
             result = await self.arerank(request)
             done += 1
@@ -329,12 +337,15 @@ class Reranker(ABC):
 
         return await gather(*(one(request) for request in requests))
 
-    def rerank(self, request: RerankRequest) -> RerankResult:
+    def rerank(self, request: RerankRequest | QueryHits) -> RerankResult:
         """Blocking :meth:`arerank`."""
         return run_sync(self._closing(self.arerank(request)))
 
     def rerank_many(
-        self, requests: Sequence[RerankRequest], *, on_progress: ProgressCallback | None = None
+        self,
+        requests: Sequence[RerankRequest | QueryHits],
+        *,
+        on_progress: ProgressCallback | None = None,
     ) -> list[RerankResult]:
         """Blocking :meth:`arerank_many`."""
         return run_sync(self._closing(self.arerank_many(requests, on_progress=on_progress)))
@@ -445,6 +456,8 @@ class Reranker(ABC):
             for i, score in zip(order, scores, strict=True)
         ]
         return RerankResult(
+            qid=request.qid,
+            query_lang=request.query_lang,
             query=request.query,
             candidates=ranked,
             reranker=self.name,

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from xling._validation import check_texts, json_object
-from xling.core.languages import normalize_code
+from xling._validation import preview as _preview
 from xling.errors import InvalidInputError
 from xling.llm import Completion
+from xling.rag.hits import Hit, QueryHits, check_lang
 
 __all__ = [
-    "Candidate",
     "RerankRequest",
     "RankedCandidate",
     "Repair",
@@ -39,91 +37,25 @@ RepairKind = Literal[
 FallbackKind = Literal["first_stage_order", "generation"]
 
 
-def _preview(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _check_score(score: Any, cid: str) -> float:
-    """A first-stage score as ``float``: any finite real number (numpy's included), no bool."""
-    if isinstance(score, bool) or not isinstance(score, numbers.Real) or not math.isfinite(score):
-        raise InvalidInputError(
-            f"candidate {cid!r} has score {_preview(score)}; use a finite number (or no score)"
-        )
-    return float(score)
-
-
-def _check_lang(code: Any, what: str) -> str:
-    if not isinstance(code, str):
-        raise InvalidInputError(
-            f"{what} has language {_preview(code)}; use a code such as 'sw', 'swh' or 'swh_Latn'"
-        )
-    return normalize_code(code)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One first-stage candidate.
-
-    Attributes:
-        id: Unique within its request.
-        text: The passage text.
-        score: The first-stage score (informative; the given order is the first-stage order).
-        lang: Its language code (any ISO 639-1/639-3/FLORES code; stored normalised).
-    """
-
-    id: str
-    text: str
-    score: float | None = None
-    lang: str | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id:
-            raise InvalidInputError(f"candidate id {self.id!r} is not allowed; use a non-empty str")
-        if not isinstance(self.text, str) or not self.text.strip():
-            raise InvalidInputError(
-                f"candidate {self.id!r} has text {self.text!r}; empty texts are not allowed"
-            )
-        if self.score is not None:
-            object.__setattr__(self, "score", _check_score(self.score, self.id))
-        if self.lang is not None:
-            object.__setattr__(self, "lang", _check_lang(self.lang, f"candidate {self.id!r}"))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], position: int = 0) -> Candidate:
-        """From ``{"id", "text", "score"?, "lang"?}``; a missing id becomes the position."""
-        if not isinstance(data, Mapping) or "text" not in data:
-            raise InvalidInputError(
-                f"candidate {position} is {data!r}; use an object with 'text' (and 'id', 'score', "
-                "'lang')"
-            )
-        unknown = set(data) - {"id", "text", "score", "lang"}
-        if unknown:
-            raise InvalidInputError(
-                f"candidate {position} has unknown field(s) {sorted(unknown)}; allowed: id, text, "
-                "score, lang"
-            )
-        raw_id = data.get("id", position)
-        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
-            raise InvalidInputError(
-                f"candidate {position} has id {_preview(raw_id)}; use a string or an integer"
-            )
-        return cls(str(raw_id), data["text"], data.get("score"), data.get("lang"))
-
-
 @dataclass(frozen=True)
 class RerankRequest:
     """A query and its first-stage candidates, best first.
 
+    A retriever's :class:`~xling.rag.hits.QueryHits` is taken as it is by every reranker
+    (:meth:`of`); its hits are the candidates, metadata and all.
+
     Attributes:
         query: The query text.
-        candidates: The candidates in first-stage order (ids unique, at least one).
+        candidates: The candidates (:class:`~xling.rag.hits.Hit`) in first-stage order (ids
+            unique, at least one).
         query_lang: The query's language code, if known (enables the cross-lingual note).
+        qid: The query id, carried into the result (``None``: none given).
     """
 
     query: str
-    candidates: tuple[Candidate, ...]
+    candidates: tuple[Hit, ...]
     query_lang: str | None = None
+    qid: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.query, str) or not self.query.strip():
@@ -132,8 +64,7 @@ class RerankRequest:
             self.candidates, Iterable
         ):
             raise InvalidInputError(
-                f"candidates {_preview(self.candidates)} are not allowed; give a sequence of "
-                "Candidate"
+                f"candidates {_preview(self.candidates)} are not allowed; give a sequence of Hit"
             )
         candidates = tuple(self.candidates)
         if not candidates:
@@ -142,9 +73,9 @@ class RerankRequest:
             )
         seen: set[str] = set()
         for candidate in candidates:
-            if not isinstance(candidate, Candidate):
+            if not isinstance(candidate, Hit):
                 raise InvalidInputError(
-                    f"candidate {candidate!r} is not a Candidate; build it with Candidate(id, text)"
+                    f"candidate {_preview(candidate)} is not a Hit; build it with Hit(id, text)"
                 )
             if candidate.id in seen:
                 raise InvalidInputError(
@@ -154,7 +85,20 @@ class RerankRequest:
             seen.add(candidate.id)
         object.__setattr__(self, "candidates", candidates)
         if self.query_lang is not None:
-            object.__setattr__(self, "query_lang", _check_lang(self.query_lang, "query_lang"))
+            object.__setattr__(self, "query_lang", check_lang(self.query_lang, "query_lang"))
+        if self.qid is not None and (not isinstance(self.qid, str) or not self.qid):
+            raise InvalidInputError(f"qid {_preview(self.qid)} is not allowed; use a non-empty str")
+
+    @classmethod
+    def of(cls, request: RerankRequest | QueryHits) -> RerankRequest:
+        """The request itself, or a retriever's result as a request (hits as candidates)."""
+        if isinstance(request, RerankRequest):
+            return request
+        if isinstance(request, QueryHits):
+            return cls(request.query, request.hits, request.query_lang, request.qid)
+        raise InvalidInputError(
+            f"{_preview(request)} is not a RerankRequest or a retriever's QueryHits"
+        )
 
     @classmethod
     def from_texts(
@@ -182,7 +126,7 @@ class RerankRequest:
         return cls(
             query,
             tuple(
-                Candidate(
+                Hit(
                     ids[i] if ids is not None else str(i),
                     texts[i],
                     scores[i] if scores is not None else None,
@@ -195,16 +139,25 @@ class RerankRequest:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RerankRequest:
-        """From ``{"query", "candidates": [{"id", "text", "score"?, "lang"?}], "query_lang"?}``."""
-        if not isinstance(data, Mapping) or "query" not in data or "candidates" not in data:
+        """From ``{"qid"?, "query", "candidates": [...], "query_lang"?}`` or a retrieve line.
+
+        ``xling retrieve``'s lines (``hits`` instead of ``candidates``) are read as they are;
+        each candidate is ``{"id"?, "text", "score"?, "lang"?, "metadata"?}``.
+        """
+        key = "candidates" if isinstance(data, Mapping) and "candidates" in data else "hits"
+        if not isinstance(data, Mapping) or "query" not in data or key not in data:
             raise InvalidInputError(
-                f"request {str(data)[:80]!r} needs 'query' and 'candidates' (and 'query_lang')"
+                f"request {str(data)[:80]!r} needs 'query' and 'candidates' (or an xling "
+                "retrieve line's 'hits'), and optionally 'qid' and 'query_lang'"
             )
-        raw = data["candidates"]
+        raw = data[key]
         if not isinstance(raw, list):
-            raise InvalidInputError(f"'candidates' must be a list, got {type(raw).__name__}")
-        candidates = tuple(Candidate.from_dict(item, i) for i, item in enumerate(raw))
-        return cls(data["query"], candidates, data.get("query_lang"))
+            raise InvalidInputError(f"{key!r} must be a list, got {type(raw).__name__}")
+        candidates = tuple(Hit.from_dict(item, i) for i, item in enumerate(raw))
+        qid = data.get("qid")
+        if isinstance(qid, int) and not isinstance(qid, bool):
+            qid = str(qid)
+        return cls(data["query"], candidates, data.get("query_lang"), qid)
 
     @property
     def langs(self) -> list[str]:
@@ -226,7 +179,7 @@ class RankedCandidate:
         first_stage_rank: Its 0-based place in the request.
     """
 
-    candidate: Candidate
+    candidate: Hit
     score: float
     first_stage_rank: int
 
@@ -299,6 +252,8 @@ class RerankResult:
         windows: Listwise windows ranked.
         comparisons: Pairwise comparisons made (each is two prompts, both orders).
         rounds: Longest chain of LLM calls that had to wait for each other.
+        qid: The request's query id, if it had one.
+        query_lang: The request's query language, if known.
     """
 
     query: str
@@ -310,6 +265,24 @@ class RerankResult:
     windows: int = 0
     comparisons: int = 0
     rounds: int = 0
+    qid: str | None = None
+    query_lang: str | None = None
+
+    def query_hits(self, qid: str | None = None) -> QueryHits:
+        """The reranked hits, best first, with the reranker's scores (metadata kept).
+
+        Args:
+            qid: The query id to use when the request had none (default ``"0"``).
+        """
+        return QueryHits(
+            self.qid or qid or "0",
+            self.query,
+            tuple(
+                Hit(c.id, c.text, c.score, c.candidate.lang, c.candidate.metadata)
+                for c in self.candidates
+            ),
+            self.query_lang,
+        )
 
     @property
     def ids(self) -> list[str]:
@@ -331,7 +304,9 @@ class RerankResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the CLI's output line)."""
         return {
+            "qid": self.qid,
             "query": self.query,
+            "query_lang": self.query_lang,
             "reranker": self.reranker,
             "candidates": [
                 {
@@ -339,6 +314,7 @@ class RerankResult:
                     "text": c.text,
                     "score": c.score,
                     "lang": c.candidate.lang,
+                    "metadata": dict(c.candidate.metadata),
                     "first_stage_rank": c.first_stage_rank,
                     "first_stage_score": c.candidate.score,
                 }
@@ -359,8 +335,9 @@ class RerankResult:
 def read_requests(lines: Iterable[str | bytes], source: str) -> list[RerankRequest]:
     """Reads rerank requests, one JSON object a line (a JSONL file, stdin).
 
-    Each line is ``{query, candidates: [{id, text, score?, lang?}], query_lang?}``
-    (:meth:`RerankRequest.from_dict`); blank lines are skipped.
+    Each line is ``{qid?, query, candidates: [{id, text, score?, lang?, metadata?}],
+    query_lang?}`` or a line of ``xling retrieve`` (``hits`` for ``candidates``), see
+    :meth:`RerankRequest.from_dict`; blank lines are skipped.
 
     Args:
         lines: The lines, as text or as UTF-8 bytes (a leading byte-order mark is allowed):
