@@ -198,5 +198,6 @@ def render_hits(query: str, hits: list[Hit]) -> Table:
     table.add_column("lang")
     table.add_column("text", overflow="fold")
     for rank, hit in enumerate(hits, 1):
-        table.add_row(str(rank), f"{hit.score:.3f}", escape(hit.lang), escape(hit.text))
+        score = "" if hit.score is None else f"{hit.score:.3f}"
+        table.add_row(str(rank), score, escape(hit.lang or ""), escape(hit.text))
     return table

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -127,6 +128,40 @@ class BM25Index:
 
     def __len__(self) -> int:
         return self.size
+
+    def save(self, path: str | Path) -> None:
+        """Writes the index (the precomputed postings and the vocabulary) to one ``.npz`` file.
+
+        Only an index built with the default :func:`tokenize` can be saved, since the tokenizer
+        itself is not stored.
+        """
+        if self.tokenizer is not tokenize:
+            raise InvalidInputError("only a BM25 index built with xling's tokenize can be saved")
+        terms = sorted(self._vocab, key=self._vocab.__getitem__)
+        extra = {} if self._nonoccurrence is None else {"nonoccurrence": self._nonoccurrence}
+        np.savez(
+            path,
+            data=self._data,
+            docs=self._docs,
+            indptr=self._indptr,
+            terms=np.asarray(terms, dtype=str),
+            size=np.asarray([self.size]),
+            **extra,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> BM25Index:
+        """Reads an index written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as arrays:
+            index = cls.__new__(cls)
+            index.tokenizer = tokenize
+            index.size = int(arrays["size"][0])
+            index._vocab = {str(t): i for i, t in enumerate(arrays["terms"].tolist())}
+            index._data = arrays["data"]
+            index._docs = arrays["docs"]
+            index._indptr = arrays["indptr"]
+            index._nonoccurrence = arrays["nonoccurrence"] if "nonoccurrence" in arrays else None
+        return index
 
     def _query_terms(self, queries: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(query number, term id) of every known query token, duplicates kept."""

@@ -653,10 +653,16 @@ class Pool:
             )
         return hits
 
-    def _listing(
-        self, where: dict[str, Any] | None, with_vectors: bool
+    def listing(
+        self, where: dict[str, Any] | None = None, with_vectors: bool = False
     ) -> tuple[list[str], list[str], list[dict[str, Any]], np.ndarray | None]:
-        """Ids, texts, stored metadata and vectors, ordered by (source, row)."""
+        """Ids, texts, stored metadata and (optionally) vectors, ordered by (source, row).
+
+        The raw view derived indexes are built from (BM25, margin statistics).
+
+        Raises:
+            ServiceUnavailableError: If the server does not answer or the pool is damaged.
+        """
         include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
         with self._damage_is_named(), self.reading() as collection:
             if collection is None:
@@ -683,6 +689,18 @@ class Pool:
             [metas[i] for i in order],
             vectors,
         )
+
+    def state(self) -> tuple[str, int]:
+        """``(collection id, record count)``: what derived indexes are keyed by.
+
+        Ids come from content and records are only added, so an unchanged count means unchanged
+        contents; a pool rebuilt in place gets a new collection id. ``("", 0)`` before the first
+        write.
+        """
+        with self.reading() as collection:
+            if collection is None:
+                return "", 0
+            return str(collection.id), int(collection.count())
 
     def get(self, ids: Sequence[str]) -> list[Hit | None]:
         """The pool's passages of these ids (``None`` for an id not in the pool), unscored.
@@ -716,7 +734,7 @@ class Pool:
         Raises:
             ServiceUnavailableError: If the server does not answer or the pool is damaged.
         """
-        _, texts, metas, vectors = self._listing(where, with_vectors)
+        _, texts, metas, vectors = self.listing(where, with_vectors)
         records = []
         for text, meta in zip(texts, metas, strict=True):
             base = {k: meta.pop(k, None) for k in ("lang", "side", "pair_id", "row", "source")}
@@ -731,7 +749,7 @@ class Pool:
         self, lang: str, side: str, with_vectors: bool
     ) -> tuple[list[str], list[set[str]], list[int], np.ndarray | None]:
         """One language's texts, the pairs each is on ``side`` of, rows, vectors."""
-        _, texts, metas, vectors = self._listing({"lang": lang}, with_vectors)
+        _, texts, metas, vectors = self.listing({"lang": lang}, with_vectors)
         pairs: list[set[str]] = []
         for meta in metas:
             keys = {p for p, s in pair_keys(meta).items() if s == side}

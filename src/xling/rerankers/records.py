@@ -157,6 +157,8 @@ class RerankRequest:
         qid = data.get("qid")
         if isinstance(qid, int) and not isinstance(qid, bool):
             qid = str(qid)
+        if qid is not None and not isinstance(qid, str):
+            raise InvalidInputError(f"qid {_preview(qid)} is not allowed; use a string or integer")
         return cls(data["query"], candidates, data.get("query_lang"), qid)
 
     @property
