@@ -117,7 +117,22 @@ def vllm_server(vllm_config: EmbeddedLLMConfig) -> Iterator[ServerHandle]:
     stop_llm(vllm_config)
 
 
+@pytest.fixture(scope="session")
+def llm_target(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """``(url, model)`` of the vLLM server the reranker tests use.
+
+    ``$XLING_TEST_VLLM_URL`` (e.g. ``http://127.0.0.1:8021/v1`` after ``xling llm serve --port
+    8021``) reuses a server that is already running, which saves minutes of startup while
+    developing; otherwise the session's ``vllm_server`` is started.
+    """
+    url = os.environ.get("XLING_TEST_VLLM_URL")
+    if url:
+        return url, "smollm2-135m-instruct"
+    handle: ServerHandle = request.getfixturevalue("vllm_server")
+    return handle.url, handle.model
+
+
 @pytest.fixture
-def llm(vllm_server: ServerHandle) -> LLMClient:
-    """A fresh client of the session's vLLM server."""
-    return LLMClient(vllm_server.url, vllm_server.model, max_concurrency=16, timeout=120)
+def llm(llm_target: tuple[str, str]) -> LLMClient:
+    """A fresh client of the vLLM server (as the shared ``llm`` fixture, via ``llm_target``)."""
+    return LLMClient(llm_target[0], llm_target[1], max_concurrency=16, timeout=120)

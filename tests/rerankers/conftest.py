@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -23,7 +22,7 @@ import pytest
 import uvicorn
 
 from tests.conftest import free_port
-from xling.llm import LLMClient, ServerHandle
+from xling.llm import LLMClient
 from xling.rerankers import RerankRequest
 
 Scope = dict[str, Any]
@@ -109,27 +108,6 @@ async def _respond(send: Send, status: int, body: bytes) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-@pytest.fixture(scope="session")
-def llm_target(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """``(url, model)`` of the vLLM server the reranker tests use.
-
-    ``$XLING_TEST_VLLM_URL`` (e.g. ``http://127.0.0.1:8021/v1`` after ``xling llm serve --port
-    8021``) reuses a server that is already running, which saves minutes of startup while
-    developing; otherwise the session's ``vllm_server`` is started.
-    """
-    url = os.environ.get("XLING_TEST_VLLM_URL")
-    if url:
-        return url, "smollm2-135m-instruct"
-    handle: ServerHandle = request.getfixturevalue("vllm_server")
-    return handle.url, handle.model
-
-
-@pytest.fixture
-def llm(llm_target: tuple[str, str]) -> LLMClient:
-    """A fresh client of the vLLM server (as the shared ``llm`` fixture, via ``llm_target``)."""
-    return LLMClient(llm_target[0], llm_target[1], max_concurrency=16, timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,6 +21,7 @@ import typer
 from rich.table import Table
 
 from xling.cli.app import app, err_console, fail, warn
+from xling.cli.output import check_output, write_atomically
 from xling.cli.progress import progress_bar
 from xling.errors import EXIT_ALL_FELL_BACK, InvalidInputError, ServiceUnavailableError
 from xling.llm import EmbeddedLLMConfig, LLMClient
@@ -47,50 +46,6 @@ def parse_settings(settings: list[str]) -> dict[str, Any]:
         except (ValueError, RecursionError):
             options[key] = raw
     return options
-
-
-def _check_output(output: Path) -> None:
-    """Refuses an output path that cannot be written, before any LLM call is made."""
-    folder = output.parent
-    if output.is_dir():
-        raise InvalidInputError(f"--output {output} is a folder; give a file path")
-    if not folder.is_dir():
-        raise InvalidInputError(
-            f"--output {output}: the folder {folder} does not exist; create it first"
-        )
-    if not os.access(folder, os.W_OK):
-        raise InvalidInputError(f"--output {output}: the folder {folder} is not writable")
-
-
-def _write_atomically(output: Path, text: str) -> None:
-    """Writes ``text`` to a temporary file beside ``output``, then renames it onto ``output``."""
-    try:
-        handle, temporary = tempfile.mkstemp(
-            dir=output.parent, prefix=f".{output.name}.", suffix=".tmp"
-        )
-    except OSError as exc:
-        raise InvalidInputError(f"cannot write --output {output}: {exc.strerror}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, _file_mode(output))
-        os.replace(temporary, output)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise InvalidInputError(f"cannot write --output {output}: {exc.strerror}") from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _file_mode(output: Path) -> int:
-    """The mode the output gets: an existing file's, else what ``open()`` would give."""
-    try:
-        return output.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def _check_client_options(
@@ -166,7 +121,7 @@ def rerank(
     )
     reranker = get_reranker(method, client, **options)
     if output is not None:
-        _check_output(output)
+        check_output(output)
     if str(input) == "-":
         requests = read_requests(sys.stdin.buffer, "stdin")
     else:
@@ -188,7 +143,7 @@ def rerank(
         sys.stdout.write(lines_out)
         sys.stdout.flush()
     else:
-        _write_atomically(output, lines_out)
+        write_atomically(output, lines_out)
     err_console.print(summary(results, method, elapsed))
     line = fallback_summary(results)
     if line is not None:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from xling._validation import check_choice, check_sequence, json_object, preview, read_utf8
 from xling.errors import InvalidInputError, UnknownSpecError
+from xling.rag.hits import ranked_rows
 
 __all__ = [
     "Qrels",
@@ -160,6 +161,31 @@ def _records(path: Path) -> Iterable[tuple[int, list[str] | dict[str, Any]]]:
         yield number, json_object(line, f"{path}:{number}")
 
 
+def _expanded(
+    records: Iterable[tuple[int, list[str] | dict[str, Any]]], layout: _Layout, path: Path
+) -> Iterable[tuple[int, list[str] | dict[str, Any]]]:
+    """Run lines, with each ``xling retrieve`` / ``xling rerank`` line (a query's ranked
+    ``hits`` or ``candidates``) turned into one line per document, ranks kept."""
+    for number, record in records:
+        key = next(
+            (k for k in ("hits", "candidates") if isinstance(record, dict) and k in record), None
+        )
+        if layout.name != "run" or key is None or not isinstance(record, dict):
+            yield number, record
+            continue
+        where = f"{path}:{number}"
+        qid, items = record.get("qid"), record[key]
+        if qid is None or isinstance(qid, bool) or not isinstance(qid, str | int):
+            raise InvalidInputError(f"{where} has {key!r} but no 'qid'; give each query an id")
+        if not isinstance(items, list) or not all(
+            isinstance(x, dict) and isinstance(x.get("id"), str | int) for x in items
+        ):
+            raise InvalidInputError(f"{where}: {key!r} must be a list of objects with an 'id'")
+        ranked = [(str(x["id"]), x.get("score")) for x in items]
+        for row in ranked_rows(str(qid), ranked):
+            yield number, {"query_id": row.query_id, "doc_id": row.doc_id, "score": row.score}
+
+
 def _field(record: dict[str, Any], keys: tuple[str, ...], where: str) -> Any:
     for key in keys:
         if key in record:
@@ -238,7 +264,7 @@ def _read_table(path: str | Path, layout: _Layout) -> tuple[dict[str, dict[str, 
     table: dict[str, dict[str, Any]] = {}
     origins: _Origins = {}
     width = len(layout.trec_fields.split())
-    for number, record in _records(p):
+    for number, record in _expanded(_records(p), layout, p):
         where = f"{p}:{number}"
         if isinstance(record, list):
             if len(record) != width:

@@ -17,7 +17,7 @@ from xling._validation import preview
 from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
 
-__all__ = ["Hit", "QueryHits", "RunRow", "hits_to_run", "run_rows"]
+__all__ = ["Hit", "QueryHits", "RunRow", "hits_to_run", "ranked_rows", "run_rows"]
 
 _HIT_FIELDS = ("id", "text", "score", "lang", "metadata")
 
@@ -151,19 +151,24 @@ class RunRow:
 
 
 def run_rows(qid: str, hits: Sequence[Hit]) -> list[RunRow]:
-    """The run lines of one query's hits, best first.
+    """The run lines of one query's hits, best first (see :func:`ranked_rows`)."""
+    return ranked_rows(qid, [(h.id, h.score) for h in hits])
+
+
+def ranked_rows(qid: str, ranked: Sequence[tuple[str, float | None]]) -> list[RunRow]:
+    """The run lines of ``(doc id, score)`` pairs in best-first order.
 
     A list's order is what counts: where scores are missing, or do not decrease strictly, the
-    score becomes ``len(hits) - rank + 1`` so that every reader keeps the order.
+    score becomes ``len(ranked) - rank + 1`` so that every reader keeps the order.
     """
-    scores = [h.score for h in hits]
+    scores = [score for _, score in ranked]
     decreasing = all(s is not None for s in scores) and all(
         a is not None and b is not None and a > b for a, b in zip(scores, scores[1:], strict=False)
     )
     rows = []
-    for rank, hit in enumerate(hits, 1):
-        score = float(hit.score) if decreasing and hit.score is not None else len(hits) - rank + 1
-        rows.append(RunRow(qid, hit.id, rank, score))
+    for rank, (doc, score) in enumerate(ranked, 1):
+        value = float(score) if decreasing and score is not None else len(ranked) - rank + 1
+        rows.append(RunRow(qid, doc, rank, value))
     return rows
 
 

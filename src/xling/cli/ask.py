@@ -1,0 +1,170 @@
+"""``xling ask``: answer questions from a pool in the asker's language, with citations.
+
+Exit codes as for every command; with ``--on-llm-failure passages`` a failing LLM leaves the
+answers missing and flagged (the retrieved passages are kept), and the exit code is 4 when no
+question got an answer.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+
+from xling._validation import check_choice, check_positive_int
+from xling.cli.app import app, console, err_console, fail, warn
+from xling.cli.output import check_output, write_atomically
+from xling.cli.progress import progress_bar
+from xling.cli.rerank import parse_settings
+from xling.cli.retrieve import MethodOpt, TaskOpt, open_pool
+from xling.core.languages import language_name
+from xling.errors import EXIT_ALL_FELL_BACK, ServiceUnavailableError
+from xling.llm import EmbeddedLLMConfig, LLMClient
+from xling.llm.client import DEFAULT_CONCURRENCY
+from xling.rag.pipeline import Answer, AnswerConfig, AnswerPipeline
+from xling.rag.questions import Question, read_questions
+from xling.rag.retrieval import available_retrievers, get_retriever
+from xling.rerankers import available_rerankers, get_reranker
+
+__all__ = ["ask", "render_answer"]
+
+_EMBEDDED_HINT = "the default server is the embedded LLM: start it with `xling llm serve`"
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question, in any language.")] = None,
+    pool: Annotated[str, typer.Option("--pool", "-p", help="Pool to answer from.")] = "",
+    questions: Annotated[
+        Path | None,
+        typer.Option(help="Questions: one a line, or JSONL {question, lang?, qid?}."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="JSONL answers (with --questions).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    lang: Annotated[
+        str | None, typer.Option("--query-lang", help="The asker's language [default: detected].")
+    ] = None,
+    passage_lang: Annotated[
+        list[str] | None, typer.Option("--lang", "-l", help="Only passages in this language.")
+    ] = None,
+    method: MethodOpt = "dense",
+    task: TaskOpt = "asymmetric",
+    k: Annotated[int, typer.Option("-k", help="Passages shown to the LLM.")] = 5,
+    retrieve_k: Annotated[int, typer.Option(help="Passages retrieved (and reranked).")] = 20,
+    rerank: Annotated[
+        str | None,
+        typer.Option(help=f"Rerank with: {', '.join(available_rerankers())} [default: none]."),
+    ] = None,
+    rerank_setting: Annotated[
+        list[str] | None, typer.Option("--rerank-set", help="A reranker option, KEY=VALUE.")
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible LLM server (default: the embedded one on 8011)."),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (default: the server's).")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens per answer.")] = 160,
+    reask: Annotated[
+        bool, typer.Option(help="Ask once more when the answer is in the wrong language.")
+    ] = True,
+    on_llm_failure: Annotated[
+        str, typer.Option(help="raise, or passages: keep the passages, flag the answer missing.")
+    ] = "raise",
+    concurrency: Annotated[
+        int, typer.Option(help="Most LLM requests in flight.")
+    ] = DEFAULT_CONCURRENCY,
+    embedder: Annotated[
+        str | None, typer.Option("--embedder", "-e", help="[default: the pool's own].")
+    ] = None,
+    chroma_path: Annotated[Path | None, typer.Option("--chroma-path")] = None,
+    chroma_url: Annotated[str | None, typer.Option("--chroma-url")] = None,
+) -> None:
+    """Answers from a pool: retrieve → rerank → answer in the asker's language → check."""
+    items = _questions(question, questions, lang)
+    if not pool:
+        raise fail("--pool is required: the pool to answer from (see `xling index`)")
+    check_positive_int(k, "-k")
+    check_choice(method, "--method", available_retrievers())
+    if rerank is not None:
+        check_choice(rerank, "--rerank", available_rerankers())
+    if out is not None:
+        check_output(out, "--out")
+    config = AnswerConfig(
+        k=k, retrieve_k=max(retrieve_k, k), langs=tuple(passage_lang) if passage_lang else None,
+        max_tokens=max_tokens, reask=reask, on_llm_failure=on_llm_failure,  # type: ignore[arg-type]
+    )  # fmt: skip
+    target = open_pool(pool, embedder, chroma_path, chroma_url)
+    retriever = get_retriever(method, target, task=task)
+    client = LLMClient(url or EmbeddedLLMConfig().url, model, max_concurrency=concurrency)
+    reranker = None
+    if rerank is not None:
+        options: dict[str, Any] = parse_settings(rerank_setting or [])
+        reranker = get_reranker(rerank, client, **options)
+    pipeline = AnswerPipeline(retriever, client, reranker=reranker, config=config)
+    try:
+        with progress_bar("answering") as update:
+            answers = pipeline.answer_many(items, on_progress=update)
+    except ServiceUnavailableError as exc:
+        if url is None:
+            raise ServiceUnavailableError(f"{exc}; {_EMBEDDED_HINT}") from None
+        raise
+    _emit(answers, out, as_json)
+    missing = sum(a.answer is None for a in answers)
+    if missing:
+        warn(f"{missing} of {len(answers)} questions got no answer: {answers[0].error}")
+        if missing == len(answers):
+            raise typer.Exit(EXIT_ALL_FELL_BACK)
+
+
+def _questions(question: str | None, path: Path | None, lang: str | None) -> list[Question]:
+    if (question is None) == (path is None):
+        raise fail('give one question ("...") or --questions FILE, not both')
+    if path is not None:
+        return read_questions(path)
+    assert question is not None
+    return [Question(question, "0", lang)]
+
+
+def _emit(answers: list[Answer], out: Path | None, as_json: bool) -> None:
+    lines = "".join(json.dumps(a.to_dict(), ensure_ascii=False) + "\n" for a in answers)
+    if out is not None:
+        write_atomically(out, lines, "--out")
+        err_console.print(f"{len(answers)} answers → {out}", highlight=False)
+    if as_json:
+        sys.stdout.write(lines)
+        sys.stdout.flush()
+    elif out is None or len(answers) <= 10:
+        for answer in answers:
+            console.print(render_answer(answer))
+
+
+def render_answer(answer: Answer) -> Panel:
+    """A panel with the answer, its citations and the language verdict."""
+    asked = language_name(answer.query_language)
+    if answer.answer is None:
+        body = f"[red]no answer[/]: {escape(answer.error or '')}"
+    else:
+        body = escape(answer.answer)
+    label = {h.id: n for n, h in enumerate(answer.passages, 1)}
+    cited = {h.id: h for h in answer.passages}
+    lines = [body, ""]
+    for pid in answer.citations:
+        hit, n = cited[pid], label[pid]
+        lines.append(f"[dim][{n}] {escape(pid[:12])} ({hit.lang})[/] {escape(hit.text[:110])}")
+    if answer.dropped_citations:
+        lines.append(f"[yellow]cited but not shown: {answer.dropped_citations}[/]")
+    verdict = "[green]ok[/]" if answer.language_ok else "[red]wrong language[/]"
+    tries = len(answer.attempts)
+    lines.append(
+        f"asked in {asked}; answer in {escape(answer.language)} "
+        f"({answer.language_confidence:.2f}) {verdict}"
+        + (" after a re-ask" if tries > 1 and answer.language_ok else "")
+    )
+    return Panel("\n".join(lines), title=escape(answer.question), title_align="left")

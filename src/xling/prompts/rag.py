@@ -1,0 +1,131 @@
+"""The RAG answer prompt: answer in the user's language from numbered passages, citing them.
+
+Passages may be in other languages than the question (a French question over English news).
+They are shown numbered, ``[1]``, ``[2]``, ...; the answer cites them by those numbers, which the
+pipeline maps back to passage ids (short labels are what a small model reproduces reliably).
+The re-ask variant repeats the language instruction after the question, the place models
+follow best, and names the languages not to use (XRAG's failure: English, or the passages').
+Pure text: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xling.core.chat import ChatMessage
+from xling.core.languages import language_name
+
+__all__ = [
+    "ContextPassage",
+    "answer_messages",
+    "answer_prompt",
+    "parse_citations",
+]
+
+_CITATION = re.compile(r"\[\s*(\d{1,4}(?:\s*[,;]\s*\d{1,4})*)\s*\]")
+
+
+@dataclass(frozen=True)
+class ContextPassage:
+    """A passage as the prompt shows it.
+
+    Attributes:
+        label: Its number in the prompt (``1`` for ``[1]``).
+        text: The text, already fitted to its token budget.
+        lang: Its language code, if known.
+    """
+
+    label: int
+    text: str
+    lang: str | None = None
+
+
+def _instruction(language: str, strict: bool, avoid: Sequence[str]) -> str:
+    name = language_name(language)
+    rule = (
+        f"Answer the question using only the passages below. Write your answer in {name}, "
+        f"even when the passages are in other languages. Cite the passages you used by their "
+        f"numbers in square brackets, like [1]. If the passages do not contain the answer, say "
+        f"so in {name}."
+    )
+    if strict:
+        others = ", ".join(language_name(x) for x in avoid if x != language)
+        rule += f" Your previous answer was not in {name}. Answer ONLY in {name}" + (
+            f"; do not write in {others}." if others else "."
+        )
+    return rule
+
+
+def _passages(passages: Sequence[ContextPassage]) -> str:
+    return "\n".join(f"[{p.label}] {p.text}" for p in passages)
+
+
+def _reminder(language: str, strict: bool) -> str:
+    name = language_name(language)
+    return f"Answer in {name} only." if strict else f"Answer in {name}."
+
+
+def answer_messages(
+    question: str,
+    passages: Sequence[ContextPassage],
+    language: str,
+    *,
+    strict: bool = False,
+    avoid: Sequence[str] = (),
+) -> list[ChatMessage]:
+    """The chat prompt of one question.
+
+    Args:
+        question: The user's question.
+        passages: The context, numbered.
+        language: The language the answer must be in (any code; named in English).
+        strict: The re-ask: a stronger instruction, repeated after the question.
+        avoid: Languages to name as not wanted (the passages', English), for ``strict``.
+
+    Returns:
+        A system message with the instruction and a user message with passages and question.
+    """
+    user = (
+        f"Passages:\n{_passages(passages)}\n\nQuestion: {question}\n{_reminder(language, strict)}"
+    )
+    return [
+        {"role": "system", "content": _instruction(language, strict, avoid)},
+        {"role": "user", "content": user},
+    ]
+
+
+def answer_prompt(
+    question: str,
+    passages: Sequence[ContextPassage],
+    language: str,
+    *,
+    strict: bool = False,
+    avoid: Sequence[str] = (),
+) -> str:
+    """The completion variant of :func:`answer_messages` (base models); ends in ``Answer:``."""
+    return (
+        f"{_instruction(language, strict, avoid)}\n\nPassages:\n{_passages(passages)}\n\n"
+        f"Question: {question}\n{_reminder(language, strict)}\nAnswer:"
+    )
+
+
+def parse_citations(answer: str, labels: Sequence[int]) -> tuple[list[int], list[int]]:
+    """The passage numbers an answer cites, and those it cites that the prompt did not show.
+
+    ``[2]``, ``[1, 3]`` and ``[1; 3]`` are read; each number counts once, in order of first use.
+
+    Returns:
+        ``(cited, dropped)``: numbers in ``labels``, and numbers not in it.
+    """
+    known = set(labels)
+    cited: list[int] = []
+    dropped: list[int] = []
+    for match in _CITATION.finditer(answer):
+        for part in re.split(r"[,;]", match.group(1)):
+            number = int(part)
+            target = cited if number in known else dropped
+            if number not in target:
+                target.append(number)
+    return cited, dropped

@@ -1,0 +1,167 @@
+"""``xling retrieve`` → ``xling rerank`` → ``xling eval retrieval``, and ``xling ask``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+from tests.conftest import free_port
+from xling.data import sample_path
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from xling.rag import Pool, load_aligned
+
+    folder = tmp_path_factory.mktemp("cli-rag") / "db"
+    pool = Pool.open("sample", path=folder)
+    for lang in ("fra", "swh"):
+        pool.index(load_aligned(sample_path("eng"), sample_path(lang), "eng", lang)[:60])
+    return folder
+
+
+def _queries(tmp_path: Path) -> Path:
+    english = sample_path("eng").read_text(encoding="utf-8").split("\n")
+    path = tmp_path / "q.jsonl"
+    lines = [json.dumps({"qid": f"row{r}", "query": english[r], "lang": "en"}) for r in (3, 7, 12)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_retrieve_writes_one_line_per_query_that_eval_reads(
+    xling: Run, db: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run.jsonl"
+    result = xling(
+        "retrieve", "--pool", "sample", "--queries", str(_queries(tmp_path)), "-k", "4",
+        "--method", "hybrid", "--exclude-lang", "eng", "--task", "symmetric",
+        "--chroma-path", str(db), "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in out.read_text("utf-8").splitlines()]
+    assert [x["qid"] for x in lines] == ["row3", "row7", "row12"]
+    assert all(x["query_lang"] == "eng" for x in lines)
+    hit = lines[0]["hits"][0]
+    assert set(hit) == {"id", "text", "lang", "score", "metadata"} and len(hit["id"]) == 32
+    assert {h["lang"] for x in lines for h in x["hits"]} <= {"fra", "swh"}
+    # The relevant passages: the two translations of each query's row.
+    qrels = tmp_path / "qrels.jsonl"
+    qrels.write_text(
+        "".join(
+            json.dumps({"query_id": x["qid"], "doc_id": h["id"], "relevance": 1}) + "\n"
+            for x in lines
+            for h in x["hits"]
+            if f"row{h['metadata']['row']}" == x["qid"]
+        ),
+        "utf-8",
+    )
+    scored = xling("eval", "retrieval", "--run", str(out), "--qrels", str(qrels), "--json")
+    assert scored.exit_code == 0, scored.output
+    assert '"R@100": 1.0' in scored.stdout.replace(" ", "").replace('":', '": ')
+
+
+def test_retrieve_with_lines_and_stdout(xling: Run, db: Path, tmp_path: Path) -> None:
+    queries = tmp_path / "q.txt"
+    queries.write_text("Who unveiled the iPhone?\nNani alianzisha kampuni ya Guinness?\n", "utf-8")
+    result = xling(
+        "retrieve", "-p", "sample", "-q", str(queries), "-k", "2", "--lang", "swh",
+        "--chroma-path", str(db),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [x["qid"] for x in lines] == ["0", "1"]
+    assert all(h["lang"] == "swh" for x in lines for h in x["hits"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--method", "sparse"], "--method='sparse' is not allowed; use one of"),
+        (["-k", "0"], "-k=0 is not allowed"),
+        (["--pool", "nope"], "pool 'nope' does not exist; existing pools: sample"),
+        (["--set", "fusion=rrf"], "unexpected keyword argument 'fusion'"),
+    ],
+)
+def test_retrieve_bad_input_is_one_line_and_writes_nothing(
+    xling: Run, db: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "out.jsonl"
+    base = ["retrieve", "--pool", "sample", "-q", str(_queries(tmp_path))]
+    result = xling(*base, "--chroma-path", str(db), "--out", str(out), *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_ask_bad_input(xling: Run, db: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "Wer?"}\n{"question": ""}\n', "utf-8")
+    cases = [
+        (["ask", "", "--pool", "sample"], "question '' is not allowed"),
+        (["ask", "--questions", str(bad), "--pool", "sample"], "bad.jsonl:2:"),
+        (["ask", "Wer?", "--pool", "sample", "--rerank", "magic"], "--rerank='magic'"),
+        (["ask", "Wer?", "--pool", "gone"], "pool 'gone' does not exist"),
+    ]
+    for args, message in cases:
+        result = xling(*args, "--chroma-path", str(db))
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.stderr, (args, result.stderr)
+
+
+def test_ask_with_an_unreachable_llm_names_the_url(xling: Run, db: Path, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    out = tmp_path / "answers.jsonl"
+    result = xling(
+        "ask", "Who unveiled the iPhone?", "--pool", "sample", "--url", url,
+        "--chroma-path", str(db), "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert url.removesuffix("/v1") in result.stderr and not out.exists()
+
+
+@pytest.mark.vllm
+def test_the_chain_retrieve_rerank_eval_and_ask(
+    xling: Run, db: Path, tmp_path: Path, llm_target: tuple[str, str]
+) -> None:
+    run = tmp_path / "run.jsonl"
+    args = ["--pool", "sample", "--chroma-path", str(db)]
+    first = xling("retrieve", *args, "-q", str(_queries(tmp_path)), "-k", "6", "--out", str(run),
+                  "--task", "symmetric", "--exclude-lang", "eng")  # fmt: skip
+    assert first.exit_code == 0, first.output
+    reranked = tmp_path / "reranked.jsonl"
+    second = xling("rerank", str(run), "--url", llm_target[0], "-o", str(reranked),
+                   "--window", "6")  # fmt: skip
+    assert second.exit_code == 0, second.output
+    lines = [json.loads(x) for x in reranked.read_text("utf-8").splitlines()]
+    assert [x["qid"] for x in lines] == ["row3", "row7", "row12"]
+    assert all("row" in c["metadata"] for x in lines for c in x["candidates"])
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text(
+        "".join(
+            f"{x['qid']} 0 {c['id']} 1\n"
+            for x in lines
+            for c in x["candidates"]
+            if f"row{c['metadata']['row']}" == x["qid"]
+        ),
+        "utf-8",
+    )
+    for path in (run, reranked):
+        scored = xling("eval", "retrieval", "--run", str(path), "--qrels", str(qrels))
+        assert scored.exit_code == 0, scored.output
+    answers = tmp_path / "answers.jsonl"
+    questions = tmp_path / "questions.txt"
+    questions.write_text("Qui a présenté l'iPhone ?\nWhat did Arthur Guinness sign?\n", "utf-8")
+    asked = xling("ask", *args, "--questions", str(questions), "--url", llm_target[0],
+                  "--out", str(answers), "--rerank", "listwise", "--retrieve-k", "8")  # fmt: skip
+    assert asked.exit_code == 0, asked.output
+    out = [json.loads(x) for x in answers.read_text("utf-8").splitlines()]
+    assert [(a["qid"], a["query_language"]) for a in out] == [("0", "fra"), ("1", "eng")]
+    for a in out:
+        assert {"answer", "language", "language_ok", "citations"} <= set(a)
+        assert a["reranked"] is not None
