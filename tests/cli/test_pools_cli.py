@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlparse
 
+import pytest
 from typer.testing import Result
 
 from tests.rag.pool_checks import damage_pool
@@ -129,12 +131,18 @@ def test_verify_reports_and_repairs_a_damaged_pool(
     _one_line_error(missing, 2, "pool 'nowhere' does not exist; existing pools: hurt")
 
 
-def test_demo_runs_on_the_bundled_sample(xling: Callable[..., Result], tmp_path: Path) -> None:
-    result = xling("demo", "--embedder", "use-m3", "--chroma-path", str(tmp_path), "-k", "1",
-                   "--query", "Where did the plane crash?")  # fmt: skip
+@pytest.mark.vllm
+def test_demo_answers_on_the_bundled_sample(
+    xling: Callable[..., Result], tmp_path: Path, llm_target: tuple[str, str]
+) -> None:
+    # The session's server is reused (and left running) when the demo is pointed at its port.
+    port = str(urlparse(llm_target[0]).port)
+    result = xling("demo", "--chroma-path", str(tmp_path), "--port", port, "--rerank", "none")
     assert result.exit_code == 0, result.output
-    assert "800 records (800 new)" in result.output
-    assert "Gripen" in result.output
+    # One passage per text: 100 English sentences once, plus their four translations.
+    assert "500 passages (500 new) in 5 languages" in result.output
+    assert "asked in French" in result.output and "asked in Swahili" in result.output
+    assert "answers in the asker's language" in result.output
 
 
 def test_user_text_is_printed_as_is_not_as_markup(

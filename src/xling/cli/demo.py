@@ -1,59 +1,108 @@
-"""``xling demo``: the main job on embedded defaults."""
+"""``xling demo``: the main job on embedded defaults, cross-lingual question answering.
+
+Indexes the bundled FLORES-200 sample (English and its French, German, Swahili and Wolof
+translations, one passage per text), starts the embedded LLM (preparing it the first time),
+answers questions asked in French, German, Swahili and English through retrieve → listwise
+rerank → answer → language check, prints answer, citations and verdict, and stops the server.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from xling.cli.app import app, console
+from xling.cli.app import app, console, err_console
+from xling.cli.ask import render_answer
 from xling.cli.options import ChromaPath, EmbedderOpt
-from xling.cli.pools import render_hits
 from xling.cli.progress import progress_bar
 from xling.data import SAMPLE_LANGS, sample_path
+from xling.llm import EmbeddedLLMConfig, LLMClient, ServerHandle, prepare, running, start, stop
 from xling.rag import Pool, load_aligned
 from xling.rag.embedders import DEFAULT_EMBEDDER
+from xling.rag.pipeline import AnswerConfig, AnswerPipeline
+from xling.rag.questions import Question
+from xling.rag.retrieval import get_retriever
+from xling.rerankers import get_reranker
 
-__all__ = ["demo"]
+__all__ = ["demo", "DEFAULT_QUESTIONS"]
 
-DEFAULT_QUERIES = [
-    "Scientists have invented a tiny chip that sorts cells by type.",
-    "Wo ist der Flughafen geschlossen worden?",
-    "Habari za michezo: timu ilishinda mechi.",
+DEFAULT_QUESTIONS = [
+    Question("Qui a présenté l'iPhone, et comment ?", "fra"),
+    Question("Wo ist der JAS 39C Gripen abgestürzt?", "deu"),
+    Question("Arthur Guinness alisaini mkataba wa miaka mingapi?", "swh"),
+    Question("Which prison in Iraq was set alight during a riot?", "eng"),
 ]
+_DEMO_PORT = 8012  # its own server, beside a user's `xling llm serve` on 8011
+
+
+def _status(line: str) -> None:
+    err_console.print(f"[dim]{escape(line)}[/]", highlight=False)
+
+
+@contextmanager
+def _llm(config: EmbeddedLLMConfig) -> Iterator[ServerHandle]:
+    """Prepares (the first time) and starts the embedded LLM; stops it afterwards if started."""
+    with err_console.status("preparing the embedded LLM (the first time: a few minutes)"):
+        prepare(config, _status)
+    existing = running(config)
+    with err_console.status("starting vLLM (about a minute on 2 cores)"):
+        handle = start(config, _status)
+    try:
+        yield handle
+    finally:
+        if existing is None:
+            with err_console.status("stopping vLLM"):
+                stop(config)
 
 
 @app.command()
 def demo(
-    query: Annotated[
-        list[str] | None, typer.Option("--query", "-q", help="Queries (repeatable).")
+    question: Annotated[
+        list[str] | None,
+        typer.Option("--question", "-q", help="Questions, in any language (repeatable)."),
     ] = None,
-    k: Annotated[int, typer.Option("-k", help="Results per query.")] = 3,
+    k: Annotated[int, typer.Option("-k", help="Passages shown to the LLM.")] = 3,
+    rerank: Annotated[str, typer.Option(help="Reranker, or 'none'.")] = "listwise",
     embedder: EmbedderOpt = DEFAULT_EMBEDDER,
     chroma_path: ChromaPath = None,
     pool_name: Annotated[str, typer.Option("--pool")] = "flores-sample",
+    port: Annotated[int, typer.Option(help="Port of the demo's own LLM server.")] = _DEMO_PORT,
 ) -> None:
-    """Indexes the bundled FLORES-200 sample (eng-fra/deu/swh/wol) and searches across languages."""
+    """Answers questions in four languages from the bundled FLORES-200 sample, and checks them."""
+    questions = (
+        [Question(text, str(i)) for i, text in enumerate(question)]
+        if question
+        else DEFAULT_QUESTIONS
+    )
     pool = Pool.open(pool_name, embedder, path=chroma_path)
     records = []
-    for lang in SAMPLE_LANGS:
-        if lang != "eng":
-            records += load_aligned(
-                sample_path("eng"),
-                sample_path(lang),
-                "eng",
-                lang,
-                source=f"flores-sample/eng-{lang}",
-            )
+    for lang in SAMPLE_LANGS[1:]:
+        records += load_aligned(
+            sample_path("eng"), sample_path(lang), "eng", lang, source="flores-sample"
+        )
     with progress_bar(f"indexing {pool_name}") as update:
         report = pool.index(records, on_progress=update)
     console.print(
-        f"pool [bold]{escape(pool_name)}[/]: {pool.count()} records ({report.added} new), "
-        f"embedder {pool.embedder.id}"
+        f"pool [bold]{escape(pool_name)}[/]: {pool.count()} passages ({report.added} new) in "
+        f"{len(SAMPLE_LANGS)} languages, embedder {pool.embedder.id}"
     )
-    for text in query or DEFAULT_QUERIES:
-        for lang_filter in (list(SAMPLE_LANGS[1:]), ["swh", "wol"]):
-            # Finding a sentence's translations is a symmetric task (see query_role).
-            hits = pool.search([text], k, langs=lang_filter, task="symmetric")[0]
-            console.print(render_hits(f"{text}  [results in {', '.join(lang_filter)}]", hits))
+    config = EmbeddedLLMConfig(port=port)
+    with _llm(config) as handle:
+        client = LLMClient(handle.url, handle.model, max_concurrency=16, timeout=120)
+        reranker = None if rerank == "none" else get_reranker(rerank, client, window=10, stride=5)
+        pipeline = AnswerPipeline(
+            get_retriever("dense", pool),
+            client,
+            reranker=reranker,
+            config=AnswerConfig(k=k, retrieve_k=10),
+        )
+        with progress_bar("answering") as update:
+            answers = pipeline.answer_many(questions, on_progress=update)
+    for answer in answers:
+        console.print(render_answer(answer))
+    ok = sum(a.language_ok for a in answers)
+    console.print(f"{ok} of {len(answers)} answers in the asker's language")

@@ -30,7 +30,7 @@ from xling._validation import (
 from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError, ServiceUnavailableError
 from xling.eval.language_check import LanguageChecker
-from xling.eval.lid import UNDETERMINED, get_identifier
+from xling.eval.lid import UNDETERMINED, default_backend, get_identifier
 from xling.llm import Completion, LLMClient
 from xling.prompts.rag import ContextPassage, answer_messages, answer_prompt, parse_citations
 from xling.rag.hits import Hit, QueryHits
@@ -405,8 +405,11 @@ class AnswerPipeline:
         avoid = sorted({*passage_langs, "eng"} - {lang})
         passages = await self._fit(question, lang, context)
         answer.timings["fit"] = time.perf_counter() - started
-        candidates = sorted({lang, "eng", *passage_langs})
-        checker = LanguageChecker(backend=self.config.check_backend, candidates=candidates)
+        backend = self.config.check_backend or default_backend(lang)
+        known = get_identifier(backend).supported_languages()
+        # Passage languages the backend does not know cannot be told apart: left out.
+        candidates = sorted({lang, "eng", *(x for x in passage_langs if x in known)})
+        checker = LanguageChecker(backend=backend, candidates=candidates)
         strict = False
         while True:
             started = time.perf_counter()
