@@ -201,3 +201,18 @@ def test_in_memory_runs_and_qrels_are_checked() -> None:
         evaluate_run(RUN, {"q1": {"d1": 0.5}})
     with pytest.raises(InvalidInputError, match="measures must be a list of measure names"):
         evaluate_run(RUN, QRELS, "nDCG@10")
+
+
+def test_result_to_dict(tmp_path: Path) -> None:
+    run, qrels = write_trec(tmp_path)
+    result = evaluate_run(run, qrels, ["nDCG@10", "AP"])
+    payload = result.to_dict()
+    assert list(payload) == ["nDCG@10", "AP", "queries", "missing"]
+    assert payload["nDCG@10"] == result.metrics["nDCG@10"] and payload["AP"] == result.metrics["AP"]
+    assert payload["queries"] == result.queries == 4 and payload["missing"] == ["q4"]
+    full = result.to_dict(per_query=True)
+    assert list(full) == ["nDCG@10", "AP", "queries", "missing", "per_query"]
+    assert full["per_query"] == result.per_query and set(full["per_query"]) == set(QRELS)
+    full["per_query"]["q1"]["AP"] = -1.0  # a copy: the result is unchanged
+    assert result.per_query["q1"]["AP"] != -1.0
+    assert json.loads(json.dumps(full)) == full

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from xling._validation import check_finite, json_object
+from xling._validation import check_finite
 from xling.cli.app import app, console, fail
 from xling.cli.options import (
     EmbedderOpt,
@@ -228,9 +228,9 @@ def lang(
     plot: PlotOpt = None,
 ) -> None:
     """Checks that responses are in the expected language (XRAG-style), per language."""
-    from xling.eval import LanguageChecker
+    from xling.eval import LanguageChecker, read_responses
 
-    items = _read_responses(responses, expected, lang_field, text_field)
+    items = read_responses(responses, expected, lang_field=lang_field, text_field=text_field)
     checker = LanguageChecker(
         backend=backend,
         candidates=_split(candidates, None, "candidates") if candidates else None,
@@ -238,20 +238,7 @@ def lang(
     )
     report = checker.check_many(items)
     if as_json:
-        _emit_json({
-            "accuracy": report.accuracy,
-            "per_language": {
-                code: {"accuracy": s.accuracy, "total": s.total, "verdicts": s.verdicts,
-                       "detected": s.detected, "mean_confidence": s.mean_confidence}
-                for code, s in report.per_language.items()
-            },
-            "verdicts": [
-                {"expected": v.expected, "detected": v.detected, "verdict": v.verdict,
-                 "confidence": v.confidence, "expected_share": v.expected_share,
-                 "backend": v.backend}
-                for v in report.verdicts
-            ],
-        })  # fmt: skip
+        _emit_json(report.to_dict())
     else:
         if per_item:
             detail = Table(title="verdicts")
@@ -276,33 +263,6 @@ def lang(
     if plot is not None:
         groups = {code: {"accuracy": s.accuracy} for code, s in report.per_language.items()}
         _bar_plot(plot, groups, "responses in the expected language", "response language")
-
-
-def _read_responses(
-    path: Path, expected: str | None, lang_field: str, text_field: str
-) -> list[tuple[str, str]]:
-    from xling.eval import read_hypotheses
-    from xling.eval.files import read_text_file
-
-    if expected is not None:
-        return [(expected, text) for text in read_hypotheses(path)]
-    items = []
-    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        if not line.lstrip().startswith("{"):
-            raise fail(
-                f"{path}:{number} is not JSON; give JSONL, or plain lines with --expected LANG"
-            )
-        record = json_object(line, f"{path}:{number}")
-        if not isinstance(record.get(text_field), str):
-            raise fail(f"{path}:{number} has no string field {text_field!r}")
-        if not isinstance(record.get(lang_field), str):
-            raise fail(f"{path}:{number} has no string field {lang_field!r} (expected language)")
-        items.append((record[lang_field], record[text_field]))
-    if not items:
-        raise fail(f"file {str(path)!r} is empty")
-    return items
 
 
 @eval_app.command()
@@ -339,11 +299,7 @@ def retrieval(
         ties=ties,
     )
     if as_json:
-        payload: dict[str, Any] = {**result.metrics, "queries": result.queries,
-                                   "missing": result.missing}  # fmt: skip
-        if per_query:
-            payload["per_query"] = result.per_query
-        _emit_json(payload)
+        _emit_json(result.to_dict(per_query=per_query))
     else:
         names = list(result.metrics)
         if per_query:
@@ -384,7 +340,7 @@ def mining(
     plot: PlotOpt = None,
 ) -> None:
     """Bitext mining accuracy (100 − xSIM) of aligned files, with cosine and margin scoring."""
-    from xling.eval import bucc_f1, mine_pairs, read_references, xsim
+    from xling.eval import evaluate_mining
     from xling.eval.mining import SCORINGS
     from xling.rag.embedders import get_embedder
 
@@ -396,44 +352,28 @@ def mining(
     model = get_embedder(
         embedder, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
     )
-    results: dict[str, dict[str, Any]] = {}
-    for s_path, t_path in zip(src, tgt, strict=True):
-        sources, targets = read_references(s_path), read_references(t_path)
-        if len(sources) != len(targets):
-            raise fail(f"{s_path} has {len(sources)} lines but {t_path} has {len(targets)}; "
-                       "mining evaluation needs line-aligned files")  # fmt: skip
-        x, y = model.embed_documents(sources), model.embed_documents(targets)
-        label = s_path.name
-        entry: dict[str, Any] = {
-            name: xsim(x, y, scoring=name, k=k, target_texts=targets).accuracy for name in scorings
-        }
-        if threshold is not None:
-            margin = next((m for m in scorings if m != "cosine"), "ratio")
-            f1 = bucc_f1(mine_pairs(x, y, scoring=margin, k=k), [(i, i) for i in range(len(x))],
-                         threshold)  # fmt: skip
-            entry["bucc"] = {"scoring": margin, "threshold": threshold, "f1": f1.f1,
-                             "precision": f1.precision, "recall": f1.recall}  # fmt: skip
-        entry["pairs"] = len(sources)
-        results[label] = entry
+    report = evaluate_mining(
+        list(zip(src, tgt, strict=True)), model, scorings=scorings, k=k, threshold=threshold
+    )
     if as_json:
-        _emit_json({"embedder": model.id, "k": k, "results": results,
-                    "truncated": model.truncated})  # fmt: skip
+        _emit_json(report.to_dict())
     else:
-        table = Table(title=f"mining accuracy (%), {escape(model.id)}, k={k}")
+        table = Table(title=f"mining accuracy (%), {escape(report.embedder)}, k={k}")
         table.add_column("pair")
         table.add_column("n", justify="right")
         for name in scorings:
             table.add_column(name, justify="right")
         if threshold is not None:
             table.add_column(f"F1@{threshold}", justify="right")
-        for label, entry in results.items():
-            cells = [f"{entry[name]:.2f}" for name in scorings]
-            if threshold is not None:
-                cells.append(f"{entry['bucc']['f1']:.2f}")
-            table.add_row(label, str(entry["pairs"]), *cells)
+        for label, pair in report.results.items():
+            cells = [f"{pair.accuracy[name]:.2f}" for name in scorings]
+            if pair.bucc is not None:
+                cells.append(f"{pair.bucc.f1:.2f}")
+            table.add_row(label, str(pair.pairs), *cells)
         console.print(table)
-        if model.truncated:
-            console.print(f"{model.truncated} texts truncated to {max_tokens} tokens")
+        if report.truncated:
+            console.print(f"{report.truncated} texts truncated to {max_tokens} tokens")
     if plot is not None:
-        groups = {label: {n: entry[n] for n in scorings} for label, entry in results.items()}
-        _bar_plot(plot, groups, "accuracy (%)", f"bitext mining, {model.id}")
+        groups = {label: {n: pair.accuracy[n] for n in scorings}
+                  for label, pair in report.results.items()}  # fmt: skip
+        _bar_plot(plot, groups, "accuracy (%)", f"bitext mining, {report.embedder}")

@@ -372,6 +372,24 @@ class RetrievalResult:
     queries: int
     missing: list[str] = field(default_factory=list)
 
+    def to_dict(self, per_query: bool = False) -> dict[str, Any]:
+        """The result as JSON-ready data (what ``xling eval retrieval --json`` prints).
+
+        Args:
+            per_query: Also include ``per_query`` (query id → measure → value).
+
+        Returns:
+            Each measure's mean under its name, then ``queries`` and ``missing``.
+        """
+        payload: dict[str, Any] = {
+            **self.metrics,
+            "queries": self.queries,
+            "missing": list(self.missing),
+        }
+        if per_query:
+            payload["per_query"] = {qid: dict(values) for qid, values in self.per_query.items()}
+        return payload
+
 
 def evaluate_run(
     run: Run | str | Path,

@@ -13,11 +13,13 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from xling._validation import check_sequence, preview
+from xling._validation import check_sequence, json_object, preview
 from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
+from xling.eval.files import read_hypotheses, read_text_file
 from xling.eval.lid import UNDETERMINED, default_backend, get_identifier
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "LanguageChecker",
     "split_sentences",
     "summarize",
+    "read_responses",
 ]
 
 Verdict = Literal["correct", "mixed", "wrong_language", "undetermined"]
@@ -71,6 +74,22 @@ class LanguageVerdict:
         """Whether the response is in the expected language."""
         return self.verdict == "correct"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict as JSON-ready data (``votes`` and ``sentences`` left out).
+
+        Returns:
+            ``expected``, ``detected``, ``verdict``, ``confidence``, ``expected_share`` and
+            ``backend``.
+        """
+        return {
+            "expected": self.expected,
+            "detected": self.detected,
+            "verdict": self.verdict,
+            "confidence": self.confidence,
+            "expected_share": self.expected_share,
+            "backend": self.backend,
+        }
+
 
 @dataclass(frozen=True)
 class LanguageSummary:
@@ -95,6 +114,20 @@ class LanguageSummary:
         """Share of responses in the expected language."""
         return self.verdicts.get("correct", 0) / self.total
 
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data.
+
+        Returns:
+            ``accuracy``, ``total``, ``verdicts``, ``detected`` and ``mean_confidence``.
+        """
+        return {
+            "accuracy": self.accuracy,
+            "total": self.total,
+            "verdicts": dict(self.verdicts),
+            "detected": dict(self.detected),
+            "mean_confidence": self.mean_confidence,
+        }
+
 
 @dataclass(frozen=True)
 class LanguageReport:
@@ -107,6 +140,19 @@ class LanguageReport:
     def accuracy(self) -> float:
         """Share of all responses in their expected language."""
         return sum(v.correct for v in self.verdicts) / len(self.verdicts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (what ``xling eval lang --json`` prints).
+
+        Returns:
+            ``accuracy``, ``per_language`` (code → :meth:`LanguageSummary.to_dict`) and
+            ``verdicts`` (a list of :meth:`LanguageVerdict.to_dict`).
+        """
+        return {
+            "accuracy": self.accuracy,
+            "per_language": {code: s.to_dict() for code, s in self.per_language.items()},
+            "verdicts": [v.to_dict() for v in self.verdicts],
+        }
 
 
 @dataclass
@@ -231,3 +277,54 @@ def summarize(verdicts: Sequence[LanguageVerdict]) -> dict[str, LanguageSummary]
         )
         for lang, group in sorted(groups.items())
     }
+
+
+def read_responses(
+    path: str | Path,
+    expected: str | None = None,
+    *,
+    lang_field: str = "lang",
+    text_field: str = "response",
+) -> list[tuple[str, str]]:
+    """Reads the responses to check from a file.
+
+    Args:
+        path: JSONL with one ``{lang, response}`` object per line (blank lines skipped), or,
+            with ``expected``, plain text with one response per line (or JSONL read as
+            :func:`~xling.eval.files.read_hypotheses` does).
+        expected: The expected language of every response of a plain-text file.
+        lang_field: JSON key of the expected language.
+        text_field: JSON key of the response text.
+
+    Returns:
+        ``(expected language, response)`` pairs for :meth:`LanguageChecker.check_many`; the
+        codes are as written (the checker normalises them).
+
+    Raises:
+        InvalidInputError: If the file is missing, not UTF-8 or empty, or a line is not a JSON
+            object with string ``lang_field`` and ``text_field`` values; the message names
+            ``file:line``.
+    """
+    if expected is not None:
+        return [(expected, text) for text in read_hypotheses(path)]
+    items: list[tuple[str, str]] = []
+    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        if not line.lstrip().startswith("{"):
+            raise InvalidInputError(
+                f"{where} is not JSON; give JSONL, or plain lines with --expected LANG"
+            )
+        record = json_object(line, where)
+        text, lang = record.get(text_field), record.get(lang_field)
+        if not isinstance(text, str):
+            raise InvalidInputError(f"{where} has no string field {text_field!r}")
+        if not isinstance(lang, str):
+            raise InvalidInputError(
+                f"{where} has no string field {lang_field!r} (expected language)"
+            )
+        items.append((lang, text))
+    if not items:
+        raise InvalidInputError(f"file {str(path)!r} is empty")
+    return items
