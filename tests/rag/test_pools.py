@@ -99,6 +99,10 @@ def test_batches_stay_under_chromas_maximum(tmp_path: Path, tiny_model_dir: Path
     assert pool.max_batch == 5461
     report = pool.index(records, batch_size=10_000)
     assert report.added == 6000 and pool.count() == 6000
+    # Read back in pages of at most max_batch (one get of a large pool exceeds SQLite's limits).
+    ids, texts, _, vectors = pool.listing(with_vectors=True)
+    assert len(set(ids)) == 6000 and set(texts) == {r.text for r in records}
+    assert vectors is not None and vectors.shape == (6000, embedder.dim)
 
 
 def test_aligned_view_keeps_row_order_and_vectors(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -181,6 +181,33 @@ def _get_collection(client: Any, name: str) -> Any:
         return None
 
 
+def _lang(metadata: dict[str, Any]) -> str | None:
+    """A stored record's language (``None`` in collections other tools made)."""
+    lang = metadata.get("lang")
+    return str(lang) if isinstance(lang, str) and lang else None
+
+
+def _space(collection: Any) -> str:
+    """The collection's HNSW distance: ``cosine`` (xling's), ``l2`` (Chroma's default) or ``ip``."""
+    try:
+        config = collection.configuration or {}
+        space = (config.get("hnsw") or {}).get("space")
+    except Exception:  # an older server without configurations
+        space = None
+    return str(space or (collection.metadata or {}).get("hnsw:space") or "l2")
+
+
+def _similarity(collection: Any) -> Callable[[float], float]:
+    """Chroma distance → cosine similarity, for unit vectors in any of Chroma's spaces.
+
+    ``cosine``: d = 1 − cos; ``l2`` (squared): d = 2 − 2 cos, so cos = 1 − d / 2; ``ip``:
+    d = 1 − u·v.
+    """
+    if _space(collection) == "l2":
+        return lambda d: 1.0 - d / 2.0
+    return lambda d: 1.0 - d
+
+
 class Pool:
     """A Chroma collection filled through an xling embedder.
 
@@ -193,6 +220,8 @@ class Pool:
         lock_timeout: How long a write waits for another process's write lock on an
             embedded folder: ``None`` as long as it takes, ``0`` not at all, else seconds.
         on_wait: Called with a one-line message when a write starts waiting for that lock.
+        foreign: Accept a collection that xling did not make (no embedder record), read-only,
+            with ``embedder`` as named by the caller.
     """
 
     def __init__(
@@ -203,9 +232,11 @@ class Pool:
         *,
         lock_timeout: float | None = None,
         on_wait: OnWait | None = None,
+        foreign: bool = False,
     ) -> None:
         self.db = db
         self.embedder = embedder
+        self.foreign = foreign
         self.lock_timeout = lock_timeout
         self.on_wait = on_wait
         self._name = name
@@ -270,10 +301,11 @@ class Pool:
                 "once) or a number of seconds"
             )
         db = Database.open(path=path, url=url, client=client)
+        named = embedder is not None
         if embedder is None:
             embedder = cls._recorded(db, name) or DEFAULT_EMBEDDER
         emb = get_embedder(embedder) if not isinstance(embedder, Embedder) else embedder
-        pool = cls(db, name, emb, lock_timeout=lock_timeout, on_wait=on_wait)
+        pool = cls(db, name, emb, lock_timeout=lock_timeout, on_wait=on_wait, foreign=named)
         with pool.reading() as collection:
             if collection is None and not create:
                 existing = sorted(
@@ -310,11 +342,16 @@ class Pool:
         recorded = (found.metadata or {}).get(_EMBEDDER_KEY) if found is not None else None
         return str(recorded) if recorded else None
 
-    @staticmethod
-    def _check_embedder(name: str, metadata: dict[str, Any], emb: Embedder) -> None:
+    def _check_embedder(self, name: str, metadata: dict[str, Any], emb: Embedder) -> None:
         recorded, dim = metadata.get(_EMBEDDER_KEY), metadata.get(_DIM_KEY)
         if recorded is None:
-            raise InvalidInputError(f"collection {name!r} was not made by xling (no embedder id)")
+            if self.foreign:
+                return  # another tool's collection, read with the embedder the caller named
+            raise InvalidInputError(
+                f"collection {name!r} was not made by xling (no embedder record); open it with "
+                "the embedder that filled it named explicitly, e.g. Pool.open(name, "
+                "'e5-small-q4') or --embedder, to search it"
+            )
         if recorded != emb.id or int(dim or 0) != emb.dim:
             raise InvalidInputError(
                 f"pool {name!r} was indexed with embedder {recorded!r} ({dim}-d), not "
@@ -503,7 +540,13 @@ class Pool:
 
     def _check_layout(self, collection: Any) -> None:
         """Refuses to write into a pool of the older layout (one record per pair side)."""
-        if (collection.metadata or {}).get(_LAYOUT_KEY) == _LAYOUT or collection.count() == 0:
+        metadata = collection.metadata or {}
+        if metadata.get(_EMBEDDER_KEY) is None:
+            raise InvalidInputError(
+                f"collection {self.name!r} was not made by xling (a LlamaIndex or other "
+                "collection): xling searches it but does not write to it"
+            )
+        if metadata.get(_LAYOUT_KEY) == _LAYOUT or collection.count() == 0:
             return
         raise InvalidInputError(
             f"pool {self.name!r} was written by an older xling (one record per side of each "
@@ -640,6 +683,7 @@ class Pool:
                 where=filters,
                 include=["documents", "metadatas", "distances"],
             )
+        similarity = _similarity(collection)
         hits: list[list[Hit]] = []
         for ids, docs, metas, dists in zip(
             result["ids"], result["documents"], result["metadatas"], result["distances"],
@@ -647,7 +691,7 @@ class Pool:
         ):  # fmt: skip
             hits.append(
                 [
-                    Hit(i, d, 1.0 - float(dist), str(m.get("lang", "")), public_metadata(m))
+                    Hit(i, d, similarity(float(dist)), _lang(m), public_metadata(m))
                     for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)
                 ]
             )
@@ -664,11 +708,24 @@ class Pool:
             ServiceUnavailableError: If the server does not answer or the pool is damaged.
         """
         include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
-        with self._damage_is_named(), self.reading() as collection:
-            if collection is None:
-                empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
-                return [], [], [], (empty if with_vectors else None)
-            got = collection.get(where=where, include=include)
+        got: dict[str, list[Any]] = {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
+        # Pages of at most max_batch records: one get of a whole large pool exceeds SQLite's
+        # limit on query variables ("too many SQL variables").
+        offset = 0
+        while True:
+            with self._damage_is_named(), self.reading() as collection:
+                if collection is None:
+                    empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
+                    return [], [], [], (empty if with_vectors else None)
+                page = collection.get(
+                    where=where, include=include, limit=self.max_batch, offset=offset
+                )
+            for key in include + ["ids"]:
+                values = page[key]
+                got[key].extend(list(values) if values is not None else [])
+            offset += len(page["ids"])
+            if len(page["ids"]) < self.max_batch:
+                break
         metas = [dict(m or {}) for m in got["metadatas"]]
         order = sorted(
             range(len(got["ids"])),
@@ -719,7 +776,7 @@ class Pool:
                 )
             for rid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 meta = dict(meta or {})
-                found[rid] = Hit(rid, doc, None, str(meta.get("lang", "")), public_metadata(meta))
+                found[rid] = Hit(rid, doc, None, _lang(meta), public_metadata(meta))
         return [found.get(i) for i in ids]
 
     def records(

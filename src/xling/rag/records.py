@@ -212,9 +212,18 @@ def merge_metadata(first: Mapping[str, Scalar], second: Mapping[str, Scalar]) ->
     return merged
 
 
+# LlamaIndex's bookkeeping in a collection it built (the serialised node, its type).
+_FOREIGN_KEYS = frozenset({"_node_content", "_node_type"})
+
+
 def public_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """What a hit shows of a stored record's metadata: all but ``lang`` and ``xling:`` keys."""
-    return {k: v for k, v in metadata.items() if k != "lang" and not k.startswith("xling:")}
+    """What a hit shows of a stored record's metadata: all but ``lang``, ``xling:`` keys and
+    LlamaIndex's serialised node (its ``doc_id`` / ``ref_doc_id`` are kept)."""
+    return {
+        k: v
+        for k, v in metadata.items()
+        if k != "lang" and not k.startswith("xling:") and k not in _FOREIGN_KEYS
+    }
 
 
 def _source_name(path: str | Path) -> str:

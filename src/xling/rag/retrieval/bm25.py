@@ -101,8 +101,7 @@ class BM25Retriever(Retriever):
             return None
         mask = self._masks.get(where.key)
         if mask is None:
-            with self.pool.reading() as collection:
-                allowed = set(collection.get(where=clause, include=[])["ids"])
+            allowed = set(self.pool.listing(clause)[0])
             mask = np.fromiter((i in allowed for i in self._ids), dtype=bool, count=len(self._ids))
             self._masks[where.key] = mask
             while len(self._masks) > 32:
