@@ -11,8 +11,8 @@ demo: setup
 	.venv/bin/xling demo
 
 lint: setup
-	.venv/bin/ruff check src tests bench
-	.venv/bin/ruff format --check src tests bench
+	.venv/bin/ruff check src tests bench examples
+	.venv/bin/ruff format --check src tests bench examples
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 

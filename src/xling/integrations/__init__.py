@@ -1,0 +1,1 @@
+"""Integrations of xling into other frameworks (each an optional extra)."""

@@ -1,0 +1,132 @@
+"""``XlingRerank``: any xling LLM reranker as a LlamaIndex node postprocessor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+
+from xling.errors import InvalidInputError, UnknownSpecError
+from xling.llm import LLMClient
+from xling.llm.client import DEFAULT_CONCURRENCY
+from xling.rag.hits import Hit
+from xling.rerankers import (
+    Reranker,
+    RerankRequest,
+    RerankResult,
+    available_rerankers,
+    get_reranker,
+)
+
+__all__ = ["XlingRerank", "FALLBACK_KEY"]
+
+dispatcher = get_dispatcher(__name__)
+FALLBACK_KEY = "xling_rerank_fallback"
+"""Node metadata key set to ``True`` when the server failed and the first-stage order was kept."""
+
+
+class XlingRerank(BaseNodePostprocessor):
+    """An xling reranker (listwise, FIRST, top-down, PRP, pointwise) over any OpenAI-compatible URL.
+
+    Beats LlamaIndex's own LLM rerankers where they fail: sliding windows over any depth,
+    passages cut by the model's tokens (not whitespace words, which leaves Chinese and Thai
+    uncut), malformed answers repaired, a truly async path (many queries in flight share the
+    client's bound), rerank scores rather than the retrieval scores, and a server failure that
+    keeps the first-stage order and says so in each node's metadata (``xling_rerank_fallback``).
+    """
+
+    method: str = Field(default="listwise", description="The xling reranker name.")
+    url: str = Field(
+        default="http://127.0.0.1:8011/v1", description="OpenAI-compatible LLM server URL."
+    )
+    model: str | None = Field(default=None, description="Model name (default: the server's).")
+    top_n: int = Field(default=5, description="Nodes returned, best first.")
+    max_concurrency: int = Field(
+        default=DEFAULT_CONCURRENCY, description="Most LLM requests in flight (all queries)."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The reranker's own options (window, stride, template, on_failure, ...).",
+    )
+    _client: LLMClient = PrivateAttr()
+    _reranker: Reranker = PrivateAttr()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.method not in available_rerankers():
+            raise UnknownSpecError(
+                f"method={self.method!r} is not an xling reranker; use one of: "
+                f"{', '.join(available_rerankers())}"
+            )
+        if isinstance(self.top_n, bool) or not isinstance(self.top_n, int) or self.top_n < 1:
+            raise InvalidInputError(f"top_n={self.top_n!r} is not allowed; use an integer >= 1")
+        self._client = LLMClient(self.url, self.model, max_concurrency=self.max_concurrency)
+        self._reranker = get_reranker(self.method, self._client, **self.options)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """The LlamaIndex class name."""
+        return "XlingRerank"
+
+    def _request(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
+    ) -> RerankRequest:
+        if query_bundle is None:
+            raise InvalidInputError("XlingRerank needs the query (a QueryBundle) to rerank nodes")
+        hits = []
+        for node in nodes:
+            text = node.node.get_content(metadata_mode=MetadataMode.NONE)
+            if not text or not text.strip():
+                raise InvalidInputError(
+                    f"node {node.node.node_id!r} has no text to rerank; give nodes with text"
+                )
+            lang = node.node.metadata.get("lang")
+            hits.append(
+                Hit(node.node.node_id, text, node.score, lang if isinstance(lang, str) else None)
+            )
+        return RerankRequest(query_bundle.query_str, tuple(hits))
+
+    def _nodes(self, nodes: list[NodeWithScore], result: RerankResult) -> list[NodeWithScore]:
+        by_id = {n.node.node_id: n for n in nodes}
+        out = []
+        for ranked in result.candidates[: self.top_n]:
+            node = by_id[ranked.id].node
+            if result.fallback:
+                node = node.model_copy(update={"metadata": {**node.metadata, FALLBACK_KEY: True}})
+            out.append(NodeWithScore(node=node, score=ranked.score))
+        return out
+
+    def _start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
+        dispatcher.event(
+            ReRankStartEvent(
+                query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=self.method
+            )
+        )
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        self._start(nodes, query_bundle)
+        if not nodes:
+            dispatcher.event(ReRankEndEvent(nodes=[]))
+            return []
+        result = self._reranker.rerank(self._request(nodes, query_bundle))
+        out = self._nodes(nodes, result)
+        dispatcher.event(ReRankEndEvent(nodes=out))
+        return out
+
+    async def _apostprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        self._start(nodes, query_bundle)
+        if not nodes:
+            dispatcher.event(ReRankEndEvent(nodes=[]))
+            return []
+        result = await self._reranker.arerank(self._request(nodes, query_bundle))
+        out = self._nodes(nodes, result)
+        dispatcher.event(ReRankEndEvent(nodes=out))
+        return out
