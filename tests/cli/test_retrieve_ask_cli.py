@@ -165,3 +165,16 @@ def test_the_chain_retrieve_rerank_eval_and_ask(
     for a in out:
         assert {"answer", "language", "language_ok", "citations"} <= set(a)
         assert a["reranked"] is not None
+
+
+def test_index_derives_bm25_and_margin_ahead_of_queries(xling: Run, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    source = ["--src", str(sample_path("eng")), "--src-lang", "eng"]
+    made = xling("index", "--pool", "derived", *source, "--chroma-path", str(db),
+                 "--derive", "bm25", "--derive", "margin")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "bm25 index of derived ready" in made.stdout and "margin index" in made.stdout
+    files = sorted(p.name for p in (db / "xling-derived").rglob("*.npz"))
+    assert files == ["bm25-lucene-k1=1.5-b=0.75.npz", "margin-pool-k=10.npz"]
+    bad = xling("index", "--pool", "derived", "--chroma-path", str(db), "--derive", "dense")
+    assert bad.exit_code == 2 and "--derive='dense' is not allowed" in bad.stderr

@@ -103,6 +103,10 @@ def test_batches_stay_under_chromas_maximum(tmp_path: Path, tiny_model_dir: Path
     ids, texts, _, vectors = pool.listing(with_vectors=True)
     assert len(set(ids)) == 6000 and set(texts) == {r.text for r in records}
     assert vectors is not None and vectors.shape == (6000, embedder.dim)
+    # 400 queries × 101 results is more than one SQLite statement takes: searched in slices.
+    found = pool.search([r.text for r in records[:400]], k=101, task="symmetric")
+    assert len(found) == 400 and all(len(hits) == 101 for hits in found)
+    assert [hits[0].text for hits in found[:5]] == [r.text for r in records[:5]]
 
 
 def test_aligned_view_keeps_row_order_and_vectors(

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from xling._validation import check_positive_int
+from xling._validation import check_choice, check_positive_int
 from xling.cli.app import app, console, err_console, fail
 from xling.cli.options import (
     ChromaPath,
@@ -26,8 +26,11 @@ from xling.cli.progress import progress_bar
 from xling.errors import EXIT_SERVER
 from xling.rag import Hit, Pool, Record, load_aligned, load_jsonl, load_lines, load_tsv
 from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, get_embedder, query_role
+from xling.rag.retrieval import get_retriever
 
 __all__ = ["index", "search", "load_records", "pool_embedder"]
+
+_DERIVED = ("bm25", "margin")  # the methods with an index derived from the pool
 
 
 def load_records(
@@ -111,10 +114,22 @@ def index(
         int,
         typer.Option(help="With --verify: records to re-embed and look up (0: all of them)."),
     ] = 256,
+    derive: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--derive",
+            help="Build a method's derived index now (bm25: the BM25 index; margin: the "
+            "passages' neighbourhood means), not on its first query (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Embeds texts into a pool; re-running resumes or skips what is already there."""
+    methods = [check_choice(m, "--derive", _DERIVED) for m in derive or []]
     inputs = any(x is not None for x in (src, tsv, jsonl))
-    records = load_records(src, src_lang, tgt, tgt_lang, tsv, jsonl) if inputs or not verify else []
+    needs_input = not verify and not methods
+    records = (
+        load_records(src, src_lang, tgt, tgt_lang, tsv, jsonl) if inputs or needs_input else []
+    )
     check_positive_int(batch_size, "--batch-size")
     if verify_sample < 0:
         raise fail(f"--verify-sample={verify_sample} is not allowed; use 0 (all) or more")
@@ -133,6 +148,10 @@ def index(
             f"pool [bold]{escape(pool)}[/]: {report.added} added, {report.skipped} already "
             f"there, {target.count()} records in all ({target.embedder.id})"
         )
+    for method in methods:
+        with err_console.status(f"deriving the {method} index of {pool}"):
+            get_retriever(method, target).prepare()
+        console.print(f"{method} index of [bold]{escape(pool)}[/] ready", highlight=False)
     if verify:
         with progress_bar(f"verifying {pool}") as update:
             checked = target.verify(repair=repair, sample=verify_sample or None, on_progress=update)

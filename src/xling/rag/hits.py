@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,15 @@ from xling._validation import preview
 from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
 
-__all__ = ["Hit", "QueryHits", "RunRow", "hits_to_run", "ranked_rows", "run_rows"]
+__all__ = [
+    "Hit",
+    "QueryHits",
+    "RunRow",
+    "hits_from_run",
+    "hits_to_run",
+    "ranked_rows",
+    "run_rows",
+]
 
 _HIT_FIELDS = ("id", "text", "score", "lang", "metadata")
 
@@ -26,7 +34,7 @@ def _check_score(score: Any, hid: str) -> float:
     """A score as ``float``: any finite real number (numpy's included), no bool."""
     if isinstance(score, bool) or not isinstance(score, numbers.Real) or not math.isfinite(score):
         raise InvalidInputError(
-            f"hit {hid!r} has score {preview(score)}; use a finite number (or no score)"
+            f"candidate {hid!r} has score {preview(score)}; use a finite number (or no score)"
         )
     return float(score)
 
@@ -62,18 +70,18 @@ class Hit:
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
-            raise InvalidInputError(f"hit id {self.id!r} is not allowed; use a non-empty str")
+            raise InvalidInputError(f"candidate id {self.id!r} is not allowed; use a non-empty str")
         if not isinstance(self.text, str) or not self.text.strip():
             raise InvalidInputError(
-                f"hit {self.id!r} has text {preview(self.text)}; empty texts are not allowed"
+                f"candidate {self.id!r} has text {preview(self.text)}; empty texts are not allowed"
             )
         if self.score is not None:
             object.__setattr__(self, "score", _check_score(self.score, self.id))
         if self.lang is not None:
-            object.__setattr__(self, "lang", check_lang(self.lang, f"hit {self.id!r}"))
+            object.__setattr__(self, "lang", check_lang(self.lang, f"candidate {self.id!r}"))
         if not isinstance(self.metadata, Mapping):
             raise InvalidInputError(
-                f"hit {self.id!r} has metadata {preview(self.metadata)}; use a mapping"
+                f"candidate {self.id!r} has metadata {preview(self.metadata)}; use a mapping"
             )
         object.__setattr__(self, "metadata", dict(self.metadata))
 
@@ -250,3 +258,40 @@ def hits_to_run(results: Iterable[QueryHits]) -> dict[str, dict[str, float]]:
             raise InvalidInputError(f"query id {result.qid!r} appears twice; ids must be unique")
         run[result.qid] = {row.doc_id: row.score for row in result.run_rows()}
     return run
+
+
+def hits_from_run(
+    run: Mapping[str, Mapping[str, float]],
+    queries: Mapping[str, str],
+    lookup: Callable[[Sequence[str]], Sequence[Hit | None]],
+) -> list[QueryHits]:
+    """A run (query id → document id → score, as :func:`xling.eval.read_run` gives) as hits.
+
+    Documents are ordered by descending score (ties by document id, ascending) and take their
+    text, language and metadata from ``lookup`` (``pool.get``); the run's score is kept.
+
+    Args:
+        run: The run.
+        queries: Query id → query text, for every query of the run.
+        lookup: Ids → the pool's hits (``None`` for an id it does not hold).
+
+    Raises:
+        InvalidInputError: If a query id has no text, or a document is not in the pool.
+    """
+    out: list[QueryHits] = []
+    for qid, docs in run.items():
+        if qid not in queries:
+            raise InvalidInputError(f"run query {qid!r} has no query text; give it in queries")
+        ids = sorted(docs, key=lambda d: (-float(docs[d]), d))
+        found = lookup(ids)
+        missing = [d for d, hit in zip(ids, found, strict=True) if hit is None]
+        if missing:
+            raise InvalidInputError(
+                f"run query {qid!r} lists {len(missing)} document(s) not in the pool, e.g. "
+                f"{missing[0]!r}"
+            )
+        hits = tuple(
+            Hit(h.id, h.text, float(docs[h.id]), h.lang, h.metadata) for h in found if h is not None
+        )
+        out.append(QueryHits(str(qid), queries[qid], hits))
+    return out

@@ -60,6 +60,7 @@ _LAYOUT_KEY = "xling:layout"
 _LAYOUT = "passages"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 _UNSET: Any = object()
+_QUERY_CELLS = 30_000  # queries × results per Chroma query call (SQLite's limit is 32,766)
 
 
 @dataclass(frozen=True)
@@ -674,15 +675,27 @@ class Pool:
             return []
         filters = self._where(langs, where)
         vectors = self.embedder.embed_queries(texts, task=task)
-        with self._damage_is_named(), self.reading() as collection:
-            if collection is None:
-                return [[] for _ in texts]
-            result = collection.query(
-                query_embeddings=vectors,
-                n_results=k,
-                where=filters,
-                include=["documents", "metadatas", "distances"],
-            )
+        result: dict[str, list[Any]] = {
+            "ids": [],
+            "documents": [],
+            "metadatas": [],
+            "distances": [],
+        }
+        # Embedded Chroma binds queries × k variables in one SQLite statement, which refuses
+        # more than 32,766: query in slices under that.
+        step = max(1, _QUERY_CELLS // k)
+        for start in range(0, len(texts), step):
+            with self._damage_is_named(), self.reading() as collection:
+                if collection is None:
+                    return [[] for _ in texts]
+                part = collection.query(
+                    query_embeddings=vectors[start : start + step],
+                    n_results=k,
+                    where=filters,
+                    include=["documents", "metadatas", "distances"],
+                )
+            for key in result:
+                result[key].extend(part[key])
         similarity = _similarity(collection)
         hits: list[list[Hit]] = []
         for ids, docs, metas, dists in zip(

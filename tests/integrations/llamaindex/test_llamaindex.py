@@ -20,7 +20,7 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from tests.conftest import free_port
 from xling.data import sample_path
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
 from xling.integrations.llamaindex import (
     FALLBACK_KEY,
     LanguageCorrectnessEvaluator,
@@ -153,6 +153,8 @@ def test_rerank_bad_input_is_named(db: Path) -> None:
         XlingRerank(method="magic")
     with pytest.raises(InvalidInputError, match="top_n=0 is not allowed"):
         XlingRerank(top_n=0)
+    with pytest.raises(UnknownSpecError, match="unknown embedder spec 'nope'; allowed: e5-small"):
+        XlingEmbedding("nope")
     empty = [NodeWithScore(node=TextNode(id_="n1", text=" "), score=1.0)]
     with pytest.raises(InvalidInputError, match="node 'n1' has no text"):
         XlingRerank().postprocess_nodes(empty, query_str="q")
@@ -166,6 +168,10 @@ def test_rerank_falls_back_and_flags_when_the_llm_is_down(db: Path) -> None:
     out = asyncio.run(rerank.apostprocess_nodes(nodes, query_str="Wo ist der Gripen abgestürzt?"))
     assert [n.node.node_id for n in out] == [n.node.node_id for n in nodes[:3]]
     assert all(n.node.metadata[FALLBACK_KEY] is True for n in out)
+    strict = XlingRerank(url=url, options={"on_failure": "raise"})
+    strict._client.max_retries = 0
+    with pytest.raises(ServiceUnavailableError, match=url.removesuffix("/v1")):
+        strict.postprocess_nodes(nodes, query_str="Wo?")
 
 
 @pytest.mark.vllm

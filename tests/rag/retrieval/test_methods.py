@@ -13,7 +13,7 @@ from xling.errors import InvalidInputError, UnknownSpecError
 from xling.eval import evaluate_run
 from xling.rag import Pool, load_aligned, load_lines
 from xling.rag.embedders import Embedder
-from xling.rag.hits import Hit, QueryHits, hits_to_run
+from xling.rag.hits import Hit, QueryHits, hits_from_run, hits_to_run
 from xling.rag.lexical import tokenize
 from xling.rag.retrieval import (
     BM25Retriever,
@@ -204,8 +204,14 @@ def test_hits_go_into_a_reranker_and_the_eval_run_format(pool: Pool) -> None:
     }
     scores = evaluate_run(hits_to_run(results), qrels, ["R@5"]).metrics
     assert scores["R@5"] == 1.0
+    # And back: a run (as read from a file) becomes hits again, texts from the pool.
+    back = hits_from_run(hits_to_run(results), {r.qid: r.query for r in results}, pool.get)
+    assert [b.ids for b in back] == [r.ids for r in results]
+    assert back[0].hits[0].text == results[0].hits[0].text
+    with pytest.raises(InvalidInputError, match="not in the pool, e.g. 'nope'"):
+        hits_from_run({"q3": {"nope": 1.0}}, {"q3": "x"}, pool.get)
     line = results[1].to_dict()
     assert QueryHits.from_dict(line) == results[1]
     assert set(line["hits"][0]) == {"id", "text", "lang", "score", "metadata"}
-    with pytest.raises(InvalidInputError, match="hit 'x' has text"):
+    with pytest.raises(InvalidInputError, match="candidate 'x' has text"):
         Hit("x", " ")

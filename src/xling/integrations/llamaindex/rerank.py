@@ -12,7 +12,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from xling.errors import InvalidInputError, UnknownSpecError
 from xling.llm import LLMClient
-from xling.llm.client import DEFAULT_CONCURRENCY
+from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from xling.rag.hits import Hit
 from xling.rerankers import (
     Reranker,
@@ -48,6 +48,15 @@ class XlingRerank(BaseNodePostprocessor):
     max_concurrency: int = Field(
         default=DEFAULT_CONCURRENCY, description="Most LLM requests in flight (all queries)."
     )
+    timeout: float = Field(
+        default=DEFAULT_TIMEOUT,
+        description="Seconds per LLM request attempt (raise it when many queries share a slow "
+        "server: queued requests count).",
+    )
+    deadline: float | None = Field(
+        default=None,
+        description="Seconds per LLM request, retries included (default: 3 × timeout).",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="The reranker's own options (window, stride, template, on_failure, ...).",
@@ -64,7 +73,10 @@ class XlingRerank(BaseNodePostprocessor):
             )
         if isinstance(self.top_n, bool) or not isinstance(self.top_n, int) or self.top_n < 1:
             raise InvalidInputError(f"top_n={self.top_n!r} is not allowed; use an integer >= 1")
-        self._client = LLMClient(self.url, self.model, max_concurrency=self.max_concurrency)
+        self._client = LLMClient(
+            self.url, self.model, max_concurrency=self.max_concurrency, timeout=self.timeout,
+            deadline=self.deadline,
+        )  # fmt: skip
         self._reranker = get_reranker(self.method, self._client, **self.options)
 
     @classmethod
@@ -100,33 +112,33 @@ class XlingRerank(BaseNodePostprocessor):
             out.append(NodeWithScore(node=node, score=ranked.score))
         return out
 
-    def _start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
+    def _begin(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
+    ) -> RerankRequest | None:
+        """Announces the rerank; the request, or ``None`` when there is nothing to rerank."""
         dispatcher.event(
             ReRankStartEvent(
                 query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=self.method
             )
         )
+        if not nodes:
+            dispatcher.event(ReRankEndEvent(nodes=[]))
+            return None
+        return self._request(nodes, query_bundle)
+
+    def _end(self, nodes: list[NodeWithScore], result: RerankResult) -> list[NodeWithScore]:
+        out = self._nodes(nodes, result)
+        dispatcher.event(ReRankEndEvent(nodes=out))
+        return out
 
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        self._start(nodes, query_bundle)
-        if not nodes:
-            dispatcher.event(ReRankEndEvent(nodes=[]))
-            return []
-        result = self._reranker.rerank(self._request(nodes, query_bundle))
-        out = self._nodes(nodes, result)
-        dispatcher.event(ReRankEndEvent(nodes=out))
-        return out
+        request = self._begin(nodes, query_bundle)
+        return [] if request is None else self._end(nodes, self._reranker.rerank(request))
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        self._start(nodes, query_bundle)
-        if not nodes:
-            dispatcher.event(ReRankEndEvent(nodes=[]))
-            return []
-        result = await self._reranker.arerank(self._request(nodes, query_bundle))
-        out = self._nodes(nodes, result)
-        dispatcher.event(ReRankEndEvent(nodes=out))
-        return out
+        request = self._begin(nodes, query_bundle)
+        return [] if request is None else self._end(nodes, await self._reranker.arerank(request))

@@ -1,0 +1,79 @@
+"""``xling serve``: the retrieval, rerank, embedding and answer service (extra ``server``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from xling.cli.app import app, err_console
+from xling.server.config import ServiceConfig, read_api_keys
+
+__all__ = ["serve"]
+
+
+@app.command()
+def serve(
+    pool: Annotated[list[str] | None, typer.Option("--pool", "-p", help="Pool to serve.")] = None,
+    chroma_path: Annotated[Path | None, typer.Option(help="Embedded Chroma folder.")] = None,
+    chroma_url: Annotated[str | None, typer.Option(help="Chroma server or Cloud URL.")] = None,
+    llm_url: Annotated[
+        list[str] | None, typer.Option(help="OpenAI-compatible LLM server (repeat for replicas).")
+    ] = None,
+    llm_model: Annotated[str | None, typer.Option(help="The LLM's model name.")] = None,
+    embedder: Annotated[
+        list[str] | None, typer.Option("--embedder", "-e", help="A further embedder to serve.")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8080].")] = None,
+    api_keys_file: Annotated[
+        Path | None, typer.Option(help="Bearer keys, one a line (plus $XLING_API_KEYS).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML settings ([serve] keys).")] = None,
+    max_body_bytes: Annotated[int | None, typer.Option(help="Largest request body.")] = None,
+    max_documents: Annotated[int | None, typer.Option(help="Most documents a rerank.")] = None,
+    max_text_chars: Annotated[int | None, typer.Option(help="Longest text.")] = None,
+    max_k: Annotated[int | None, typer.Option(help="Largest k / top_n.")] = None,
+    max_batch: Annotated[int | None, typer.Option(help="Most queries or inputs a request.")] = None,
+    max_llm_waiting: Annotated[
+        int | None, typer.Option(help="LLM requests allowed to wait before 503.")
+    ] = None,
+    rate_limit: Annotated[int | None, typer.Option(help="Requests a minute per key.")] = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(help="Allowed CORS origin.")] = None,
+    drain_seconds: Annotated[
+        int, typer.Option(help="On SIGTERM, seconds to let requests in flight finish.")
+    ] = 30,
+) -> None:
+    """Serves pools over HTTP: Cohere/Jina/TEI-compatible rerank, OpenAI embeddings, RAG."""
+    import uvicorn
+
+    from xling.server.app import create_app
+    from xling.server.service import Service
+
+    given: dict[str, Any] = {
+        "pools": pool, "chroma_path": str(chroma_path) if chroma_path else None,
+        "chroma_url": chroma_url, "llm_urls": llm_url, "llm_model": llm_model,
+        "embedders": embedder, "host": host, "port": port, "max_body_bytes": max_body_bytes,
+        "max_documents": max_documents, "max_text_chars": max_text_chars, "max_k": max_k,
+        "max_batch": max_batch, "max_llm_waiting": max_llm_waiting, "rate_limit": rate_limit,
+        "cors_origins": cors_origin,
+    }  # fmt: skip
+    keys = read_api_keys(api_keys_file)
+    if keys:
+        given["api_keys"] = keys
+    if config is not None:
+        settings = ServiceConfig.from_toml(config, **given)
+    else:
+        settings = ServiceConfig(**{k: v for k, v in given.items() if v is not None})
+    asgi = create_app(settings, Service(settings))  # bad pools or embedders: one line, exit 2
+    err_console.print(
+        f"serving {', '.join(settings.pools) or 'no pool'} on http://{settings.host}:"
+        f"{settings.port} (LLM: {', '.join(settings.llm_urls) or 'none'}; auth: "
+        f"{'on' if settings.api_keys else 'off'})",
+        highlight=False,
+    )
+    uvicorn.run(
+        asgi, host=settings.host, port=settings.port, log_level="warning",
+        timeout_graceful_shutdown=drain_seconds,
+    )  # fmt: skip

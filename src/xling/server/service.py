@@ -1,0 +1,227 @@
+"""What one service process holds: pools, embedders, LLM replicas, and the work on them.
+
+One Chroma client (per pool folder or server) and one LLM client per replica, opened at start-up
+and closed at shutdown. Blocking embedder and Chroma calls run on worker threads (the
+retrievers' own async path). LLM requests go to the replica with the fewest in flight; a replica
+that fails is taken out for ``down_seconds`` and the request is tried on the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+from xling.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
+from xling.llm import LLMClient
+from xling.rag.embedders import Embedder, get_embedder
+from xling.rag.hits import Hit
+from xling.rag.pools import Pool
+from xling.rag.retrieval import Retriever, available_retrievers, get_retriever
+from xling.rerankers import RerankRequest, RerankResult, available_rerankers, get_reranker
+from xling.server.config import ServiceConfig
+
+__all__ = ["Replicas", "Service", "reranker_name", "relevance_scores"]
+
+T = TypeVar("T")
+_PREFIX = "xling-"
+
+
+def reranker_name(model: str | None) -> str:
+    """The xling reranker a rerank ``model`` names (``listwise``, ``xling-prp-heapsort``)."""
+    if model is None:
+        return "listwise"
+    name = model.removeprefix(_PREFIX)
+    if name not in available_rerankers():
+        valid = [*available_rerankers(), *(_PREFIX + n for n in available_rerankers())]
+        raise UnknownSpecError(f"unknown model {model!r}; use one of: {', '.join(valid)}")
+    return name
+
+
+def relevance_scores(result: RerankResult) -> dict[int, float]:
+    """Document index → relevance score in (0, 1]: ``(n - rank) / n`` of its reranked place.
+
+    Rank-derived for every reranker, so scores of different rerankers and requests read the
+    same way: 1 for the best of n documents, 1/n for the last.
+    """
+    n = len(result.candidates)
+    return {int(c.id): (n - rank) / n for rank, c in enumerate(result.candidates)}
+
+
+@dataclass
+class _Replica:
+    client: LLMClient
+    in_flight: int = 0
+    down_until: float = 0.0
+
+
+@dataclass
+class Replicas:
+    """LLM servers behind one interface: fewest in flight first, failed ones rested."""
+
+    urls: Sequence[str]
+    model: str | None = None
+    concurrency: int = 32
+    down_seconds: float = 30.0
+    _replicas: list[_Replica] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._replicas = [
+            _Replica(LLMClient(url, self.model, max_concurrency=self.concurrency))
+            for url in self.urls
+        ]
+
+    def __bool__(self) -> bool:
+        return bool(self._replicas)
+
+    async def run(self, work: Callable[[LLMClient], Awaitable[T]]) -> T:
+        """Runs ``work`` on a replica, failing over to the next when a server fails.
+
+        Raises:
+            ServiceUnavailableError: When no LLM server is configured, or every one failed.
+        """
+        if not self._replicas:
+            raise ServiceUnavailableError(
+                "this service has no LLM server; start it with --llm-url URL"
+            )
+        errors: list[str] = []
+        now = time.monotonic()
+        order = sorted(
+            self._replicas, key=lambda r: (r.down_until > now, r.in_flight, r.down_until)
+        )
+        for replica in order:
+            replica.in_flight += 1
+            try:
+                return await work(replica.client)
+            except ServiceUnavailableError as exc:
+                replica.down_until = time.monotonic() + self.down_seconds
+                errors.append(str(exc))
+            finally:
+                replica.in_flight -= 1
+        raise ServiceUnavailableError(f"every LLM server failed: {'; '.join(errors)}")
+
+    @property
+    def in_flight(self) -> int:
+        """LLM-bound requests being served now."""
+        return sum(r.in_flight for r in self._replicas)
+
+    async def reachable(self) -> bool:
+        """Whether at least one replica answers."""
+        for replica in self._replicas:
+            try:
+                await replica.client.model()
+                return True
+            except ServiceUnavailableError:
+                continue
+        return False
+
+    async def aclose(self) -> None:
+        """Closes every client."""
+        for replica in self._replicas:
+            await replica.client.aclose()
+
+
+class Service:
+    """The pools, embedders and LLM replicas of one process.
+
+    Args:
+        config: The settings.
+
+    Raises:
+        InvalidInputError: On a pool that does not exist or an unknown embedder spec.
+    """
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.pools: dict[str, Pool] = {}
+        for name in config.pools:
+            self.pools[name] = Pool.open(
+                name, path=config.chroma_path, url=config.chroma_url, create=False
+            )
+        self.embedders: dict[str, Embedder] = {}
+        for pool in self.pools.values():
+            self.embedders.setdefault(pool.embedder.id, pool.embedder)
+        for spec in config.embedders:
+            embedder = get_embedder(spec)
+            self.embedders.setdefault(embedder.id, embedder)
+        self.llm = Replicas(config.llm_urls, config.llm_model, config.llm_concurrency)
+        self._retrievers: dict[tuple[str, str, str], Retriever] = {}
+        self.waiting = 0  # LLM-bound requests admitted and not finished
+
+    # -- lookups ----------------------------------------------------------------------------
+    def pool(self, name: str | None) -> Pool:
+        """A served pool (the first one when ``name`` is ``None``)."""
+        if not self.pools:
+            raise InvalidInputError("this service serves no pool; start it with --pool NAME")
+        if name is None:
+            return next(iter(self.pools.values()))
+        if name not in self.pools:
+            raise InvalidInputError(f"unknown pool {name!r}; served pools: {', '.join(self.pools)}")
+        return self.pools[name]
+
+    def retriever(self, pool: str | None, method: str, task: str) -> Retriever:
+        """One retriever per (pool, method, task), kept for the process (derived indexes)."""
+        target = self.pool(pool)
+        if method not in available_retrievers():
+            raise UnknownSpecError(
+                f"unknown method {method!r}; use one of: {', '.join(available_retrievers())}"
+            )
+        key = (target.name, method, task)
+        if key not in self._retrievers:
+            self._retrievers[key] = get_retriever(method, target, task=task)
+        return self._retrievers[key]
+
+    def embedder(self, model: str | None) -> Embedder:
+        """A served embedder by id (the first pool's when ``None``); never a new spec."""
+        if not self.embedders:
+            raise InvalidInputError("this service has no embedder; start it with --embedder")
+        if model is None:
+            return next(iter(self.embedders.values()))
+        if model not in self.embedders:
+            raise UnknownSpecError(
+                f"unknown model {model!r}; this server embeds with: {', '.join(self.embedders)}"
+            )
+        return self.embedders[model]
+
+    # -- work -------------------------------------------------------------------------------
+    async def rerank(
+        self, query: str, documents: list[str], model: str | None, max_tokens: int | None
+    ) -> tuple[RerankResult, str]:
+        """Reranks documents (ids are their indexes); returns the result and reranker name."""
+        name = reranker_name(model)
+        request = RerankRequest(query, tuple(Hit(str(i), text) for i, text in enumerate(documents)))
+        options: dict[str, Any] = {"on_failure": "raise"}
+        if max_tokens is not None:
+            options["max_passage_tokens"] = max_tokens
+
+        async def on(client: LLMClient) -> RerankResult:
+            return await get_reranker(name, client, **options).arerank(request)
+
+        return await self.llm.run(on), name
+
+    async def embed(
+        self, texts: list[str], model: str | None, role: str, encoding: str, dims: int | None
+    ) -> tuple[list[Any], Embedder]:
+        """Embeddings as lists of floats or base64 strings (little-endian float32)."""
+        embedder = self.embedder(model)
+        if dims is not None and dims != embedder.dim:
+            raise InvalidInputError(
+                f"dimensions={dims} is not supported by {embedder.id!r}; its vectors have "
+                f"{embedder.dim} dimensions"
+            )
+        vectors = await asyncio.to_thread(
+            embedder.embed, texts, "query" if role == "query" else "document"
+        )
+        array = np.asarray(vectors, dtype="<f4")
+        if encoding == "base64":
+            return [base64.b64encode(row.tobytes()).decode("ascii") for row in array], embedder
+        return array.tolist(), embedder
+
+    async def aclose(self) -> None:
+        """Closes the LLM clients."""
+        await self.llm.aclose()
