@@ -173,3 +173,28 @@ def test_graceful_shutdown_finishes_a_request_in_flight(make_service: Callable[.
         time.sleep(0.3)
     thread.join(timeout=60)
     assert results == [200]
+
+
+@pytest.mark.vllm
+def test_backpressure_answers_503_beyond_the_waiting_bound(
+    make_service: Callable[..., Any], llm_target: tuple[str, str]
+) -> None:
+    import asyncio
+
+    body = {"query": "Which plane crashed?", "documents": [f"Passage {i} about planes." for i in
+            range(20)]}  # fmt: skip
+    with make_service(llm_urls=[llm_target[0]], max_llm_waiting=1) as url:
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=300) as client:
+                return await asyncio.gather(
+                    *(client.post(f"{url}/v1/rerank", json=body) for _ in range(4))
+                )
+
+        replies = asyncio.run(burst())
+        codes = sorted(r.status_code for r in replies)
+        assert codes[0] == 200 and codes[-1] == 503, codes
+        refused = next(r for r in replies if r.status_code == 503)
+        assert refused.headers["retry-after"] == "1" and "waiting" in refused.json()["detail"]
+        # Once the burst is over, the server takes requests again.
+        assert httpx.post(f"{url}/v1/rerank", json=body, timeout=300).status_code == 200
