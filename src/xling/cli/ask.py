@@ -152,12 +152,15 @@ def render_answer(answer: Answer) -> Panel:
         body = f"[red]no answer[/]: {escape(answer.error or '')}"
     else:
         body = escape(answer.answer)
-    label = {h.id: n for n, h in enumerate(answer.passages, 1)}
-    cited = {h.id: h for h in answer.passages}
+    cited = set(answer.citations)
     lines = [body, ""]
-    for pid in answer.citations:
-        hit, n = cited[pid], label[pid]
-        lines.append(f"[dim][{n}] {escape(pid[:12])} ({hit.lang})[/] {escape(hit.text[:110])}")
+    for n, hit in enumerate(answer.passages, 1):
+        mark = "cited" if hit.id in cited else "shown"
+        lines.append(
+            f"[dim][{n}] {mark} {escape(hit.id[:12])} ({hit.lang})[/] {escape(hit.text[:100])}"
+        )
+    if not answer.citations and answer.answer is not None:
+        lines.append("[yellow]the answer cites no passage[/]")
     if answer.dropped_citations:
         lines.append(f"[yellow]cited but not shown: {answer.dropped_citations}[/]")
     verdict = "[green]ok[/]" if answer.language_ok else "[red]wrong language[/]"
