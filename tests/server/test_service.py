@@ -198,3 +198,31 @@ def test_backpressure_answers_503_beyond_the_waiting_bound(
         assert refused.headers["retry-after"] == "1" and "waiting" in refused.json()["detail"]
         # Once the burst is over, the server takes requests again.
         assert httpx.post(f"{url}/v1/rerank", json=body, timeout=300).status_code == 200
+
+
+@pytest.mark.vllm
+def test_answer_streams_tokens_then_citations_and_verdict(
+    make_service: Callable[..., Any], llm_target: tuple[str, str]
+) -> None:
+    import json
+
+    body = {"question": "What did Arthur Guinness sign in 1759?", "stream": True}
+    events: list[tuple[str, dict[str, Any]]] = []
+    with make_service(llm_urls=[llm_target[0]]) as url:
+        with httpx.stream("POST", f"{url}/v1/answer", json=body, timeout=300) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            name = ""
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    name = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    events.append((name, json.loads(line.removeprefix("data: "))))
+    names = [n for n, _ in events]
+    assert names[0] == "attempt" and names[-1] == "done" and names.count("token") > 3
+    done = events[-1][1]["answer"]
+    streamed = "".join(e["text"] for n, e in events if n == "token" and e["attempt"] == 0)
+    # The tokens make up the first attempt's answer; the last event carries the verdict.
+    assert streamed.strip() == done["attempts"][0]["answer"]
+    assert done["query_language"] == "eng" and "language_ok" in done and "citations" in done
+    assert done["usage"]["completion_tokens"] > 0

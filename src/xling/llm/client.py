@@ -15,10 +15,11 @@ never retried).
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -425,6 +426,83 @@ class LLMClient:
             read=_chat_choice,
         )
 
+    async def chat_stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> AsyncIterator[str]:
+        """Streams a chat completion's text as the server generates it (``stream: true``).
+
+        One attempt: a stream cannot be retried half way. It holds one of the client's slots
+        while it lasts; ``timeout`` applies to the wait for each chunk. The totals are counted
+        in :attr:`usage` when the server reports them (``stream_options.include_usage``).
+
+        Args:
+            messages: The chat.
+            max_tokens: Most tokens to generate.
+            temperature: Sampling temperature; 0 is greedy.
+            stop: Stop sequences.
+            extra: Further fields passed to the server.
+
+        Yields:
+            Text deltas, in order.
+
+        Raises:
+            ServiceUnavailableError: If the server cannot be reached or the stream breaks.
+            InvalidInputError: If the server refuses the request (HTTP 4xx other than 429).
+        """
+        payload: dict[str, Any] = {
+            "model": await self.model(),
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if stop:
+            payload["stop"] = list(stop)
+        payload.update(extra or {})
+        url = f"{self.base_url}/chat/completions"
+        state = self._state()
+        prompt_tokens = completion_tokens = 0
+        async with state.semaphore:
+            try:
+                async with state.http.stream("POST", url, json=payload) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        message = f"HTTP {response.status_code}: {_error_message(response)}"
+                        if response.status_code in _RETRY_STATUS:
+                            raise ServiceUnavailableError(f"LLM endpoint {url} failed ({message})")
+                        raise InvalidInputError(
+                            f"LLM endpoint {url} refused the request ({message})"
+                        )
+                    async for line in response.aiter_lines():
+                        data = line.removeprefix("data:").strip()
+                        if not line.startswith("data:") or not data:
+                            continue
+                        if data == "[DONE]":
+                            break
+                        chunk = json.loads(data)
+                        counts = chunk.get("usage") or {}
+                        prompt_tokens = int(counts.get("prompt_tokens") or prompt_tokens)
+                        completion_tokens = int(
+                            counts.get("completion_tokens") or completion_tokens
+                        )
+                        for choice in chunk.get("choices") or []:
+                            delta = (choice.get("delta") or {}).get("content")
+                            if delta:
+                                yield delta
+            except (httpx.TimeoutException, httpx.TransportError, ValueError) as exc:
+                raise ServiceUnavailableError(
+                    f"LLM endpoint {url} failed while streaming ({_describe(exc)}); check that "
+                    "the server is running and reachable"
+                ) from None
+        self.usage.add(Completion("", "stop", prompt_tokens, completion_tokens))
+
     async def _generate(
         self,
         path: str,
@@ -633,6 +711,14 @@ def _retrieve(task: asyncio.Task[Any]) -> None:
     # The shared lookup's error reaches its callers; this keeps asyncio from also logging it.
     if not task.cancelled():
         task.exception()
+
+
+def _refuse(url: str, response: httpx.Response) -> None:
+    """Raises for an error answer: a server failure (retryable status) or a refusal."""
+    message = f"HTTP {response.status_code}: {_error_message(response)}"
+    if response.status_code in _RETRY_STATUS:
+        raise ServiceUnavailableError(f"LLM endpoint {url} failed ({message})")
+    raise InvalidInputError(f"LLM endpoint {url} refused the request ({message})")
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,7 +28,7 @@ from xling._validation import (
     preview,
 )
 from xling.core.progress import ProgressCallback
-from xling.errors import InvalidInputError, ServiceUnavailableError
+from xling.errors import InvalidInputError, ServiceUnavailableError, XlingError
 from xling.eval.language_check import LanguageChecker
 from xling.eval.lid import UNDETERMINED, default_backend, get_identifier
 from xling.llm import Completion, LLMClient
@@ -40,6 +40,7 @@ from xling.rerankers import Reranker
 from xling.rerankers.fitting import passage_budget, truncate_passages
 
 __all__ = [
+    "StreamCallback",
     "Answer",
     "AnswerConfig",
     "AnswerPipeline",
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 OnLLMFailure = Literal["raise", "passages"]
+StreamCallback = Callable[[dict[str, Any]], Awaitable[None]]
+"""Receives the events of streamed answers (see :meth:`AnswerPipeline.aanswer_many`)."""
 PromptStyle = Literal["chat", "completion"]
 _ON_LLM_FAILURE: tuple[OnLLMFailure, ...] = ("raise", "passages")
 _STYLES: tuple[PromptStyle, ...] = ("chat", "completion")
@@ -267,6 +270,28 @@ class AnswerPipeline:
         """Blocking :meth:`aanswer_many`."""
         return run_sync(self._closing(self.aanswer_many(questions, on_progress=on_progress)))
 
+    async def astream(self, question: Question) -> AsyncIterator[dict[str, Any]]:
+        """Answers one question, streaming: ``attempt`` and ``token`` events, then one
+        ``{"event": "done", "answer": {...}}`` with citations and the language verdict (or
+        ``{"event": "error", "detail": ...}`` when it failed)."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def work() -> None:
+            try:
+                (answer,) = await self.aanswer_many([question], on_event=queue.put)
+                await queue.put({"event": "done", "answer": answer.to_dict()})
+            except XlingError as exc:
+                await queue.put({"event": "error", "detail": str(exc)})
+            finally:
+                await queue.put(None)
+
+        task = asyncio.create_task(work())
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+        finally:
+            task.cancel()
+
     async def _closing(self, coro: Any) -> Any:
         try:
             return await coro
@@ -281,8 +306,13 @@ class AnswerPipeline:
         questions: Sequence[str | Question],
         *,
         on_progress: ProgressCallback | None = None,
+        on_event: StreamCallback | None = None,
     ) -> list[Answer]:
         """Answers many questions at once (async); answers come in input order.
+
+        With ``on_event`` (chat style), answers are streamed: it receives
+        ``{"event": "attempt", "qid", "attempt", "strict"}`` when an attempt starts and
+        ``{"event": "token", "qid", "attempt", "text"}`` for each piece of text.
 
         Raises:
             InvalidInputError: On an empty question or repeated ids.
@@ -318,7 +348,7 @@ class AnswerPipeline:
         async def one(i: int) -> Answer:
             nonlocal done
             answer = await self._answer(
-                items[i], langs[i], detected[i], retrieved[i], reranked[i], fell_back[i]
+                items[i], langs[i], detected[i], retrieved[i], reranked[i], fell_back[i], on_event
             )
             answer.timings.update({"retrieve": t_retrieve, "rerank": t_rerank})
             done += 1
@@ -370,6 +400,7 @@ class AnswerPipeline:
         retrieved: QueryHits,
         reranked: QueryHits | None,
         fell_back: bool,
+        on_event: StreamCallback | None = None,
     ) -> Answer:
         ranked = reranked if reranked is not None else retrieved
         context = list(ranked.hits[: self.config.k])
@@ -392,14 +423,21 @@ class AnswerPipeline:
             usage={"prompt_tokens": 0, "completion_tokens": 0, "calls": 0},
         )
         try:
-            await self._generate(answer, q.text, lang, context)
+            await self._generate(answer, q.text, lang, context, on_event)
         except ServiceUnavailableError as exc:
             if self.config.on_llm_failure == "raise":
                 raise
             answer.answer, answer.error = None, str(exc)
         return answer
 
-    async def _generate(self, answer: Answer, question: str, lang: str, context: list[Hit]) -> None:
+    async def _generate(
+        self,
+        answer: Answer,
+        question: str,
+        lang: str,
+        context: list[Hit],
+        on_event: StreamCallback | None = None,
+    ) -> None:
         started = time.perf_counter()
         passage_langs = sorted({h.lang for h in context if h.lang})
         avoid = sorted({*passage_langs, "eng"} - {lang})
@@ -413,7 +451,18 @@ class AnswerPipeline:
         strict = False
         while True:
             started = time.perf_counter()
-            completion = await self._ask(question, lang, passages, strict, avoid)
+            index = len(answer.attempts)
+            stream = None
+            if on_event is not None:
+                await on_event(
+                    {"event": "attempt", "qid": answer.qid, "attempt": index, "strict": strict}
+                )
+
+                async def stream(text: str, index: int = index) -> None:
+                    await on_event({"event": "token", "qid": answer.qid, "attempt": index,
+                                    "text": text})  # fmt: skip
+
+            completion = await self._ask(question, lang, passages, strict, avoid, stream)
             key = "generate_reask" if strict else "generate"
             answer.timings[key] = time.perf_counter() - started
             answer.usage["calls"] += 1
@@ -463,6 +512,7 @@ class AnswerPipeline:
         passages: list[ContextPassage],
         strict: bool,
         avoid: Sequence[str],
+        stream: Callable[[str], Awaitable[None]] | None = None,
     ) -> Completion:
         options: dict[str, Any] = {
             "max_tokens": self.config.max_tokens,
@@ -474,4 +524,14 @@ class AnswerPipeline:
             prompt = answer_prompt(question, passages, lang, strict=strict, avoid=avoid)
             return await self.client.complete(prompt, stop=["\nQuestion:"], **options)
         messages = answer_messages(question, passages, lang, strict=strict, avoid=avoid)
-        return await self.client.chat(messages, **options)
+        if stream is None:
+            return await self.client.chat(messages, **options)
+        parts: list[str] = []
+        before = (self.client.usage.prompt_tokens, self.client.usage.completion_tokens)
+        async for piece in self.client.chat_stream(messages, **options):
+            parts.append(piece)
+            await stream(piece)
+        # The stream's counts (concurrent streams of the same client may blur them).
+        prompt_tokens = self.client.usage.prompt_tokens - before[0]
+        completion_tokens = self.client.usage.completion_tokens - before[1]
+        return Completion("".join(parts), "stop", prompt_tokens, completion_tokens)

@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xling.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError, XlingError
@@ -370,9 +370,7 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
                 "results": [r.to_dict() for r in results]}  # fmt: skip
 
     @app.post("/v1/answer", dependencies=auth)
-    async def answer(body: AnswerBody) -> dict[str, Any]:
-        if body.stream:
-            raise InvalidInputError("stream=true is not available yet; ask with stream=false")
+    async def answer(body: AnswerBody) -> Any:
         _check_cap(body.retrieve_k, config.max_k, "retrieve_k")
         _check_texts([body.question], config.max_text_chars, "question")
         admit_llm()
@@ -383,10 +381,28 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
             langs=tuple(body.langs) if body.langs else None,
         )  # fmt: skip
 
-        async def on(client: Any) -> Any:
+        question = Question(body.question, "0", body.lang)
+
+        def pipeline_on(client: Any) -> AnswerPipeline:
             reranker = get_reranker(body.rerank, client) if body.rerank else None
-            pipeline = AnswerPipeline(retriever, client, reranker=reranker, config=cfg)
-            (result,) = await pipeline.aanswer_many([Question(body.question, "0", body.lang)])
+            return AnswerPipeline(retriever, client, reranker=reranker, config=cfg)
+
+        if body.stream:
+            pipeline = pipeline_on(service.llm.pick())
+
+            async def events() -> AsyncIterator[str]:
+                service.waiting += 1
+                try:
+                    async for event in pipeline.astream(question):
+                        data = json.dumps(event, ensure_ascii=False)
+                        yield f"event: {event['event']}\ndata: {data}\n\n"
+                finally:
+                    service.waiting -= 1
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        async def on(client: Any) -> Any:
+            (result,) = await pipeline_on(client).aanswer_many([question])
             return result
 
         service.waiting += 1

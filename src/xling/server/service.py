@@ -105,6 +105,19 @@ class Replicas:
                 replica.in_flight -= 1
         raise ServiceUnavailableError(f"every LLM server failed: {'; '.join(errors)}")
 
+    def pick(self) -> LLMClient:
+        """The client of the replica to use now (fewest in flight, rested ones last).
+
+        Raises:
+            ServiceUnavailableError: When no LLM server is configured.
+        """
+        if not self._replicas:
+            raise ServiceUnavailableError(
+                "this service has no LLM server; start it with --llm-url URL"
+            )
+        now = time.monotonic()
+        return min(self._replicas, key=lambda r: (r.down_until > now, r.in_flight)).client
+
     @property
     def in_flight(self) -> int:
         """LLM-bound requests being served now."""
