@@ -47,6 +47,10 @@ def test_openai_sdk_embeddings(service_url: str, e5: Embedder) -> None:
     made = client.embeddings.create(model="e5-small-q4", input=["Jambo", "Habari ya asubuhi"])
     got = np.asarray([d.embedding for d in made.data])
     np.testing.assert_allclose(got, e5.embed(["Jambo", "Habari ya asubuhi"], "query"), atol=1e-5)
+    # Usage counts the embedder's own tokens (prefix and special tokens included).
+    assert made.usage.prompt_tokens == sum(
+        e5.count_tokens(t, "query") for t in ["Jambo", "Habari ya asubuhi"]
+    )
     # base64 (the SDK's default wire format) decodes to the same floats; the document role too.
     raw = _post(service_url, "/v1/embeddings", {"input": "Jambo", "encoding_format": "base64",
                                                  "input_type": "document"}).json()  # fmt: skip

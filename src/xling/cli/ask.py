@@ -18,6 +18,7 @@ from rich.panel import Panel
 
 from xling._validation import check_choice, check_positive_int
 from xling.cli.app import app, console, err_console, fail, warn
+from xling.cli.options import EMBEDDED_HINT
 from xling.cli.output import check_output, write_atomically
 from xling.cli.progress import progress_bar
 from xling.cli.rerank import parse_settings
@@ -32,8 +33,6 @@ from xling.rag.retrieval import available_retrievers, get_retriever
 from xling.rerankers import available_rerankers, get_reranker
 
 __all__ = ["ask", "render_answer"]
-
-_EMBEDDED_HINT = "the default server is the embedded LLM: start it with `xling llm serve`"
 
 
 @app.command()
@@ -113,7 +112,7 @@ def ask(
             answers = pipeline.answer_many(items, on_progress=update)
     except ServiceUnavailableError as exc:
         if url is None:
-            raise ServiceUnavailableError(f"{exc}; {_EMBEDDED_HINT}") from None
+            raise ServiceUnavailableError(f"{exc}; {EMBEDDED_HINT}") from None
         raise
     _emit(answers, out, as_json)
     missing = sum(a.answer is None for a in answers)

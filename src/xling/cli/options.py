@@ -11,6 +11,7 @@ from xling._validation import check_choice
 from xling.rag.embedders.base import ON_LONG, OnLong
 
 __all__ = [
+    "EMBEDDED_HINT",
     "ChromaPath",
     "ChromaUrl",
     "EmbedderOpt",
@@ -21,6 +22,9 @@ __all__ = [
     "max_tokens_or_none",
     "on_long_choice",
 ]
+
+EMBEDDED_HINT = "the default server is the embedded LLM: start it with `xling llm serve`"
+"""Added to an LLM failure when no ``--url`` was given."""
 
 ChromaPath = Annotated[
     Path | None,

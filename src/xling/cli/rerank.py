@@ -21,6 +21,7 @@ import typer
 from rich.table import Table
 
 from xling.cli.app import app, err_console, fail, warn
+from xling.cli.options import EMBEDDED_HINT
 from xling.cli.output import check_output, write_atomically
 from xling.cli.progress import progress_bar
 from xling.errors import EXIT_ALL_FELL_BACK, InvalidInputError, ServiceUnavailableError
@@ -30,8 +31,6 @@ from xling.rerankers import RerankResult, available_rerankers, get_reranker
 from xling.rerankers.records import read_requests
 
 __all__ = ["rerank", "parse_settings", "summary", "fallback_summary"]
-
-_EMBEDDED_HINT = "the default server is the embedded LLM: start it with `xling llm serve`"
 
 
 def parse_settings(settings: list[str]) -> dict[str, Any]:
@@ -135,7 +134,7 @@ def rerank(
             results = reranker.rerank_many(requests, on_progress=update)
     except ServiceUnavailableError as exc:
         if url is None:
-            raise ServiceUnavailableError(f"{exc}; {_EMBEDDED_HINT}") from None
+            raise ServiceUnavailableError(f"{exc}; {EMBEDDED_HINT}") from None
         raise
     elapsed = time.perf_counter() - started
     lines_out = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
@@ -149,7 +148,7 @@ def rerank(
     if line is not None:
         fell_back = sum(r.fallback for r in results)
         if url is None:
-            line += f" ({_EMBEDDED_HINT})"
+            line += f" ({EMBEDDED_HINT})"
         warn(line)
         if fell_back == len(results):
             raise typer.Exit(EXIT_ALL_FELL_BACK)

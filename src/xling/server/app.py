@@ -343,10 +343,9 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
         _check_cap(len(texts), config.max_batch, "the number of inputs")
         _check_texts(texts, config.max_text_chars, "input")
         role = "document" if body.input_type in ("document", "passage") else "query"
-        vectors, embedder = await svc().embed(
+        vectors, embedder, tokens = await svc().embed(
             texts, body.model, role, body.encoding_format, body.dimensions
         )
-        tokens = sum(len(t.split()) for t in texts)
         return {
             "object": "list",
             "data": [

@@ -20,6 +20,7 @@ import numpy as np
 from xling.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
 from xling.llm import LLMClient
 from xling.rag.embedders import Embedder, get_embedder
+from xling.rag.embedders.base import Role
 from xling.rag.hits import Hit
 from xling.rag.pools import Pool
 from xling.rag.retrieval import Retriever, available_retrievers, get_retriever
@@ -219,21 +220,27 @@ class Service:
 
     async def embed(
         self, texts: list[str], model: str | None, role: str, encoding: str, dims: int | None
-    ) -> tuple[list[Any], Embedder]:
-        """Embeddings as lists of floats or base64 strings (little-endian float32)."""
+    ) -> tuple[list[Any], Embedder, int]:
+        """Embeddings as lists of floats or base64 strings (little-endian float32), the
+        embedder, and the tokens it was fed (by its own tokenizer, so CJK counts right)."""
         embedder = self.embedder(model)
         if dims is not None and dims != embedder.dim:
             raise InvalidInputError(
                 f"dimensions={dims} is not supported by {embedder.id!r}; its vectors have "
                 f"{embedder.dim} dimensions"
             )
-        vectors = await asyncio.to_thread(
-            embedder.embed, texts, "query" if role == "query" else "document"
-        )
+        kind: Role = "query" if role == "query" else "document"
+
+        def work() -> tuple[np.ndarray, int]:
+            vectors = embedder.embed(texts, kind)
+            return vectors, sum(embedder.count_tokens(t, kind) for t in texts)
+
+        vectors, tokens = await asyncio.to_thread(work)
         array = np.asarray(vectors, dtype="<f4")
         if encoding == "base64":
-            return [base64.b64encode(row.tobytes()).decode("ascii") for row in array], embedder
-        return array.tolist(), embedder
+            encoded = [base64.b64encode(row.tobytes()).decode("ascii") for row in array]
+            return encoded, embedder, tokens
+        return array.tolist(), embedder, tokens
 
     async def aclose(self) -> None:
         """Closes the LLM clients."""

@@ -80,9 +80,12 @@ class HybridRetriever(Retriever):
         ranked: list[list[tuple[str, float]]] = []
         for d_hits, l_hits in zip(dense, lexical, strict=True):
             d_ids = [h.id for h in d_hits]
+            l_ids = [i for i, _ in l_hits]
+            # Every passage of either list, in first-seen order (dense first): the tie-break.
+            first = {rid: i for i, rid in enumerate(dict.fromkeys(d_ids + l_ids))}
             if self.fusion == "rrf":
                 fused: dict[str, float] = {}
-                for ids in (d_ids, [i for i, _ in l_hits]):
+                for ids in (d_ids, l_ids):
                     for rank, rid in enumerate(ids, 1):
                         fused[rid] = fused.get(rid, 0.0) + 1.0 / (self.rrf_k + rank)
             else:
@@ -90,9 +93,8 @@ class HybridRetriever(Retriever):
                 ls = _scaled(dict(l_hits))
                 fused = {
                     rid: self.weight * ds.get(rid, 0.0) + (1 - self.weight) * ls.get(rid, 0.0)
-                    for rid in dict.fromkeys(d_ids + [i for i, _ in l_hits])
+                    for rid in first
                 }
-            first = {rid: i for i, rid in enumerate(dict.fromkeys(d_ids + [i for i, _ in l_hits]))}
             order = sorted(fused, key=lambda rid: (-fused[rid], first[rid]))[:k]
             ranked.append([(rid, fused[rid]) for rid in order])
         known = {h.id: h for hits in dense for h in hits}
