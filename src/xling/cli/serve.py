@@ -41,14 +41,17 @@ def serve(
     ] = None,
     rate_limit: Annotated[int | None, typer.Option(help="Requests a minute per key.")] = None,
     cors_origin: Annotated[list[str] | None, typer.Option(help="Allowed CORS origin.")] = None,
+    llm_concurrency: Annotated[
+        int | None, typer.Option(help="LLM requests in flight per server [default: 32].")
+    ] = None,
     drain_seconds: Annotated[
-        int, typer.Option(help="On SIGTERM, seconds to let requests in flight finish.")
-    ] = 30,
+        int | None,
+        typer.Option(help="On SIGTERM, seconds to let requests in flight finish [default: 30]."),
+    ] = None,
 ) -> None:
     """Serves pools over HTTP: Cohere/Jina/TEI-compatible rerank, OpenAI embeddings, RAG."""
-    import uvicorn
-
     from xling.server.app import create_app
+    from xling.server.process import serve_forever
     from xling.server.service import Service
 
     given: dict[str, Any] = {
@@ -57,7 +60,8 @@ def serve(
         "embedders": embedder, "host": host, "port": port, "max_body_bytes": max_body_bytes,
         "max_documents": max_documents, "max_text_chars": max_text_chars, "max_k": max_k,
         "max_batch": max_batch, "max_llm_waiting": max_llm_waiting, "rate_limit": rate_limit,
-        "cors_origins": cors_origin,
+        "cors_origins": cors_origin, "llm_concurrency": llm_concurrency,
+        "drain_seconds": drain_seconds,
     }  # fmt: skip
     keys = read_api_keys(api_keys_file)
     if keys:
@@ -73,7 +77,4 @@ def serve(
         f"{'on' if settings.api_keys else 'off'})",
         highlight=False,
     )
-    uvicorn.run(
-        asgi, host=settings.host, port=settings.port, log_level="warning",
-        timeout_graceful_shutdown=drain_seconds,
-    )  # fmt: skip
+    serve_forever(settings, asgi)

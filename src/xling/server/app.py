@@ -360,10 +360,9 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
         _check_cap(len(body.queries), config.max_batch, "the number of queries")
         _check_cap(body.k, config.max_k, "k")
         _check_texts(body.queries, config.max_text_chars, "queries")
-        retriever = svc().retriever(body.pool, body.method, body.task)
-        results = await retriever.aretrieve(
-            body.queries, body.k, langs=body.langs, exclude_langs=body.exclude_langs,
-            where=body.where, query_lang=body.query_lang,
+        retriever, results = await svc().retrieve(
+            body.pool, body.method, body.task, body.queries, body.k, langs=body.langs,
+            exclude_langs=body.exclude_langs, where=body.where, query_lang=body.query_lang,
         )  # fmt: skip
         return {"pool": retriever.pool.name, "method": body.method,
                 "results": [r.to_dict() for r in results]}  # fmt: skip

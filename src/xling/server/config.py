@@ -37,6 +37,7 @@ class ServiceConfig:
         rate_limit: Requests per minute and key (0: no limit).
         cors_origins: Origins allowed by CORS (empty: CORS off).
         llm_concurrency: LLM requests in flight per server.
+        drain_seconds: On SIGTERM, seconds requests in flight may take to finish before exit.
     """
 
     pools: list[str] = field(default_factory=list)
@@ -57,10 +58,11 @@ class ServiceConfig:
     rate_limit: int = 0
     cors_origins: list[str] = field(default_factory=list)
     llm_concurrency: int = 32
+    drain_seconds: int = 30
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_documents", "max_text_chars", "max_k", "max_batch",
-                     "max_llm_waiting", "llm_concurrency", "port"):  # fmt: skip
+                     "max_llm_waiting", "llm_concurrency", "drain_seconds", "port"):  # fmt: skip
             check_positive_int(getattr(self, name), name)
         if (
             isinstance(self.rate_limit, bool)

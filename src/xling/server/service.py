@@ -21,10 +21,11 @@ from xling.errors import InvalidInputError, ServiceUnavailableError, UnknownSpec
 from xling.llm import LLMClient
 from xling.rag.embedders import Embedder, get_embedder
 from xling.rag.embedders.base import Role
-from xling.rag.hits import Hit
+from xling.rag.hits import Hit, QueryHits
 from xling.rag.pools import Pool
 from xling.rag.retrieval import Retriever, available_retrievers, get_retriever
 from xling.rerankers import RerankRequest, RerankResult, available_rerankers, get_reranker
+from xling.server.batching import RetrieveBatcher
 from xling.server.config import ServiceConfig
 
 __all__ = ["Replicas", "Service", "reranker_name", "relevance_scores"]
@@ -165,6 +166,7 @@ class Service:
             self.embedders.setdefault(embedder.id, embedder)
         self.llm = Replicas(config.llm_urls, config.llm_model, config.llm_concurrency)
         self._retrievers: dict[tuple[str, str, str], Retriever] = {}
+        self.batcher = RetrieveBatcher(max_queries=config.max_batch)
         self.waiting = 0  # LLM-bound requests admitted and not finished
 
     # -- lookups ----------------------------------------------------------------------------
@@ -203,6 +205,13 @@ class Service:
         return self.embedders[model]
 
     # -- work -------------------------------------------------------------------------------
+    async def retrieve(
+        self, pool: str | None, method: str, task: str, queries: list[str], k: int, **filters: Any
+    ) -> tuple[Retriever, list[QueryHits]]:
+        """Hits of ``queries``; concurrent requests are merged into one search (batching.py)."""
+        retriever = self.retriever(pool, method, task)
+        return retriever, await self.batcher.retrieve(retriever, queries, k, **filters)
+
     async def rerank(
         self, query: str, documents: list[str], model: str | None, max_tokens: int | None
     ) -> tuple[RerankResult, str]:
