@@ -145,7 +145,18 @@ def main(argv: list[str] | None = None) -> None:
 
 def _register() -> None:
     # Each command module adds its commands to `app` on import.
-    from xling.cli import ask, demo, eval, llm, pools, rerank, retrieve, select, serve  # noqa: F401
+    from xling.cli import (  # noqa: F401
+        ask,
+        demo,
+        eval,
+        experiment,
+        llm,
+        pools,
+        rerank,
+        retrieve,
+        select,
+        serve,
+    )
 
 
 def _flat(message: str) -> str:

@@ -1,4 +1,5 @@
-"""Small data shipped with xling: a FLORES-200 sample for the demo (CC BY-SA 4.0)."""
+"""Small data shipped with xling (CC BY-SA 4.0): a FLORES-200 sample for the demo, and FLORES-200
+dev plus 100 devtest sentences in three languages for the ICL-MT example experiment."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from pathlib import Path
 from xling.core.languages import normalize_code
 from xling.errors import InvalidInputError
 
-__all__ = ["SAMPLE_LANGS", "sample_path"]
+__all__ = ["SAMPLE_LANGS", "FLORES_LANGS", "FLORES_SPLITS", "sample_path", "flores_path"]
 
 SAMPLE_LANGS = ("eng", "fra", "deu", "swh", "wol")
 _DIR = Path(__file__).with_name("flores_sample")
+FLORES_LANGS = ("eng", "fra", "swh")
+FLORES_SPLITS = ("dev", "devtest")
+_FLORES_DIR = Path(__file__).with_name("flores_iclmt")
 
 
 def sample_path(lang: str) -> Path:
@@ -21,3 +25,22 @@ def sample_path(lang: str) -> Path:
             f"no bundled FLORES sample for {lang!r}; available: {', '.join(SAMPLE_LANGS)}"
         )
     return _DIR / f"{code}.txt"
+
+
+def flores_path(lang: str, split: str) -> Path:
+    """Path of a bundled FLORES-200 split: ``dev`` (all 997 lines) or ``devtest`` (the first 100).
+
+    Raises:
+        InvalidInputError: On a language or split that is not bundled (the message lists them).
+    """
+    code = normalize_code(lang)
+    if code not in FLORES_LANGS:
+        raise InvalidInputError(
+            f"no bundled FLORES-200 split for {lang!r}; available: {', '.join(FLORES_LANGS)} "
+            "(point the config at a FLORES folder for others)"
+        )
+    if split not in FLORES_SPLITS:
+        raise InvalidInputError(
+            f"no bundled FLORES-200 split {split!r}; available: {', '.join(FLORES_SPLITS)}"
+        )
+    return _FLORES_DIR / split / f"{code}.txt"

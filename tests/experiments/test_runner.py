@@ -1,0 +1,96 @@
+"""The experiment runner against the real vLLM server, on a few FLORES sentences."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from sacrebleu.metrics import CHRF
+
+from xling.experiments.config import parse_config
+from xling.experiments.runner import run_experiment
+from xling.experiments.runs import finished_runs, read_outputs
+from xling.prompts.mt import build_mt_prompt
+
+pytestmark = pytest.mark.vllm
+
+
+def _config(tmp_path: Path, **changes: object) -> object:
+    data = {
+        "name": "small",
+        "directions": ["eng-swh"],
+        "strategies": ["0-shot", "random", "bm25"],
+        "k": [2],
+        "seeds": [0, 1],
+        "data": {"pool": "bundled:dev", "test": "bundled:devtest", "test_size": 6},
+        "decoding": {"max_new_tokens": 24},
+        **changes,
+    }
+    return parse_config(data, source="small.toml", base=tmp_path)
+
+
+def test_runs_write_rows_scores_and_are_skipped_when_finished(
+    tmp_path: Path, llm_target: tuple[str, str]
+) -> None:
+    out = tmp_path / "out"
+    report = run_experiment(_config(tmp_path), out, llm_url=llm_target[0])  # type: ignore[arg-type]
+    assert [(r.spec.label, r.spec.seed, r.status, r.generated) for r in report.runs] == [
+        ("0-shot", 0, "ran", 6), ("random", 0, "ran", 6), ("random", 1, "ran", 6),
+        ("bm25", 0, "ran", 6),
+    ]  # fmt: skip
+    bm25 = report.runs[3]
+    rows = read_outputs(bm25.folder / "outputs.jsonl")
+    assert [r.index for r in rows] == list(range(6))
+    assert all(len(r.examples) == 2 and r.raw for r in rows)
+    # The prompt hash is that of the ICL-MT prompt of exactly the example rows recorded.
+    first = rows[0]
+    prompt = build_mt_prompt(
+        first.source, [(e.source, e.target) for e in first.examples], "eng", "swh"
+    )
+    assert first.prompt_sha256 == hashlib.sha256(prompt.encode()).hexdigest()
+    # chrF++ as sacrebleu computes it on the cleaned translations.
+    expected = CHRF(word_order=2).corpus_score(
+        [r.translation for r in rows], [[r.reference for r in rows]]
+    )
+    assert bm25.scores.metrics["chrf"] == pytest.approx(expected.score)
+    assert "tok:13a" in bm25.scores.signatures["bleu"]
+    assert not (bm25.folder / "outputs.partial.jsonl").exists()
+    # random with two seeds chose different examples
+    seeds = [read_outputs(r.folder / "outputs.jsonl")[0].examples for r in report.runs[1:3]]
+    assert seeds[0] != seeds[1]
+
+    again = run_experiment(_config(tmp_path), out, llm_url=llm_target[0])  # type: ignore[arg-type]
+    assert {r.status for r in again.runs} == {"skipped"} and sum(
+        r.generated for r in again.runs
+    ) == 0
+    assert [r.scores for r in again.runs] == [r.scores for r in report.runs]
+    assert len(list(finished_runs(out))) == 4
+
+    # A changed decoding budget is another config: every run is redone.
+    longer = _config(tmp_path, decoding={"max_new_tokens": 30})
+    redone = run_experiment(longer, out, llm_url=llm_target[0])  # type: ignore[arg-type]
+    assert {r.status for r in redone.runs} == {"ran"}
+
+
+def test_iclmt_layout_writes_generations_and_score_files(
+    tmp_path: Path, llm_target: tuple[str, str]
+) -> None:
+    out = tmp_path / "out"
+    config = _config(tmp_path, strategies=["0-shot", "random"], seeds=[13, 42])
+    report = run_experiment(config, out, llm_url=llm_target[0], layout="iclmt")  # type: ignore[arg-type]
+    root = out / "iclmt" / "smollm2-135m-instruct"
+    generated = (
+        root
+        / "Random"
+        / "Eng_to_Swh"
+        / ("English_to_Swahili_2_shot_seed_42_template_11_Random_s2s.jsonl")
+    )
+    lines = [json.loads(x) for x in generated.read_text(encoding="utf-8").splitlines()]
+    rows = read_outputs(report.runs[2].folder / "outputs.jsonl")
+    assert [x["translation"] for x in lines] == [r.translation for r in rows]
+    chrf = json.loads((root / "chrf_scores" / "Eng_to_Swh_scores.json").read_text())
+    seeds = [r.scores.metrics["chrf"] for r in report.runs[1:]]
+    assert chrf["Random"]["s2s"]["2"]["mean"] == pytest.approx(sum(seeds) / 2)
+    assert chrf["Random"]["s2s"]["0"]["std"] == 0.0  # one 0-shot run
