@@ -111,3 +111,20 @@ def test_file_sources_tsv_jsonl_and_misaligned(tmp_path: Path) -> None:
     assert pool.targets == ["Bonjour."]
     with pytest.raises(ConfigError.__mro__[1], match="has 2 lines but .* has 1"):
         load_pool(data("{lang}.txt"), "eng", "fra")  # type: ignore[arg-type]
+
+
+def test_an_xling_pool_is_a_source(tmp_path: Path, e5: object) -> None:
+    from xling.data import sample_path
+    from xling.rag import Pool, load_aligned
+
+    db = tmp_path / "db"
+    pool = Pool.open("sample", e5, path=db)  # type: ignore[arg-type]
+    pool.index(load_aligned(sample_path("eng"), sample_path("swh"), "eng", "swh"))
+    config = parse_config(
+        {"directions": ["eng-swh"], "strategies": ["random"],
+         "data": {"pool": "xling:sample", "chroma_path": str(db)}},
+        source="t", base=tmp_path,
+    )  # fmt: skip
+    aligned, _ = load_pool(config.data, "eng", "swh")
+    assert len(aligned) == 100
+    assert aligned.targets[0] == sample_path("swh").read_text(encoding="utf-8").split("\n")[0]

@@ -94,3 +94,21 @@ def test_iclmt_layout_writes_generations_and_score_files(
     seeds = [r.scores.metrics["chrf"] for r in report.runs[1:]]
     assert chrf["Random"]["s2s"]["2"]["mean"] == pytest.approx(sum(seeds) / 2)
     assert chrf["Random"]["s2s"]["0"]["std"] == 0.0  # one 0-shot run
+
+
+def test_sampling_is_seeded_per_sentence_and_beam_search_runs(
+    tmp_path: Path, llm_target: tuple[str, str]
+) -> None:
+    def raw(out: str, **decoding: object) -> list[str]:
+        config = _config(tmp_path, strategies=["bm25"], seeds=[7],
+                         data={"pool": "bundled:dev", "test": "bundled:devtest", "test_size": 4},
+                         decoding={"max_new_tokens": 16, **decoding})  # fmt: skip
+        report = run_experiment(config, tmp_path / out, llm_url=llm_target[0])  # type: ignore[arg-type]
+        return [r.raw for r in read_outputs(report.runs[0].folder / "outputs.jsonl")]
+
+    sampled = raw("a", mode="sample", temperature=1.0)
+    assert raw("b", mode="sample", temperature=1.0) == sampled  # the same seeds, the same text
+    greedy = raw("greedy")
+    beam = raw("beam", mode="beam", beams=2)
+    assert len(beam) == 4 and all(isinstance(x, str) for x in beam)
+    assert sampled != greedy
