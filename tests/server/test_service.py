@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -105,6 +105,21 @@ def test_malformed_bodies(service_url: str) -> None:
         url, content=b"x" * 300_000, headers={**AUTH, "content-type": "application/json"}
     )
     assert huge.status_code == 413 and "over 200000 bytes" in huge.json()["detail"]
+    fifty_mb = httpx.post(
+        url, content=b"x" * 50_000_000, headers={**AUTH, "content-type": "application/json"}
+    )
+    assert fifty_mb.status_code == 413 and "over 200000 bytes" in fifty_mb.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit counts what streams in
+        yield b'{"queries": ["'
+        for _ in range(100):
+            yield b"y" * 10_000
+        yield b'"]}'
+
+    streamed = httpx.post(
+        url, content=chunks(), headers={**AUTH, "content-type": "application/json"}
+    )
+    assert streamed.status_code == 413 and "over 200000 bytes" in streamed.json()["detail"]
     many = _post(service_url, "/v1/rerank", {"query": "q", "documents": ["d"] * 60})
     assert many.status_code == 422 and "cap of 50" in many.json()["detail"]
     empty = _post(service_url, "/v2/rerank", {"query": "q", "documents": []})

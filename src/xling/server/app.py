@@ -65,17 +65,27 @@ class _BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await _plain_error(send, 413, f"request body over {self.limit} bytes")
             return
+        # A streamed body (no Content-Length) is read here up to the limit, before the app sees
+        # it: raising from inside the app's receive would surface as a 400 body-parse error.
+        messages: list[Message] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away; the app sees it
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise HTTPError(413, f"request body over {self.limit} bytes")
-            return message
+                await _plain_error(send, 413, f"request body over {self.limit} bytes")
+                return
+            if not message.get("more_body", False):
+                break
+        buffered = iter(messages)
 
-        await self.app(scope, limited, send)
+        async def replay() -> Message:
+            return next(buffered, None) or await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def _plain_error(send: Send, status: int, detail: str) -> None:
@@ -194,10 +204,7 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
     ) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except HTTPError as exc:  # raised by the body limit while reading
-            response = JSONResponse({"detail": exc.detail}, exc.status, exc.headers)
+        response = await call_next(request)
         elapsed = time.perf_counter() - started
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
