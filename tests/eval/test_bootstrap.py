@@ -55,6 +55,31 @@ def test_identical_systems_tie(systems: tuple[list[str], ...]) -> None:
     result = paired_bootstrap(stats, stats, n_samples=50, sample_size=100)
     assert result.ties == 50 and result.wins_a == result.wins_b == 0
     assert result.p_value == 1.0 and not result.significant()
+    assert result.ci_delta == (0.0, 0.0)
+
+
+def test_the_difference_interval_is_over_the_paired_resamples(
+    systems: tuple[list[str], ...],
+) -> None:
+    sonar, random0, refs = systems
+    result = paired_bootstrap(
+        corpus_stats("chrf", random0, refs), corpus_stats("chrf", sonar, refs),
+        n_samples=40, sample_size=100, seed=3,
+    )  # fmt: skip
+    # The same draws, scored by sacrebleu itself: percentiles 2.5 and 97.5 of B - A.
+    draws = np.random.default_rng(3).integers(0, len(refs), size=(40, 100))
+    deltas = [
+        sacrebleu.corpus_chrf(
+            [sonar[i] for i in rows], [[refs[i] for i in rows]], word_order=2
+        ).score
+        - sacrebleu.corpus_chrf(
+            [random0[i] for i in rows], [[refs[i] for i in rows]], word_order=2
+        ).score
+        for rows in draws
+    ]
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    assert result.ci_delta == pytest.approx((low, high), abs=1e-9)
+    assert 0 < low < result.score_b - result.score_a < high
 
 
 def test_segment_stats_average_and_reject_nan() -> None:

@@ -38,6 +38,7 @@ class BootstrapResult:
         ties: Resamples with equal scores.
         n_samples: Number of resamples.
         sample_size: Segments per resample.
+        ci_delta: 95% interval of B's score minus A's over the resamples (paired draws).
     """
 
     metric: str
@@ -52,6 +53,7 @@ class BootstrapResult:
     ties: int
     n_samples: int
     sample_size: int
+    ci_delta: tuple[float, float] = (0.0, 0.0)
 
     @property
     def p_value(self) -> float:
@@ -157,4 +159,5 @@ def paired_bootstrap(
         ties=int((scores_a == scores_b).sum()),
         n_samples=n_samples,
         sample_size=size,
+        ci_delta=_interval(scores_b - scores_a),
     )

@@ -33,6 +33,7 @@ def bootstrap_dict(outcome: BootstrapResult) -> dict[str, Any]:
         "system": outcome.score_b,
         "system_ci95": list(outcome.ci_b),
         "baseline_ci95": list(outcome.ci_a),
+        "difference_ci95": list(outcome.ci_delta),
         "wins": outcome.wins_b,
         "losses": outcome.wins_a,
         "p_value": outcome.p_value,

@@ -30,7 +30,7 @@ from xling._imports import import_optional
 from xling.core.progress import ProgressCallback
 from xling.errors import InvalidInputError
 from xling.eval.bootstrap import paired_bootstrap
-from xling.eval.mt_metrics import CorpusStats, corpus_stats
+from xling.eval.mt_metrics import corpus_stats
 from xling.experiments.runs import RunResult, finished_runs, write_text_atomic
 
 __all__ = [
@@ -290,18 +290,6 @@ def _tokenize_of(run: RunResult) -> str:
     return "13a"
 
 
-def _difference_interval(
-    a: CorpusStats, b: CorpusStats, n_samples: int, size: int, seed: int
-) -> tuple[tuple[float, float], int]:
-    """95 % interval of ``b - a`` and the count of ``b > a`` on the same draws that
-    :func:`paired_bootstrap` makes (same generator and seed), so interval and p agree."""
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(a.stats), size=(n_samples, size))
-    deltas = np.array([b.score(rows) - a.score(rows) for rows in draws])
-    low, high = np.percentile(deltas, [2.5, 97.5])
-    return (float(low), float(high)), int((deltas > 0).sum())
-
-
 def _compare(
     runs: Sequence[RunResult],
     n_samples: int,
@@ -355,7 +343,6 @@ def _compare(
                 test = paired_bootstrap(
                     a, b, n_samples=n_samples, sample_size=sample_size, seed=seed
                 )
-                ci, _ = _difference_interval(a, b, test.n_samples, test.sample_size, seed)
                 s = run.spec
                 out.append(
                     Comparison(
@@ -369,7 +356,7 @@ def _compare(
                         test.score_b,
                         test.score_a,
                         test.score_b - test.score_a,
-                        ci,
+                        test.ci_delta,
                         test.p_value,
                         test.wins_b,
                         test.n_samples,
