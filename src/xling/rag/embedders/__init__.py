@@ -1,4 +1,4 @@
-"""Multilingual embedders chosen by spec strings (``e5-small-q4``, ``use-m3``, ``st:...``)."""
+"""Multilingual embedders chosen by spec strings (``e5-small-q4``, ``e5-small-torch``, ...)."""
 
 from xling.rag.embedders.base import (
     DEFAULT_MAX_TOKENS,

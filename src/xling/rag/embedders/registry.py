@@ -1,8 +1,9 @@
 """Embedder specs: a registry from spec strings to embedder factories.
 
-Spec grammar: ``NAME`` for a fixed embedder (``e5-small-q4``, ``use-m3``) or ``KIND:ARG`` for a
-family (``st:BAAI/bge-m3``, ``hf:./my-model``, ``openai:http://127.0.0.1:8000/v1#e5``), with
-options after ``?`` as ``key=value`` pairs joined by ``&`` (``st:Snowflake/...?dim=256``).
+Spec grammar: ``NAME`` for a fixed embedder (``e5-small-q4``, ``e5-small-torch``, ``use-m3``)
+or ``KIND:ARG`` for a family (``st:BAAI/bge-m3``, ``hf:./my-model``,
+``openai:http://127.0.0.1:8000/v1#e5``), with options after ``?`` as ``key=value`` pairs joined
+by ``&`` (``st:Snowflake/...?dim=256``).
 The canonical spec string (options sorted) is the embedder's :attr:`~Embedder.id`.
 """
 
@@ -30,10 +31,17 @@ DEFAULT_EMBEDDER = "e5-small-q4"
 Factory = Callable[["EmbedderSpec"], Embedder]
 _NAMED: dict[str, Factory] = {}
 _FAMILIES: dict[str, Factory] = {}
-_INT_OPTIONS = {"dim", "batch_size", "max_length"}
+_INT_OPTIONS = {"dim", "batch_size", "max_length", "batch_tokens", "threads"}
 _BOOL_OPTIONS = {"local_files_only", "input_type"}
 # Options that change how, not what, is computed; left out of the id (and never store a key).
-_RUNTIME_OPTIONS = {"batch_size", "local_files_only", "device", "api_key"}
+_RUNTIME_OPTIONS = {
+    "batch_size",
+    "local_files_only",
+    "device",
+    "api_key",
+    "batch_tokens",
+    "threads",
+}
 
 
 @dataclass(frozen=True)
@@ -175,6 +183,13 @@ def _e5(spec: EmbedderSpec) -> Embedder:
     return E5SmallQ4Embedder(**_check_options(spec, {"batch_size"}))
 
 
+def _e5_torch(spec: EmbedderSpec) -> Embedder:
+    from xling.rag.embedders.e5_torch import E5SmallTorchEmbedder
+
+    allowed = {"batch_size", "batch_tokens", "threads", "precision"}
+    return E5SmallTorchEmbedder(**_check_options(spec, allowed))
+
+
 def _use(spec: EmbedderSpec) -> Embedder:
     from xling.rag.embedders.bundled import UseM3Embedder
 
@@ -210,6 +225,7 @@ def _openai(spec: EmbedderSpec) -> Embedder:
 
 
 register_embedder("e5-small-q4", _e5)
+register_embedder("e5-small-torch", _e5_torch)
 register_embedder("use-m3", _use)
 register_embedder("st", _st, family=True)
 register_embedder("hf", _hf, family=True)
