@@ -57,8 +57,10 @@ def test_bootstrap_against_a_baseline(swahili: tuple[list[str], list[str], list[
     )
     entry = scores.to_dict()["chrf"]["bootstrap"]
     assert entry["system"] > entry["baseline"] and entry["wins"] == 50 and entry["p_value"] == 0.0
-    assert set(entry) == {"baseline", "system", "system_ci95", "baseline_ci95", "wins", "losses",
-                          "p_value", "samples", "sample_size"}  # fmt: skip
+    assert set(entry) == {"baseline", "system", "system_ci95", "baseline_ci95", "difference_ci95",
+                          "wins", "losses", "p_value", "samples", "sample_size"}  # fmt: skip
+    low, high = entry["difference_ci95"]
+    assert 0 < low < entry["system"] - entry["baseline"] < high  # every resample is a win
 
 
 @pytest.mark.parametrize(
