@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from xling.cli.app import app, console, err_console, fail, warn
-from xling.cli.progress import progress_bar
+from xling.cli.progress import progress_bar, progress_bars
 from xling.core.progress import ProgressCallback
 
 if TYPE_CHECKING:
@@ -157,15 +157,6 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Runs (or resumes) an ICL-MT grid: select, prompt, generate, score; then summarises."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from xling.experiments.config import load_config
     from xling.experiments.runner import run_experiment
     from xling.experiments.runs import RunSpec
@@ -173,14 +164,12 @@ def run(
     if layout not in LAYOUT_CHOICES:
         raise fail(f"unknown layout {layout!r}; allowed: {', '.join(LAYOUT_CHOICES)}")
     settings = load_config(config)  # every problem at once: one line, exit 2
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=err_console, disable=not err_console.is_terminal) as bars:
+    with progress_bars() as add_bar:
 
         def on_run(spec: RunSpec, number: int, total: int) -> ProgressCallback:
-            name = f"[{number}/{total}] {spec.direction} {spec.label} k={spec.k} seed={spec.seed}"
-            task = bars.add_task(escape(name), total=None)
-            return lambda done, n: bars.update(task, completed=done, total=n)
+            return add_bar(
+                f"[{number}/{total}] {spec.direction} {spec.label} k={spec.k} seed={spec.seed}"
+            )
 
         def on_status(text: str) -> None:
             err_console.print(text, markup=False, highlight=False)
