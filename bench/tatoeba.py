@@ -56,6 +56,17 @@ def read(path: Path) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
+def read_pairs(langs: list[str] | tuple[str, ...]) -> dict[str, tuple[list[str], list[str]]]:
+    """Per language, its Tatoeba side and the aligned English side."""
+    return {
+        lang: (
+            read(TATOEBA / f"tatoeba.{lang}-eng.{lang}"),
+            read(TATOEBA / f"tatoeba.{lang}-eng.eng"),
+        )
+        for lang in langs
+    }
+
+
 def embed(embedder: Embedder, texts: list[str], bar: tqdm) -> np.ndarray:
     """Passage-role embeddings (e5's ``passage:`` prefix, as the anchors were measured).
 
@@ -72,13 +83,7 @@ def embed(embedder: Embedder, texts: list[str], bar: tqdm) -> np.ndarray:
 
 def evaluate(langs: list[str], cache: EmbeddingCache) -> dict[str, dict[str, float]]:
     """Accuracy per language for every run in :data:`RUNS`."""
-    pairs = {
-        lang: (
-            read(TATOEBA / f"tatoeba.{lang}-eng.{lang}"),
-            read(TATOEBA / f"tatoeba.{lang}-eng.eng"),
-        )
-        for lang in langs
-    }
+    pairs = read_pairs(langs)
     total = sum(len(s) + len(t) for s, t in pairs.values())
     results: dict[str, dict[str, float]] = {lang: {} for lang in langs}
     for spec in dict.fromkeys(spec for _, spec, _ in RUNS):
