@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from xling.rag.embedders.bert_encoder import BertEncoder
-from xling.rag.embedders.e5_model_file import dequantize_q4
 from xling.rag.embedders.e5_torch import E5SmallTorchEmbedder
 
 
@@ -53,11 +52,8 @@ def test_int8_encoder_stays_close_to_float32(e5_torch: E5SmallTorchEmbedder) -> 
     int8 = BertEncoder(state, f.heads, f.eps, "int8")
     # Real word vectors of a real sentence, padded in a batch with a shorter one.
     rows = [e5_torch.tokenizer.encode("passage: " + t) for t in ("Habari ya asubuhi.", "Jambo")]
-    ids = torch.full((2, max(map(len, rows))), f.pad)
-    mask = torch.zeros(ids.shape, dtype=torch.bool)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)], mask[i, : len(row)] = torch.tensor(row), True
-    words = torch.from_numpy(dequantize_q4(f.q4_rows("emb.word")[ids.numpy()]))
+    words, mask = e5_torch.padded_batch(rows)
+    assert mask.sum(dim=1).tolist() == [len(r) for r in rows] and not bool(mask.all())
     with torch.inference_mode():
         a, b = exact(words, mask)[mask], int8(words, mask)[mask]
     cos = torch.nn.functional.cosine_similarity(a, b, dim=-1)

@@ -233,30 +233,35 @@ class E5SmallTorchEmbedder(Embedder):
     def _encode(self, texts: list[str], role: Role) -> np.ndarray:
         torch = _torch()
         encoder = self.encoder
-        assert self._word is not None
         windows = self._windows(texts, role)
         order = sorted(range(len(windows)), key=lambda w: len(windows[w][1]))
         sums = np.zeros((len(texts), self.dim), dtype=np.float64)
         weights = np.zeros(len(texts), dtype=np.float64)
         with _torch_threads(torch, self.threads), torch.inference_mode():
             for group in self._groups(order, windows):
-                length = len(windows[group[-1]][1])
-                ids = np.full((len(group), length), self.model_file.pad, dtype=np.int64)
-                mask = np.zeros((len(group), length), dtype=bool)
-                for row, w in enumerate(group):
-                    tokens = windows[w][1]
-                    ids[row, : len(tokens)] = tokens
-                    mask[row, : len(tokens)] = True
-                words = torch.from_numpy(dequantize_q4(self._word[ids]))
-                mask_t = torch.from_numpy(mask)
-                hidden = encoder(words, mask_t)
-                m = mask_t.unsqueeze(-1).to(hidden.dtype)
+                words, mask = self.padded_batch([windows[w][1] for w in group])
+                hidden = encoder(words, mask)
+                m = mask.unsqueeze(-1).to(hidden.dtype)
                 means = ((hidden * m).sum(dim=1) / m.sum(dim=1)).numpy()
                 for row, w in enumerate(group):
                     text, _, weight = windows[w]
                     sums[text] += weight * means[row]
                     weights[text] += weight
         return (sums / weights[:, None]).astype(np.float32)
+
+    def padded_batch(self, rows: list[list[int]]) -> tuple[Any, Any]:
+        """The encoder's input for token id rows: float32 word vectors ``(batch, length,
+        hidden)``, right-padded to the longest row, and the bool mask of real tokens."""
+        torch = _torch()
+        self.encoder  # noqa: B018  # loads the word table with the encoder
+        assert self._word is not None
+        length = max(map(len, rows))
+        ids = np.full((len(rows), length), self.model_file.pad, dtype=np.int64)
+        mask = np.zeros((len(rows), length), dtype=bool)
+        for i, tokens in enumerate(rows):
+            ids[i, : len(tokens)] = tokens
+            mask[i, : len(tokens)] = True
+        return torch.from_numpy(dequantize_q4(self._word[ids])), torch.from_numpy(mask)
 
     def _groups(
         self, order: list[int], windows: list[tuple[int, list[int], int]]
