@@ -49,11 +49,11 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from xling.embedders import CachedEmbedder, Embedder, EmbeddingCache, get_embedder
+from xling.embedders.bundled import E5SmallQ4Embedder
+from xling.embedders.e5_torch import E5SmallTorchEmbedder
 from xling.eval.mining import xsim
-from xling.rag import Pool, Record
-from xling.rag.embedders import CachedEmbedder, Embedder, EmbeddingCache, get_embedder
-from xling.rag.embedders.bundled import E5SmallQ4Embedder
-from xling.rag.embedders.e5_torch import E5SmallTorchEmbedder
+from xling.store import Pool, Record
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

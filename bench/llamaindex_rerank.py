@@ -47,8 +47,8 @@ from rich.table import Table
 from xling.eval import evaluate_run
 from xling.integrations.llamaindex import XlingRerank
 from xling.llm import EmbeddedLLMConfig, LLMClient, running, start, stop
-from xling.rag import Pool, load_aligned, read_lines
-from xling.rag.retrieval import get_retriever
+from xling.retrieval import get_retriever
+from xling.store import Pool, load_aligned, read_lines
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"

@@ -31,14 +31,14 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from xling.core.records import Question
 from xling.data import sample_path
 from xling.eval.language_check import LanguageChecker
 from xling.eval.lid import default_backend
 from xling.llm import EmbeddedLLMConfig, LLMClient, running, start, stop
-from xling.rag import Pool, load_lines
 from xling.rag.pipeline import Answer, AnswerConfig, AnswerPipeline
-from xling.rag.questions import Question
-from xling.rag.retrieval import get_retriever
+from xling.retrieval import get_retriever
+from xling.store import Pool, load_lines
 
 HERE = Path(__file__).resolve().parent
 LANGS = ("fra", "deu", "swh", "eng")

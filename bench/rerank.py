@@ -72,11 +72,12 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from xling.embedders import get_embedder
 from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.llm import start as start_llm
 from xling.llm import stop as stop_llm
+from xling.llm.fitting import truncate_passages
 from xling.prompts.rerank import get_listwise_template
-from xling.rag.embedders import get_embedder
 from xling.rerankers import (
     ListwiseReranker,
     PairwiseReranker,
@@ -86,7 +87,6 @@ from xling.rerankers import (
     parse_permutation,
     sliding_comparisons,
 )
-from xling.rerankers.fitting import truncate_passages
 
 ROOT = Path(__file__).resolve().parents[1]
 FLORES = ROOT.parent / "shared" / "data" / "flores"

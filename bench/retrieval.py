@@ -59,13 +59,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
+from xling.core.records import QueryHits, hits_to_run
+from xling.embedders import Embedder, get_embedder
 from xling.eval import evaluate_run
-from xling.rag import Pool, Record, load_lines, read_lines
-from xling.rag.embedders import Embedder, get_embedder
-from xling.rag.hits import QueryHits, hits_to_run
-from xling.rag.retrieval import Retriever, get_retriever
-from xling.rag.retrieval.derived import derived_dir
+from xling.retrieval import Retriever, get_retriever
+from xling.retrieval.derived import derived_dir
+from xling.store import Pool, Record, load_lines, read_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

@@ -49,11 +49,11 @@ from rich.table import Table
 from sacrebleu.metrics import CHRF
 from tqdm import tqdm
 
+from xling.core.records import AlignedPool
+from xling.embedders import Embedder, get_embedder
 from xling.experiments import translate
 from xling.llm import EmbeddedLLMConfig, LLMClient, start, stop
 from xling.prompts.mt import build_mt_prompt
-from xling.rag import AlignedPool
-from xling.rag.embedders import Embedder, get_embedder
 from xling.selectors import Example, SelectionConfig, get_selector
 
 ROOT = Path(__file__).resolve().parents[1]

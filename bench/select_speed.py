@@ -42,8 +42,8 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from xling.rag import AlignedPool
-from xling.rag.embedders import get_embedder
+from xling.core.records import AlignedPool
+from xling.embedders import get_embedder
 from xling.selectors import DenseSelector
 
 ROOT = Path(__file__).resolve().parents[1]

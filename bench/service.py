@@ -46,9 +46,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from retrieval import open_pool, timing_records  # noqa: E402
-from xling.rag import read_lines  # noqa: E402
-from xling.rag.embedders import get_embedder  # noqa: E402
-from xling.rag.retrieval import get_retriever  # noqa: E402
+from xling.embedders import get_embedder  # noqa: E402
+from xling.retrieval import get_retriever  # noqa: E402
+from xling.store import read_lines  # noqa: E402
 
 console = Console()
 FLORES = HERE.parent.parent / "shared" / "data" / "flores"

@@ -28,8 +28,8 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from xling.embedders import Embedder, EmbeddingCache, get_embedder
 from xling.eval.mining import xsim
-from xling.rag.embedders import Embedder, EmbeddingCache, get_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 TATOEBA = ROOT.parent / "shared" / "data" / "tatoeba"

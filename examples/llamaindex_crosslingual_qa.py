@@ -32,7 +32,7 @@ from xling.integrations.llamaindex import (
     XlingRerank,
 )
 from xling.llm import EmbeddedLLMConfig
-from xling.rag import read_lines
+from xling.store import read_lines
 
 QUESTIONS = [
     "Qui a présenté l'iPhone, et comment ?",

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from xling.errors import InvalidInputError, UnknownSpecError, XlingError
+from xling.core.errors import InvalidInputError, UnknownSpecError, XlingError
+from xling.core.records import AlignedPool
+from xling.embedders import get_embedder
 from xling.eval import (
     LanguageChecker,
     best_threshold,
@@ -33,8 +35,6 @@ from xling.eval import (
     segment_stats,
     xsim,
 )
-from xling.rag import AlignedPool, Record, aligned_records, load_jsonl, load_lines, read_lines
-from xling.rag.embedders import get_embedder
 from xling.selectors import (
     BM25Selector,
     DenseSelector,
@@ -45,6 +45,7 @@ from xling.selectors import (
     get_selector,
     select_examples,
 )
+from xling.store import Record, aligned_records, load_jsonl, load_lines, read_lines
 
 POOL = AlignedPool(
     ["Hello there.", "Good night.", "Thank you."],

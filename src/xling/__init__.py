@@ -5,7 +5,7 @@ examples or passages; LLM rerankers served by vLLM reorder candidates; the eval 
 MT and RAG output.
 """
 
-from xling.errors import XlingError
+from xling.core.errors import XlingError
 
 __all__ = ["XlingError", "__version__"]
 

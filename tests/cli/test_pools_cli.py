@@ -10,9 +10,9 @@ from urllib.parse import urlparse
 import pytest
 from typer.testing import Result
 
-from tests.rag.pool_checks import damage_pool
-from xling.rag import Pool, Record, connect
-from xling.rag.embedders import Embedder
+from tests.store.pool_checks import damage_pool
+from xling.embedders import Embedder
+from xling.store import Pool, Record, connect
 
 
 def test_index_then_search_across_languages(

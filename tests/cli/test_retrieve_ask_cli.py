@@ -17,7 +17,7 @@ Run = Callable[..., Result]
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from xling.rag import Pool, load_aligned
+    from xling.store import Pool, load_aligned
 
     folder = tmp_path_factory.mktemp("cli-rag") / "db"
     pool = Pool.open("sample", path=folder)

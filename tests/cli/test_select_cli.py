@@ -166,7 +166,7 @@ def test_a_5_mb_query_is_truncated_or_refused_in_seconds(
 
 def test_a_failure_while_writing_leaves_the_old_output(tmp_path: Path) -> None:
     from xling.cli.select import write_jsonl_atomic
-    from xling.errors import InvalidInputError
+    from xling.core.errors import InvalidInputError
 
     out = tmp_path / "prompts.jsonl"
     out.write_text("previous run\n")

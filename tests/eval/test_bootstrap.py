@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.eval import corpus_stats, paired_bootstrap, read_hypotheses, segment_stats
 
 SWH = "Eng_to_Swh/English_to_Swahili_{k}_shot_seed_122_template_11_{m}_s2s.jsonl"

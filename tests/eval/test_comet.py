@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.eval import CometScorer, comet_and_lacomet, lacomet, resolve_checkpoint
 from xling.eval.comet import sanitize_segments
 

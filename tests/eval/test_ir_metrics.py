@@ -8,7 +8,7 @@ from pathlib import Path
 import ir_measures
 import pytest
 
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.eval import evaluate_run, parse_measure, read_qrels, read_run
 
 # Graded judgements; q3 has no relevant document; q4 is judged but absent from the run.

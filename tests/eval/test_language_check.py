@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.eval import LanguageChecker, read_responses, split_sentences
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.eval.lid import (
     LID_DEFAULTS,
     available_lid_backends,

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.embedders import Embedder
 from xling.eval import best_threshold, bucc_f1, mine_pairs, xsim
 from xling.eval.mining import knn, margin_candidates
-from xling.rag.embedders import Embedder
 
 
 def unit(rows: list[list[float]]) -> np.ndarray:

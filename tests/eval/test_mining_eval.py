@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.embedders import Embedder, get_embedder
 from xling.eval import (
     MiningPairResult,
     MiningReport,
@@ -17,7 +18,6 @@ from xling.eval import (
     mine_pairs,
     xsim,
 )
-from xling.rag.embedders import Embedder, get_embedder
 
 N = 40
 

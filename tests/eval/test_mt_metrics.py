@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sacrebleu
 
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.eval import bleu, chrf, corpus_stats, read_hypotheses
 
 DIRECTIONS = {"Eng_to_Fra": "fra", "Eng_to_Swh": "swh", "Eng_to_Wol": "wol"}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import sacrebleu
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.eval import MTScores, corpus_stats, paired_bootstrap, score_mt
 
 

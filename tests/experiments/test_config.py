@@ -115,7 +115,7 @@ def test_file_sources_tsv_jsonl_and_misaligned(tmp_path: Path) -> None:
 
 def test_an_xling_pool_is_a_source(tmp_path: Path, e5: object) -> None:
     from xling.data import sample_path
-    from xling.rag import Pool, load_aligned
+    from xling.store import Pool, load_aligned
 
     db = tmp_path / "db"
     pool = Pool.open("sample", e5, path=db)  # type: ignore[arg-type]

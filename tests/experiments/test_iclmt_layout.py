@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.experiments import RunSpec, ScoreEntry, iclmt_method, iclmt_run, merge_scores, runs
 from xling.experiments.iclmt_layout import (
     IclmtRun,

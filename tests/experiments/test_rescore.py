@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.experiments.run_folders import write_run
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.eval import chrf
 from xling.experiments import RescoreReport, RunSpec, score_directory
 from xling.experiments.runs import RunScores, read_run

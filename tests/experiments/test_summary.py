@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.experiments.run_folders import write_run
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.eval import chrf
 from xling.experiments import RunSpec, Summary, summarize, write_summary
 from xling.experiments.summary import CSV_COLUMNS

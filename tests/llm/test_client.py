@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.conftest import free_port
-from xling.errors import InvalidInputError, ServiceUnavailableError
+from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.llm import LLMClient, ServerHandle
 
 pytestmark = pytest.mark.vllm

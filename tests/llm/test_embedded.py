@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from xling.errors import InvalidInputError, ServiceUnavailableError
+from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.llm import EmbeddedLLMConfig, ServerHandle, running, start, stop
 from xling.llm.embedded import startup_failure
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.llm.standin import CHAT, MODELS, TOKENIZE, Reply, StandIn
-from xling.errors import InvalidInputError, ServiceUnavailableError
+from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.llm import LLMClient
 
 MESSAGES = [{"role": "user", "content": "Say yes."}]

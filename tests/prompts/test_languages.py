@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.prompts import get_language, language_name, normalize_code, same_language, to_iso639_1
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.prompts.mt import MT_TEMPLATES, build_mt_messages, build_mt_prompt
 from xling.selectors import Example
 

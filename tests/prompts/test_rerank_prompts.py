@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.llm import LLMClient
+from xling.llm.fitting import truncate_passages
 from xling.prompts.rerank import (
     LISTWISE_TEMPLATES,
     cross_lingual_note,
@@ -18,7 +19,6 @@ from xling.prompts.rerank import (
     label_index,
 )
 from xling.rerankers import parse_permutation
-from xling.rerankers.fitting import truncate_passages
 
 
 def test_identifier_labels_round_trip() -> None:

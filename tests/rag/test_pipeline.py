@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from xling.core.errors import InvalidInputError, ServiceUnavailableError
+from xling.core.records import Question, read_questions
 from xling.data import sample_path
-from xling.errors import InvalidInputError, ServiceUnavailableError
+from xling.embedders import Embedder
 from xling.llm import LLMClient
 from xling.prompts.rag import ContextPassage, answer_messages, parse_citations
-from xling.rag import Pool, load_lines
-from xling.rag.embedders import Embedder
 from xling.rag.pipeline import AnswerConfig, AnswerPipeline
-from xling.rag.questions import Question, read_questions
-from xling.rag.retrieval import get_retriever
 from xling.rerankers import get_reranker
+from xling.retrieval import get_retriever
+from xling.store import Pool, load_lines
 
 QUESTIONS = [
     Question("Qui a présenté l'iPhone sur scène ?", "fra"),

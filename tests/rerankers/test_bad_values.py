@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.llm import LLMClient
 from xling.rerankers import (
     Hit,

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.rerankers.conftest import Faults
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.llm import LLMClient
+from xling.llm.fitting import passage_budget, truncate_passages
 from xling.prompts.rerank import get_listwise_template
-from xling.rerankers.fitting import passage_budget, truncate_passages
 
 pytestmark = pytest.mark.vllm
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.llm.standin import CHAT, Reply, StandIn
-from xling.errors import ServiceUnavailableError
+from xling.core.errors import ServiceUnavailableError
 from xling.llm import LLMClient
 from xling.rerankers import RerankRequest, get_reranker
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.rerankers.conftest import Faults
-from xling.errors import InvalidInputError, ServiceUnavailableError
+from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.llm import LLMClient
 from xling.rerankers import RerankRequest, get_reranker
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.llm import LLMClient
 from xling.rerankers import (
     Hit,

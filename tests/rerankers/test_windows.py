@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.rerankers import count_sliding_windows, sliding_windows
 
 

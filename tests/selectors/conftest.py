@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from xling.rag import AlignedPool
+from xling.core.records import AlignedPool
 
 PoolMaker = Callable[..., AlignedPool]
 

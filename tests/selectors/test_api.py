@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from tests.selectors.conftest import PoolMaker
-from xling.errors import InvalidInputError, UnknownSpecError
-from xling.rag import AlignedPool, Pool, aligned_records
-from xling.rag.embedders import Embedder
+from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.records import AlignedPool
+from xling.embedders import Embedder
 from xling.selectors import (
     SELECTORS,
     SelectionConfig,
@@ -18,6 +18,7 @@ from xling.selectors import (
     get_selector,
     select_examples,
 )
+from xling.store import Pool, aligned_records
 
 ALL = ["random", "bm25", "r-bm25", "s2s", "s2t", "mix", "mmr", "margin", "borda", "rrf"]
 

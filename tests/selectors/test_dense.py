@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tests.selectors.conftest import PoolMaker
-from xling.rag.embedders import Embedder
+from xling.embedders import Embedder
 from xling.selectors import DenseSelector
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.selectors.conftest import PoolMaker
-from xling.errors import InvalidInputError, UnknownSpecError
-from xling.rag import AlignedPool
+from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.records import AlignedPool
 from xling.selectors import (
     POOL_FILTERS,
     FilterOptions,

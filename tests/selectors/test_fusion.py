@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.selectors.conftest import PoolMaker
-from xling.rag.embedders import Embedder
+from xling.embedders import Embedder
 from xling.selectors import BM25Selector, DenseSelector, FusionSelector, fuse_rankings
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xling.rag import AlignedPool
-from xling.rag.embedders import Embedder
+from xling.core.records import AlignedPool
+from xling.embedders import Embedder
 from xling.selectors import DenseSelector, MarginSelector
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.selectors.conftest import PoolMaker
-from xling.rag import AlignedPool
-from xling.rag.embedders import Embedder
+from xling.core.records import AlignedPool
+from xling.embedders import Embedder
 from xling.selectors import DenseSelector, MMRSelector
 
 

@@ -7,7 +7,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from tests.selectors.conftest import PoolMaker
-from xling.rag.lexical import BM25Index, tokenize
+from xling.core.tokenize import tokenize
+from xling.retrieval.bm25_index import BM25Index
 from xling.selectors import RBM25Selector, SelectionConfig, get_selector
 from xling.selectors.recall import ngram_counts
 

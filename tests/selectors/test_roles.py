@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from xling.errors import InvalidInputError
-from xling.rag import AlignedPool
-from xling.rag.embedders import Embedder, query_role
+from xling.core.errors import InvalidInputError
+from xling.core.records import AlignedPool
+from xling.embedders import Embedder, query_role
 from xling.selectors import get_selector
 
 

@@ -14,11 +14,11 @@ import uvicorn
 
 from tests.conftest import free_port
 from xling.data import sample_path
-from xling.rag import Pool, load_aligned
-from xling.rag.embedders import Embedder
+from xling.embedders import Embedder
 from xling.server.app import create_app
 from xling.server.config import ServiceConfig
 from xling.server.service import Service
+from xling.store import Pool, load_aligned
 
 
 @pytest.fixture(scope="session")

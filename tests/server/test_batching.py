@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from xling.core.errors import InvalidInputError
 from xling.data import sample_path
-from xling.errors import InvalidInputError
-from xling.rag import Pool, read_lines
-from xling.rag.embedders import Embedder
-from xling.rag.retrieval import get_retriever
+from xling.embedders import Embedder
+from xling.retrieval import get_retriever
 from xling.server.batching import RetrieveBatcher
+from xling.store import Pool, read_lines
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import httpx
 
 from tests.conftest import free_port
 from xling.data import sample_path
-from xling.rag import read_lines
+from xling.store import read_lines
 
 XLING = str(Path(sys.executable).with_name("xling"))
 

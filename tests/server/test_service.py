@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import free_port
-from xling.rag.embedders import Embedder
+from xling.embedders import Embedder
 
 AUTH = {"Authorization": "Bearer k1"}
 

@@ -1,6 +1,6 @@
 """The ``xling`` typer application and its error handling.
 
-Every command ends with one of the exit codes of :mod:`xling.errors`, the same for all of them:
+Every command ends with one of the exit codes of :mod:`xling.core.errors`, the same for all of them:
 0 done; 1 an internal error (a bug); 2 bad input (usage errors included); 3 a server failed; 4
 finished, but every query fell back. A failure prints one line on stderr (``error: ...``); the
 traceback of an internal error is printed only with ``xling --debug`` or ``XLING_DEBUG=1``.
@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from xling.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, XlingError
+from xling.core.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, XlingError
 
 __all__ = ["app", "main", "console", "err_console", "fail", "warn", "DEBUG_ENV"]
 

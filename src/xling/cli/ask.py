@@ -16,21 +16,21 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 
-from xling._validation import check_choice, check_positive_int
 from xling.cli.app import app, console, err_console, fail, warn
 from xling.cli.options import EMBEDDED_HINT
 from xling.cli.output import check_output, write_atomically
 from xling.cli.progress import progress_bar
 from xling.cli.rerank import parse_settings
 from xling.cli.retrieve import MethodOpt, TaskOpt, open_pool
+from xling.core.errors import EXIT_ALL_FELL_BACK, ServiceUnavailableError
 from xling.core.languages import language_name
-from xling.errors import EXIT_ALL_FELL_BACK, ServiceUnavailableError
+from xling.core.records import Question, read_questions
+from xling.core.validation import check_choice, check_positive_int
 from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY
 from xling.rag.pipeline import Answer, AnswerConfig, AnswerPipeline
-from xling.rag.questions import Question, read_questions
-from xling.rag.retrieval import available_retrievers, get_retriever
 from xling.rerankers import available_rerankers, get_reranker
+from xling.retrieval import available_retrievers, get_retriever
 
 __all__ = ["ask", "render_answer"]
 

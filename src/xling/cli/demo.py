@@ -19,14 +19,14 @@ from xling.cli.app import app, console, err_console
 from xling.cli.ask import render_answer
 from xling.cli.options import ChromaPath, EmbedderOpt
 from xling.cli.progress import progress_bar
+from xling.core.records import Question
 from xling.data import SAMPLE_LANGS, sample_path
+from xling.embedders import DEFAULT_EMBEDDER
 from xling.llm import EmbeddedLLMConfig, LLMClient, ServerHandle, prepare, running, start, stop
-from xling.rag import Pool, load_aligned
-from xling.rag.embedders import DEFAULT_EMBEDDER
 from xling.rag.pipeline import AnswerConfig, AnswerPipeline
-from xling.rag.questions import Question
-from xling.rag.retrieval import get_retriever
 from xling.rerankers import get_reranker
+from xling.retrieval import get_retriever
+from xling.store import Pool, load_aligned
 
 __all__ = ["demo", "DEFAULT_QUESTIONS"]
 

@@ -11,7 +11,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from xling._validation import check_finite
 from xling.cli.app import app, console, fail
 from xling.cli.options import (
     EmbedderOpt,
@@ -20,7 +19,8 @@ from xling.cli.options import (
     max_tokens_or_none,
     on_long_choice,
 )
-from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS
+from xling.core.validation import check_finite
+from xling.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS
 
 if TYPE_CHECKING:
     from xling.eval import BootstrapResult
@@ -340,9 +340,9 @@ def mining(
     plot: PlotOpt = None,
 ) -> None:
     """Bitext mining accuracy (100 − xSIM) of aligned files, with cosine and margin scoring."""
+    from xling.embedders import get_embedder
     from xling.eval import evaluate_mining
     from xling.eval.mining import SCORINGS
-    from xling.rag.embedders import get_embedder
 
     if len(src) != len(tgt):
         raise fail(f"give one --tgt per --src; got {len(src)} --src and {len(tgt)} --tgt")

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from xling._validation import check_choice
-from xling.rag.embedders.base import ON_LONG, OnLong
+from xling.core.validation import check_choice
+from xling.embedders.base import ON_LONG, OnLong
 
 __all__ = [
     "EMBEDDED_HINT",
@@ -62,7 +62,7 @@ MaxTokensOpt = Annotated[
         help="Longest text embedded, in the embedder's own tokens (0: no limit).",
     ),
 ]
-"""``--max-tokens N`` (default :data:`~xling.rag.embedders.DEFAULT_MAX_TOKENS`); pass it
+"""``--max-tokens N`` (default :data:`~xling.embedders.DEFAULT_MAX_TOKENS`); pass it
 through :func:`max_tokens_or_none` to ``get_embedder(..., max_tokens=...)``."""
 OnLongOpt = Annotated[
     str,

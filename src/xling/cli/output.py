@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 
 __all__ = ["check_output", "write_atomically"]
 

@@ -10,7 +10,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from xling._validation import check_choice, check_positive_int
 from xling.cli.app import app, console, err_console, fail
 from xling.cli.options import (
     ChromaPath,
@@ -23,10 +22,12 @@ from xling.cli.options import (
     on_long_choice,
 )
 from xling.cli.progress import progress_bar
-from xling.errors import EXIT_SERVER
-from xling.rag import Hit, Pool, Record, load_aligned, load_jsonl, load_lines, load_tsv
-from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, get_embedder, query_role
-from xling.rag.retrieval import get_retriever
+from xling.core.errors import EXIT_SERVER
+from xling.core.records import Hit
+from xling.core.validation import check_choice, check_positive_int
+from xling.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, get_embedder, query_role
+from xling.retrieval import get_retriever
+from xling.store import Pool, Record, load_aligned, load_jsonl, load_lines, load_tsv
 
 __all__ = ["index", "search", "load_records", "pool_embedder"]
 

@@ -24,7 +24,7 @@ from xling.cli.app import app, err_console, fail, warn
 from xling.cli.options import EMBEDDED_HINT
 from xling.cli.output import check_output, write_atomically
 from xling.cli.progress import progress_bar
-from xling.errors import EXIT_ALL_FELL_BACK, InvalidInputError, ServiceUnavailableError
+from xling.core.errors import EXIT_ALL_FELL_BACK, InvalidInputError, ServiceUnavailableError
 from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from xling.rerankers import RerankResult, available_rerankers, get_reranker

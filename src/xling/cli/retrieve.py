@@ -10,17 +10,17 @@ from typing import Annotated, Any
 
 import typer
 
-from xling._validation import check_choice, check_positive_int
 from xling.cli.app import app, err_console
 from xling.cli.options import ChromaPath, ChromaUrl, PoolEmbedderOpt, PoolName
 from xling.cli.output import check_output, write_atomically
 from xling.cli.pools import pool_embedder
 from xling.cli.progress import progress_bar
 from xling.cli.rerank import parse_settings
-from xling.rag import Pool
-from xling.rag.embedders import get_embedder
-from xling.rag.questions import read_questions
-from xling.rag.retrieval import available_retrievers, get_retriever
+from xling.core.records import read_questions
+from xling.core.validation import check_choice, check_positive_int
+from xling.embedders import get_embedder
+from xling.retrieval import available_retrievers, get_retriever
+from xling.store import Pool
 
 __all__ = ["retrieve", "open_pool", "MethodOpt", "TaskOpt"]
 

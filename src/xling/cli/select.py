@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from xling._validation import check_output_file
 from xling.cli.app import app, console, fail
 from xling.cli.options import (
     ChromaPath,
@@ -25,11 +24,12 @@ from xling.cli.options import (
 )
 from xling.cli.pools import pool_embedder
 from xling.cli.progress import progress_bar
+from xling.core.errors import InvalidInputError
 from xling.core.languages import get_language
-from xling.errors import InvalidInputError
+from xling.core.records import AlignedPool
+from xling.core.validation import check_output_file
+from xling.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, Embedder, get_embedder
 from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MT_TEMPLATES, build_mt_prompt, get_mt_template
-from xling.rag import AlignedPool, Pool, read_lines
-from xling.rag.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, Embedder, get_embedder
 from xling.selectors import (
     DEFAULT_FILTERS,
     SELECTORS,
@@ -40,6 +40,7 @@ from xling.selectors import (
     get_selector,
     load_aligned_pool,
 )
+from xling.store import Pool, read_lines
 
 __all__ = ["select_cmd", "write_jsonl_atomic", "selection_record"]
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 
 __all__ = [
     "Language",

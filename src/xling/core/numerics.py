@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 
 __all__ = ["MarginFormula", "top_k", "knn", "knn_mean", "margin_scores"]
 

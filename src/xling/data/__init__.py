@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
-from xling.errors import InvalidInputError
 
 __all__ = ["SAMPLE_LANGS", "FLORES_LANGS", "FLORES_SPLITS", "sample_path", "flores_path"]
 

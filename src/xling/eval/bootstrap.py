@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xling._validation import check_non_negative_int, check_positive_int, preview
+from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
-from xling.errors import InvalidInputError
+from xling.core.validation import check_non_negative_int, check_positive_int, preview
 from xling.eval.mt_metrics import CorpusStats
 
 __all__ = ["BootstrapResult", "paired_bootstrap", "segment_stats"]

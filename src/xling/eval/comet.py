@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from xling._imports import import_optional
-from xling._validation import check_positive_int
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
+from xling.core.imports import import_optional
+from xling.core.validation import check_positive_int
 from xling.eval.scores import MetricResult
 
 __all__ = ["DEFAULT_COMET_MODEL", "CometScorer", "resolve_checkpoint", "sanitize_segments"]

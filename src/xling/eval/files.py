@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from xling._validation import check_path, check_sequence, is_blank, json_object, read_utf8
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
+from xling.core.validation import check_path, check_sequence, is_blank, json_object, read_utf8
 
 __all__ = ["read_hypotheses", "read_references", "read_text_file", "check_aligned"]
 

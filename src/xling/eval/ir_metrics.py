@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xling._validation import check_choice, check_sequence, json_object, preview, read_utf8
-from xling.errors import InvalidInputError, UnknownSpecError
-from xling.rag.hits import ranked_rows
+from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.records import ranked_rows
+from xling.core.validation import check_choice, check_sequence, json_object, preview, read_utf8
 
 __all__ = [
     "Qrels",

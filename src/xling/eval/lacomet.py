@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from xling._validation import check_sequence, preview
+from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
-from xling.errors import InvalidInputError
+from xling.core.validation import check_sequence, preview
 from xling.eval.comet import CometScorer, sanitize_segments
 from xling.eval.lid import Detection, default_backend, get_identifier
 from xling.eval.scores import MetricResult

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xling._validation import check_sequence, json_object, preview
+from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
-from xling.errors import InvalidInputError
+from xling.core.validation import check_sequence, json_object, preview
 from xling.eval.files import read_hypotheses, read_text_file
 from xling.eval.lid import UNDETERMINED, default_backend, get_identifier
 

@@ -23,18 +23,18 @@ from typing import Any, Literal
 
 import numpy as np
 
-from xling._validation import (
+from xling.core import numerics
+from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.numerics import MarginFormula, knn_mean, margin_scores
+from xling.core.validation import (
     check_finite,
     check_path,
     check_positive_int,
     check_sequence,
     preview,
 )
-from xling.core import numerics
-from xling.core.numerics import MarginFormula, knn_mean, margin_scores
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.embedders import Embedder
 from xling.eval.files import read_references
-from xling.rag.embedders import Embedder
 
 __all__ = [
     "MARGINS",
@@ -543,7 +543,7 @@ def evaluate_mining(
     """Bitext mining accuracy (100 − xSIM) of line-aligned file pairs, optionally BUCC F1.
 
     Every file is read (and each pair's line counts compared) before anything is embedded.
-    Both sides are embedded as documents (:meth:`~xling.rag.embedders.Embedder.embed_documents`):
+    Both sides are embedded as documents (:meth:`~xling.embedders.Embedder.embed_documents`):
     mining is a symmetric task, so neither side is a query. Each scoring runs :func:`xsim` with
     the target texts, so duplicate target sentences count as found. With a ``threshold``, the
     pairs :func:`mine_pairs` finds with the first margin scoring among ``scorings`` (``ratio``
@@ -563,7 +563,7 @@ def evaluate_mining(
     Raises:
         InvalidInputError: If there are no pairs, a file is missing, not UTF-8 or empty, the two
             sides of a pair differ in length, ``k`` is not a positive integer, ``threshold`` is
-            not finite, or ``embedder`` is not an :class:`~xling.rag.embedders.Embedder`.
+            not finite, or ``embedder`` is not an :class:`~xling.embedders.Embedder`.
         UnknownSpecError: If a scoring is unknown.
     """
     checked = _check_pairs(pairs)
@@ -578,7 +578,7 @@ def evaluate_mining(
     value = None if threshold is None else check_finite(threshold, "threshold")
     if not isinstance(embedder, Embedder):
         raise InvalidInputError(
-            f"embedder must be an Embedder (from xling.rag.embedders.get_embedder), got "
+            f"embedder must be an Embedder (from xling.embedders.get_embedder), got "
             f"{preview(embedder)} ({type(embedder).__name__})"
         )
     texts: list[tuple[list[str], list[str]]] = []

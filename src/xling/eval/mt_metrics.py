@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from xling._validation import check_non_negative_int, check_sequence
-from xling.errors import InvalidInputError, MissingDependencyError, UnknownSpecError
+from xling.core.errors import InvalidInputError, MissingDependencyError, UnknownSpecError
+from xling.core.validation import check_non_negative_int, check_sequence
 from xling.eval.scores import MetricResult
 
 __all__ = [

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.eval.bootstrap import BootstrapResult, paired_bootstrap, segment_stats
 from xling.eval.comet import CometScorer
 from xling.eval.lacomet import comet_and_lacomet

@@ -37,10 +37,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from xling.core.errors import InvalidInputError, XlingError
 from xling.core.languages import normalize_code
-from xling.errors import InvalidInputError, XlingError
+from xling.embedders import DEFAULT_EMBEDDER, parse_spec
 from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MT_TEMPLATES
-from xling.rag.embedders import DEFAULT_EMBEDDER, parse_spec
 from xling.selectors import SelectionConfig, available_strategies
 
 __all__ = [

@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
+from xling.core.errors import InvalidInputError
 from xling.core.languages import language_name, normalize_code
-from xling.errors import InvalidInputError
 from xling.experiments.runs import RunSpec, write_text_atomic
 
 __all__ = [

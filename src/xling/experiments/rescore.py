@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
-from xling.errors import InvalidInputError
 from xling.eval.comet import CometScorer
 from xling.eval.files import read_references
 from xling.eval.mt_metrics import bleu as bleu_metric

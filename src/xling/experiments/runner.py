@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xling._async import run_sync
+from xling.core.aio import run_sync
+from xling.core.errors import ServiceUnavailableError, XlingError
 from xling.core.progress import ProgressCallback
-from xling.errors import ServiceUnavailableError, XlingError
+from xling.core.records import AlignedPool
 from xling.experiments.config import ConfigError, ExperimentConfig, StrategyConfig
 from xling.experiments.iclmt_layout import (
     ScoreEntry,
@@ -56,7 +57,6 @@ from xling.experiments.sources import TestSet, load_pool, load_test
 from xling.llm import EmbeddedLLMConfig, LLMClient, running, start, stop
 from xling.prompts.mt import build_mt_prompt
 from xling.prompts.postprocess import clean_translation, mt_stop_sequences
-from xling.rag import AlignedPool
 from xling.selectors import Example, Selector, get_selector
 
 __all__ = [

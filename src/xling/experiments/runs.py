@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 
 __all__ = [
     "RunSpec",

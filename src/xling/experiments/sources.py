@@ -11,10 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from xling.core.errors import InvalidInputError
+from xling.core.records import AlignedPool
 from xling.data import flores_path
-from xling.errors import InvalidInputError
 from xling.experiments.config import DataConfig
-from xling.rag import AlignedPool, Pool, read_lines
+from xling.store import Pool, read_lines
 
 __all__ = ["TestSet", "read_pairs", "load_pool", "load_test"]
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from xling._imports import import_optional
+from xling.core.errors import InvalidInputError
+from xling.core.imports import import_optional
 from xling.core.progress import ProgressCallback
-from xling.errors import InvalidInputError
 from xling.eval.bootstrap import paired_bootstrap
 from xling.eval.mt_metrics import corpus_stats
 from xling.experiments.runs import RunResult, finished_runs, write_text_atomic

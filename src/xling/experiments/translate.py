@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from xling._async import run_sync
-from xling._validation import check_positive_int
+from xling.core.aio import run_sync
 from xling.core.progress import ProgressCallback
+from xling.core.validation import check_positive_int
 from xling.llm import LLMClient
 from xling.prompts.postprocess import MT_MAX_NEW_TOKENS, clean_translation, mt_stop_sequences
 

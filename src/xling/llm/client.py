@@ -5,10 +5,10 @@ One :class:`LLMClient` serves every module that talks to an LLM: completions and
 attempt and a deadline per request, retries with exponential backoff, then a clear error naming
 the endpoint. vLLM's ``/tokenize`` and ``/detokenize`` give exact model-token truncation.
 
-A server *fails* a request (:class:`~xling.errors.ServiceUnavailableError`, after the retries)
+A server *fails* a request (:class:`~xling.core.errors.ServiceUnavailableError`, after the retries)
 when it cannot be reached, does not answer in time, answers 429 or 5xx, or answers 200 with a
 body that is not the JSON the endpoint documents (cut short, malformed, ``choices`` missing).
-A 4xx answer means the request itself was refused (:class:`~xling.errors.InvalidInputError`,
+A 4xx answer means the request itself was refused (:class:`~xling.core.errors.InvalidInputError`,
 never retried).
 """
 
@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from xling._async import run_sync
+from xling.core.aio import run_sync
 from xling.core.chat import ChatMessage
-from xling.errors import InvalidInputError, ServiceUnavailableError
+from xling.core.errors import InvalidInputError, ServiceUnavailableError
 
 __all__ = [
     "LLMClient",

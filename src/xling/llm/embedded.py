@@ -24,9 +24,9 @@ from typing import Literal
 
 import httpx
 
+from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.core.paths import default_cache_dir
 from xling.core.processes import process_alive
-from xling.errors import InvalidInputError, ServiceUnavailableError
 
 __all__ = [
     "EmbeddedLLMConfig",

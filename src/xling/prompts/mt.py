@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from xling._validation import check_texts
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.core.languages import language_name
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.core.validation import check_texts
 
 __all__ = [
     "DEFAULT_MT_TEMPLATE",

@@ -7,7 +7,7 @@ variant (``note=cross_lingual_note(...)``) that tells the model the query and th
 different languages.
 
 The templates are pure functions of their inputs. Passages reach them already cut by the served
-model's own tokenizer (:func:`xling.rerankers.fitting.truncate_passages`), never by splitting on
+model's own tokenizer (:func:`xling.llm.fitting.truncate_passages`), never by splitting on
 spaces, which breaks Chinese, Japanese and Thai.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from xling.core.chat import ChatMessage
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.core.languages import language_name
-from xling.errors import InvalidInputError, UnknownSpecError
 
 __all__ = [
     "IdentifierStyle",

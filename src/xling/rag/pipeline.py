@@ -20,24 +20,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from xling._async import run_sync
-from xling._validation import (
+from xling.core.aio import run_sync
+from xling.core.errors import InvalidInputError, ServiceUnavailableError, XlingError
+from xling.core.progress import ProgressCallback
+from xling.core.records import Hit, QueryHits, Question, read_questions
+from xling.core.validation import (
     check_choice,
     check_finite,
     check_positive_int,
     preview,
 )
-from xling.core.progress import ProgressCallback
-from xling.errors import InvalidInputError, ServiceUnavailableError, XlingError
 from xling.eval.language_check import LanguageChecker
 from xling.eval.lid import UNDETERMINED, default_backend, get_identifier
 from xling.llm import Completion, LLMClient
+from xling.llm.fitting import passage_budget, truncate_passages
 from xling.prompts.rag import ContextPassage, answer_messages, answer_prompt, parse_citations
-from xling.rag.hits import Hit, QueryHits
-from xling.rag.questions import Question, read_questions
-from xling.rag.retrieval import Retriever
 from xling.rerankers import Reranker
-from xling.rerankers.fitting import passage_budget, truncate_passages
+from xling.retrieval import Retriever
 
 __all__ = [
     "StreamCallback",
@@ -76,7 +75,7 @@ class AnswerConfig:
         lid_backend: The backend that detects a question's language when it is not given.
         check_backend: The backend of the answer check (``None``: the best measured for the
             user's language).
-        on_llm_failure: ``raise`` a :class:`~xling.errors.ServiceUnavailableError`, or
+        on_llm_failure: ``raise`` a :class:`~xling.core.errors.ServiceUnavailableError`, or
             ``passages``: return the retrieved passages with the answer missing and flagged.
     """
 

@@ -8,7 +8,7 @@ reranker = get_reranker("listwise", client, template="rankgpt", window=20, strid
 results = reranker.rerank_many([RerankRequest.from_texts(query, texts) for ...])
 """
 
-from xling.rag.hits import Hit, QueryHits
+from xling.core.records import Hit, QueryHits
 from xling.rerankers.base import (
     OnFailure,
     Reranker,

@@ -5,7 +5,7 @@ one server; the shared :class:`~xling.llm.LLMClient` bounds the requests in flig
 (``max_concurrency``), so windows and comparisons of different queries fill the server's batch.
 
 Failure policy (``on_failure``): when the server cannot be reached or keeps failing after the
-client's retries (:class:`~xling.errors.ServiceUnavailableError`), ``"fallback"`` returns the
+client's retries (:class:`~xling.core.errors.ServiceUnavailableError`), ``"fallback"`` returns the
 request's first-stage order with a ``first_stage_order`` :class:`Fallback` recorded, and
 ``"raise"`` raises. Errors caused by the input or the configuration always raise.
 """
@@ -19,14 +19,14 @@ from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeVar
 
-from xling._async import run_sync
-from xling._validation import check_positive_int
+from xling.core.aio import run_sync
+from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.core.progress import ProgressCallback
-from xling.errors import InvalidInputError, ServiceUnavailableError
+from xling.core.records import QueryHits
+from xling.core.validation import check_positive_int
 from xling.llm import ChatMessage, Completion, LLMClient
+from xling.llm.fitting import passage_budget, truncate_passages
 from xling.prompts.rerank import cross_lingual_note
-from xling.rag.hits import QueryHits
-from xling.rerankers.fitting import passage_budget, truncate_passages
 from xling.rerankers.records import (
     Fallback,
     RankedCandidate,

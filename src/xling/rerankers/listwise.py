@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from xling._validation import check_positive_int
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
+from xling.core.validation import check_positive_int
 from xling.llm import LLMClient
 from xling.prompts.rerank import (
     IDENTIFIER_STYLES,

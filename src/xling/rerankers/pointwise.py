@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from xling._validation import check_positive_int
+from xling.core.validation import check_positive_int
 from xling.llm import LLMClient
 from xling.prompts.rerank import PointwiseTemplate, get_pointwise_template
 from xling.rerankers.base import (

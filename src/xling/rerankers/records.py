@@ -6,11 +6,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from xling._validation import check_texts, json_object
-from xling._validation import preview as _preview
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
+from xling.core.records import Hit, QueryHits, check_lang
+from xling.core.validation import check_texts, json_object
+from xling.core.validation import preview as _preview
 from xling.llm import Completion
-from xling.rag.hits import Hit, QueryHits, check_lang
 
 __all__ = [
     "RerankRequest",
@@ -41,12 +41,12 @@ FallbackKind = Literal["first_stage_order", "generation"]
 class RerankRequest:
     """A query and its first-stage candidates, best first.
 
-    A retriever's :class:`~xling.rag.hits.QueryHits` is taken as it is by every reranker
+    A retriever's :class:`~xling.core.records.QueryHits` is taken as it is by every reranker
     (:meth:`of`); its hits are the candidates, metadata and all.
 
     Attributes:
         query: The query text.
-        candidates: The candidates (:class:`~xling.rag.hits.Hit`) in first-stage order (ids
+        candidates: The candidates (:class:`~xling.core.records.Hit`) in first-stage order (ids
             unique, at least one).
         query_lang: The query's language code, if known (enables the cross-lingual note).
         qid: The query id, carried into the result (``None``: none given).

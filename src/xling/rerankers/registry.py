@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.llm import LLMClient
 from xling.rerankers.base import Reranker
 from xling.rerankers.listwise import ListwiseReranker

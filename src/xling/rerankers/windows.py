@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 
 __all__ = ["sliding_windows", "count_sliding_windows", "partition_blocks"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from xling.rag.lexical import BM25Method
+from xling.retrieval.bm25_index import BM25Method
 from xling.selectors.types import DenseFormat, Order
 
 __all__ = ["BM25Options", "DenseOptions", "SelectorOptions"]

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xling._validation import check_positive_int, check_texts
+from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
-from xling.errors import InvalidInputError
-from xling.rag import AlignedPool
+from xling.core.records import AlignedPool
+from xling.core.validation import check_positive_int, check_texts
 from xling.selectors.leakage import LeakageGuard
 from xling.selectors.types import ORDERS, Example, Order
 

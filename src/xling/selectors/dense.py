@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from xling._validation import check_positive_int
+from xling.core.errors import InvalidInputError
 from xling.core.numerics import top_k
 from xling.core.progress import ProgressCallback
-from xling.errors import InvalidInputError
-from xling.rag import AlignedPool
-from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
+from xling.core.records import AlignedPool
+from xling.core.validation import check_positive_int
+from xling.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
 from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import DENSE_FORMATS, DenseFormat, Order
 
@@ -159,7 +159,7 @@ class DenseSelector(Selector):
         """Unit query vectors, embedded ``batch_size`` at a time.
 
         Example selection is a symmetric task (a source sentence against pool sentences), so
-        queries take the pool's document role (:func:`~xling.rag.embedders.query_role`).
+        queries take the pool's document role (:func:`~xling.embedders.query_role`).
         """
         return self._embed(queries, self._embed_symmetric_queries, on_progress)
 

@@ -4,7 +4,7 @@ Filters run in order, each on what the previous ones kept:
 
 - ``empty``: a side is empty or has no letters or digits.
 - ``length-ratio``: one side is much longer than the other (misaligned or truncated pairs),
-  measured in word-equivalents: tokens of :func:`xling.rag.lexical.tokenize`, with tokens of
+  measured in word-equivalents: tokens of :func:`xling.core.tokenize.tokenize`, with tokens of
   scripts written without spaces scaled by their typical characters per word, and add-one
   smoothing so very short pairs are not judged on one word.
 - ``language``: a side is not in its language as far as a cheap check can tell: most of its
@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.core.languages import normalize_code
+from xling.core.records import AlignedPool
 from xling.core.scripts import expected_scripts
-from xling.errors import InvalidInputError, UnknownSpecError
-from xling.rag import AlignedPool
-from xling.rag.lexical import tokenize
+from xling.core.tokenize import tokenize
 from xling.selectors.leakage import normalize_text
 
 __all__ = [

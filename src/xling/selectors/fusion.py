@@ -11,13 +11,13 @@ from typing import Literal
 
 import numpy as np
 
-from xling._validation import check_positive_int
+from xling.core.errors import InvalidInputError
 from xling.core.numerics import top_k
 from xling.core.progress import ProgressCallback
-from xling.errors import InvalidInputError
-from xling.rag import AlignedPool
-from xling.rag.embedders import Embedder
-from xling.rag.lexical import BM25Method
+from xling.core.records import AlignedPool
+from xling.core.validation import check_positive_int
+from xling.embedders import Embedder
+from xling.retrieval.bm25_index import BM25Method
 from xling.selectors.base import Blocked, Ranking, Selector, row_chunks
 from xling.selectors.dense import DenseSelector
 from xling.selectors.lexical import BM25Selector

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xling.rag import AlignedPool
+from xling.core.records import AlignedPool
 
 __all__ = ["LeakageGuard", "normalize_text"]
 

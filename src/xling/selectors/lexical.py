@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from xling._validation import check_finite
 from xling.core.numerics import top_k
 from xling.core.progress import ProgressCallback
-from xling.rag import AlignedPool
-from xling.rag.lexical import BM25Index, BM25Method
+from xling.core.records import AlignedPool
+from xling.core.validation import check_finite
+from xling.retrieval.bm25_index import BM25Index, BM25Method
 from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import Order
 

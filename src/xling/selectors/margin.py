@@ -25,10 +25,10 @@ from typing import Unpack
 
 import numpy as np
 
+from xling.core.errors import InvalidInputError
 from xling.core.numerics import knn_mean, margin_scores, top_k
-from xling.errors import InvalidInputError
-from xling.rag import AlignedPool
-from xling.rag.embedders import Embedder
+from xling.core.records import AlignedPool
+from xling.embedders import Embedder
 from xling.selectors._options import DenseOptions
 from xling.selectors.base import Blocked, Ranking, mask_blocked, row_chunks
 from xling.selectors.dense import DenseSelector, check_query_dims

@@ -15,9 +15,9 @@ from typing import Unpack
 
 import numpy as np
 
-from xling.errors import InvalidInputError
-from xling.rag import AlignedPool
-from xling.rag.embedders import Embedder
+from xling.core.errors import InvalidInputError
+from xling.core.records import AlignedPool
+from xling.embedders import Embedder
 from xling.selectors._options import DenseOptions
 from xling.selectors.base import Blocked, Ranking, row_chunks
 from xling.selectors.dense import DenseSelector

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
-from xling.errors import InvalidInputError
-from xling.rag import AlignedPool, read_lines
+from xling.core.records import AlignedPool
+from xling.store import read_lines
 
 __all__ = ["load_aligned_pool"]
 

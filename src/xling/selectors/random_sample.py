@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from xling._validation import check_non_negative_int
 from xling.core.numerics import top_k
 from xling.core.progress import ProgressCallback
-from xling.rag import AlignedPool
+from xling.core.records import AlignedPool
+from xling.core.validation import check_non_negative_int
 from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import Order
 

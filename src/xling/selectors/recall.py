@@ -10,7 +10,7 @@ remaining slots are filled in BM25 order.
 The greedy loop runs k steps vectorised over all queries and candidates. Picks are positions
 in each query's candidate list and are mapped back to pool indices through that list. (The
 ICL-MT implementation used the positions inside the top-100 list as pool indices, so it always
-chose among pool rows 0-99.) Tokens come from :func:`xling.rag.lexical.tokenize`, which handles
+chose among pool rows 0-99.) Tokens come from :func:`xling.core.tokenize.tokenize`, which handles
 scripts without spaces; ICL-MT used sacrebleu's 13a tokenizer.
 """
 
@@ -22,10 +22,10 @@ from typing import Unpack
 
 import numpy as np
 
+from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
-from xling.errors import InvalidInputError
-from xling.rag import AlignedPool
-from xling.rag.lexical import tokenize
+from xling.core.records import AlignedPool
+from xling.core.tokenize import tokenize
 from xling.selectors._options import BM25Options
 from xling.selectors.base import CELLS_PER_BLOCK, Blocked, Ranking
 from xling.selectors.lexical import BM25Selector

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.core.progress import ProgressCallback
-from xling.errors import InvalidInputError, UnknownSpecError
-from xling.rag import AlignedPool
-from xling.rag.embedders import Embedder
+from xling.core.records import AlignedPool
+from xling.embedders import Embedder
 from xling.selectors._options import BM25Options, DenseOptions, SelectorOptions
 from xling.selectors.base import Selector
 from xling.selectors.dense import DenseSelector

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from xling._validation import check_finite, check_non_negative_int
-from xling.errors import InvalidInputError, UnknownSpecError
-from xling.rag.embedders import DEFAULT_EMBEDDER
+from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.records import Example
+from xling.core.validation import check_finite, check_non_negative_int
+from xling.embedders import DEFAULT_EMBEDDER
 from xling.selectors.filters import POOL_FILTERS
 
 __all__ = [
@@ -30,27 +31,6 @@ DENSE_FORMATS: tuple[DenseFormat, ...] = ("s2s", "s2t", "mix")
 MarginKind = Literal["ratio", "distance"]
 MARGIN_KINDS: tuple[MarginKind, ...] = ("ratio", "distance")
 DEFAULT_FILTERS: tuple[str, ...] = ("empty", "length-ratio", "language", "duplicates")
-
-
-@dataclass(slots=True)
-class Example:
-    """One in-context example chosen from an aligned pool.
-
-    Attributes:
-        row: 0-based line of the pair in the pool's files (the pool's ``rows`` entry).
-        source: Source-language sentence.
-        target: Its translation.
-        score: The strategy's score (cosine, BM25, margin, n-gram recall, fused points; 0 for
-            ``random``). Higher is better.
-        rank: 1 for the example the strategy likes best, 2 for the next, ... (prompt order may
-            differ, see :data:`Order`).
-    """
-
-    row: int
-    source: str
-    target: str
-    score: float
-    rank: int = 1
 
 
 def _check_unit(value: float, name: str) -> None:

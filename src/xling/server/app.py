@@ -23,9 +23,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xling.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError, XlingError
+from xling.core.errors import (
+    InvalidInputError,
+    ServiceUnavailableError,
+    UnknownSpecError,
+    XlingError,
+)
+from xling.core.records import Question
 from xling.rag.pipeline import AnswerConfig, AnswerPipeline
-from xling.rag.questions import Question
 from xling.rerankers import available_rerankers, get_reranker
 from xling.server.config import ServiceConfig
 from xling.server.schemas import (

@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from xling._validation import check_positive_int, check_texts
 from xling.core.languages import normalize_code
-from xling.rag.hits import QueryHits
-from xling.rag.retrieval import Filter, Retriever
+from xling.core.records import QueryHits
+from xling.core.validation import check_positive_int, check_texts
+from xling.retrieval import Filter, Retriever
 
 __all__ = ["RetrieveBatcher"]
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from xling._validation import check_positive_int
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
+from xling.core.validation import check_positive_int
 
 __all__ = ["ServiceConfig", "read_api_keys"]
 

@@ -17,16 +17,16 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from xling.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
+from xling.core.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
+from xling.core.records import Hit, QueryHits
+from xling.embedders import Embedder, get_embedder
+from xling.embedders.base import Role
 from xling.llm import LLMClient
-from xling.rag.embedders import Embedder, get_embedder
-from xling.rag.embedders.base import Role
-from xling.rag.hits import Hit, QueryHits
-from xling.rag.pools import Pool
-from xling.rag.retrieval import Retriever, available_retrievers, get_retriever
 from xling.rerankers import RerankRequest, RerankResult, available_rerankers, get_reranker
+from xling.retrieval import Retriever, available_retrievers, get_retriever
 from xling.server.batching import RetrieveBatcher
 from xling.server.config import ServiceConfig
+from xling.store.pool import Pool
 
 __all__ = ["Replicas", "Service", "reranker_name", "relevance_scores"]
 

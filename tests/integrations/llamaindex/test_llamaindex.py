@@ -19,8 +19,9 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from tests.conftest import free_port
+from xling.core.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
 from xling.data import sample_path
-from xling.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
+from xling.embedders import Embedder
 from xling.integrations.llamaindex import (
     FALLBACK_KEY,
     LanguageCorrectnessEvaluator,
@@ -29,9 +30,8 @@ from xling.integrations.llamaindex import (
     XlingRetriever,
     few_shot_template,
 )
-from xling.rag import Pool, load_aligned, read_lines
-from xling.rag.embedders import Embedder
 from xling.selectors import BM25Selector
+from xling.store import Pool, load_aligned, read_lines
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_a_llamaindex_collection_opens_as_an_xling_pool(
     passage = np.asarray(embed.get_text_embedding(lines[3]))
     assert hits[0].score == pytest.approx(float(q @ passage), abs=1e-4)  # 1 - d/2 in l2 space
     assert "_node_content" not in hits[0].metadata and "doc_id" in hits[0].metadata
-    from xling.rag.retrieval import get_retriever
+    from xling.retrieval import get_retriever
 
     (lexical,) = get_retriever("bm25", pool).retrieve(["Dilokrit Pattavee pilot"], k=1)
     assert lexical.hits[0].text == lines[3]
@@ -227,7 +227,7 @@ def test_language_evaluator_with_batch_runner() -> None:
 
 
 def test_few_shot_prompt_template_is_filled_by_a_selector(flores: Any) -> None:
-    from xling.rag import AlignedPool
+    from xling.core.records import AlignedPool
 
     sources, targets = flores("eng")[:200], flores("swh")[:200]
     pool = AlignedPool(sources, targets, list(range(200)), "eng", "swh")

@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
-from xling.errors import InvalidInputError
 
 __all__ = ["UNDETERMINED", "Detection", "LanguageIdentifier", "canonical_code"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from xling.errors import missing_extra_error
+from xling.core.errors import missing_extra_error
 from xling.eval.lid.base import LanguageIdentifier, canonical_code
 
 __all__ = ["LangdetectIdentifier"]

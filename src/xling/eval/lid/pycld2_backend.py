@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from xling._imports import import_optional
+from xling.core.imports import import_optional
 from xling.eval.lid.base import LanguageIdentifier, canonical_code
 
 __all__ = ["Pycld2Identifier"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
-from xling.errors import UnknownSpecError
+from xling.core.errors import UnknownSpecError
 from xling.eval.lid.base import LanguageIdentifier
 
 __all__ = ["register_lid_backend", "available_lid_backends", "get_identifier"]

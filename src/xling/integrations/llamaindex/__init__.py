@@ -7,7 +7,7 @@ retriever = XlingRetriever(pool="docs", method="hybrid", similarity_top_k=20)
 rerank = XlingRerank(method="listwise", url="http://127.0.0.1:8011/v1", top_n=5)
 """
 
-from xling._imports import import_optional
+from xling.core.imports import import_optional
 
 import_optional("llama_index.core", "llamaindex", "the LlamaIndex integration")
 

@@ -8,7 +8,7 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from xling.rag.embedders import DEFAULT_EMBEDDER, Embedder, Task, get_embedder
+from xling.embedders import DEFAULT_EMBEDDER, Embedder, Task, get_embedder
 
 __all__ = ["XlingEmbedding"]
 

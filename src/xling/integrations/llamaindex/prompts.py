@@ -7,7 +7,7 @@ from typing import Any
 
 from llama_index.core.prompts import PromptTemplate
 
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
 from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MTTemplate, get_mt_template
 from xling.selectors import Selector
 

@@ -10,10 +10,10 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from xling.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.records import Hit
 from xling.llm import LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
-from xling.rag.hits import Hit
 from xling.rerankers import (
     Reranker,
     RerankRequest,

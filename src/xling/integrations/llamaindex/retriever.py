@@ -10,12 +10,12 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from xling._validation import check_positive_int
-from xling.errors import InvalidInputError
+from xling.core.errors import InvalidInputError
+from xling.core.records import Hit
+from xling.core.validation import check_positive_int
 from xling.integrations.llamaindex.embedding import XlingEmbedding
-from xling.rag.hits import Hit
-from xling.rag.pools import Pool
-from xling.rag.retrieval import Retriever, available_retrievers, get_retriever
+from xling.retrieval import Retriever, available_retrievers, get_retriever
+from xling.store.pool import Pool
 
 __all__ = ["XlingRetriever", "hit_node"]
 

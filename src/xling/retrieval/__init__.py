@@ -1,0 +1,35 @@
+"""Retrieval over a pool's passages: one interface, methods chosen by name.
+
+from xling.store import Pool
+from xling.retrieval import get_retriever
+
+pool = Pool.open("docs", path="pools")          # its recorded embedder
+retriever = get_retriever("hybrid", pool)
+results = retriever.retrieve(["Wer hat das iPhone vorgestellt?"], k=10, langs=["eng", "fra"])
+"""
+
+from xling.retrieval.base import Filter, Retriever
+from xling.retrieval.bm25 import BM25Retriever
+from xling.retrieval.dense import DenseRetriever
+from xling.retrieval.hybrid import FUSIONS, HybridRetriever
+from xling.retrieval.margin import MarginRetriever
+from xling.retrieval.registry import (
+    RETRIEVERS,
+    available_retrievers,
+    get_retriever,
+    register_retriever,
+)
+
+__all__ = [
+    "BM25Retriever",
+    "DenseRetriever",
+    "FUSIONS",
+    "Filter",
+    "HybridRetriever",
+    "MarginRetriever",
+    "RETRIEVERS",
+    "Retriever",
+    "available_retrievers",
+    "get_retriever",
+    "register_retriever",
+]

@@ -1,0 +1,97 @@
+"""Indexes derived from a pool (BM25, margin statistics): where they live and when to rebuild.
+
+A derived index is keyed by the pool's state, ``(collection id, record count)`` (see
+:meth:`~xling.store.pool.Pool.state`): record ids come from content and records are only added,
+so the same count means the same contents, and a pool rebuilt in place has a new collection id.
+Each query batch compares the state (one ``count`` call); a stale index is brought up to date
+before the batch: BM25 is rebuilt (its IDF changes with every added passage), margin
+statistics are updated for what was added (see :mod:`xling.retrieval.margin`).
+
+Files live beside an embedded pool (``<folder>/xling-derived/<collection id>/``), or for a
+Chroma server or Cloud in xling's cache (``<cache>/derived/<server digest>/<collection id>/``);
+each is written to a temporary name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xling.core.paths import default_cache_dir
+from xling.store.pool import Pool
+
+__all__ = ["PoolSnapshot", "derived_dir", "read_json", "write_atomic", "snapshot"]
+
+
+def derived_dir(pool: Pool, collection_id: str) -> Path:
+    """The folder of a pool's derived indexes."""
+    db = pool.db
+    if db.folder is not None:
+        base = Path(db.folder) / "xling-derived"
+    else:
+        digest = hashlib.sha256(str(db.url).encode("utf-8")).hexdigest()[:16]
+        base = default_cache_dir() / "derived" / digest
+    return base / collection_id
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Writes a file through ``write(tmp)`` and renames it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's object, or ``None`` if it is missing or unreadable (then rebuilt)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@dataclass
+class PoolSnapshot:
+    """Every passage of a pool as of one state, in a fixed order.
+
+    Attributes:
+        state: ``(collection id, count)`` when it was read.
+        ids: Record ids.
+        texts: Passage texts.
+        langs: Their languages.
+        vectors: Their unit vectors, if read.
+    """
+
+    state: tuple[str, int]
+    ids: list[str]
+    texts: list[str]
+    langs: list[str]
+    vectors: np.ndarray | None = None
+
+
+def snapshot(pool: Pool, *, with_vectors: bool) -> PoolSnapshot:
+    """Reads the whole pool (ids in the pool's (source, row) order)."""
+    state = pool.state()
+    ids, texts, metas, vectors = pool.listing(None, with_vectors)
+    return PoolSnapshot(
+        (state[0], len(ids)), ids, texts, [str(m.get("lang", "")) for m in metas], vectors
+    )
+
+
+def state_text(state: tuple[str, int]) -> str:
+    """The state as stored in a derived index's header."""
+    return json.dumps(list(state))

@@ -1,0 +1,57 @@
+"""Retrieval methods by name: ``get_retriever("hybrid", pool, fusion="rrf")``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xling.core.errors import UnknownSpecError
+from xling.retrieval.base import Retriever
+from xling.retrieval.bm25 import BM25Retriever
+from xling.retrieval.dense import DenseRetriever
+from xling.retrieval.hybrid import HybridRetriever
+from xling.retrieval.margin import MarginRetriever
+from xling.store.pool import Pool
+
+__all__ = ["RETRIEVERS", "available_retrievers", "get_retriever", "register_retriever"]
+
+RETRIEVERS: dict[str, type[Retriever]] = {
+    "dense": DenseRetriever,
+    "bm25": BM25Retriever,
+    "hybrid": HybridRetriever,
+    "margin": MarginRetriever,
+}
+
+
+def available_retrievers() -> list[str]:
+    """The registered method names."""
+    return list(RETRIEVERS)
+
+
+def register_retriever(name: str, cls: type[Retriever]) -> None:
+    """Adds a method under a new name (a name in use is refused)."""
+    if name in RETRIEVERS:
+        raise UnknownSpecError(f"retrieval method {name!r} is already registered")
+    RETRIEVERS[name] = cls
+
+
+def get_retriever(method: str, pool: Pool, **options: Any) -> Retriever:
+    """The retriever of a registered method over a pool.
+
+    Args:
+        method: ``dense``, ``bm25``, ``hybrid`` or ``margin`` (or a registered name).
+        pool: The pool.
+        **options: The method's own options (``task``, ``fusion``, ``neighbors``, ...).
+
+    Raises:
+        UnknownSpecError: On an unknown method, listing the known ones.
+        InvalidInputError: On an option the method does not take or a bad value.
+    """
+    cls = RETRIEVERS.get(method) if isinstance(method, str) else None
+    if cls is None:
+        raise UnknownSpecError(
+            f"unknown retrieval method {method!r}; use one of: {', '.join(RETRIEVERS)}"
+        )
+    try:
+        return cls(pool, **options)
+    except TypeError as exc:
+        raise UnknownSpecError(f"retrieval method {method!r}: {exc}") from None
