@@ -129,9 +129,11 @@ async def test_a_hung_server_costs_at_most_the_deadline(
     with pytest.raises(ServiceUnavailableError) as info:
         await client.chat(MESSAGES)
     elapsed = time.monotonic() - started
-    assert 0.9 < elapsed < 3.5, elapsed
+    # The attempts show the deadline at work (0.4 + 0.4 + 0.2 s; fewer on a loaded machine);
+    # the clock only has to stay under the 8 s the attempts would take without it.
+    assert 1 <= client.usage.retries <= 2
     assert "ReadTimeout" in str(info.value) and "reached its 1 s deadline" in str(info.value)
-    assert 1 <= client.usage.retries <= 2  # 0.4 + 0.4 + 0.2 s (fewer on a loaded machine)
+    assert 0.9 < elapsed < 6.0, elapsed
 
 
 async def test_a_trickling_answer_is_cut_at_the_attempt_timeout(
@@ -162,7 +164,8 @@ async def test_waiting_requests_give_up_when_the_server_is_found_down(
     # (which would take 6 x 0.6 s and 12 requests).
     assert all(isinstance(o, ServiceUnavailableError) for o in outcomes)
     assert len({str(o) for o in outcomes}) == 1
-    assert client.usage.retries == 1 and elapsed < 2.5, elapsed
+    assert client.usage.retries == 1 and stand_in.seen[CHAT] == 2
+    assert elapsed < 3.6, elapsed  # the 6 x 0.6 s above; the requests are the proof
     # A request made afterwards tries the server again.
     stand_in.always(CHAT, GOOD)
     assert (await client.chat(MESSAGES)).text == "yes"

