@@ -11,8 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+<<<<<<< HEAD
 from tests.conftest import NewLLM, free_port
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
+=======
+from tests.conftest import free_port
+from xling.core.errors import InvalidInputError, ServerRefusedError, ServiceUnavailableError
+>>>>>>> part-c2
 from xling.llm import LLMClient, ServerHandle
 
 pytestmark = pytest.mark.vllm
@@ -62,7 +67,7 @@ def test_sync_wrappers(vllm_server: ServerHandle) -> None:
 
 
 async def test_server_side_errors_are_clear(llm: LLMClient) -> None:
-    with pytest.raises(InvalidInputError, match=r"refused the request with HTTP 400"):
+    with pytest.raises(ServerRefusedError, match=r"refused the request with HTTP 400"):
         await llm.complete(PROMPT, max_tokens=100_000)
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import NewLLM
 from tests.llm.standin import CHAT, MODELS, TOKENIZE, Reply, StandIn
-from xling.core.errors import InvalidInputError, ServiceUnavailableError
+from xling.core.errors import InvalidInputError, ServerRefusedError, ServiceUnavailableError
 from xling.llm import LLMClient
 
 MESSAGES = [{"role": "user", "content": "Say yes."}]
@@ -114,9 +114,55 @@ async def test_a_refused_request_is_not_retried(
 ) -> None:
     stand_in.always(CHAT, Reply.json({"error": {"message": "max_tokens is too large"}}, 400))
     client = client_of()
-    with pytest.raises(InvalidInputError, match="HTTP 400: max_tokens is too large"):
+    with pytest.raises(ServerRefusedError, match="HTTP 400: max_tokens is too large"):
         await client.chat(MESSAGES, max_tokens=10**6)
     assert stand_in.seen[CHAT] == 1
+
+
+async def test_a_503_is_retried_then_reported_unavailable(
+    stand_in: StandIn, client_of: Callable[..., LLMClient]
+) -> None:
+    stand_in.always(CHAT, Reply.json({"error": {"message": "engine is loading"}}, 503))
+    client = client_of()
+    with pytest.raises(ServiceUnavailableError) as info:
+        await client.chat(MESSAGES, max_tokens=2)
+    assert str(info.value) == (
+        f"LLM endpoint {stand_in.url}/chat/completions failed after 3 attempt(s) (HTTP 503: "
+        '{"error": {"message": "engine is loading"}}); check that the server is running and '
+        "reachable"
+    )
+    assert info.value.exit_code == 3 and stand_in.seen[CHAT] == 3
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_refused_key_says_so_and_is_not_retried(
+    stand_in: StandIn, status: int, client_of: Callable[..., LLMClient]
+) -> None:
+    stand_in.always(CHAT, Reply.json({"error": {"message": "Invalid API key"}}, status))
+    client = client_of(api_key="wrong")
+    with pytest.raises(ServerRefusedError) as info:
+        await client.chat(MESSAGES, max_tokens=2)
+    assert str(info.value) == (
+        f"LLM endpoint {stand_in.url}/chat/completions refused the API key with HTTP {status}: "
+        "Invalid API key; pass the key it accepts"
+    )
+    assert not isinstance(info.value, InvalidInputError)  # the server said no, not bad input
+    assert (info.value.status, info.value.server_message) == (status, "Invalid API key")
+    assert info.value.exit_code == 5 and stand_in.seen[CHAT] == 1
+
+
+async def test_a_refused_stream_and_a_malformed_chunk(
+    stand_in: StandIn, client_of: Callable[..., LLMClient]
+) -> None:
+    client = client_of()
+    stand_in.then(CHAT, Reply.json({"detail": "Not authenticated"}, 401))
+    with pytest.raises(ServerRefusedError, match="refused the API key with HTTP 401: Not auth"):
+        async for _ in client.chat_stream(MESSAGES):
+            pass
+    stand_in.then(CHAT, Reply(200, b"data: [1, 2]\n\n"))
+    with pytest.raises(ServiceUnavailableError, match=r"answered a malformed body \(a streamed"):
+        async for _ in client.chat_stream(MESSAGES):
+            pass
 
 
 async def test_a_hung_server_costs_at_most_the_deadline(
