@@ -11,13 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-<<<<<<< HEAD
 from tests.conftest import NewLLM, free_port
-from xling.core.errors import InvalidInputError, ServiceUnavailableError
-=======
-from tests.conftest import free_port
 from xling.core.errors import InvalidInputError, ServerRefusedError, ServiceUnavailableError
->>>>>>> part-c2
 from xling.llm import LLMClient, ServerHandle
 
 pytestmark = pytest.mark.vllm

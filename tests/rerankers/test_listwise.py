@@ -10,37 +10,34 @@ from __future__ import annotations
 import pytest
 
 from xling.llm import LLMClient
-from xling.prompts.rerank import cross_lingual_note, get_listwise_template
 from xling.rerankers import (
     ListwiseReranker,
     RerankRequest,
     get_reranker,
-    parse_permutation,
 )
 
 pytestmark = pytest.mark.vllm
 
 
-async def test_one_window_equals_the_parse_of_the_models_real_answer(
+async def test_one_window_is_one_real_call_whose_answer_becomes_a_full_ranking(
     llm: LLMClient, short_request: RerankRequest
 ) -> None:
-    reranker = ListwiseReranker(llm, window=5, stride=5)
-    result = await reranker.arerank(short_request)
-    # The same prompt sent by hand: the candidates are short, so nothing is truncated, and
-    # the request mixes languages, so the cross-lingual note is on.
-    template = get_listwise_template("rankgpt")
-    texts = [c.text for c in short_request.candidates]
-    note = cross_lingual_note("eng", short_request.langs)
-    messages = template.messages(short_request.query, texts, note=note)
-    max_tokens = await reranker.max_tokens(5)
-    answer = await llm.chat(messages, max_tokens=max_tokens)
-    parsed = parse_permutation(answer.text, 5, where="pass 1 window 0-5")
-    assert result.ids == [short_request.candidates[i].id for i in parsed.order]
-    assert result.repairs == list(parsed.repairs)
+    # What any model must give; how answers are parsed and repaired is pinned by hand in
+    # test_scripted_orders.py against a stand-in whose answers are known.
+    before = llm.usage.completion_tokens
+    result = await ListwiseReranker(llm, window=5, stride=5).arerank(short_request)
+    assert sorted(result.ids) == sorted(c.id for c in short_request.candidates)
     assert result.usage.llm_calls == result.windows == result.rounds == 1
-    assert result.usage.prompt_tokens == answer.prompt_tokens
-    assert result.usage.completion_tokens == answer.completion_tokens <= max_tokens
+    assert result.usage.prompt_tokens > 0
+    assert 0 < result.usage.completion_tokens == llm.usage.completion_tokens - before
     assert not result.fallbacks
+    assert {r.kind for r in result.repairs} <= {
+        "duplicates_dropped",
+        "out_of_range_dropped",
+        "missing_appended",
+        "no_identifiers",
+        "lookalike_digits",
+    }
 
 
 async def test_sliding_windows_account_calls_and_tokens(

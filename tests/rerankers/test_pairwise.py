@@ -11,7 +11,6 @@ from xling.rerankers import (
     heapsort_comparison_bounds,
     sliding_comparisons,
 )
-from xling.rerankers.base import answer_logprob
 
 pytestmark = pytest.mark.vllm
 
@@ -76,25 +75,11 @@ async def test_generation_scoring_parses_real_answers(
 
 
 async def test_pointwise_yes_no_by_logprob(llm: LLMClient, short_request: RerankRequest) -> None:
+    # One first-token step per passage on the real model; the yes/no arithmetic is pinned by
+    # hand in test_scripted_orders.py.
     reranker = get_reranker("pointwise", llm, scoring="logprob")
     result = await reranker.arerank(short_request)
     assert result.usage.llm_calls == 5 and result.usage.completion_tokens == 5
     scores = [c.score for c in result.candidates]
     assert all(0.0 <= s <= 1.0 for s in scores) and scores == sorted(scores, reverse=True)
-    # The top candidate's score by hand: P(yes) / (P(yes) + P(no)) over the first token.
-    from xling.prompts.rerank import cross_lingual_note, get_pointwise_template
-
-    best = result.candidates[0]
-    note = cross_lingual_note("eng", short_request.langs)
-    messages = get_pointwise_template("yes_no").messages(short_request.query, best.text, note=note)
-    step = await llm.chat(messages, max_tokens=1, logprobs=20)
-    assert step.logprobs is not None
-    import math
-
-    yes = answer_logprob(step.logprobs[0].top, "yes", casefold=True)
-    no = answer_logprob(step.logprobs[0].top, "no", casefold=True)
-    if yes is None and no is None:
-        assert best.score == 0.5
-    else:
-        p_yes, p_no = (math.exp(v) if v is not None else 0.0 for v in (yes, no))
-        assert best.score == pytest.approx(p_yes / (p_yes + p_no), abs=1e-3)
+    assert sorted(result.ids) == sorted(c.id for c in short_request.candidates)

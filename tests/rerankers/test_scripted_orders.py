@@ -204,3 +204,53 @@ async def test_prp_sliding_makes_k_bubble_passes(stand_in: StandIn, client: LLMC
     assert result.ids == ["c3", "c0", "c4", "c1", "c2"]
     assert result.comparisons == result.rounds == 4 + 3
     assert result.usage.llm_calls == 14 == stand_in.seen[CHAT]
+
+
+# -- pointwise yes/no and listwise answers as the model writes them -------------------------------
+# The stand-in's yes/no first-token probabilities for each passage, and the score each must get:
+# P(yes) / (P(yes) + P(no)), worked out by hand. c1 has only "No" among its alternatives (0.0);
+# c2's alternatives hold neither word, so it scores 0.5 and is reported as unparsed.
+YES_NO = {
+    "c0": ({" Yes": 0.6, "yes": 0.1, "No": 0.2}, 0.7 / 0.9),
+    "c1": ({"No": 0.9, "Maybe": 0.05}, 0.0),
+    "c2": ({"Maybe": 0.5, "Perhaps": 0.3}, 0.5),
+    "c3": ({"Yes": 0.9, "no": 0.1}, 0.9),
+    "c4": ({"Yes": 0.3, "No": 0.3}, 0.5),
+}
+
+
+async def test_pointwise_scores_are_the_yes_share_of_the_first_token(
+    stand_in: StandIn, client: LLMClient
+) -> None:
+    import math
+
+    def yes_no(body: dict[str, Any]) -> Reply:
+        prompt = "\n".join(message["content"] for message in body["messages"])
+        (cid,) = [cid for cid, text in TEXTS.items() if text in prompt]
+        top, _ = YES_NO[cid]
+        return Reply.next_token({token: math.log(p) for token, p in top.items()})
+
+    stand_in.answer(CHAT, yes_no)
+    result = await get_reranker("pointwise", client, scoring="logprob").arerank(request())
+    # 0.9 (c3) > 0.778 (c0) > 0.5 (c2 and c4: first-stage order breaks the tie) > 0.0 (c1).
+    assert result.ids == ["c3", "c0", "c2", "c4", "c1"]
+    scores = dict(zip(result.ids, (c.score for c in result.candidates), strict=True))
+    assert scores == pytest.approx({cid: expected for cid, (_, expected) in YES_NO.items()})
+    assert result.repair_counts() == {"unparsed_answer": 1}
+    assert result.usage.llm_calls == stand_in.seen[CHAT] == 5
+
+
+async def test_listwise_repairs_a_written_answer_as_documented(
+    stand_in: StandIn, client: LLMClient
+) -> None:
+    # The model writes [3] twice, an [8] that no passage has, and leaves out [2] and [4]:
+    # kept in answer order 3, 1, 5 (c2, c0, c4), then the missing c1, c3 in window order.
+    stand_in.always(CHAT, Reply.chat("[3] > [1] > [3] > [8] > [5]"))
+    result = await get_reranker("listwise", client, window=5).arerank(request())
+    assert result.ids == ["c2", "c0", "c4", "c1", "c3"]
+    assert result.repair_counts() == {
+        "duplicates_dropped": 1,
+        "out_of_range_dropped": 1,
+        "missing_appended": 2,
+    }
+    assert result.usage.llm_calls == result.windows == 1 and not result.fallbacks
