@@ -24,17 +24,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from xling.core.errors import InvalidInputError
+from xling.core.files import write_atomic
 from xling.core.numerics import margin_scores, top_k
 from xling.core.records import Hit
 from xling.core.validation import check_choice, check_positive_int, check_texts
 from xling.embedders import Task
 from xling.retrieval.base import Filter, Retriever
-from xling.retrieval.derived import derived_dir, read_json, snapshot, write_atomic
+from xling.retrieval.derived import derived_dir, read_json, snapshot
 from xling.store.pool import Pool
 
 __all__ = ["MarginRetriever", "neighbour_sims"]
@@ -141,7 +141,7 @@ class MarginRetriever(Retriever):
         ids, top = self._update(snap.ids, snap.vectors, old_ids, old_top)
         write_atomic(data_path, lambda p: np.savez(p, ids=np.asarray(ids, dtype=str), top=top))
         header = {"format": _FORMAT, "state": list(snap.state), "neighbors": self.neighbors}
-        write_atomic(header_path, lambda p: _write_text(p, json.dumps(header)))
+        write_atomic(header_path, json.dumps(header))
         self._set(snap.state, ids, top)
 
     def _set(self, state: tuple[str, int], ids: list[str], top: np.ndarray) -> None:
@@ -211,7 +211,3 @@ class MarginRetriever(Retriever):
                 ]
             )
         return out
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
