@@ -17,7 +17,7 @@ from xling.selectors.filters import (
     lid_checker,
     subset_pool,
 )
-from xling.selectors.fusion import FUSION_METHODS, FusionSelector, fuse_rankings
+from xling.selectors.fusion import FUSION_METHODS, FusionSelector
 from xling.selectors.leakage import LeakageGuard, normalize_text
 from xling.selectors.lexical import BM25Selector
 from xling.selectors.margin import MarginSelector
@@ -70,7 +70,6 @@ __all__ = [
     "available_strategies",
     "expected_scripts",
     "filter_pool",
-    "fuse_rankings",
     "get_selector",
     "lid_checker",
     "load_aligned_pool",
