@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from xling.core.errors import InvalidInputError
-from xling.core.validation import check_positive_int
+from xling.core.validation import check_choice, check_positive_int
 from xling.llm import LLMClient
 from xling.prompts.rerank import (
     IDENTIFIER_STYLES,
@@ -45,7 +45,6 @@ from xling.rerankers.base import (
     RerankerConfig,
     RerankOrder,
     answer_logprob,
-    check_choice,
     check_name,
     gather,
 )

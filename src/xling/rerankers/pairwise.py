@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from xling.core.validation import check_positive_int
+from xling.core.validation import check_choice, check_positive_int
 from xling.llm import LLMClient
 from xling.prompts.rerank import PairwiseTemplate, get_pairwise_template
 from xling.rerankers.base import (
@@ -26,7 +26,6 @@ from xling.rerankers.base import (
     RerankOrder,
     Scoring,
     answer_logprob,
-    check_choice,
     check_name,
     gather,
 )

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from xling.core.validation import check_positive_int
+from xling.core.validation import check_choice, check_positive_int
 from xling.llm import LLMClient
 from xling.prompts.rerank import PointwiseTemplate, get_pointwise_template
 from xling.rerankers.base import (
@@ -22,7 +22,6 @@ from xling.rerankers.base import (
     RerankOrder,
     Scoring,
     answer_logprob,
-    check_choice,
     check_name,
     gather,
 )
