@@ -74,8 +74,3 @@ def snapshot(pool: Pool, *, with_vectors: bool) -> PoolSnapshot:
     return PoolSnapshot(
         (state[0], len(ids)), ids, texts, [str(m.get("lang", "")) for m in metas], vectors
     )
-
-
-def state_text(state: tuple[str, int]) -> str:
-    """The state as stored in a derived index's header."""
-    return json.dumps(list(state))

@@ -6,7 +6,7 @@ chosen by name (:data:`SELECTORS`): ``random``, ``bm25``, ``r-bm25``, ``s2s``, `
 ``mix``, ``mmr``, ``margin``, ``borda``, ``rrf``.
 """
 
-from xling.selectors.base import Blocked, Progress, Ranking, Selector
+from xling.selectors.base import Blocked, Ranking, Selector
 from xling.selectors.dense import DenseSelector
 from xling.selectors.filters import (
     POOL_FILTERS,
@@ -60,7 +60,6 @@ __all__ = [
     "MMRSelector",
     "MarginSelector",
     "Order",
-    "Progress",
     "RBM25Selector",
     "RandomSelector",
     "Ranking",

@@ -15,9 +15,8 @@ from xling.core.validation import check_positive_int, check_texts
 from xling.selectors.leakage import LeakageGuard
 from xling.selectors.types import ORDERS, Example, Order
 
-__all__ = ["Blocked", "Progress", "Ranking", "Selector", "row_chunks", "mask_blocked"]
+__all__ = ["Blocked", "Ranking", "Selector", "row_chunks", "mask_blocked"]
 
-Progress = ProgressCallback  # the former name, kept for imports
 # Cells of a (queries x pool) score block held at once; bounds memory for big pools.
 CELLS_PER_BLOCK = 1 << 24
 
