@@ -278,6 +278,10 @@ class Reranker(ABC):
         self.name = name or self.default_name
         self._has_logprobs: bool | None = None  # unknown until the first logprob call
         self._locks: dict[int, asyncio.Lock] = {}
+        self._setup()
+
+    def _setup(self) -> None:  # noqa: B027 (an optional hook, not an abstract method)
+        """What a subclass prepares from its checked config (its prompt template, ...)."""
 
     # -- public API -------------------------------------------------------------------------
     async def arerank(self, request: RerankRequest | QueryHits) -> RerankResult:
