@@ -28,6 +28,7 @@ from xling.core import numerics
 from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.core.numerics import MARGIN_KINDS, MarginKind, knn_mean, margin_scores
 from xling.core.validation import (
+    check_choice,
     check_positive_int,
     check_sequence,
     preview,
@@ -210,11 +211,7 @@ def _best(
 
 
 def _check_candidates(candidates: str) -> str:
-    if candidates not in CANDIDATES:
-        raise InvalidInputError(
-            f"unknown margin candidates {candidates!r}; allowed: {', '.join(CANDIDATES)}"
-        )
-    return candidates
+    return check_choice(candidates, "margin candidates", CANDIDATES)
 
 
 def xsim(
@@ -298,8 +295,7 @@ def mine_pairs(
     x, y = _check_vectors(source_vectors, target_vectors)
     check_kind(kind)
     k = check_positive_int(k, "k")
-    if mode not in _MODES:
-        raise InvalidInputError(f"unknown mining mode {mode!r}; allowed: {', '.join(_MODES)}")
+    check_choice(mode, "mining mode", _MODES)
     _check_candidates(candidates)
     fwd_t, fwd_s = _best(x, y, kind, k, candidates)
     bwd_s_idx, bwd_s = _best(y, x, kind, k, candidates)

@@ -11,7 +11,7 @@ import numpy as np
 from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
-from xling.core.validation import check_positive_int, check_texts
+from xling.core.validation import check_choice, check_positive_int, check_texts
 from xling.selectors.leakage import LeakageGuard
 from xling.selectors.types import ORDERS, Example, Order
 
@@ -95,12 +95,8 @@ class Selector(ABC):
             )
         if len(pool) == 0:
             raise InvalidInputError("the pool is empty; give at least one translation pair")
-        if order not in ORDERS:
-            raise InvalidInputError(
-                f"order={order!r} is not allowed; use one of: {', '.join(ORDERS)}"
-            )
         self.pool = pool
-        self.order: Order = order
+        self.order: Order = check_choice(order, "order", ORDERS)
         self._guard = LeakageGuard(pool) if leakage_guard else None
 
     def __len__(self) -> int:
