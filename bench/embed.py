@@ -216,7 +216,7 @@ def tatoeba_accuracy(langs: tuple[str, ...]) -> dict[str, dict[str, float]]:
         with tqdm(total=total, desc=f"tatoeba ({spec})", unit="sent", file=sys.stderr) as bar:
             for lang, (src, tgt) in pairs.items():
                 x, y = embed_sorted(embedder, src, bar), embed_sorted(embedder, tgt, bar)
-                out[lang][spec] = xsim(x, y, scoring="cosine").accuracy
+                out[lang][spec] = xsim(x, y, kind="cosine").accuracy
     return out
 
 

@@ -37,7 +37,7 @@ OUT = ROOT / "bench" / "out"
 ANCHORS = {"e5_cos": 66.86, "e5_margin": 75.08}  # bundled 4-bit e5, all 112 languages
 TOLERANCE = 1.5
 CHUNK = 256  # texts per embedding call, so progress and the cache advance steadily
-# (column, embedder spec, scoring)
+# (column, embedder spec, mining kind)
 RUNS = (
     ("e5_cos", "e5-small-q4", "cosine"),
     ("e5_margin", "e5-small-q4", "ratio"),
@@ -92,9 +92,9 @@ def evaluate(langs: list[str], cache: EmbeddingCache) -> dict[str, dict[str, flo
             for lang, (src, tgt) in pairs.items():
                 bar.set_postfix_str(lang)
                 x, y = embed(embedder, src, bar), embed(embedder, tgt, bar)
-                for column, run_spec, scoring in RUNS:
+                for column, run_spec, kind in RUNS:
                     if run_spec == spec:
-                        results[lang][column] = xsim(x, y, scoring=scoring, k=4).accuracy
+                        results[lang][column] = xsim(x, y, kind=kind, k=4).accuracy
                 done = ", ".join(f"{c}={v:.1f}" for c, v in results[lang].items())
                 bar.write(f"{lang}: {done}")
                 # Partial figures survive an interrupted run (the cache keeps the embeddings).

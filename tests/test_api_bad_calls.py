@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from xling.core.errors import InvalidInputError, UnknownSpecError, XlingError
+from xling.core.fusion import fuse_rankings
 from xling.core.records import AlignedPool
 from xling.embedders import get_embedder
 from xling.eval import (
@@ -41,7 +42,6 @@ from xling.selectors import (
     RandomSelector,
     SelectionConfig,
     filter_pool,
-    fuse_rankings,
     get_selector,
     select_examples,
 )

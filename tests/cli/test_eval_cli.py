@@ -136,7 +136,7 @@ def test_mining_with_use_m3(
     tgt.write_text("\n".join((tatoeba / "tatoeba.deu-eng.eng").read_text().split("\n")[:80]))
     plot = tmp_path / "mining.png"
     result = xling("eval", "mining", "--src", str(src), "--tgt", str(tgt), "--embedder", "use-m3",
-                   "--scoring", "cosine,ratio,distance", "--threshold", "1.0", "--json",
+                   "--kind", "cosine,ratio,distance", "--threshold", "1.0", "--json",
                    "--plot", str(plot))  # fmt: skip
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout[: result.stdout.rindex("}") + 1])

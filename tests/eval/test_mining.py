@@ -28,12 +28,12 @@ def test_margin_fixes_a_hub_hand_computed() -> None:
     # A_x = [0.750, 0.971] and column means A_y = [0.941, 0.780]. ratio(x1, y1) =
     # 0.960 / ((0.971 + 0.780) / 2) = 1.097 beats ratio(x1, y0) = 0.982 / ((0.971 + 0.941) / 2)
     # = 1.027, so margin finds both pairs while cosine sends x1 to the hub.
-    assert xsim(X, Y, scoring="cosine").accuracy == 50.0
-    ratio = xsim(X, Y, scoring="ratio", k=2)
+    assert xsim(X, Y, kind="cosine").accuracy == 50.0
+    ratio = xsim(X, Y, kind="ratio", k=2)
     assert ratio.accuracy == 100.0 and ratio.errors == 0
     assert list(ratio.predictions) == [0, 1]
-    assert xsim(X, Y, scoring="distance", k=2).accuracy == 100.0
-    scores, idx = margin_candidates(X, Y, scoring="ratio", k=2)
+    assert xsim(X, Y, kind="distance", k=2).accuracy == 100.0
+    scores, idx = margin_candidates(X, Y, kind="ratio", k=2)
     assert scores[1, list(idx[1]).index(1)] == pytest.approx(1.0967, abs=1e-3)
     assert scores[1, list(idx[1]).index(0)] == pytest.approx(1.0270, abs=1e-3)
 
@@ -50,9 +50,9 @@ def test_knn_and_xsim_match_brute_force() -> None:
     ay = np.sort(full, axis=0)[-4:, :].mean(axis=0)
     ratio = full / ((ax[:, None] + ay[None, :]) / 2)
     expected = 100 * np.mean(ratio.argmax(axis=1) == np.arange(300))
-    assert xsim(x, y, scoring="ratio").accuracy == pytest.approx(expected)
+    assert xsim(x, y, kind="ratio").accuracy == pytest.approx(expected)
     cosine = 100 * np.mean(full.argmax(axis=1) == np.arange(300))
-    assert xsim(x, y, scoring="cosine").accuracy == pytest.approx(cosine)
+    assert xsim(x, y, kind="cosine").accuracy == pytest.approx(cosine)
     # LASER's shortcut rescoring only the k nearest can only differ where the best is outside.
     assert abs(xsim(x, y, candidates="knn").accuracy - expected) < 5
 
@@ -60,12 +60,12 @@ def test_knn_and_xsim_match_brute_force() -> None:
 def test_duplicate_targets_count_as_correct_with_texts() -> None:
     x = unit([[1, 0], [0, 1]])
     y = unit([[0, 1], [0, 1]])  # both targets identical; source 0 has no good match
-    assert xsim(x, y, scoring="cosine").errors == 1  # x1 goes to y0 (tie, lowest index)
-    assert xsim(x, y, scoring="cosine", target_texts=["Hi.", "Hi."]).errors == 0
+    assert xsim(x, y, kind="cosine").errors == 1  # x1 goes to y0 (tie, lowest index)
+    assert xsim(x, y, kind="cosine", target_texts=["Hi.", "Hi."]).errors == 0
 
 
 def test_bucc_f1_hand_computed() -> None:
-    mined = mine_pairs(X, Y, scoring="ratio", k=2, mode="forward")
+    mined = mine_pairs(X, Y, kind="ratio", k=2, mode="forward")
     assert [(p.source, p.target) for p in mined] == [(1, 1), (0, 0)]
     gold = [(0, 0), (1, 1), (5, 5)]
     # Threshold 1.08 keeps only (1, 1): precision 1/1, recall 1/3, F1 = 2*1*(1/3)/(4/3) = 0.5.
@@ -78,8 +78,8 @@ def test_bucc_f1_hand_computed() -> None:
 
 
 def test_bad_inputs() -> None:
-    with pytest.raises(UnknownSpecError, match="unknown mining scoring 'cos'"):
-        xsim(X, Y, scoring="cos")
+    with pytest.raises(UnknownSpecError, match="unknown mining kind 'cos'"):
+        xsim(X, Y, kind="cos")
     with pytest.raises(InvalidInputError, match="same number of columns"):
         xsim(X, np.ones((2, 3), dtype=np.float32))
     with pytest.raises(InvalidInputError, match="at least as many targets"):
@@ -102,8 +102,8 @@ def test_tatoeba_swahili_margin_beats_cosine_with_e5(shared_data: Path, e5: Embe
     # Full-set anchors (bench/tatoeba.py): swh 69.7 cosine, 80.3 margin with the bundled e5.
     src, eng = tatoeba(shared_data, "swh", 200)
     x, y = e5.embed_documents(src), e5.embed_documents(eng)
-    cosine = xsim(x, y, scoring="cosine").accuracy
-    margin = xsim(x, y, scoring="ratio").accuracy
+    cosine = xsim(x, y, kind="cosine").accuracy
+    margin = xsim(x, y, kind="ratio").accuracy
     assert 60 < cosine < margin
     assert margin - cosine > 3
 
@@ -111,8 +111,8 @@ def test_tatoeba_swahili_margin_beats_cosine_with_e5(shared_data: Path, e5: Embe
 def test_tatoeba_german_use_m3(shared_data: Path, use_m3: Embedder) -> None:
     src, eng = tatoeba(shared_data, "deu", 200)
     x, y = use_m3.embed_documents(src), use_m3.embed_documents(eng)
-    assert xsim(x, y, scoring="cosine").accuracy > 95
-    assert xsim(x, y, scoring="ratio").accuracy >= xsim(x, y, scoring="cosine").accuracy
+    assert xsim(x, y, kind="cosine").accuracy > 95
+    assert xsim(x, y, kind="ratio").accuracy >= xsim(x, y, kind="cosine").accuracy
     mined = mine_pairs(x, y)
     score = bucc_f1(mined, [(i, i) for i in range(200)], threshold=1.0)
     assert score.f1 > 90

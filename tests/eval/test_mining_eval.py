@@ -40,24 +40,24 @@ def test_matches_xsim_and_bucc_called_directly(
 ) -> None:
     src, tgt, eng, fra = eng_fra
     report = evaluate_mining(
-        [(src, tgt)], use_m3, scorings=["cosine", "ratio", "distance"], k=4, threshold=1.0
+        [(src, tgt)], use_m3, kinds=["cosine", "ratio", "distance"], k=4, threshold=1.0
     )
     assert isinstance(report, MiningReport)
     assert report.embedder == use_m3.id and report.k == 4 and report.threshold == 1.0
-    assert report.scorings == ("cosine", "ratio", "distance") and report.truncated == 0
+    assert report.kinds == ("cosine", "ratio", "distance") and report.truncated == 0
     pair = report.results["eng.txt"]
     assert isinstance(pair, MiningPairResult)
     assert pair.label == "eng.txt" and pair.source == src and pair.target == tgt
     assert pair.pairs == N
     x, y = use_m3.embed_documents(eng), use_m3.embed_documents(fra)
     for name in ("cosine", "ratio", "distance"):
-        direct = xsim(x, y, scoring=name, k=4, target_texts=fra)
+        direct = xsim(x, y, kind=name, k=4, target_texts=fra)
         assert pair.accuracy[name] == pytest.approx(direct.accuracy)
         assert pair.scores[name].errors == direct.errors
         assert list(pair.scores[name].predictions) == list(direct.predictions)
         assert pair.accuracy[name] >= 90  # FLORES eng-fra is easy for USE-m3
-    direct_f1 = bucc_f1(mine_pairs(x, y, scoring="ratio", k=4), [(i, i) for i in range(N)], 1.0)
-    assert pair.bucc_scoring == "ratio"  # the first margin scoring asked for
+    direct_f1 = bucc_f1(mine_pairs(x, y, kind="ratio", k=4), [(i, i) for i in range(N)], 1.0)
+    assert pair.bucc_kind == "ratio"  # the first margin kind asked for
     assert pair.bucc == direct_f1 and pair.bucc is not None and 0 < pair.bucc.f1 <= 100
 
 
@@ -72,12 +72,12 @@ def test_to_dict_is_the_cli_json(
     entry = payload["results"]["eng.txt"]
     assert list(entry) == ["cosine", "ratio", "pairs"] and entry["pairs"] == N
     assert entry["ratio"] == plain.results["eng.txt"].accuracy["ratio"]
-    with_f1 = evaluate_mining([(str(src), str(tgt))], use_m3, scorings=["cosine"], threshold=0.5)
+    with_f1 = evaluate_mining([(str(src), str(tgt))], use_m3, kinds=["cosine"], threshold=0.5)
     entry = with_f1.to_dict()["results"]["eng.txt"]
     assert list(entry) == ["cosine", "bucc", "pairs"]
-    # No margin scoring among the ones asked: BUCC uses the ratio margin.
-    assert list(entry["bucc"]) == ["scoring", "threshold", "f1", "precision", "recall"]
-    assert entry["bucc"]["scoring"] == "ratio" and entry["bucc"]["threshold"] == 0.5
+    # No margin kind among the ones asked: BUCC uses the ratio margin.
+    assert list(entry["bucc"]) == ["kind", "threshold", "f1", "precision", "recall"]
+    assert entry["bucc"]["kind"] == "ratio" and entry["bucc"]["threshold"] == 0.5
     assert json.loads(json.dumps(with_f1.to_dict())) == with_f1.to_dict()
 
 
@@ -88,7 +88,7 @@ def test_several_pairs_keyed_by_source_name(
     back_src, back_tgt = tmp_path / "fra.txt", tmp_path / "eng.txt"
     back_src.write_text("\n".join(fra[:20]), encoding="utf-8")
     back_tgt.write_text("\n".join(eng[:20]), encoding="utf-8")
-    report = evaluate_mining([(src, tgt), (back_src, back_tgt)], use_m3, scorings=("ratio",))
+    report = evaluate_mining([(src, tgt), (back_src, back_tgt)], use_m3, kinds=("ratio",))
     assert list(report.results) == ["eng.txt", "fra.txt"]
     assert report.results["fra.txt"].pairs == 20
     assert list(report.to_dict()["results"]["fra.txt"]) == ["ratio", "pairs"]
@@ -97,7 +97,7 @@ def test_several_pairs_keyed_by_source_name(
 def test_truncation_is_counted(eng_fra: tuple[Path, Path, list[str], list[str]]) -> None:
     src, tgt, _, _ = eng_fra
     short = get_embedder("use-m3", max_tokens=8)
-    report = evaluate_mining([(src, tgt)], short, scorings=["cosine"])
+    report = evaluate_mining([(src, tgt)], short, kinds=["cosine"])
     assert report.truncated == short.truncated > 0
     assert report.to_dict()["truncated"] == report.truncated
 
@@ -113,14 +113,14 @@ def test_length_mismatch_and_bad_arguments(
     assert str(info.value) == (
         f"{short} has 3 lines but {tgt} has {N}; mining evaluation needs line-aligned files"
     )
-    with pytest.raises(UnknownSpecError, match="unknown mining scoring 'margin'"):
-        evaluate_mining([(src, tgt)], use_m3, scorings=["cosine", "margin"])
+    with pytest.raises(UnknownSpecError, match="unknown mining kind 'margin'"):
+        evaluate_mining([(src, tgt)], use_m3, kinds=["cosine", "margin"])
     cases: list[tuple[dict[str, object], str]] = [
         ({"pairs": []}, "pairs is empty"),
         ({"pairs": [src]}, "each item must be a (source file, target file) pair"),
         ({"pairs": [(src, tgt, tgt)]}, "each item must be a (source file, target file) pair"),
-        ({"scorings": []}, "scorings is empty"),
-        ({"scorings": "cosine"}, "scorings must be a list of scoring names"),
+        ({"kinds": []}, "kinds is empty"),
+        ({"kinds": "cosine"}, "kinds must be a list of mining kinds"),
         ({"k": 0}, "k=0 is not allowed; use a positive integer"),
         ({"threshold": float("nan")}, "threshold=nan is not allowed; use a finite number"),
         ({"embedder": "use-m3"}, "embedder must be an Embedder"),

@@ -111,6 +111,16 @@ def test_file_sources_tsv_jsonl_and_misaligned(tmp_path: Path) -> None:
     assert pool.targets == ["Bonjour."]
     with pytest.raises(ConfigError.__mro__[1], match="has 2 lines but .* has 1"):
         load_pool(data("{lang}.txt"), "eng", "fra")  # type: ignore[arg-type]
+    # The readers are the library's own: the JSONL parser and the TSV loader name file and line.
+    (tmp_path / "bad.jsonl").write_text('{"eng": "Hi."}\n{"eng": \n', encoding="utf-8")
+    with pytest.raises(ConfigError.__mro__[1], match=r"bad.jsonl:1: 'eng' and 'fra' must be"):
+        load_pool(data("bad.jsonl"), "eng", "fra")  # type: ignore[arg-type]
+    (tmp_path / "bad.jsonl").write_text('{"eng": \n', encoding="utf-8")
+    with pytest.raises(ConfigError.__mro__[1], match=r"bad.jsonl:1 is not valid JSON"):
+        load_pool(data("bad.jsonl"), "eng", "fra")  # type: ignore[arg-type]
+    (tmp_path / "bad.tsv").write_text("Hello.\tBonjour.\nYes.\n", encoding="utf-8")
+    with pytest.raises(ConfigError.__mro__[1], match=r"bad.tsv:2 has 1 tab-separated columns"):
+        load_pool(data("bad.tsv"), "eng", "fra")  # type: ignore[arg-type]
 
 
 def test_an_xling_pool_is_a_source(tmp_path: Path, e5: object) -> None:

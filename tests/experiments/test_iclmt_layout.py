@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from xling.core import files
 from xling.core.errors import InvalidInputError
-from xling.experiments import RunSpec, ScoreEntry, iclmt_method, iclmt_run, merge_scores, runs
+from xling.experiments import RunSpec, ScoreEntry, iclmt_method, iclmt_run, merge_scores
 from xling.experiments.iclmt_layout import (
     IclmtRun,
     embedder_method,
@@ -135,7 +136,7 @@ def test_a_failed_rename_leaves_the_old_file_whole(
     def broken(src: str, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(runs.os, "replace", broken)
+    monkeypatch.setattr(files.os, "replace", broken)
     with pytest.raises(OSError, match="disk full"):
         write_generations(path, ["new"] * 1000)
     assert read_generations(path) == ["old"]

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from tests.selectors.conftest import PoolMaker
+from xling.core.fusion import fuse_rankings
 from xling.embedders import Embedder
-from xling.selectors import BM25Selector, DenseSelector, FusionSelector, fuse_rankings
+from xling.selectors import BM25Selector, DenseSelector, FusionSelector
 
 
 def test_borda_and_rrf_by_hand() -> None:

@@ -327,9 +327,14 @@ def mining(
     src: Annotated[list[Path], typer.Option(help="Source side (repeat for several pairs).")],
     tgt: Annotated[list[Path], typer.Option(help="Line-aligned target side, one per --src.")],
     embedder: EmbedderOpt = DEFAULT_EMBEDDER,
-    scoring: Annotated[str, typer.Option(help="Comma-separated: cosine, ratio, distance.")] = (
-        "cosine,ratio"
-    ),
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            "--scoring",
+            help="Comma-separated: cosine, ratio, distance (--scoring: old name).",
+        ),
+    ] = "cosine,ratio",
     k: Annotated[int, typer.Option("-k", help="Margin neighbourhood size.")] = 4,
     threshold: Annotated[
         float | None, typer.Option(help="Also report BUCC-style F1 of pairs scoring ≥ this.")
@@ -339,21 +344,20 @@ def mining(
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
 ) -> None:
-    """Bitext mining accuracy (100 − xSIM) of aligned files, with cosine and margin scoring."""
+    """Bitext mining accuracy (100 − xSIM) of aligned files, with cosine and margin kinds."""
     from xling.embedders import get_embedder
-    from xling.eval import evaluate_mining
-    from xling.eval.mining import SCORINGS
+    from xling.eval import MINING_KINDS, evaluate_mining
 
     if len(src) != len(tgt):
         raise fail(f"give one --tgt per --src; got {len(src)} --src and {len(tgt)} --tgt")
-    scorings = _split(scoring, sorted(SCORINGS), "scoring")
+    kinds = _split(kind, sorted(MINING_KINDS), "kind")
     if threshold is not None:
         check_finite(threshold, "--threshold")
     model = get_embedder(
         embedder, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
     )
     report = evaluate_mining(
-        list(zip(src, tgt, strict=True)), model, scorings=scorings, k=k, threshold=threshold
+        list(zip(src, tgt, strict=True)), model, kinds=kinds, k=k, threshold=threshold
     )
     if as_json:
         _emit_json(report.to_dict())
@@ -361,12 +365,12 @@ def mining(
         table = Table(title=f"mining accuracy (%), {escape(report.embedder)}, k={k}")
         table.add_column("pair")
         table.add_column("n", justify="right")
-        for name in scorings:
+        for name in kinds:
             table.add_column(name, justify="right")
         if threshold is not None:
             table.add_column(f"F1@{threshold}", justify="right")
         for label, pair in report.results.items():
-            cells = [f"{pair.accuracy[name]:.2f}" for name in scorings]
+            cells = [f"{pair.accuracy[name]:.2f}" for name in kinds]
             if pair.bucc is not None:
                 cells.append(f"{pair.bucc.f1:.2f}")
             table.add_row(label, str(pair.pairs), *cells)
@@ -374,6 +378,6 @@ def mining(
         if report.truncated:
             console.print(f"{report.truncated} texts truncated to {max_tokens} tokens")
     if plot is not None:
-        groups = {label: {n: pair.accuracy[n] for n in scorings}
+        groups = {label: {n: pair.accuracy[n] for n in kinds}
                   for label, pair in report.results.items()}  # fmt: skip
         _bar_plot(plot, groups, "accuracy (%)", f"bitext mining, {report.embedder}")

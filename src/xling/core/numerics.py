@@ -1,8 +1,9 @@
 """Shared numerics: exact top-k with a tie-break, k-nearest-neighbour means, margin scores.
 
-One implementation for every caller: the selectors (dense, BM25, hybrid, margin) take their
-top-k here, and the margin selector and bitext mining (:mod:`xling.eval.mining`) share the
-k-NN means and the margin of Artetxe & Schwenk (2019):
+One implementation for every caller: the selectors (dense, BM25, fusion, margin) and the
+retrievers take their top-k here; the margin retriever (:mod:`xling.retrieval.margin`) and
+bitext mining (:mod:`xling.eval.mining`) their k nearest neighbours; the margin selector,
+the margin retriever and mining share the k-NN means and the margin of Artetxe & Schwenk (2019):
 
     margin(x, y) = cos(x, y) / ((mean_k(x) + mean_k(y)) / 2)        (ratio)
                  = cos(x, y) - (mean_k(x) + mean_k(y)) / 2          (distance)
@@ -19,9 +20,11 @@ import numpy as np
 
 from xling.core.errors import InvalidInputError
 
-__all__ = ["MarginFormula", "top_k", "knn", "knn_mean", "margin_scores"]
+__all__ = ["MARGIN_KINDS", "MarginKind", "top_k", "knn", "knn_mean", "margin_scores"]
 
-MarginFormula = Literal["absolute", "distance", "ratio"]
+# The margin variants, by one name (``kind``) in retrieval, selection and mining alike.
+MarginKind = Literal["ratio", "distance"]
+MARGIN_KINDS: tuple[MarginKind, ...] = ("ratio", "distance")
 _BLOCK = 2048  # rows of a similarity matrix held at once by knn()
 
 
@@ -69,7 +72,13 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def knn(
-    x: np.ndarray, y: np.ndarray, k: int, *, block: int = _BLOCK
+    x: np.ndarray,
+    y: np.ndarray,
+    k: int,
+    *,
+    exclude_self: bool = False,
+    offset: int = 0,
+    block: int = _BLOCK,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``k`` nearest neighbours of each row of ``x`` among the rows of ``y`` by dot product.
 
@@ -78,16 +87,29 @@ def knn(
     Args:
         x: ``(n, d)`` float32 query vectors (unit norm for cosine).
         y: ``(m, d)`` float32 candidate vectors.
-        k: Neighbours per row, from 1 to ``m``.
+        k: Neighbours per row, at least 1; capped at the candidates there are (``m``, or
+            ``m - 1`` with ``exclude_self``).
+        exclude_self: ``x`` is ``y[offset:offset + n]``: leave each row's own cell out.
+        offset: With ``exclude_self``, where ``x``'s rows start in ``y``.
         block: Rows of ``x`` scored at once.
 
     Returns:
-        ``(similarities, indices)``, both ``(n, k)``, best first; ties keep the lower index first.
+        ``(similarities, indices)``, both ``(n, k')`` with ``k'`` the capped ``k``, best first;
+        ties keep the lower index first.
     """
-    sims = np.empty((len(x), k), dtype=np.float32)
-    idx = np.empty((len(x), k), dtype=np.int64)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidInputError(f"k={k!r} is not allowed; use a positive integer")
+    kk = min(k, len(y) - (1 if exclude_self else 0))
+    sims = np.empty((len(x), max(kk, 0)), dtype=np.float32)
+    idx = np.empty((len(x), max(kk, 0)), dtype=np.int64)
+    if kk <= 0:
+        return sims, idx
     for start in range(0, len(x), block):
-        part, part_sims = top_k(x[start : start + block] @ y.T, k)
+        scores = x[start : start + block] @ y.T
+        if exclude_self:
+            rows = np.arange(len(scores))
+            scores[rows, offset + start + rows] = -np.inf
+        part, part_sims = top_k(scores, kk)
         idx[start : start + block] = part
         sims[start : start + block] = part_sims
     return sims, idx
@@ -115,9 +137,9 @@ def knn_mean(scores: np.ndarray, k: int, axis: int) -> np.ndarray:
 
 def margin_scores(
     similarities: np.ndarray,
-    forward: np.ndarray,
-    backward: np.ndarray,
-    kind: MarginFormula,
+    forward: np.ndarray | float,
+    backward: np.ndarray | float,
+    kind: MarginKind | Literal["absolute"],
     *,
     floor: float | None = None,
 ) -> np.ndarray:
@@ -145,5 +167,5 @@ def margin_scores(
             denominator = np.maximum(denominator, floor)
         return similarities / denominator
     raise InvalidInputError(
-        f"margin kind {kind!r} is not allowed; use one of: absolute, distance, ratio"
+        f"margin kind {kind!r} is not allowed; use one of: {', '.join(MARGIN_KINDS)}, absolute"
     )

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Set
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +20,6 @@ __all__ = [
     "check_non_negative_int",
     "check_finite",
     "check_choice",
-    "check_same_length",
     "check_sequence",
     "check_path",
     "check_output_file",
@@ -171,14 +170,6 @@ def check_choice(value: Any, name: str, allowed: Iterable[_Choice]) -> _Choice:
             f"{name}={preview(value)} is not allowed; use one of: {', '.join(options)}"
         )
     return value
-
-
-def check_same_length(a: Sequence[Any], b: Sequence[Any], name_a: str, name_b: str) -> None:
-    """Raises if two aligned sequences differ in length."""
-    if len(a) != len(b):
-        raise InvalidInputError(
-            f"{name_a} has {len(a)} items but {name_b} has {len(b)}; aligned inputs must match"
-        )
 
 
 def check_sequence(value: Any, name: str, what: str = "items") -> list[Any]:

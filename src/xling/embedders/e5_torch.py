@@ -17,7 +17,6 @@ pooling in float32 (see :mod:`~xling.embedders.bert_encoder`).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from xling.core.errors import missing_extra_error
+from xling.core.files import write_atomic
 from xling.core.paths import default_cache_dir
 from xling.core.validation import check_choice, check_positive_int
 from xling.embedders.base import Embedder, Role
@@ -111,15 +111,10 @@ def _cached_state(model: E5ModelFile, path: Path) -> dict[str, Any]:
         raise missing_extra_error("safetensors", "st", "the e5-small-torch embedder") from exc
 
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(_state_dict(model), tmp, metadata={"source": model.path.name})
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        state = _state_dict(model)
+        write_atomic(
+            path, lambda tmp: save_file(state, str(tmp), metadata={"source": model.path.name})
+        )
     return dict(load_file(str(path)))
 
 

@@ -4,6 +4,7 @@ Heavy optional parts (COMET, the LID backends) load lazily on first use.
 """
 
 from xling.eval.bootstrap import BootstrapResult, paired_bootstrap, segment_stats
+from xling.eval.bucc import BuccScore, best_threshold, bucc_f1
 from xling.eval.comet import DEFAULT_COMET_MODEL, CometScorer, resolve_checkpoint
 from xling.eval.files import check_aligned, read_hypotheses, read_references
 from xling.eval.ir_metrics import (
@@ -25,24 +26,15 @@ from xling.eval.language_check import (
     read_responses,
     split_sentences,
 )
-from xling.eval.mining import (
-    BuccScore,
-    MinedPair,
-    MiningPairResult,
-    MiningReport,
-    MiningResult,
-    best_threshold,
-    bucc_f1,
-    evaluate_mining,
-    mine_pairs,
-    xsim,
-)
+from xling.eval.mining import MINING_KINDS, MinedPair, MiningResult, mine_pairs, xsim
+from xling.eval.mining_files import MiningPairResult, MiningReport, evaluate_mining
 from xling.eval.mt_metrics import CorpusStats, bleu, chrf, corpus_stats
 from xling.eval.mt_scoring import MT_METRICS, MTMetric, MTScores, bootstrap_dict, score_mt
 from xling.eval.scores import MetricResult
 
 __all__ = [
     "DEFAULT_COMET_MODEL",
+    "MINING_KINDS",
     "MT_METRICS",
     "BootstrapResult",
     "BuccScore",

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from xling.core.errors import InvalidInputError
 from xling.core.imports import import_optional
-from xling.core.validation import check_positive_int
+from xling.core.validation import check_choice, check_positive_int
 from xling.eval.scores import MetricResult
 
 __all__ = ["DEFAULT_COMET_MODEL", "CometScorer", "resolve_checkpoint", "sanitize_segments"]
@@ -137,10 +137,7 @@ class CometScorer:
 
     def __post_init__(self) -> None:
         check_positive_int(self.batch_size, "batch_size")
-        if self.device not in _DEVICES:
-            raise InvalidInputError(
-                f"device={self.device!r} is not allowed; use one of {', '.join(_DEVICES)}"
-            )
+        check_choice(self.device, "device", _DEVICES)
         self._model: Any = None
 
     @property

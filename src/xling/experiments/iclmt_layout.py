@@ -47,8 +47,9 @@ from typing import Any
 import numpy as np
 
 from xling.core.errors import InvalidInputError
+from xling.core.files import write_atomic
 from xling.core.languages import language_name, normalize_code
-from xling.experiments.runs import RunSpec, write_text_atomic
+from xling.experiments.runs import RunSpec
 
 __all__ = [
     "ICLMT_LANGUAGE_NAMES",
@@ -334,7 +335,7 @@ def write_generations(path: Path, translations: Iterable[str]) -> Path:
         if not isinstance(text, str):
             raise InvalidInputError(f"translations[{i}] is {type(text).__name__}; expected str")
         lines.append(json.dumps({"translation": text}) + "\n")
-    write_text_atomic(path, "".join(lines))
+    write_atomic(path, "".join(lines))
     return path
 
 
@@ -484,6 +485,6 @@ def write_iclmt_scores(
             if not isinstance(existing, dict):
                 raise InvalidInputError(f"{path}: expected a JSON object of methods")
         merged = merge_scores(existing, metric, [e for e in entries if e.metric == metric])
-        write_text_atomic(path, json.dumps(merged))
+        write_atomic(path, json.dumps(merged))
         written.append(path)
     return written

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from xling.core.aio import run_sync
 from xling.core.errors import ServiceUnavailableError, XlingError
+from xling.core.files import write_atomic
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
 from xling.experiments.config import ConfigError, ExperimentConfig, StrategyConfig
@@ -51,7 +52,6 @@ from xling.experiments.runs import (
     RunSpec,
     read_run,
     write_scores,
-    write_text_atomic,
 )
 from xling.experiments.sources import TestSet, load_pool, load_test
 from xling.llm import EmbeddedLLMConfig, LLMClient, running, start, stop
@@ -263,8 +263,8 @@ def _resume(folder: Path, config_hash: str) -> dict[int, OutputRow]:
                 continue  # the torn line of a kill
             rows.setdefault(row.index, row)
     folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(meta, json.dumps({"config_hash": config_hash}) + "\n")
-    write_text_atomic(
+    write_atomic(meta, json.dumps({"config_hash": config_hash}) + "\n")
+    write_atomic(
         partial,
         "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rows.values()),
     )
@@ -341,7 +341,7 @@ def _finish(
     layout: Layout, model: str,
 ) -> RunScores:  # fmt: skip
     spec = run.spec
-    write_text_atomic(
+    write_atomic(
         folder / OUTPUTS_FILE,
         "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rows),
     )
@@ -351,7 +351,7 @@ def _finish(
         root = folder.parent.parent / "iclmt" / _model_folder(model)
         write_iclmt_outputs(root, spec, [r.translation for r in rows])
     meta = {"spec": spec.to_dict(), "config_hash": digest, "model": model}
-    write_text_atomic(folder / RUN_FILE, json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
+    write_atomic(folder / RUN_FILE, json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
     (folder / PARTIAL_FILE).unlink(missing_ok=True)
     (folder / PARTIAL_META).unlink(missing_ok=True)
     return scores

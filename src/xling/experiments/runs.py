@@ -13,15 +13,14 @@ A run whose ``run.json`` carries the same config hash is finished and skipped on
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xling.core.errors import InvalidInputError
+from xling.core.files import write_json_atomic
 
 __all__ = [
     "RunSpec",
@@ -36,7 +35,6 @@ __all__ = [
     "read_outputs",
     "read_run",
     "finished_runs",
-    "write_text_atomic",
     "write_scores",
 ]
 
@@ -248,22 +246,8 @@ def finished_runs(out: Path) -> Iterator[RunResult]:
             yield result
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Writes ``text`` (UTF-8, ``\\n`` newlines) through a temporary file in the same folder and
-    a rename, so that ``path`` is either the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_scores(folder: Path, scores: RunScores) -> Path:
     """Writes ``scores.json`` of the run in ``folder``, atomically; returns its path."""
     path = folder / SCORES_FILE
-    write_text_atomic(path, json.dumps(scores.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    write_json_atomic(path, scores.to_dict())
     return path

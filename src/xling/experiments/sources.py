@@ -7,15 +7,15 @@ TSV, JSONL, ``xling:POOL``). Every reader returns line-aligned source and target
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from xling.core.errors import InvalidInputError
 from xling.core.records import AlignedPool
+from xling.core.validation import is_blank, json_object
 from xling.data import flores_path
 from xling.experiments.config import DataConfig
-from xling.store import Pool, read_lines
+from xling.store import Pool, load_tsv, read_lines
 
 __all__ = ["TestSet", "read_pairs", "load_pool", "load_test"]
 
@@ -56,33 +56,25 @@ def _path(template: str, data: DataConfig, **names: str) -> Path:
     return path if path.is_absolute() else data.base / path
 
 
-def _tsv(path: Path) -> tuple[list[str], list[str]]:
-    sources, targets = [], []
-    for number, line in enumerate(read_lines(path), 1):
-        cells = line.split("\t")
-        if len(cells) != 2 or not all(c.strip() for c in cells):
-            raise InvalidInputError(
-                f"{path}:{number}: expected source<TAB>target, got {len(cells)} column(s)"
-            )
-        sources.append(cells[0])
-        targets.append(cells[1])
-    return sources, targets
+def _tsv(path: Path, src: str, tgt: str) -> tuple[list[str], list[str]]:
+    """``source<TAB>target`` lines, read by the one TSV loader (:func:`xling.store.load_tsv`)."""
+    records = load_tsv(path, src, tgt)
+    return [r.text for r in records if r.side == "src"], [
+        r.text for r in records if r.side == "tgt"
+    ]
 
 
 def _jsonl(path: Path, src: str, tgt: str) -> tuple[list[str], list[str]]:
+    """Objects with the two language codes as keys, parsed by the one JSONL parser."""
     sources, targets = [], []
     for number, line in enumerate(read_lines(path), 1):
-        try:
-            row = json.loads(line)
-            pair = (row[src], row[tgt])
-        except (ValueError, KeyError, TypeError):
-            raise InvalidInputError(
-                f"{path}:{number}: expected a JSON object with keys {src!r} and {tgt!r}"
-            ) from None
-        if not all(isinstance(x, str) and x.strip() for x in pair):
-            raise InvalidInputError(f"{path}:{number}: {src!r} and {tgt!r} must be texts")
-        sources.append(pair[0])
-        targets.append(pair[1])
+        where = f"{path}:{number}"
+        row = json_object(line, where)
+        pair = (row.get(src), row.get(tgt))
+        if not all(isinstance(x, str) and not is_blank(x) for x in pair):
+            raise InvalidInputError(f"{where}: {src!r} and {tgt!r} must be non-empty texts")
+        sources.append(str(pair[0]))
+        targets.append(str(pair[1]))
     return sources, targets
 
 
@@ -101,7 +93,7 @@ def read_pairs(source: str, src: str, tgt: str, data: DataConfig) -> tuple[list[
         aligned = pool.aligned(src, tgt, with_vectors=False)
         return aligned.sources, aligned.targets
     if source.endswith(".tsv"):
-        return _tsv(_path(source, data, src=src, tgt=tgt))
+        return _tsv(_path(source, data, src=src, tgt=tgt), src, tgt)
     if source.endswith(".jsonl"):
         return _jsonl(_path(source, data, src=src, tgt=tgt), src, tgt)
     if "{lang}" not in source:

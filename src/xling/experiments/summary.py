@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from xling.core.errors import InvalidInputError
+from xling.core.files import write_atomic, write_json_atomic
 from xling.core.imports import import_optional
 from xling.core.progress import ProgressCallback
 from xling.eval.bootstrap import paired_bootstrap
 from xling.eval.mt_metrics import corpus_stats
-from xling.experiments.runs import RunResult, finished_runs, write_text_atomic
+from xling.experiments.runs import RunResult, finished_runs
 
 __all__ = [
     "BASELINE_LABEL",
@@ -456,13 +456,9 @@ def plot_summary(summary: Summary, path: Path, metric: str | None = None) -> Pat
         ax.grid(color="grey", linestyle="--", linewidth=0.5)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120))
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
     return path
 
@@ -479,8 +475,8 @@ def write_summary(summary: Summary, *, plot: bool = True) -> Summary:
     """
     folder = summary.folder
     files = [folder / SUMMARY_MD, folder / SUMMARY_CSV, folder / SIGNIFICANCE_JSON]
-    write_text_atomic(files[0], summary.markdown())
-    write_text_atomic(files[1], summary.csv_text())
+    write_atomic(files[0], summary.markdown())
+    write_atomic(files[1], summary.csv_text())
     payload = {
         "baseline": BASELINE_LABEL,
         "p_value": "share of resamples where the label does not score strictly higher than "
@@ -489,7 +485,7 @@ def write_summary(summary: Summary, *, plot: bool = True) -> Summary:
         "comparisons": [c.to_dict() for c in summary.comparisons],
         "notes": list(summary.notes),
     }
-    write_text_atomic(files[2], json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+    write_json_atomic(files[2], payload)
     if plot:
         files.append(plot_summary(summary, folder / SUMMARY_PNG))
     return Summary(

@@ -23,7 +23,7 @@ from xling.core.aio import run_sync
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.core.progress import ProgressCallback
 from xling.core.records import QueryHits
-from xling.core.validation import check_positive_int
+from xling.core.validation import check_choice, check_positive_int
 from xling.llm import ChatMessage, Completion, LLMClient
 from xling.llm.fitting import passage_budget, truncate_passages
 from xling.prompts.rerank import cross_lingual_note
@@ -44,7 +44,6 @@ __all__ = [
     "Ledger",
     "Reranker",
     "answer_logprob",
-    "check_choice",
     "check_name",
     "first_error",
     "gather",
@@ -60,12 +59,6 @@ T = TypeVar("T")
 MAX_TOP_LOGPROBS = 20
 # Lets the last chat message be continued ("[" → next token is the first identifier).
 _CONTINUE = {"continue_final_message": True, "add_generation_prompt": False}
-
-
-def check_choice(value: Any, name: str, allowed: Sequence[str]) -> None:
-    """Raises unless ``value`` is one of ``allowed``."""
-    if not isinstance(value, str) or value not in allowed:
-        raise InvalidInputError(f"{name}={value!r} is not allowed; use one of {list(allowed)}")
 
 
 def check_name(value: Any, name: str) -> str:
@@ -285,6 +278,10 @@ class Reranker(ABC):
         self.name = name or self.default_name
         self._has_logprobs: bool | None = None  # unknown until the first logprob call
         self._locks: dict[int, asyncio.Lock] = {}
+        self._setup()
+
+    def _setup(self) -> None:  # noqa: B027 (an optional hook, not an abstract method)
+        """What a subclass prepares from its checked config (its prompt template, ...)."""
 
     # -- public API -------------------------------------------------------------------------
     async def arerank(self, request: RerankRequest | QueryHits) -> RerankResult:

@@ -26,11 +26,10 @@ Windows of different queries run concurrently through :meth:`Reranker.arerank_ma
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from xling.core.errors import InvalidInputError
-from xling.core.validation import check_positive_int
-from xling.llm import LLMClient
+from xling.core.validation import check_choice, check_positive_int
 from xling.prompts.rerank import (
     IDENTIFIER_STYLES,
     IdentifierStyle,
@@ -45,7 +44,6 @@ from xling.rerankers.base import (
     RerankerConfig,
     RerankOrder,
     answer_logprob,
-    check_choice,
     check_name,
     gather,
 )
@@ -171,14 +169,7 @@ class ListwiseReranker(Reranker):
     config_class = ListwiseConfig
     config: ListwiseConfig
 
-    def __init__(
-        self,
-        client: LLMClient,
-        config: ListwiseConfig | None = None,
-        name: str | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(client, config, name, **options)
+    def _setup(self) -> None:
         self.template: ListwiseTemplate = get_listwise_template(self.config.template)
         self._answer_tokens: dict[int, int] = {}
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from xling.core.validation import check_positive_int
-from xling.llm import LLMClient
+from xling.core.validation import check_choice, check_positive_int
 from xling.prompts.rerank import PairwiseTemplate, get_pairwise_template
 from xling.rerankers.base import (
     Ledger,
@@ -26,7 +25,6 @@ from xling.rerankers.base import (
     RerankOrder,
     Scoring,
     answer_logprob,
-    check_choice,
     check_name,
     gather,
 )
@@ -91,14 +89,7 @@ class PairwiseReranker(Reranker):
     config_class = PairwiseConfig
     config: PairwiseConfig
 
-    def __init__(
-        self,
-        client: LLMClient,
-        config: PairwiseConfig | None = None,
-        name: str | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(client, config, name, **options)
+    def _setup(self) -> None:
         self.template: PairwiseTemplate = get_pairwise_template(self.config.template)
 
     async def _rank(self, request: RerankRequest, ledger: Ledger) -> RerankOrder:

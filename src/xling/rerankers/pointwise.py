@@ -10,10 +10,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from xling.core.validation import check_positive_int
-from xling.llm import LLMClient
+from xling.core.validation import check_choice, check_positive_int
 from xling.prompts.rerank import PointwiseTemplate, get_pointwise_template
 from xling.rerankers.base import (
     Ledger,
@@ -22,7 +20,6 @@ from xling.rerankers.base import (
     RerankOrder,
     Scoring,
     answer_logprob,
-    check_choice,
     check_name,
     gather,
 )
@@ -62,14 +59,7 @@ class PointwiseReranker(Reranker):
     config_class = PointwiseConfig
     config: PointwiseConfig
 
-    def __init__(
-        self,
-        client: LLMClient,
-        config: PointwiseConfig | None = None,
-        name: str | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(client, config, name, **options)
+    def _setup(self) -> None:
         self.template: PointwiseTemplate = get_pointwise_template(self.config.template)
 
     async def _rank(self, request: RerankRequest, ledger: Ledger) -> RerankOrder:

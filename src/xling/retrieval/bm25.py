@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 
+from xling.core.files import write_atomic
 from xling.core.numerics import top_k
 from xling.core.records import Hit
 from xling.core.validation import check_choice, check_finite
 from xling.embedders import Task
 from xling.retrieval.base import Filter, Retriever
 from xling.retrieval.bm25_index import BM25Index, BM25Method
-from xling.retrieval.derived import derived_dir, read_json, snapshot, write_atomic
+from xling.retrieval.derived import derived_dir, read_json, snapshot
 from xling.store.pool import Pool
 
 __all__ = ["BM25Retriever"]
@@ -88,10 +88,9 @@ class BM25Retriever(Retriever):
             self._index = BM25Index(snap.texts, k1=self.k1, b=self.b, method=self.variant)
             self._ids, state = snap.ids, snap.state
             self.builds += 1
-            index = self._index
-            write_atomic(data_path, lambda p: _save(index, p))
+            write_atomic(data_path, self._index.save)  # the temporary name keeps the .npz suffix
             header = {"format": _FORMAT, "state": list(state), "ids": self._ids}
-            write_atomic(header_path, lambda p: _write_text(p, json.dumps(header)))
+            write_atomic(header_path, json.dumps(header))
         self._state = state
 
     def _mask(self, where: Filter) -> np.ndarray | None:
@@ -152,12 +151,3 @@ def hits_of(pool: Pool, ranked: list[list[tuple[str, float]]]) -> list[list[Hit]
         ]
         for row in ranked
     ]
-
-
-def _save(index: BM25Index, path: Path) -> None:
-    # np.savez appends ".npz" to names without it; the temporary name already ends with it.
-    index.save(path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")

@@ -9,16 +9,13 @@ statistics are updated for what was added (see :mod:`xling.retrieval.margin`).
 
 Files live beside an embedded pool (``<folder>/xling-derived/<collection id>/``), or for a
 Chroma server or Cloud in xling's cache (``<cache>/derived/<server digest>/<collection id>/``);
-each is written to a temporary name and renamed, so a reader never sees half a file.
+each is written with :func:`xling.core.files.write_atomic`, so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,7 @@ import numpy as np
 from xling.core.paths import default_cache_dir
 from xling.store.pool import Pool
 
-__all__ = ["PoolSnapshot", "derived_dir", "read_json", "write_atomic", "snapshot"]
+__all__ = ["PoolSnapshot", "derived_dir", "read_json", "snapshot"]
 
 
 def derived_dir(pool: Pool, collection_id: str) -> Path:
@@ -40,19 +37,6 @@ def derived_dir(pool: Pool, collection_id: str) -> Path:
         digest = hashlib.sha256(str(db.url).encode("utf-8")).hexdigest()[:16]
         base = default_cache_dir() / "derived" / digest
     return base / collection_id
-
-
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Writes a file through ``write(tmp)`` and renames it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -90,8 +74,3 @@ def snapshot(pool: Pool, *, with_vectors: bool) -> PoolSnapshot:
     return PoolSnapshot(
         (state[0], len(ids)), ids, texts, [str(m.get("lang", "")) for m in metas], vectors
     )
-
-
-def state_text(state: tuple[str, int]) -> str:
-    """The state as stored in a derived index's header."""
-    return json.dumps(list(state))

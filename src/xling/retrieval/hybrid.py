@@ -1,13 +1,17 @@
-"""``hybrid``: dense and BM25 fused, by reciprocal rank fusion or a weighted score sum.
+"""``hybrid``: dense and BM25 fused, by reciprocal rank fusion, Borda or a weighted score sum.
 
-RRF (Cormack et al., 2009) gives a passage ``1 / (c + rank)`` (1-based) from each list it is
-in, ``c = 60``; ``weighted`` adds ``weight × dense + (1 - weight) × bm25`` after scaling each
-list's scores to [0, 1] by its own min and max (a passage missing from a list gets 0 there).
-Each list is the method's top ``depth`` under the same filter; ties go to the dense order.
+The fusion is :func:`xling.core.fusion.fuse_rankings`: RRF (Cormack et al., 2009) gives a
+passage ``1 / (c + rank)`` (1-based) from each list it is in, ``c = 60``; ``weighted`` adds
+``weight × dense + (1 - weight) × bm25`` after scaling each list's scores to [0, 1] by its own
+min and max (a passage missing from a list gets 0 there). Each list is the method's top
+``depth`` under the same filter; ties go to the dense order.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from xling.core.fusion import FUSIONS, FusionMethod, fuse_rankings
 from xling.core.records import Hit
 from xling.core.validation import check_choice, check_finite, check_positive_int
 from xling.embedders import Task
@@ -19,23 +23,13 @@ from xling.store.pool import Pool
 
 __all__ = ["HybridRetriever", "FUSIONS"]
 
-FUSIONS = ("rrf", "weighted")
-
-
-def _scaled(scores: dict[str, float]) -> dict[str, float]:
-    if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
-    span = high - low
-    return {k: (v - low) / span if span > 0 else 1.0 for k, v in scores.items()}
-
 
 class HybridRetriever(Retriever):
     """Dense and BM25 results fused into one list.
 
     Args:
         pool: The pool.
-        fusion: ``rrf`` or ``weighted``.
+        fusion: ``rrf``, ``borda`` or ``weighted``.
         weight: The dense share of ``weighted`` fusion, in [0, 1].
         depth: Results taken from each method (at least ``k`` is used).
         rrf_k: RRF's rank constant.
@@ -51,7 +45,7 @@ class HybridRetriever(Retriever):
         self,
         pool: Pool,
         *,
-        fusion: str = "rrf",
+        fusion: FusionMethod = "rrf",
         weight: float = 0.5,
         depth: int = 100,
         rrf_k: int = 60,
@@ -79,24 +73,30 @@ class HybridRetriever(Retriever):
         lexical = self.bm25.ranked(queries, depth, where)
         ranked: list[list[tuple[str, float]]] = []
         for d_hits, l_hits in zip(dense, lexical, strict=True):
-            d_ids = [h.id for h in d_hits]
-            l_ids = [i for i, _ in l_hits]
-            # Every passage of either list, in first-seen order (dense first): the tie-break.
-            first = {rid: i for i, rid in enumerate(dict.fromkeys(d_ids + l_ids))}
-            if self.fusion == "rrf":
-                fused: dict[str, float] = {}
-                for ids in (d_ids, l_ids):
-                    for rank, rid in enumerate(ids, 1):
-                        fused[rid] = fused.get(rid, 0.0) + 1.0 / (self.rrf_k + rank)
-            else:
-                ds = _scaled({h.id: float(h.score or 0.0) for h in d_hits})
-                ls = _scaled(dict(l_hits))
-                fused = {
-                    rid: self.weight * ds.get(rid, 0.0) + (1 - self.weight) * ls.get(rid, 0.0)
-                    for rid in first
-                }
-            order = sorted(fused, key=lambda rid: (-fused[rid], first[rid]))[:k]
-            ranked.append([(rid, fused[rid]) for rid in order])
+            lists = [[(h.id, float(h.score or 0.0)) for h in d_hits], l_hits]
+            # Every passage of either list numbered in first-seen order (dense first), so the
+            # fusion's tie-break (lower number) is the dense order.
+            ids = list(dict.fromkeys(rid for pairs in lists for rid, _ in pairs))
+            if not ids:
+                ranked.append([])
+                continue
+            number = {rid: i for i, rid in enumerate(ids)}
+            fused = fuse_rankings(
+                [np.array([[number[rid] for rid, _ in pairs]], dtype=np.int64) for pairs in lists],
+                len(ids),
+                k,
+                self.fusion,
+                rrf_k=self.rrf_k,
+                scores=[np.array([[s for _, s in pairs]], dtype=np.float64) for pairs in lists],
+                weights=(self.weight, 1 - self.weight),
+            )
+            ranked.append(
+                [
+                    (ids[i], float(score))
+                    for i, score in zip(fused.indices[0], fused.scores[0], strict=True)
+                    if i >= 0
+                ]
+            )
         known = {h.id: h for hits in dense for h in hits}
         missing = [[(i, s) for i, s in row if i not in known] for row in ranked]
         fetched = {h.id: h for row in hits_of(self.pool, missing) for h in row}

@@ -24,53 +24,29 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from xling.core.errors import InvalidInputError
-from xling.core.numerics import margin_scores, top_k
+from xling.core.files import write_atomic
+from xling.core.numerics import MARGIN_KINDS, MarginKind, knn, margin_scores, top_k
 from xling.core.records import Hit
 from xling.core.validation import check_choice, check_positive_int, check_texts
 from xling.embedders import Task
 from xling.retrieval.base import Filter, Retriever
 from xling.retrieval.dense import DenseRetriever
-from xling.retrieval.derived import derived_dir, read_json, snapshot, write_atomic
+from xling.retrieval.derived import derived_dir, read_json, snapshot
 from xling.store.pool import Pool
 
-__all__ = ["MarginRetriever", "neighbour_sims"]
+__all__ = ["MarginRetriever"]
 
 _FORMAT = 1
 _BLOCK = 1024
-_KINDS = ("ratio", "distance")
 
 
-def neighbour_sims(
-    x: np.ndarray, y: np.ndarray, k: int, *, self_offset: int | None = None
-) -> np.ndarray:
-    """The ``k`` largest similarities of each row of ``x`` to the rows of ``y``, best first.
-
-    Args:
-        x: ``(n, d)`` unit vectors.
-        y: ``(m, d)`` unit vectors.
-        k: Neighbours kept (capped at the candidates available).
-        self_offset: When ``x`` is ``y[self_offset:self_offset + n]``, each row's own cell is
-            left out.
-
-    Returns:
-        ``(n, k')`` float32 similarities, ``k' = min(k, m - (1 if self_offset given else 0))``.
-    """
-    kk = min(k, len(y) - (1 if self_offset is not None else 0))
-    out = np.empty((len(x), max(kk, 0)), dtype=np.float32)
-    if kk <= 0:
-        return out
-    for start in range(0, len(x), _BLOCK):
-        sims = x[start : start + _BLOCK] @ y.T
-        if self_offset is not None:
-            rows = np.arange(len(sims))
-            sims[rows, self_offset + start + rows] = -np.inf
-        out[start : start + _BLOCK] = top_k(sims, kk)[1]
-    return out
+def _neighbour_sims(x: np.ndarray, y: np.ndarray, k: int, offset: int | None = None) -> np.ndarray:
+    """:func:`~xling.core.numerics.knn`'s similarities (``offset``: ``x`` is ``y[offset:]``)."""
+    return knn(x, y, k, exclude_self=offset is not None, offset=offset or 0, block=_BLOCK)[0]
 
 
 class MarginRetriever(Retriever):
@@ -93,14 +69,14 @@ class MarginRetriever(Retriever):
         pool: Pool,
         *,
         neighbors: int = 10,
-        kind: str = "ratio",
+        kind: MarginKind = "ratio",
         shortlist: int = 100,
         reference_queries: Sequence[str] | None = None,
         task: Task = "asymmetric",
     ) -> None:
         super().__init__(pool, task=task)
         self.neighbors = check_positive_int(neighbors, "neighbors")
-        self.kind = check_choice(kind, "kind", _KINDS)
+        self.kind: MarginKind = check_choice(kind, "kind", MARGIN_KINDS)
         self.shortlist = check_positive_int(shortlist, "shortlist")
         self.reference = None if reference_queries is None else check_texts(reference_queries)
         if self.reference is not None and not self.reference:
@@ -143,7 +119,7 @@ class MarginRetriever(Retriever):
         ids, top = self._update(snap.ids, snap.vectors, old_ids, old_top)
         write_atomic(data_path, lambda p: np.savez(p, ids=np.asarray(ids, dtype=str), top=top))
         header = {"format": _FORMAT, "state": list(snap.state), "neighbors": self.neighbors}
-        write_atomic(header_path, lambda p: _write_text(p, json.dumps(header)))
+        write_atomic(header_path, json.dumps(header))
         self._set(snap.state, ids, top)
 
     def _set(self, state: tuple[str, int], ids: list[str], top: np.ndarray) -> None:
@@ -161,7 +137,7 @@ class MarginRetriever(Retriever):
             ref = np.asarray(ref, dtype=np.float32)
             known = dict(zip(old_ids, old_top, strict=True)) if reusable else {}
             new = [i for i, rid in enumerate(ids) if rid not in known]
-            fresh = neighbour_sims(vectors[new], ref, self.neighbors) if new else None
+            fresh = _neighbour_sims(vectors[new], ref, self.neighbors) if new else None
             self.work += len(new) * len(ref)
             width = min(self.neighbors, len(ref))
             top = np.empty((len(ids), width), dtype=np.float32)
@@ -172,7 +148,7 @@ class MarginRetriever(Retriever):
             return ids, top
         if not reusable:
             self.work += len(ids) * len(ids)
-            return ids, neighbour_sims(vectors, vectors, self.neighbors, self_offset=0)
+            return ids, _neighbour_sims(vectors, vectors, self.neighbors, 0)
         # Old passages first, new ones after: new rows see everything, old rows merge in the
         # similarities to the new passages.
         old_set = set(old_ids)
@@ -180,14 +156,14 @@ class MarginRetriever(Retriever):
         order = [position[rid] for rid in old_ids] + [position[rid] for rid in new_ids]
         all_vecs = vectors[order]
         n_old = len(old_ids)
-        new_top = neighbour_sims(all_vecs[n_old:], all_vecs, self.neighbors, self_offset=n_old)
+        new_top = _neighbour_sims(all_vecs[n_old:], all_vecs, self.neighbors, n_old)
         merged_old = old_top
         if new_ids:
             to_new = all_vecs[:n_old] @ all_vecs[n_old:].T
             kk = min(self.neighbors, len(ids) - 1)
             merged_old = top_k(np.concatenate([old_top, to_new], axis=1), kk)[1]
             if new_top.shape[1] != kk:
-                new_top = neighbour_sims(all_vecs[n_old:], all_vecs, kk, self_offset=n_old)
+                new_top = _neighbour_sims(all_vecs[n_old:], all_vecs, kk, n_old)
         self.work += len(new_ids) * len(ids)
         return old_ids + new_ids, np.concatenate([merged_old, new_top]).astype(np.float32)
 
@@ -204,7 +180,7 @@ class MarginRetriever(Retriever):
             sims = np.asarray([h.score for h in hits], dtype=np.float64)
             own = float(np.sort(sims)[::-1][: self.neighbors].mean())
             theirs = np.asarray([self._means.get(h.id, own) for h in hits], dtype=np.float64)
-            scores = margin_scores(sims, own, theirs, self.kind, floor=1e-3)  # type: ignore[arg-type]
+            scores = margin_scores(sims, own, theirs, self.kind, floor=1e-3)
             order = np.lexsort((np.arange(len(hits)), -scores))[:k]
             out.append(
                 [
@@ -213,7 +189,3 @@ class MarginRetriever(Retriever):
                 ]
             )
         return out
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")

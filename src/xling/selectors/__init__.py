@@ -6,7 +6,7 @@ chosen by name (:data:`SELECTORS`): ``random``, ``bm25``, ``r-bm25``, ``s2s``, `
 ``mix``, ``mmr``, ``margin``, ``borda``, ``rrf``.
 """
 
-from xling.selectors.base import Blocked, Progress, Ranking, Selector
+from xling.selectors.base import Blocked, Ranking, Selector
 from xling.selectors.dense import DenseSelector
 from xling.selectors.filters import (
     POOL_FILTERS,
@@ -17,7 +17,7 @@ from xling.selectors.filters import (
     lid_checker,
     subset_pool,
 )
-from xling.selectors.fusion import FUSION_METHODS, FusionSelector, fuse_rankings
+from xling.selectors.fusion import FUSION_METHODS, FusionSelector
 from xling.selectors.leakage import LeakageGuard, normalize_text
 from xling.selectors.lexical import BM25Selector
 from xling.selectors.margin import MarginSelector
@@ -60,7 +60,6 @@ __all__ = [
     "MMRSelector",
     "MarginSelector",
     "Order",
-    "Progress",
     "RBM25Selector",
     "RandomSelector",
     "Ranking",
@@ -70,7 +69,6 @@ __all__ = [
     "available_strategies",
     "expected_scripts",
     "filter_pool",
-    "fuse_rankings",
     "get_selector",
     "lid_checker",
     "load_aligned_pool",

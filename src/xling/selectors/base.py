@@ -11,13 +11,12 @@ import numpy as np
 from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
-from xling.core.validation import check_positive_int, check_texts
+from xling.core.validation import check_choice, check_positive_int, check_texts
 from xling.selectors.leakage import LeakageGuard
 from xling.selectors.types import ORDERS, Example, Order
 
-__all__ = ["Blocked", "Progress", "Ranking", "Selector", "row_chunks", "mask_blocked"]
+__all__ = ["Blocked", "Ranking", "Selector", "row_chunks", "mask_blocked"]
 
-Progress = ProgressCallback  # the former name, kept for imports
 # Cells of a (queries x pool) score block held at once; bounds memory for big pools.
 CELLS_PER_BLOCK = 1 << 24
 
@@ -96,12 +95,8 @@ class Selector(ABC):
             )
         if len(pool) == 0:
             raise InvalidInputError("the pool is empty; give at least one translation pair")
-        if order not in ORDERS:
-            raise InvalidInputError(
-                f"order={order!r} is not allowed; use one of: {', '.join(ORDERS)}"
-            )
         self.pool = pool
-        self.order: Order = order
+        self.order: Order = check_choice(order, "order", ORDERS)
         self._guard = LeakageGuard(pool) if leakage_guard else None
 
     def __len__(self) -> int:

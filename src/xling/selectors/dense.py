@@ -20,7 +20,7 @@ from xling.core.errors import InvalidInputError
 from xling.core.numerics import top_k
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
-from xling.core.validation import check_positive_int
+from xling.core.validation import check_choice, check_finite, check_positive_int
 from xling.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
 from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import DENSE_FORMATS, DenseFormat, Order
@@ -77,12 +77,8 @@ class DenseSelector(Selector):
         leakage_guard: bool = True,
     ) -> None:
         super().__init__(pool, order=order, leakage_guard=leakage_guard)
-        if format not in DENSE_FORMATS:
-            raise InvalidInputError(
-                f"dense format {format!r} is not allowed; use one of: {', '.join(DENSE_FORMATS)}"
-            )
-        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
-            raise InvalidInputError(f"alpha={alpha!r} is not allowed; use a number from 0 to 1")
+        check_choice(format, "dense format", DENSE_FORMATS)
+        check_finite(alpha, "alpha", minimum=0.0, maximum=1.0)
         self._embedder: Embedder | None = None
         self._spec = embedder
         self._trust_stored = embedder is None or (

@@ -25,16 +25,15 @@ from typing import Unpack
 
 import numpy as np
 
-from xling.core.errors import InvalidInputError
-from xling.core.numerics import knn_mean, margin_scores, top_k
+from xling.core.numerics import MARGIN_KINDS, MarginKind, knn_mean, margin_scores, top_k
 from xling.core.records import AlignedPool
+from xling.core.validation import check_choice, check_positive_int
 from xling.embedders import Embedder
 from xling.selectors._options import DenseOptions
 from xling.selectors.base import Blocked, Ranking, mask_blocked, row_chunks
 from xling.selectors.dense import DenseSelector, check_query_dims
-from xling.selectors.types import MARGIN_KINDS, MarginKind
 
-__all__ = ["MarginSelector", "knn_mean"]
+__all__ = ["MarginSelector"]
 
 
 class MarginSelector(DenseSelector):
@@ -61,16 +60,8 @@ class MarginSelector(DenseSelector):
         **options: Unpack[DenseOptions],
     ) -> None:
         super().__init__(pool, embedder, **options)
-        if isinstance(neighbors, bool) or not isinstance(neighbors, int) or neighbors < 1:
-            raise InvalidInputError(
-                f"margin neighbors={neighbors!r} is not allowed; use a positive integer"
-            )
-        if kind not in MARGIN_KINDS:
-            raise InvalidInputError(
-                f"margin kind {kind!r} is not allowed; use one of: {', '.join(MARGIN_KINDS)}"
-            )
-        self.neighbors = neighbors
-        self.kind: MarginKind = kind
+        self.neighbors = check_positive_int(neighbors, "margin neighbors")
+        self.kind: MarginKind = check_choice(kind, "margin kind", MARGIN_KINDS)
 
     def neighbourhoods(
         self, query_vectors: np.ndarray, blocked: Blocked

@@ -6,19 +6,23 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.numerics import MARGIN_KINDS, MarginKind
 from xling.core.records import Example
-from xling.core.validation import check_finite, check_non_negative_int
+from xling.core.validation import (
+    check_choice,
+    check_finite,
+    check_non_negative_int,
+    check_positive_int,
+)
 from xling.embedders import DEFAULT_EMBEDDER
 from xling.selectors.filters import POOL_FILTERS
 
 __all__ = [
     "ORDERS",
     "DENSE_FORMATS",
-    "MARGIN_KINDS",
     "DEFAULT_FILTERS",
     "DenseFormat",
     "Example",
-    "MarginKind",
     "Order",
     "Selection",
     "SelectionConfig",
@@ -28,30 +32,7 @@ Order = Literal["nearest-last", "nearest-first"]
 ORDERS: tuple[Order, ...] = ("nearest-last", "nearest-first")
 DenseFormat = Literal["s2s", "s2t", "mix"]
 DENSE_FORMATS: tuple[DenseFormat, ...] = ("s2s", "s2t", "mix")
-MarginKind = Literal["ratio", "distance"]
-MARGIN_KINDS: tuple[MarginKind, ...] = ("ratio", "distance")
 DEFAULT_FILTERS: tuple[str, ...] = ("empty", "length-ratio", "language", "duplicates")
-
-
-def _check_unit(value: float, name: str) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0.0 <= float(value) <= 1.0
-    ):
-        raise InvalidInputError(f"{name}={value!r} is not allowed; use a number from 0 to 1")
-
-
-def _check_count(value: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(f"{name}={value!r} is not allowed; use a positive integer")
-
-
-def _check_choice(value: str, name: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise InvalidInputError(
-            f"{name}={value!r} is not allowed; use one of: {', '.join(allowed)}"
-        )
 
 
 @dataclass(frozen=True)
@@ -122,14 +103,14 @@ class SelectionConfig:
                 f"embedder={self.embedder!r:.40} is not allowed; use an embedder spec string "
                 "such as 'e5-small-q4' (pass an Embedder object to get_selector instead)"
             )
-        _check_count(self.k, "k")
-        _check_choice(self.order, "order", ORDERS)
-        _check_choice(self.dense_format, "dense_format", DENSE_FORMATS)
-        _check_choice(self.margin_kind, "margin_kind", MARGIN_KINDS)
+        check_positive_int(self.k, "k")
+        check_choice(self.order, "order", ORDERS)
+        check_choice(self.dense_format, "dense_format", DENSE_FORMATS)
+        check_choice(self.margin_kind, "margin_kind", MARGIN_KINDS)
         for unit in ("alpha", "recall_weight", "mmr_lambda"):
-            _check_unit(getattr(self, unit), unit)
+            check_finite(getattr(self, unit), unit, minimum=0.0, maximum=1.0)
         for count in ("candidates", "margin_neighbors", "rrf_k", "batch_size"):
-            _check_count(getattr(self, count), count)
+            check_positive_int(getattr(self, count), count)
         if not self.recall_threshold >= 0:
             raise InvalidInputError(
                 f"recall_threshold={self.recall_threshold!r} is not allowed; use a number >= 0"
