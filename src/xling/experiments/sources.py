@@ -15,7 +15,8 @@ from xling.core.errors import InvalidInputError
 from xling.core.records import AlignedPool
 from xling.data import flores_path
 from xling.experiments.config import DataConfig
-from xling.store import Pool, read_lines
+from xling.selectors import aligned_pool
+from xling.store import open_pool, read_lines
 
 __all__ = ["TestSet", "read_pairs", "load_pool", "load_test"]
 
@@ -97,8 +98,8 @@ def read_pairs(source: str, src: str, tgt: str, data: DataConfig) -> tuple[list[
     if kind == "bundled" and rest:
         return read_lines(flores_path(src, rest)), read_lines(flores_path(tgt, rest))
     if kind == "xling" and rest:
-        pool = Pool.open(rest, path=data.chroma_path, url=data.chroma_url, create=False)
-        aligned = pool.aligned(src, tgt, with_vectors=False)
+        pool = open_pool(rest, path=data.chroma_path, url=data.chroma_url)
+        aligned = aligned_pool(pool, src, tgt, with_vectors=False)
         return aligned.sources, aligned.targets
     if source.endswith(".tsv"):
         return _tsv(_path(source, data, src=src, tgt=tgt))

@@ -9,6 +9,7 @@ pool.index(load_aligned("eng.txt", "swh.txt", "eng", "swh"))  # idempotent, resu
 """
 
 from xling.store.chroma_client import connect, default_chroma_path
+from xling.store.opening import open_pool
 from xling.store.pool import IndexReport, Pool
 from xling.store.records import (
     Record,
@@ -31,5 +32,6 @@ __all__ = [
     "load_jsonl",
     "load_lines",
     "load_tsv",
+    "open_pool",
     "read_lines",
 ]
