@@ -26,14 +26,13 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from xling.core.aio import run_sync
 from xling.core.errors import ServiceUnavailableError, XlingError
 from xling.core.progress import ProgressCallback
-from xling.core.records import AlignedPool
 from xling.experiments.config import ConfigError, ExperimentConfig, StrategyConfig
 from xling.experiments.iclmt_layout import (
     ScoreEntry,
@@ -54,11 +53,11 @@ from xling.experiments.runs import (
     write_scores,
     write_text_atomic,
 )
-from xling.experiments.sources import TestSet, load_pool, load_test
+from xling.experiments.sources import Direction, load_directions
 from xling.llm import EmbeddedLLMConfig, LLMClient, aembedded_llm
 from xling.prompts.mt import build_mt_prompt
 from xling.prompts.postprocess import clean_translation, mt_stop_sequences
-from xling.selectors import Example, Selection, SelectorCache, select_examples
+from xling.selectors import Example, Selection, select_examples
 
 __all__ = [
     "RunProgress",
@@ -154,40 +153,8 @@ def plan_runs(config: ExperimentConfig) -> list[PlannedRun]:
     return runs
 
 
-@dataclass
-class _Direction:
-    pool: AlignedPool
-    pool_fingerprint: str
-    test: TestSet
-    selectors: SelectorCache = field(default_factory=dict)
-
-
-def _load_directions(config: ExperimentConfig, problems: list[tuple[str, str]]) -> dict:
-    loaded: dict[tuple[str, str], _Direction] = {}
-    largest_k = max(config.ks)
-    selecting = any(not s.zero_shot for s in config.strategies)
-    for src, tgt in config.directions:
-        try:
-            pool, fingerprint = load_pool(config.data, src, tgt)
-        except XlingError as exc:
-            problems.append((f"data.pool ({src}-{tgt})", str(exc)))
-            pool = None
-        try:
-            test = load_test(config.data, src, tgt)
-        except XlingError as exc:
-            problems.append((f"data.test ({src}-{tgt})", str(exc)))
-            test = None
-        if pool is not None and selecting and largest_k > len(pool):
-            problems.append(
-                ("k", f"{largest_k} is larger than the {src}-{tgt} pool ({len(pool)} pairs)")
-            )
-        if pool is not None and test is not None:
-            loaded[(src, tgt)] = _Direction(pool, fingerprint, test)
-    return loaded
-
-
 def _config_hash(
-    config: ExperimentConfig, run: PlannedRun, direction: _Direction, model: str
+    config: ExperimentConfig, run: PlannedRun, direction: Direction, model: str
 ) -> str:
     effective = {
         "format": _FORMAT, "spec": run.spec.to_dict(), "strategy": run.strategy.to_dict(),
@@ -272,7 +239,7 @@ def _resume(folder: Path, config_hash: str) -> dict[int, OutputRow]:
     return rows
 
 
-def _selection(direction: _Direction, run: PlannedRun) -> Selection | None:
+def _selection(direction: Direction, run: PlannedRun) -> Selection | None:
     """The run's examples and prompts (``None`` for 0-shot); selectors are kept per direction
     and strategy so that the pool side is embedded once for every k and template."""
     spec = run.spec
@@ -291,7 +258,7 @@ async def _generate(
     client: LLMClient,
     config: ExperimentConfig,
     run: PlannedRun,
-    direction: _Direction,
+    direction: Direction,
     done: dict[int, OutputRow],
     folder: Path,
     progress: ProgressCallback | None,
@@ -397,7 +364,7 @@ async def arun_experiment(
     folder = Path(out) if out is not None else Path("runs") / config.name
     say = on_status or (lambda _: None)
     problems: list[tuple[str, str]] = []
-    directions = _load_directions(config, problems)
+    directions = load_directions(config, problems)
     runs = plan_runs(config)
     if layout == "iclmt":
         for template in sorted({r.spec.template for r in runs}):
