@@ -227,7 +227,7 @@ def retrieve_chunked(
     """``retriever.retrieve`` over slices of the queries, results concatenated.
 
     An embedded Chroma query fails ("too many SQL variables", reported by xling as a damaged
-    pool) once queries x results passes SQLite's 32,766 variables, and ``Pool.search`` sends
+    pool) once queries x results passes SQLite's 32,766 variables, and the dense query sends
     all queries in one call; margin and hybrid ask for at least 100 results per query
     internally, so each slice holds at most :data:`SQL_VARIABLES` / max(k + excluded, 100)
     queries.

@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from xling.embedders import Embedder, EmbeddingCache, get_embedder
 from xling.llm import EmbeddedLLMConfig, LLMClient, ServerHandle
@@ -132,10 +134,30 @@ def llm_target(request: pytest.FixtureRequest) -> tuple[str, str]:
     return handle.url, handle.model
 
 
+NewLLM = Callable[..., LLMClient]
+
+
+# loop_scope="function": the teardown runs on the test's own event loop, the one whose
+# connection pool the client opened (a client keeps one pool per loop).
+@pytest_asyncio.fixture(loop_scope="function")
+async def new_llm() -> AsyncIterator[NewLLM]:
+    """Builds LLM clients, ``new_llm(base_url, model, **options)``, closed after the test."""
+    made: list[LLMClient] = []
+
+    def build(base_url: str, model: str | None = None, **options: Any) -> LLMClient:
+        client = LLMClient(base_url, model, **options)
+        made.append(client)
+        return client
+
+    yield build
+    for client in made:
+        await client.aclose()
+
+
 @pytest.fixture
-def llm(llm_target: tuple[str, str]) -> LLMClient:
-    """A fresh client of the vLLM server (as the shared ``llm`` fixture, via ``llm_target``)."""
-    return LLMClient(llm_target[0], llm_target[1], max_concurrency=16, timeout=120)
+def llm(llm_target: tuple[str, str], new_llm: NewLLM) -> LLMClient:
+    """A fresh client of the vLLM server (via ``llm_target``), closed after the test."""
+    return new_llm(llm_target[0], llm_target[1], max_concurrency=16, timeout=120)
 
 
 @pytest.fixture(scope="session")

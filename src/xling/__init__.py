@@ -1,12 +1,90 @@
 """xling: cross-lingual retrieval-augmented LLMs.
 
-Multilingual embedders index document pools in Chroma; selectors pick in-context translation
-examples or passages; LLM rerankers served by vLLM reorder candidates; the eval module scores
-MT and RAG output.
+Multilingual embedders index pools of passages in Chroma; retrievers find candidates for a
+question in any language; selectors pick in-context translation examples; LLM rerankers served by
+vLLM reorder candidates; the answer pipeline answers in the asker's language and checks it; the
+eval module scores MT and RAG output.
+
+The entry points a user starts from are importable from here::
+
+    from xling import AnswerPipeline, LLMClient, Pool, get_reranker, get_retriever
+
+    pool = Pool.open("docs", path="pools")
+    hits = get_retriever("hybrid", pool).retrieve(["Wer hat das iPhone vorgestellt?"], k=10)
+
+They load on first use, so ``import xling`` stays cheap (the CLI starts without Chroma or torch).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from xling.core.errors import XlingError
 
-__all__ = ["XlingError", "__version__"]
+if TYPE_CHECKING:
+    from xling.core.records import AlignedPool, Example, Hit, QueryHits
+    from xling.embedders import get_embedder
+    from xling.llm import LLMClient
+    from xling.rag.pipeline import AnswerConfig, AnswerPipeline
+    from xling.rerankers import get_reranker
+    from xling.retrieval import get_retriever
+    from xling.selectors import SelectionConfig, get_selector
+    from xling.store import Pool, Record, load_aligned, load_jsonl, load_lines
 
-__version__ = "0.1.0"
+__all__ = [
+    "AlignedPool",
+    "AnswerConfig",
+    "AnswerPipeline",
+    "Example",
+    "Hit",
+    "LLMClient",
+    "Pool",
+    "QueryHits",
+    "Record",
+    "SelectionConfig",
+    "XlingError",
+    "__version__",
+    "get_embedder",
+    "get_reranker",
+    "get_retriever",
+    "get_selector",
+    "load_aligned",
+    "load_jsonl",
+    "load_lines",
+]
+
+__version__ = "0.2.0"
+
+_HOME = {
+    "AlignedPool": "xling.core.records",
+    "Example": "xling.core.records",
+    "Hit": "xling.core.records",
+    "QueryHits": "xling.core.records",
+    "get_embedder": "xling.embedders",
+    "LLMClient": "xling.llm",
+    "AnswerConfig": "xling.rag.pipeline",
+    "AnswerPipeline": "xling.rag.pipeline",
+    "get_reranker": "xling.rerankers",
+    "get_retriever": "xling.retrieval",
+    "SelectionConfig": "xling.selectors",
+    "get_selector": "xling.selectors",
+    "Pool": "xling.store",
+    "Record": "xling.store",
+    "load_aligned": "xling.store",
+    "load_jsonl": "xling.store",
+    "load_lines": "xling.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'xling' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

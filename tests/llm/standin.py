@@ -4,7 +4,9 @@ A real HTTP server (``http.server`` in a thread) on a free port: the client unde
 it through real sockets, so its timeouts, retries and deadline run for real. By default it
 serves ``/v1/models``, ``/tokenize``, ``/detokenize``, ``/v1/chat/completions`` (answering
 :attr:`StandIn.content`) and ``/v1/completions``; a test scripts faults per path: malformed or
-cut-short bodies, any status, an answer that never comes, or one that trickles in byte by byte.
+cut-short bodies, any status, an answer that never comes, or one that trickles in byte by byte;
+or it answers every request to a path by a function of the request body (:meth:`StandIn.answer`),
+for a stand-in model that reads the prompt.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -62,6 +65,26 @@ class Reply:
             }
         )
 
+    @classmethod
+    def next_token(cls, top: dict[str, float]) -> Reply:
+        """A one-token chat completion: its likeliest token, with ``top`` as its alternatives
+        (token text → logprob), in the OpenAI ``logprobs.content`` shape vLLM answers with."""
+        token = max(top, key=top.__getitem__)
+        alternatives = [{"token": t, "logprob": lp} for t, lp in top.items()]
+        step = {"token": token, "logprob": top[token], "top_logprobs": alternatives}
+        return cls.json(
+            {
+                "choices": [
+                    {
+                        "message": {"role": "assistant", "content": token},
+                        "logprobs": {"content": [step]},
+                        "finish_reason": "length",
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 1},
+            }
+        )
+
 
 class StandIn:
     """The stand-in server; use as a context manager.
@@ -81,6 +104,7 @@ class StandIn:
         self.held = 0
         self._next: dict[str, list[Reply]] = {}
         self._always: dict[str, Reply] = {}
+        self._answer: dict[str, Callable[[dict[str, Any]], Reply]] = {}
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -105,6 +129,12 @@ class StandIn:
         with self._lock:
             self._always[path] = reply
 
+    def answer(self, path: str, reply: Callable[[dict[str, Any]], Reply]) -> None:
+        """Every request to ``path`` gets ``reply(body)`` (the request's JSON body) once the
+        scripted ones are used up; it runs on the server's thread, one request at a time."""
+        with self._lock:
+            self._answer[path] = reply
+
     def __enter__(self) -> StandIn:
         self._thread.start()
         return self
@@ -121,6 +151,8 @@ class StandIn:
             queued = self._next.get(path)
             if queued:
                 return queued.pop(0)
+            if path in self._answer:
+                return self._answer[path](body)
             reply = self._always.get(path) or self._always.get("*")
         return reply if reply is not None else self._default(path, body)
 

@@ -11,8 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import free_port
+<<<<<<< HEAD
+from tests.conftest import NewLLM, free_port
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
+=======
+from tests.conftest import free_port
+from xling.core.errors import InvalidInputError, ServerRefusedError, ServiceUnavailableError
+>>>>>>> part-c2
 from xling.llm import LLMClient, ServerHandle
 
 pytestmark = pytest.mark.vllm
@@ -62,7 +67,7 @@ def test_sync_wrappers(vllm_server: ServerHandle) -> None:
 
 
 async def test_server_side_errors_are_clear(llm: LLMClient) -> None:
-    with pytest.raises(InvalidInputError, match=r"refused the request with HTTP 400"):
+    with pytest.raises(ServerRefusedError, match=r"refused the request with HTTP 400"):
         await llm.complete(PROMPT, max_tokens=100_000)
 
 
@@ -114,21 +119,21 @@ def flaky_server() -> Iterator[tuple[str, type[FlakyHandler]]]:
 
 @pytest.mark.parametrize("failures", [1, 2])
 async def test_retries_then_succeeds(
-    flaky_server: tuple[str, type[FlakyHandler]], failures: int
+    flaky_server: tuple[str, type[FlakyHandler]], failures: int, new_llm: NewLLM
 ) -> None:
     url, handler = flaky_server
     handler.failures = failures
-    client = LLMClient(url, "m", max_retries=3, backoff=0.01)
+    client = new_llm(url, "m", max_retries=3, backoff=0.01)
     assert (await client.complete("x")).text == "ok"
     assert client.usage.retries == failures and handler.seen == failures + 1
 
 
 async def test_gives_up_with_the_endpoint_named(
-    flaky_server: tuple[str, type[FlakyHandler]],
+    flaky_server: tuple[str, type[FlakyHandler]], new_llm: NewLLM
 ) -> None:
     url, handler = flaky_server
     handler.failures = 99
-    client = LLMClient(url, "m", max_retries=2, backoff=0.01)
+    client = new_llm(url, "m", max_retries=2, backoff=0.01)
     with pytest.raises(
         ServiceUnavailableError,
         match=rf"{url}/v1/completions failed after 3 attempt\(s\) \(HTTP 503",
@@ -137,28 +142,32 @@ async def test_gives_up_with_the_endpoint_named(
     assert handler.seen == 3
 
 
-async def test_timeouts_are_retried(flaky_server: tuple[str, type[FlakyHandler]]) -> None:
+async def test_timeouts_are_retried(
+    flaky_server: tuple[str, type[FlakyHandler]], new_llm: NewLLM
+) -> None:
     url, handler = flaky_server
     handler.delay = 1.0
-    client = LLMClient(url, "m", timeout=0.2, max_retries=1, backoff=0.01)
+    client = new_llm(url, "m", timeout=0.2, max_retries=1, backoff=0.01)
     with pytest.raises(ServiceUnavailableError, match="ReadTimeout"):
         await client.complete("x")
     assert client.usage.retries == 1
 
 
-async def test_concurrency_is_bounded(flaky_server: tuple[str, type[FlakyHandler]]) -> None:
+async def test_concurrency_is_bounded(
+    flaky_server: tuple[str, type[FlakyHandler]], new_llm: NewLLM
+) -> None:
     url, handler = flaky_server
     handler.delay = 0.3
-    client = LLMClient(url, "m", max_concurrency=2)
+    client = new_llm(url, "m", max_concurrency=2)
     start = time.monotonic()
     await asyncio.gather(*(client.complete("x") for _ in range(6)))
     # 6 requests, 2 at a time, 0.3 s each: three waves.
     assert time.monotonic() - start >= 0.85
 
 
-async def test_unreachable_server() -> None:
+async def test_unreachable_server(new_llm: NewLLM) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    client = LLMClient(url, "m", max_retries=1, backoff=0.01)
+    client = new_llm(url, "m", max_retries=1, backoff=0.01)
     with pytest.raises(
         ServiceUnavailableError, match=rf"{url}/v1/completions failed after 2 attempt"
     ):

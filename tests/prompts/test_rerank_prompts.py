@@ -138,4 +138,3 @@ async def test_passages_are_cut_by_model_tokens_not_spaces(
     assert not any("\ufffd" in short for short in cut)
     # Already short texts come back unchanged.
     assert await truncate_passages(llm, ["短い文。"], 12) == ["短い文。"]
-    await llm.aclose()

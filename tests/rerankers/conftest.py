@@ -21,7 +21,7 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.conftest import free_port
+from tests.conftest import NewLLM, free_port
 from xling.llm import LLMClient
 from xling.rerankers import RerankRequest
 
@@ -139,9 +139,11 @@ def fault_proxy(fault_proxy_server: tuple[FaultProxy, str]) -> Iterator[tuple[Fa
 
 
 @pytest.fixture
-def proxied_llm(fault_proxy: tuple[Faults, str], llm_target: tuple[str, str]) -> LLMClient:
-    """A client of the proxy with short timeouts and fast retries."""
-    return LLMClient(
+def proxied_llm(
+    fault_proxy: tuple[Faults, str], llm_target: tuple[str, str], new_llm: NewLLM
+) -> LLMClient:
+    """A client of the proxy with short timeouts and fast retries, closed after the test."""
+    return new_llm(
         fault_proxy[1], llm_target[1], max_concurrency=16, timeout=30.0, max_retries=2,
         backoff=0.05,
     )  # fmt: skip

@@ -38,4 +38,3 @@ async def test_budget_fills_but_never_exceeds_the_context(
         InvalidInputError, match="200 passages do not fit the server.s context of 1024"
     ):
         await passage_budget(proxied_llm, skeleton, 200, reserve=16, max_passage_tokens=300)
-    await proxied_llm.aclose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import NewLLM, free_port
 from tests.rerankers.conftest import Faults
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.llm import LLMClient
@@ -30,7 +30,6 @@ async def test_503s_are_retried_then_succeed(
     assert proxied_llm.usage.retries == 2
     assert faults.seen[CHAT] == 3
     assert not result.fallback and result.usage.llm_calls == 1
-    await proxied_llm.aclose()
 
 
 async def test_a_server_that_keeps_failing_falls_back_or_raises(
@@ -47,16 +46,18 @@ async def test_a_server_that_keeps_failing_falls_back_or_raises(
     raising = get_reranker("prp-heapsort", proxied_llm, top_k=2, on_failure="raise")
     with pytest.raises(ServiceUnavailableError, match="HTTP 503"):
         await raising.arerank(short_request)
-    await proxied_llm.aclose()
 
 
 async def test_answers_past_the_timeout_are_retried(
-    fault_proxy: tuple[Faults, str], llm_target: tuple[str, str], short_request: RerankRequest
+    fault_proxy: tuple[Faults, str],
+    llm_target: tuple[str, str],
+    short_request: RerankRequest,
+    new_llm: NewLLM,
 ) -> None:
     faults, url = fault_proxy
     faults.delay = 3.0
     faults.slow[CHAT] = 1  # the first attempt answers after 3 s; the client waits 1.5 s
-    client = LLMClient(url, llm_target[1], timeout=1.5, max_retries=2, backoff=0.05)
+    client = new_llm(url, llm_target[1], timeout=1.5, max_retries=2, backoff=0.05)
     # A one-token answer fits the 0.5 s timeout once the proxy stops stalling.
     reranker = get_reranker("pointwise", client, rank_end=1)
     result = await reranker.arerank(short_request)
@@ -66,17 +67,17 @@ async def test_answers_past_the_timeout_are_retried(
     slow = await reranker.arerank(short_request)
     assert slow.fallback and "ReadTimeout" in slow.fallbacks[0].reason
     assert slow.ids == first_stage(short_request)
-    await client.aclose()
 
 
-async def test_a_stopped_server_falls_back_or_raises(short_request: RerankRequest) -> None:
-    client = LLMClient(f"http://127.0.0.1:{free_port()}/v1", timeout=1, max_retries=1, backoff=0.01)
+async def test_a_stopped_server_falls_back_or_raises(
+    short_request: RerankRequest, new_llm: NewLLM
+) -> None:
+    client = new_llm(f"http://127.0.0.1:{free_port()}/v1", timeout=1, max_retries=1, backoff=0.01)
     result = await get_reranker("tdpart", client, window=3, cutoff=1).arerank(short_request)
     assert result.fallback and result.ids == first_stage(short_request)
     assert "ConnectError" in result.fallbacks[0].reason and client.usage.retries == 1
     with pytest.raises(ServiceUnavailableError, match="check that the server is running"):
         await get_reranker("pointwise", client, on_failure="raise").arerank(short_request)
-    await client.aclose()
 
 
 async def test_a_server_without_logprobs(
@@ -100,7 +101,6 @@ async def test_a_server_without_logprobs(
     result = await listwise.arerank(request)
     assert [f.kind for f in result.fallbacks] == ["generation"]
     assert sorted(result.ids) == sorted(c.id for c in request.candidates)
-    await proxied_llm.aclose()
 
 
 async def test_a_window_larger_than_the_context_allows(
@@ -115,4 +115,3 @@ async def test_a_window_larger_than_the_context_allows(
     with pytest.raises(InvalidInputError, match="20 passages do not fit the server's context"):
         await reranker.arerank(many)
     assert faults.seen[CHAT] == 0  # refused before any generation
-    await proxied_llm.aclose()

@@ -10,14 +10,13 @@ from __future__ import annotations
 import pytest
 
 from xling.llm import LLMClient
-from xling.prompts.rerank import cross_lingual_note, get_listwise_template, identifier_labels
+from xling.prompts.rerank import cross_lingual_note, get_listwise_template
 from xling.rerankers import (
     ListwiseReranker,
     RerankRequest,
     get_reranker,
     parse_permutation,
 )
-from xling.rerankers.base import answer_logprob
 
 pytestmark = pytest.mark.vllm
 
@@ -42,7 +41,6 @@ async def test_one_window_equals_the_parse_of_the_models_real_answer(
     assert result.usage.prompt_tokens == answer.prompt_tokens
     assert result.usage.completion_tokens == answer.completion_tokens <= max_tokens
     assert not result.fallbacks
-    await llm.aclose()
 
 
 async def test_sliding_windows_account_calls_and_tokens(
@@ -62,7 +60,6 @@ async def test_sliding_windows_account_calls_and_tokens(
     assert [c.first_stage_rank for c in result.candidates] == [
         [c.id for c in short_request.candidates].index(i) for i in result.ids
     ]
-    await llm.aclose()
 
 
 async def test_top_down_partitioning(llm: LLMClient, short_request: RerankRequest) -> None:
@@ -73,33 +70,21 @@ async def test_top_down_partitioning(llm: LLMClient, short_request: RerankReques
     assert sorted(result.ids) == sorted(c.id for c in short_request.candidates)
     assert result.usage.llm_calls == result.windows
     assert (result.windows, result.rounds) in ((2, 2), (3, 3))
-    await llm.aclose()
 
 
-async def test_first_orders_labels_by_first_token_logprobs(
+async def test_first_ranks_from_one_real_forward_step(
     llm: LLMClient, short_request: RerankRequest
 ) -> None:
+    # The order against known logprobs is in test_scripted_orders; here the real server's
+    # top_logprobs after "[" must give a full ranking from one generated token.
     reranker = get_reranker("first", llm, window=5, template="rank_zephyr", cross_lingual=False)
     result = await reranker.arerank(short_request)
     assert result.usage.llm_calls == 1 and result.usage.completion_tokens == 1
-    # The same forward step by hand: after the assistant's "[", rank A..E by their logprobs.
-    template = get_listwise_template("rank_zephyr")
-    texts = [c.text for c in short_request.candidates]
-    messages = template.first_messages(short_request.query, texts, style="alpha")
-    step = await llm.chat(
-        messages,
-        max_tokens=1,
-        logprobs=20,
-        extra={"continue_final_message": True, "add_generation_prompt": False},
-    )
-    assert step.logprobs is not None
-    top = step.logprobs[0].top
-    scores = [answer_logprob(top, label) for label in identifier_labels(5, "alpha")]
-    expected = sorted(range(5), key=lambda i: (scores[i] is None, -(scores[i] or 0.0), i))
-    assert result.ids == [short_request.candidates[i].id for i in expected]
-    missing = sum(s is None for s in scores)
-    assert result.repair_counts().get("missing_appended", 0) == missing
-    await llm.aclose()
+    assert sorted(result.ids) == sorted(c.id for c in short_request.candidates)
+    # Labels absent from the 20 alternatives are appended, recorded as one repair at most.
+    assert set(result.repair_counts()) <= {"missing_appended"}
+    assert result.repair_counts().get("missing_appended", 0) <= 5
+    assert not result.fallbacks
 
 
 async def test_many_queries_rerank_concurrently_with_separate_accounting(
@@ -119,7 +104,6 @@ async def test_many_queries_rerank_concurrently_with_separate_accounting(
         assert sorted(result.ids) == sorted(c.id for c in request.candidates)
         assert result.usage.llm_calls == 1 and result.usage.completion_tokens <= 12
     assert llm.usage.calls - before == 3
-    await llm.aclose()
 
 
 def test_sync_wrapper(llm: LLMClient, short_request: RerankRequest) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from xling.llm import LLMClient
-from xling.prompts.rerank import get_pairwise_template
 from xling.rerankers import (
     RerankRequest,
     get_reranker,
@@ -16,12 +15,12 @@ from xling.rerankers.base import answer_logprob
 
 pytestmark = pytest.mark.vllm
 
-CONTINUE = {"continue_final_message": True, "add_generation_prompt": False}
 
-
-async def test_allpair_scores_match_the_models_answer_tokens(
+async def test_allpair_reads_one_token_per_prompt_from_the_real_model(
     llm: LLMClient, short_request: RerankRequest
 ) -> None:
+    # The scores against a known order are in test_scripted_orders; here the real model's
+    # logprob answers must give a full ranking at the documented cost.
     request = RerankRequest(short_request.query, short_request.candidates[:3])
     reranker = get_reranker("prp-allpair", llm, scoring="logprob")
     result = await reranker.arerank(request)
@@ -29,29 +28,12 @@ async def test_allpair_scores_match_the_models_answer_tokens(
     assert result.comparisons == 3
     assert result.usage.llm_calls == 6 == 3 * (3 - 1)
     assert result.usage.completion_tokens == 6
-    # Recompute every comparison by hand from the answer token's logprobs after "Passage".
-    template = get_pairwise_template("prp")
-    texts = [c.text for c in request.candidates]
-
-    async def prefers_a(a: int, b: int) -> float:
-        messages = template.scoring_messages(request.query, texts[a], texts[b])
-        step = await llm.chat(messages, max_tokens=1, logprobs=20, extra=CONTINUE)
-        assert step.logprobs is not None
-        top = step.logprobs[0].top
-        lp_a, lp_b = answer_logprob(top, "A"), answer_logprob(top, "B")
-        if lp_a is None and lp_b is None or lp_a == lp_b:
-            return 0.5
-        return 1.0 if lp_b is None or (lp_a is not None and lp_a > lp_b) else 0.0
-
-    wins = [0.0, 0.0, 0.0]
-    for i, j in ((0, 1), (0, 2), (1, 2)):
-        score = (await prefers_a(i, j) + (1.0 - await prefers_a(j, i))) / 2
-        wins[i] += score
-        wins[j] += 1 - score
-    expected = sorted(range(3), key=lambda i: (-wins[i], i))
-    assert result.ids == [request.candidates[i].id for i in expected]
-    assert [c.score for c in result.candidates] == [wins[i] for i in expected]
-    await llm.aclose()
+    assert sorted(result.ids) == sorted(c.id for c in request.candidates)
+    # Each comparison hands out 1 point (0.5 each on disagreement): 3 in all, best first.
+    scores = [c.score for c in result.candidates]
+    assert sum(scores) == 3.0 and scores == sorted(scores, reverse=True)
+    assert all(s in (0.0, 0.5, 1.0, 1.5, 2.0) for s in scores)
+    assert not result.fallbacks
 
 
 async def test_heapsort_calls_stay_within_the_formula(
@@ -67,7 +49,6 @@ async def test_heapsort_calls_stay_within_the_formula(
     assert low <= result.comparisons <= high
     assert result.usage.llm_calls == 2 * result.comparisons
     assert sorted(result.ids) == sorted(c.id for c in short_request.candidates)
-    await llm.aclose()
 
 
 async def test_sliding_calls_match_the_formula_exactly(
@@ -78,7 +59,6 @@ async def test_sliding_calls_match_the_formula_exactly(
     # Pass 1 compares positions 4..1 with the one above (4), pass 2 positions 4..2 (3): 7.
     assert result.comparisons == sliding_comparisons(5, 2) == 7
     assert result.usage.llm_calls == 14 and result.rounds == 7
-    await llm.aclose()
 
 
 async def test_generation_scoring_parses_real_answers(
@@ -93,7 +73,6 @@ async def test_generation_scoring_parses_real_answers(
     assert set(result.repair_counts()) <= {"unparsed_answer"}
     assert sum(c.score for c in result.candidates) == pytest.approx(3.0)  # 3 comparisons
     assert not result.fallbacks
-    await llm.aclose()
 
 
 async def test_pointwise_yes_no_by_logprob(llm: LLMClient, short_request: RerankRequest) -> None:
@@ -119,4 +98,3 @@ async def test_pointwise_yes_no_by_logprob(llm: LLMClient, short_request: Rerank
     else:
         p_yes, p_no = (math.exp(v) if v is not None else 0.0 for v in (yes, no))
         assert best.score == pytest.approx(p_yes / (p_yes + p_no), abs=1e-3)
-    await llm.aclose()

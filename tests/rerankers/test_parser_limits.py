@@ -1,4 +1,4 @@
-"""The permutation parser on hostile answers: linear time, bounded reading, absurd identifiers.
+"""The permutation parser on hostile answers: no quadratic time, bounded reading, absurd ids.
 
 A model (or a server) may send 140 KB of ``<think>`` tags or a 5,000-digit "identifier"; the
 parser must stay fast and return a permutation with the fixes recorded. The new single-pass
@@ -50,12 +50,12 @@ def timed(text: str, n: int, **kwargs: str) -> tuple[float, dict[str, int], tupl
 
 
 def test_many_unclosed_think_tags_take_linear_time() -> None:
-    # 140 KB: the regex version took 11 s here; twice the text must take about twice the time.
-    seconds, repairs, order = timed("<think>" * 20_000, 20)
-    assert seconds < 0.5, seconds
+    # 280 KB of unclosed tags: the quadratic regex version took 11 s on half of it, so about
+    # 44 s here; the single pass takes milliseconds (figures: bench/parser.py). The bound is
+    # far from both, so a loaded machine cannot fail it and a quadratic parser cannot pass.
+    seconds, repairs, order = timed("<think>" * 40_000, 20)
+    assert seconds < 5.0, seconds
     assert order == tuple(range(20)) and repairs["think_stripped"] == 1
-    double, _, _ = timed("<think>" * 40_000, 20)
-    assert double < 1.0, double
 
 
 def test_a_5000_digit_identifier_is_out_of_range() -> None:
@@ -80,7 +80,8 @@ def test_labels_longer_than_any_window_are_not_converted() -> None:
 
 def test_only_the_start_of_an_overlong_answer_is_read() -> None:
     text = "[2] > [1] " + "x" * (2 * MAX_ANSWER_CHARS) + " [3]"
-    seconds, repairs, order = timed(text, 3)
-    assert order == (1, 0, 2) and seconds < 0.5
+    _, repairs, order = timed(text, 3)
+    assert order == (1, 0, 2)
+    # What is cut is what was not read (the speed of the cut: bench/parser.py).
     assert repairs["answer_cut"] == len(text) - MAX_ANSWER_CHARS
     assert repairs["missing_appended"] == 1  # the [3] beyond the limit was not read

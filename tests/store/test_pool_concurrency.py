@@ -31,6 +31,7 @@ from tests.store.pool_checks import (
 )
 from xling.core.errors import PoolLockedError, ServiceUnavailableError
 from xling.embedders import Embedder, EmbeddingCache
+from xling.retrieval import get_retriever
 from xling.store import Pool, Record, load_aligned, load_lines
 from xling.store.lock import LockHolder
 
@@ -147,14 +148,15 @@ def test_a_reader_sees_what_another_process_added_without_restarting(
     reader = Pool.open("seen", e5, path=db)
     reader.index(parts[0])
     query = parts[1][7].text
-    assert reader.search([query], k=1)[0][0].text != query
+    dense = get_retriever("dense", reader)
+    assert dense.retrieve([query], k=1)[0].hits[0].text != query
     added = run_xling(["index", "--pool", "seen", "--src", str(files[1]), "--src-lang", "eng",
                        "--chroma-path", str(db)], cache_dir)  # fmt: skip
     assert added.returncode == 0, added.stderr
     # Before the fix: count 100 read from SQLite, but vectors of the new records were
     # "Error finding id" and search never returned them.
     assert reader.count() == 100
-    hit = reader.search([query], k=1)[0][0]
+    hit = dense.retrieve([query], k=1)[0].hits[0]
     assert hit.text == query and hit.score > 0.85
     records, vectors = reader.records(with_vectors=True)
     assert len(records) == 100 and vectors is not None and vectors.shape == (100, e5.dim)
@@ -273,7 +275,7 @@ def test_a_server_that_dies_mid_index_is_one_line_and_a_rerun_resumes(
         assert message.endswith("run it again to resume: ids come from content, so nothing is "
                                 "written twice")  # fmt: skip
         with pytest.raises(ServiceUnavailableError, match=f"Chroma at {url} stopped answering"):
-            pool.search(["x"], k=1)
+            get_retriever("dense", pool).retrieve(["x"], k=1)
         server = _start_chroma(tmp_path / "served", port)
         report = Pool.open("served", e5, url=url).index(records, batch_size=25)
         assert (report.added, report.skipped) == (50, 50)

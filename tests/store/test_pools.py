@@ -9,6 +9,7 @@ import pytest
 
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.embedders import Embedder, get_embedder
+from xling.retrieval import get_retriever
 from xling.selectors import aligned_pool
 from xling.store import Pool, Record, aligned_records, connect, load_aligned
 
@@ -27,7 +28,7 @@ def test_index_search_across_languages(
     assert (report.total, report.added, report.skipped) == (200, 200, 0)
     assert pool.count() == 200
     english = [r.text for r in eng_fra if r.side == "src"][:20]
-    hits = pool.search(english, k=3, langs="fr")
+    hits = [r.hits for r in get_retriever("dense", pool).retrieve(english, k=3, langs="fr")]
     # Each English query finds its own French translation first.
     rows = [h[0].metadata["row"] for h in hits]
     assert rows == list(range(20))
@@ -73,7 +74,8 @@ def test_interrupted_index_resumes_without_duplicates(
 def test_embedder_mismatch_is_refused(tmp_path: Path, use_m3: Embedder, e5: Embedder) -> None:
     pool = Pool.open("mine", use_m3, path=tmp_path)
     # Opening writes nothing: the pool exists from its first record on.
-    assert pool.collection is None and pool.count() == 0 and pool.search(["x"], k=1) == [[]]
+    assert pool.collection is None and pool.count() == 0
+    assert [r.hits for r in get_retriever("dense", pool).retrieve(["x"], k=1)] == [()]
     Pool.open("mine", e5, path=tmp_path)
     pool.index([Record("Good morning.", "eng")])
     with pytest.raises(
@@ -105,7 +107,8 @@ def test_batches_stay_under_chromas_maximum(tmp_path: Path, tiny_model_dir: Path
     assert len(set(ids)) == 6000 and set(texts) == {r.text for r in records}
     assert vectors is not None and vectors.shape == (6000, embedder.dim)
     # 400 queries × 101 results is more than one SQLite statement takes: searched in slices.
-    found = pool.search([r.text for r in records[:400]], k=101, task="symmetric")
+    symmetric = get_retriever("dense", pool, task="symmetric")
+    found = [r.hits for r in symmetric.retrieve([r.text for r in records[:400]], k=101)]
     assert len(found) == 400 and all(len(hits) == 101 for hits in found)
     assert [hits[0].text for hits in found[:5]] == [r.text for r in records[:5]]
 
@@ -139,7 +142,8 @@ def test_a_sentence_in_four_pairs_is_one_passage(tmp_path: Path, e5: Embedder) -
         assert report.updated == (0 if lang == "fra" else 20)
     assert pool.count() == 20 + 4 * 20 == added
     english = [line for line in sample_path("eng").read_text().split("\n")[:20]]
-    hits = pool.search(english[:5], k=10, langs="eng", task="symmetric")
+    symmetric = get_retriever("dense", pool, task="symmetric")
+    hits = [r.hits for r in symmetric.retrieve(english[:5], k=10, langs="eng")]
     # Each English sentence is found once, not once per pair.
     assert [q[0].text for q in hits] == english[:5]
     assert all(len({h.id for h in q}) == len(q) == 10 for q in hits)
@@ -156,7 +160,7 @@ def test_server_and_embedded_share_the_code_path(chroma_url: str, use_m3: Embedd
     pool = Pool.open("served", use_m3, url=chroma_url)
     assert pool.index(records).added == 4
     assert Pool.open("served", use_m3, url=chroma_url).index(records).added == 0
-    hit = pool.search(["Merci beaucoup"], k=1, langs="eng")[0][0]
+    hit = get_retriever("dense", pool).retrieve(["Merci beaucoup"], k=1, langs="eng")[0].hits[0]
     assert hit.text == "Thank you."
     with pytest.raises(InvalidInputError, match="indexed with embedder 'use-m3'"):
         Pool.open("served", get_embedder("e5-small-q4", cache=False), url=chroma_url)

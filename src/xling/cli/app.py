@@ -2,8 +2,10 @@
 
 Every command ends with one of the exit codes of :mod:`xling.core.errors`, the same for all of them:
 0 done; 1 an internal error (a bug); 2 bad input (usage errors included); 3 a server failed; 4
-finished, but every query fell back. A failure prints one line on stderr (``error: ...``); the
-traceback of an internal error is printed only with ``xling --debug`` or ``XLING_DEBUG=1``.
+finished, but every query fell back; 5 a server refused the request (an HTTP 4xx, its message
+shown). Each :class:`~xling.core.errors.XlingError` carries its code. A failure prints one line
+on stderr (``error: ...``); the traceback of an internal error is printed only with
+``xling --debug`` or ``XLING_DEBUG=1``.
 """
 
 from __future__ import annotations

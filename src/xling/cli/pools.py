@@ -1,4 +1,4 @@
-"""``xling index`` and ``xling search``."""
+"""``xling index`` (``xling search`` is the table view of ``xling retrieve``, beside it)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from xling.cli.app import app, console, err_console, fail
 from xling.cli.options import (
@@ -23,13 +22,12 @@ from xling.cli.options import (
 )
 from xling.cli.progress import progress_bar
 from xling.core.errors import EXIT_SERVER
-from xling.core.records import Hit
 from xling.core.validation import check_choice, check_positive_int
-from xling.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, get_embedder, query_role
+from xling.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, get_embedder
 from xling.retrieval import get_retriever
 from xling.store import Pool, Record, load_aligned, load_jsonl, load_lines, load_tsv
 
-__all__ = ["index", "search", "load_records", "pool_embedder"]
+__all__ = ["index", "load_records", "pool_embedder"]
 
 _DERIVED = ("bm25", "margin")  # the methods with an index derived from the pool
 
@@ -166,40 +164,6 @@ def index(
             )
 
 
-@app.command()
-def search(
-    query: Annotated[list[str], typer.Argument(help="One or more query texts, in any language.")],
-    pool: PoolName,
-    k: Annotated[int, typer.Option("-k", help="Results per query.")] = 5,
-    lang: Annotated[
-        list[str] | None,
-        typer.Option("--lang", "-l", help="Only results in this language (repeatable)."),
-    ] = None,
-    embedder: PoolEmbedderOpt = None,
-    chroma_path: ChromaPath = None,
-    chroma_url: ChromaUrl = None,
-    max_tokens: MaxTokensOpt = DEFAULT_MAX_TOKENS,
-    on_long: OnLongOpt = "truncate",
-    task: Annotated[
-        str,
-        typer.Option(
-            help="asymmetric: questions against passages; symmetric: sentences like the "
-            "pool's (finding translations, similar sentences)."
-        ),
-    ] = "asymmetric",
-) -> None:
-    """Searches a pool: query in one language, results from any (or filtered) languages."""
-    query_role(task)  # type: ignore[arg-type]  # validates the name before any work
-    spec = pool_embedder(embedder, pool, chroma_path, chroma_url)
-    model = get_embedder(
-        spec, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
-    )
-    target = Pool.open(pool, model, path=chroma_path, url=chroma_url, create=False)
-    found = target.search(query, k, langs=lang, task=task)  # type: ignore[arg-type]
-    for text, hits in zip(query, found, strict=True):
-        console.print(render_hits(text, hits))
-
-
 def pool_embedder(
     given: str | None, pool: str, chroma_path: Path | None, chroma_url: str | None
 ) -> str:
@@ -207,17 +171,3 @@ def pool_embedder(
     if given is not None:
         return given
     return Pool.recorded_embedder(pool, path=chroma_path, url=chroma_url) or DEFAULT_EMBEDDER
-
-
-def render_hits(query: str, hits: list[Hit]) -> Table:
-    """A table of search hits for one query."""
-    # Titles and cells are Rich markup: user text goes in escaped ("[/x]" prints as it is).
-    table = Table(title=f"query: {escape(query)}", title_justify="left", show_lines=False)
-    table.add_column("#", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("lang")
-    table.add_column("text", overflow="fold")
-    for rank, hit in enumerate(hits, 1):
-        score = "" if hit.score is None else f"{hit.score:.3f}"
-        table.add_row(str(rank), score, escape(hit.lang or ""), escape(hit.text))
-    return table

@@ -8,7 +8,9 @@ value and what is allowed. Each class carries the exit code the CLI ends with:
 - 2 bad input (:class:`InvalidInputError`, :class:`MissingDependencyError`);
 - 3 a server failed (:class:`ServiceUnavailableError`: an LLM or Chroma unreachable or answering
   errors after the retries, or a pool held by another writer);
-- 4 finished, but every query fell back.
+- 4 finished, but every query fell back;
+- 5 a server refused the request (:class:`ServerRefusedError`: an HTTP 4xx other than 408 and
+  429 from an LLM or embeddings server, its own message included; retrying will not help).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = [
     "InvalidInputError",
     "UnknownSpecError",
     "ServiceUnavailableError",
+    "ServerRefusedError",
     "PoolLockedError",
     "MissingDependencyError",
     "EXIT_OK",
@@ -25,6 +28,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_SERVER",
     "EXIT_ALL_FELL_BACK",
+    "EXIT_REFUSED",
     "missing_extra_error",
 ]
 
@@ -34,6 +38,7 @@ EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_SERVER = 3
 EXIT_ALL_FELL_BACK = 4
+EXIT_REFUSED = 5
 
 
 class XlingError(Exception):
@@ -58,6 +63,33 @@ class ServiceUnavailableError(XlingError, ConnectionError):
     """A server xling talks to (Chroma, vLLM, an embeddings endpoint) cannot be reached."""
 
     exit_code = EXIT_SERVER
+
+
+class ServerRefusedError(XlingError):
+    """A server answered an HTTP 4xx (other than 408 and 429): it refused the request.
+
+    Not :class:`InvalidInputError`: the server, not xling, judged the request, and the fix is
+    whatever the server's message names: the key (401, 403), the model or the URL (404), or a
+    setting such as ``max_tokens`` (400, 422). It has its own exit code, 5, so that a script can
+    tell "the server said no" (retrying will not help) from bad command-line input (2) and from a
+    server that failed (3, where retrying later may help). Built by
+    :func:`xling.core.http_replies.reply_error`.
+
+    Attributes:
+        url: The endpoint that refused.
+        status: The HTTP status it answered.
+        server_message: The server's own message, on one line.
+    """
+
+    exit_code = EXIT_REFUSED
+
+    def __init__(
+        self, message: str, *, url: str = "", status: int = 0, server_message: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.server_message = server_message
 
 
 class PoolLockedError(ServiceUnavailableError):

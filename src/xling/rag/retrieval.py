@@ -19,4 +19,6 @@ def __getattr__(name: str) -> Any:
         DeprecationWarning,
         stacklevel=2,
     )
-    return getattr(module, name)
+    value = getattr(module, name)
+    globals()[name] = value  # warn once: later look-ups find the name without this function
+    return value

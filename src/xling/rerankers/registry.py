@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError
+from xling.core.registry import Registry
 from xling.llm import LLMClient
 from xling.rerankers.base import Reranker
 from xling.rerankers.listwise import ListwiseReranker
@@ -34,33 +35,38 @@ class RerankerEntry:
         return self.cls(client, name=name, **{**options, **self.preset})
 
 
-RERANKERS: dict[str, RerankerEntry] = {
-    "listwise": RerankerEntry(
-        ListwiseReranker,
-        "sliding windows, generated permutations repaired (RankGPT/RankZephyr/LRL)",
-        mode="sliding",
-    ),
-    "first": RerankerEntry(
-        ListwiseReranker,
-        "sliding windows ranked by first-token logprobs after '[' (FIRST)",
-        scoring="first",
-    ),
-    "tdpart": RerankerEntry(
-        ListwiseReranker,
-        "top-down partitioning: pivot from the first window, other windows in parallel",
-        mode="tdpart",
-    ),
-    "prp-allpair": RerankerEntry(
-        PairwiseReranker, "PRP over all pairs, n(n-1) prompts in flight", variant="allpair"
-    ),
-    "prp-heapsort": RerankerEntry(
-        PairwiseReranker, "PRP heap sort of the top-k", variant="heapsort"
-    ),
-    "prp-sliding": RerankerEntry(
-        PairwiseReranker, "PRP k bubble passes from the bottom", variant="sliding"
-    ),
-    "pointwise": RerankerEntry(PointwiseReranker, "yes/no relevance by logprob, one per passage"),
-}
+RERANKERS: Registry[RerankerEntry] = Registry(
+    "reranker",
+    {
+        "listwise": RerankerEntry(
+            ListwiseReranker,
+            "sliding windows, generated permutations repaired (RankGPT/RankZephyr/LRL)",
+            mode="sliding",
+        ),
+        "first": RerankerEntry(
+            ListwiseReranker,
+            "sliding windows ranked by first-token logprobs after '[' (FIRST)",
+            scoring="first",
+        ),
+        "tdpart": RerankerEntry(
+            ListwiseReranker,
+            "top-down partitioning: pivot from the first window, other windows in parallel",
+            mode="tdpart",
+        ),
+        "prp-allpair": RerankerEntry(
+            PairwiseReranker, "PRP over all pairs, n(n-1) prompts in flight", variant="allpair"
+        ),
+        "prp-heapsort": RerankerEntry(
+            PairwiseReranker, "PRP heap sort of the top-k", variant="heapsort"
+        ),
+        "prp-sliding": RerankerEntry(
+            PairwiseReranker, "PRP k bubble passes from the bottom", variant="sliding"
+        ),
+        "pointwise": RerankerEntry(
+            PointwiseReranker, "yes/no relevance by logprob, one per passage"
+        ),
+    },
+)
 
 
 def available_rerankers() -> list[str]:
@@ -68,9 +74,9 @@ def available_rerankers() -> list[str]:
     return sorted(RERANKERS)
 
 
-def register_reranker(name: str, entry: RerankerEntry) -> None:
-    """Adds (or replaces) a reranker under ``name``."""
-    RERANKERS[name] = entry
+def register_reranker(name: str, entry: RerankerEntry, *, replace: bool = False) -> None:
+    """Adds a reranker under ``name`` (a name in use is refused unless ``replace``)."""
+    RERANKERS.register(name, entry, replace=replace)
 
 
 def get_reranker(name: str, client: LLMClient, **options: Any) -> Reranker:
@@ -85,8 +91,4 @@ def get_reranker(name: str, client: LLMClient, **options: Any) -> Reranker:
         UnknownSpecError: For an unknown name (the message lists the known ones).
         InvalidInputError: For unknown or invalid options.
     """
-    if not isinstance(name, str) or name not in RERANKERS:
-        raise UnknownSpecError(
-            f"unknown reranker {name!r}; available: {', '.join(available_rerankers())}"
-        )
-    return RERANKERS[name].build(name, client, options)
+    return RERANKERS.get(name).build(name, client, options)

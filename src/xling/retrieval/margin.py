@@ -34,6 +34,7 @@ from xling.core.records import Hit
 from xling.core.validation import check_choice, check_positive_int, check_texts
 from xling.embedders import Task
 from xling.retrieval.base import Filter, Retriever
+from xling.retrieval.dense import DenseRetriever
 from xling.retrieval.derived import derived_dir, read_json, snapshot, write_atomic
 from xling.store.pool import Pool
 
@@ -104,6 +105,7 @@ class MarginRetriever(Retriever):
         self.reference = None if reference_queries is None else check_texts(reference_queries)
         if self.reference is not None and not self.reference:
             raise InvalidInputError("reference_queries is empty; give texts or None")
+        self.dense = DenseRetriever(pool, task=task)
         self._state: tuple[str, int] | None = None
         self._means: dict[str, float] = {}
         self.work = 0  # passage × reference products computed in this process (for benchmarks)
@@ -193,7 +195,7 @@ class MarginRetriever(Retriever):
         """Up to ``k`` hits per query by decreasing margin score."""
         self.prepare()
         depth = max(k, self.shortlist)
-        dense = self.pool.search(queries, depth, where=where.chroma_where(), task=self.task)
+        dense = self.dense.search(queries, depth, where)
         out: list[list[Hit]] = []
         for hits in dense:
             if not hits:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from xling.core.errors import UnknownSpecError
+from xling.core.registry import Registry
 from xling.retrieval.base import Retriever
 from xling.retrieval.bm25 import BM25Retriever
 from xling.retrieval.dense import DenseRetriever
@@ -14,24 +15,25 @@ from xling.store.pool import Pool
 
 __all__ = ["RETRIEVERS", "available_retrievers", "get_retriever", "register_retriever"]
 
-RETRIEVERS: dict[str, type[Retriever]] = {
-    "dense": DenseRetriever,
-    "bm25": BM25Retriever,
-    "hybrid": HybridRetriever,
-    "margin": MarginRetriever,
-}
+RETRIEVERS: Registry[type[Retriever]] = Registry(
+    "retrieval method",
+    {
+        "dense": DenseRetriever,
+        "bm25": BM25Retriever,
+        "hybrid": HybridRetriever,
+        "margin": MarginRetriever,
+    },
+)
 
 
 def available_retrievers() -> list[str]:
     """The registered method names."""
-    return list(RETRIEVERS)
+    return RETRIEVERS.names()
 
 
-def register_retriever(name: str, cls: type[Retriever]) -> None:
-    """Adds a method under a new name (a name in use is refused)."""
-    if name in RETRIEVERS:
-        raise UnknownSpecError(f"retrieval method {name!r} is already registered")
-    RETRIEVERS[name] = cls
+def register_retriever(name: str, cls: type[Retriever], *, replace: bool = False) -> None:
+    """Adds a method under a new name (a name in use is refused unless ``replace``)."""
+    RETRIEVERS.register(name, cls, replace=replace)
 
 
 def get_retriever(method: str, pool: Pool, **options: Any) -> Retriever:
@@ -46,11 +48,7 @@ def get_retriever(method: str, pool: Pool, **options: Any) -> Retriever:
         UnknownSpecError: On an unknown method, listing the known ones.
         InvalidInputError: On an option the method does not take or a bad value.
     """
-    cls = RETRIEVERS.get(method) if isinstance(method, str) else None
-    if cls is None:
-        raise UnknownSpecError(
-            f"unknown retrieval method {method!r}; use one of: {', '.join(RETRIEVERS)}"
-        )
+    cls = RETRIEVERS.get(method)
     try:
         return cls(pool, **options)
     except TypeError as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 
-from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
+from xling.core.registry import Registry
 from xling.embedders import Embedder
 from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MTTemplate, build_mt_prompt, get_mt_template
 from xling.selectors._options import BM25Options, DenseOptions, SelectorOptions
@@ -78,39 +79,42 @@ def _fusion(method: FusionMethod) -> SelectorFactory:
     return make
 
 
-SELECTORS: dict[str, SelectorFactory] = {
-    "random": lambda pool, c, emb: RandomSelector(pool, seed=c.seed, **_common(c)),
-    "bm25": lambda pool, c, emb: BM25Selector(pool, **_bm25_options(c)),
-    "r-bm25": lambda pool, c, emb: RBM25Selector(
-        pool,
-        candidates=c.candidates,
-        weight=c.recall_weight,
-        threshold=c.recall_threshold,
-        **_bm25_options(c),
-    ),
-    "s2s": _dense("s2s"),
-    "s2t": _dense("s2t"),
-    "mix": _dense("mix"),
-    "mmr": lambda pool, c, emb: MMRSelector(
-        pool, emb, lam=c.mmr_lambda, candidates=c.candidates, **_dense_options(c)
-    ),
-    "margin": lambda pool, c, emb: MarginSelector(
-        pool, emb, neighbors=c.margin_neighbors, kind=c.margin_kind, **_dense_options(c)
-    ),
-    "borda": _fusion("borda"),
-    "rrf": _fusion("rrf"),
-}
+SELECTORS: Registry[SelectorFactory] = Registry(
+    "selection strategy",
+    {
+        "random": lambda pool, c, emb: RandomSelector(pool, seed=c.seed, **_common(c)),
+        "bm25": lambda pool, c, emb: BM25Selector(pool, **_bm25_options(c)),
+        "r-bm25": lambda pool, c, emb: RBM25Selector(
+            pool,
+            candidates=c.candidates,
+            weight=c.recall_weight,
+            threshold=c.recall_threshold,
+            **_bm25_options(c),
+        ),
+        "s2s": _dense("s2s"),
+        "s2t": _dense("s2t"),
+        "mix": _dense("mix"),
+        "mmr": lambda pool, c, emb: MMRSelector(
+            pool, emb, lam=c.mmr_lambda, candidates=c.candidates, **_dense_options(c)
+        ),
+        "margin": lambda pool, c, emb: MarginSelector(
+            pool, emb, neighbors=c.margin_neighbors, kind=c.margin_kind, **_dense_options(c)
+        ),
+        "borda": _fusion("borda"),
+        "rrf": _fusion("rrf"),
+    },
+)
 """Strategy name → factory ``(pool, config, embedder) -> Selector``."""
 
 
-def register_selector(name: str, factory: SelectorFactory) -> None:
-    """Adds (or replaces) a strategy."""
-    SELECTORS[name] = factory
+def register_selector(name: str, factory: SelectorFactory, *, replace: bool = False) -> None:
+    """Adds a strategy (a name in use is refused unless ``replace``)."""
+    SELECTORS.register(name, factory, replace=replace)
 
 
 def available_strategies() -> list[str]:
     """The registered strategy names."""
-    return list(SELECTORS)
+    return SELECTORS.names()
 
 
 def _check_config(config: object) -> SelectionConfig:
@@ -140,12 +144,7 @@ def get_selector(
         InvalidInputError: If ``config`` is neither a :class:`SelectionConfig` nor a name.
     """
     cfg = SelectionConfig(strategy=config) if isinstance(config, str) else _check_config(config)
-    try:
-        factory = SELECTORS[cfg.strategy]
-    except KeyError:
-        raise UnknownSpecError(
-            f"unknown selection strategy {cfg.strategy!r}; allowed: {', '.join(SELECTORS)}"
-        ) from None
+    factory = SELECTORS.get(cfg.strategy)
     return factory(pool, cfg, embedder if embedder is not None else cfg.embedder)
 
 

@@ -1,4 +1,5 @@
-"""Data at rest: Chroma pools, their write lock, verification, and the records that fill them.
+"""Data at rest: Chroma pools, their write lock, indexing, verification, and the records that
+fill them.
 
 ```python
 from xling.store import Pool, load_aligned
@@ -9,8 +10,9 @@ pool.index(load_aligned("eng.txt", "swh.txt", "eng", "swh"))  # idempotent, resu
 """
 
 from xling.store.chroma_client import connect, default_chroma_path
+from xling.store.indexer import IndexReport
 from xling.store.opening import open_pool
-from xling.store.pool import IndexReport, Pool
+from xling.store.pool import Pool
 from xling.store.records import (
     Record,
     aligned_records,

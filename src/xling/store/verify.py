@@ -22,16 +22,10 @@ import numpy as np
 from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
 from xling.core.validation import check_positive_int
+from xling.store.collection import collection_names
 
 if TYPE_CHECKING:
     from xling.store.pool import Pool
-
-
-def _get_collection(client: Any, name: str) -> Any:
-    from xling.store.pool import _get_collection as get
-
-    return get(client, name)
-
 
 __all__ = ["VerifyReport", "verify_pool", "rebuild_pool", "MIN_SIMILARITY", "READ_GROUP"]
 
@@ -385,9 +379,7 @@ def rebuild_pool(pool: Pool, *, on_progress: ProgressCallback | None = None) -> 
                 raise InvalidInputError(f"pool {pool.name!r} has nothing to rebuild")
             configuration, metadata = _hnsw_configuration(old), dict(old.metadata or {})
         with pool.db.committing() as client:
-            if any(
-                (c if isinstance(c, str) else c.name) == tmp_name for c in client.list_collections()
-            ):
+            if tmp_name in collection_names(client):
                 client.delete_collection(tmp_name)
             client.create_collection(
                 tmp_name, configuration=configuration, metadata=metadata, embedding_function=None

@@ -30,6 +30,7 @@ from xling.integrations.llamaindex import (
     XlingRetriever,
     few_shot_template,
 )
+from xling.retrieval import get_retriever
 from xling.selectors import BM25Selector
 from xling.store import Pool, load_aligned, read_lines
 
@@ -69,7 +70,8 @@ def test_retriever_nodes_keep_ids_languages_and_cosines(db: Path) -> None:
                                langs=["swh"])  # fmt: skip
     nodes = retriever.retrieve("Who unveiled the iPhone?")
     pool = Pool.open("xpool", path=db)
-    (hits,) = pool.search(["Who unveiled the iPhone?"], k=4, langs="swh")
+    (found,) = get_retriever("dense", pool).retrieve(["Who unveiled the iPhone?"], k=4, langs="swh")
+    hits = found.hits
     assert [n.node.node_id for n in nodes] == [h.id for h in hits]
     assert [n.score for n in nodes] == pytest.approx([h.score for h in hits])
     assert all(n.node.metadata["lang"] == "swh" and "row" in n.node.metadata for n in nodes)
@@ -92,7 +94,8 @@ def test_an_xling_pool_through_llamaindexs_chroma_vector_store(
     )
     question = "Which prison in Iraq was set alight?"
     nodes = index.as_retriever(similarity_top_k=3).retrieve(question)
-    (hits,) = Pool.open("xpool", path=db).search([question], k=3)
+    (found,) = get_retriever("dense", Pool.open("xpool", path=db)).retrieve([question], k=3)
+    hits = found.hits
     assert [n.node.node_id for n in nodes] == [h.id for h in hits]
     # LlamaIndex scores are exp(-distance); xling's are cosines (1 - distance).
     for node, hit in zip(nodes, hits, strict=True):
@@ -121,13 +124,13 @@ def test_a_llamaindex_collection_opens_as_an_xling_pool(
         Pool.open("li-built", path=tmp_path, create=False)
     pool = Pool.open("li-built", "e5-small-q4", path=tmp_path, create=False)
     question = "Who was the pilot?"
-    (hits,) = pool.search([question], k=3)
+    (found,) = get_retriever("dense", pool).retrieve([question], k=3)
+    hits = found.hits
     assert hits[0].text == lines[3] and hits[0].lang is None
     q = np.asarray(embed.get_query_embedding(question))
     passage = np.asarray(embed.get_text_embedding(lines[3]))
     assert hits[0].score == pytest.approx(float(q @ passage), abs=1e-4)  # 1 - d/2 in l2 space
     assert "_node_content" not in hits[0].metadata and "doc_id" in hits[0].metadata
-    from xling.retrieval import get_retriever
 
     (lexical,) = get_retriever("bm25", pool).retrieve(["Dilokrit Pattavee pilot"], k=1)
     assert lexical.hits[0].text == lines[3]

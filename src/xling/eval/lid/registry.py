@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
-from xling.core.errors import UnknownSpecError
+from xling.core.registry import Registry
 from xling.eval.lid.base import LanguageIdentifier
 
 __all__ = ["register_lid_backend", "available_lid_backends", "get_identifier"]
@@ -37,17 +37,20 @@ def _pycld2() -> LanguageIdentifier:
     return Pycld2Identifier()
 
 
-_BACKENDS: dict[str, LidFactory] = {
-    "langdetect": _langdetect,
-    "lingua": _lingua,
-    "py3langid": _py3langid,
-    "pycld2": _pycld2,
-}
+_BACKENDS: Registry[LidFactory] = Registry(
+    "LID backend",
+    {
+        "langdetect": _langdetect,
+        "lingua": _lingua,
+        "py3langid": _py3langid,
+        "pycld2": _pycld2,
+    },
+)
 
 
-def register_lid_backend(name: str, factory: LidFactory) -> None:
-    """Adds (or replaces) a backend under ``name``."""
-    _BACKENDS[name] = factory
+def register_lid_backend(name: str, factory: LidFactory, *, replace: bool = False) -> None:
+    """Adds a backend under ``name`` (a name in use is refused unless ``replace``)."""
+    _BACKENDS.register(name, factory, replace=replace)
     get_identifier.cache_clear()
 
 
@@ -63,10 +66,4 @@ def get_identifier(name: str) -> LanguageIdentifier:
     Raises:
         UnknownSpecError: If no backend has that name.
     """
-    try:
-        factory = _BACKENDS[name]
-    except KeyError:
-        raise UnknownSpecError(
-            f"unknown LID backend {name!r}; allowed: {', '.join(available_lid_backends())}"
-        ) from None
-    return factory()
+    return _BACKENDS.get(name)()
