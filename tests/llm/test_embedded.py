@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+from dataclasses import asdict
 
 import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.llm.standin import StandIn
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
-from xling.llm import EmbeddedLLMConfig, ServerHandle, running, start, stop
+from xling.llm import EmbeddedLLMConfig, ServerHandle, embedded_llm, running, start, stop
 from xling.llm.embedded import startup_failure
 
 
@@ -124,3 +129,23 @@ def test_a_failed_start_says_why_in_one_line(tmp_path: os.PathLike[str]) -> None
     assert "\n" not in message
     assert "max_model_len (999999) is greater than the derived max_model_len" in message
     assert running(config) is None
+
+
+def test_embedded_llm_reuses_a_running_server_and_leaves_it_running(
+    tmp_path: os.PathLike[str],
+) -> None:
+    config = EmbeddedLLMConfig(home=tmp_path, port=18099)  # type: ignore[arg-type]
+    # A live process recorded as the server, answering through the stand-in's URL.
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with StandIn() as llm:
+            recorded = ServerHandle(sleeper.pid, llm.url, "log", "stand-in")
+            config.state_file.write_text(json.dumps(asdict(recorded)))
+            said: list[str] = []
+            with embedded_llm(config, said.append) as handle:
+                assert handle == recorded
+            assert said == [f"using the embedded LLM already running at {llm.url}"]
+            assert running(config) == recorded and sleeper.poll() is None  # not stopped
+    finally:
+        sleeper.kill()
+        sleeper.wait()

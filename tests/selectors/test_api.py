@@ -14,6 +14,7 @@ from xling.embedders import Embedder
 from xling.selectors import (
     SELECTORS,
     SelectionConfig,
+    aligned_pool,
     available_strategies,
     get_selector,
     select_examples,
@@ -138,7 +139,7 @@ def test_chroma_pool_selection_equals_in_memory(
     memory = flores_pool("eng", "fra", n=120)
     chroma = Pool.open("sel-eng-fra", use_m3, path=str(tmp_path))
     chroma.index(aligned_records(memory.sources, memory.targets, "eng", "fra", source="dev"))
-    aligned = chroma.aligned("eng", "fra")
+    aligned = aligned_pool(chroma, "eng", "fra")
     assert aligned.rows == list(range(120)) and aligned.source_vectors is not None
     queries = flores("eng", "devtest")[:20]
     for strategy in ("s2s", "margin", "bm25"):

@@ -10,6 +10,7 @@ import pytest
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.embedders import Embedder, get_embedder
 from xling.retrieval import get_retriever
+from xling.selectors import aligned_pool
 from xling.store import Pool, Record, aligned_records, connect, load_aligned
 
 
@@ -117,7 +118,7 @@ def test_aligned_view_keeps_row_order_and_vectors(
 ) -> None:
     pool = Pool.open("aligned", use_m3, path=tmp_path)
     pool.index(list(reversed(eng_fra)))
-    view = pool.aligned("en", "fra_Latn")
+    view = aligned_pool(pool, "en", "fra_Latn")
     assert view.rows == list(range(100))
     assert view.sources == [r.text for r in eng_fra if r.side == "src"]
     assert view.source_vectors is not None and view.source_vectors.shape == (100, 512)
@@ -125,7 +126,7 @@ def test_aligned_view_keeps_row_order_and_vectors(
         view.source_vectors[0], use_m3.embed_documents([view.sources[0]])[0], atol=1e-5
     )
     with pytest.raises(InvalidInputError, match="holds no fra->eng translation pairs"):
-        pool.aligned("fra", "eng")
+        aligned_pool(pool, "fra", "eng")
 
 
 def test_a_sentence_in_four_pairs_is_one_passage(tmp_path: Path, e5: Embedder) -> None:
@@ -148,7 +149,7 @@ def test_a_sentence_in_four_pairs_is_one_passage(tmp_path: Path, e5: Embedder) -
     assert all(len({h.id for h in q}) == len(q) == 10 for q in hits)
     assert "xling:pair" not in str(hits[0][0].metadata) and "lang" not in hits[0][0].metadata
     for lang in ("fra", "deu", "swh", "wol"):
-        view = pool.aligned("eng", lang, with_vectors=False)
+        view = aligned_pool(pool, "eng", lang, with_vectors=False)
         assert view.sources == english and view.rows == list(range(20))
         expected = sample_path(lang).read_text(encoding="utf-8").split("\n")[:20]
         assert view.targets == expected

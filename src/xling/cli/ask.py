@@ -21,16 +21,16 @@ from xling.cli.options import EMBEDDED_HINT
 from xling.cli.output import check_output, write_atomically
 from xling.cli.progress import progress_bar
 from xling.cli.rerank import parse_settings
-from xling.cli.retrieve import MethodOpt, TaskOpt, open_pool
+from xling.cli.retrieve import MethodOpt, TaskOpt
 from xling.core.errors import EXIT_ALL_FELL_BACK, ServiceUnavailableError
 from xling.core.languages import language_name
 from xling.core.records import Question, read_questions
 from xling.core.validation import check_choice, check_positive_int
-from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY
-from xling.rag.pipeline import Answer, AnswerConfig, AnswerPipeline
-from xling.rerankers import available_rerankers, get_reranker
-from xling.retrieval import available_retrievers, get_retriever
+from xling.rag.pipeline import Answer, AnswerConfig, build_answer_pipeline
+from xling.rerankers import available_rerankers
+from xling.retrieval import available_retrievers
+from xling.store import open_pool
 
 __all__ = ["ask", "render_answer"]
 
@@ -99,14 +99,12 @@ def ask(
         k=k, retrieve_k=max(retrieve_k, k), langs=tuple(passage_lang) if passage_lang else None,
         max_tokens=max_tokens, reask=reask, on_llm_failure=on_llm_failure,  # type: ignore[arg-type]
     )  # fmt: skip
-    target = open_pool(pool, embedder, chroma_path, chroma_url)
-    retriever = get_retriever(method, target, task=task)
-    client = LLMClient(url or EmbeddedLLMConfig().url, model, max_concurrency=concurrency)
-    reranker = None
-    if rerank is not None:
-        options: dict[str, Any] = parse_settings(rerank_setting or [])
-        reranker = get_reranker(rerank, client, **options)
-    pipeline = AnswerPipeline(retriever, client, reranker=reranker, config=config)
+    options: dict[str, Any] = parse_settings(rerank_setting or []) if rerank else {}
+    pipeline = build_answer_pipeline(
+        open_pool(pool, embedder, path=chroma_path, url=chroma_url), url, method=method,
+        task=task, rerank=rerank, rerank_options=options, model=model, concurrency=concurrency,
+        config=config,
+    )  # fmt: skip
     try:
         with progress_bar("answering") as update:
             answers = pipeline.answer_many(items, on_progress=update)

@@ -8,8 +8,6 @@ rerank → answer → language check, prints answer, citations and verdict, and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -22,10 +20,8 @@ from xling.cli.progress import progress_bar
 from xling.core.records import Question
 from xling.data import SAMPLE_LANGS, sample_path
 from xling.embedders import DEFAULT_EMBEDDER
-from xling.llm import EmbeddedLLMConfig, LLMClient, ServerHandle, prepare, running, start, stop
-from xling.rag.pipeline import AnswerConfig, AnswerPipeline
-from xling.rerankers import get_reranker
-from xling.retrieval import get_retriever
+from xling.llm import EmbeddedLLMConfig, LLMClient, embedded_llm, prepare
+from xling.rag.pipeline import AnswerConfig, build_answer_pipeline
 from xling.store import Pool, load_aligned
 
 __all__ = ["demo", "DEFAULT_QUESTIONS"]
@@ -41,22 +37,6 @@ _DEMO_PORT = 8012  # its own server, beside a user's `xling llm serve` on 8011
 
 def _status(line: str) -> None:
     err_console.print(f"[dim]{escape(line)}[/]", highlight=False)
-
-
-@contextmanager
-def _llm(config: EmbeddedLLMConfig) -> Iterator[ServerHandle]:
-    """Prepares (the first time) and starts the embedded LLM; stops it afterwards if started."""
-    with err_console.status("preparing the embedded LLM (the first time: a few minutes)"):
-        prepare(config, _status)
-    existing = running(config)
-    with err_console.status("starting vLLM (about a minute on 2 cores)"):
-        handle = start(config, _status)
-    try:
-        yield handle
-    finally:
-        if existing is None:
-            with err_console.status("stopping vLLM"):
-                stop(config)
 
 
 @app.command()
@@ -91,15 +71,14 @@ def demo(
         f"{len(SAMPLE_LANGS)} languages, embedder {pool.embedder.id}"
     )
     config = EmbeddedLLMConfig(port=port)
-    with _llm(config) as handle:
-        client = LLMClient(handle.url, handle.model, max_concurrency=16, timeout=120)
-        reranker = None if rerank == "none" else get_reranker(rerank, client, window=10, stride=5)
-        pipeline = AnswerPipeline(
-            get_retriever("dense", pool),
-            client,
-            reranker=reranker,
-            config=AnswerConfig(k=k, retrieve_k=10),
-        )
+    with err_console.status("preparing the embedded LLM (the first time: a few minutes)"):
+        prepare(config, _status)
+    with embedded_llm(config, _status) as handle:
+        pipeline = build_answer_pipeline(
+            pool, LLMClient(handle.url, handle.model, max_concurrency=16, timeout=120),
+            rerank=None if rerank == "none" else rerank,
+            rerank_options={"window": 10, "stride": 5}, config=AnswerConfig(k=k, retrieve_k=10),
+        )  # fmt: skip
         with progress_bar("answering") as update:
             answers = pipeline.answer_many(questions, on_progress=update)
     for answer in answers:

@@ -23,26 +23,24 @@ from xling.cli.options import (
     on_long_choice,
 )
 from xling.cli.pools import pool_embedder
-from xling.cli.progress import progress_bar
+from xling.cli.progress import progress_bars
 from xling.core.errors import InvalidInputError
 from xling.core.languages import get_language
 from xling.core.records import AlignedPool
 from xling.core.validation import check_output_file
 from xling.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, Embedder, get_embedder
-from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MT_TEMPLATES, build_mt_prompt, get_mt_template
+from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MT_TEMPLATES, get_mt_template
 from xling.selectors import (
     DEFAULT_FILTERS,
     SELECTORS,
-    Example,
-    FilterOptions,
     SelectionConfig,
-    filter_pool,
-    get_selector,
+    aligned_pool,
     load_aligned_pool,
+    select_examples,
 )
-from xling.store import Pool, read_lines
+from xling.store import open_pool, read_lines
 
-__all__ = ["select_cmd", "write_jsonl_atomic", "selection_record"]
+__all__ = ["select_cmd", "write_jsonl_atomic"]
 
 
 def write_jsonl_atomic(
@@ -93,18 +91,6 @@ def write_jsonl_atomic(
     return count
 
 
-def selection_record(query: str, examples: list[Example], prompt: str) -> dict[str, object]:
-    """One output line: the query, its examples in prompt order, and the prompt."""
-    return {
-        "query": query,
-        "examples": [
-            {"row": e.row, "source": e.source, "target": e.target, "score": round(e.score, 6)}
-            for e in examples
-        ],
-        "prompt": prompt,
-    }
-
-
 def _pool(
     pool_src: Path | None,
     pool_tgt: Path | None,
@@ -118,8 +104,8 @@ def _pool(
     if pool_name is not None:
         if pool_src is not None or pool_tgt is not None:
             raise fail("give either --pool NAME or --pool-src/--pool-tgt, not both")
-        chroma = Pool.open(pool_name, embedder, path=chroma_path, url=chroma_url, create=False)
-        return chroma.aligned(src, tgt)
+        chroma = open_pool(pool_name, embedder, path=chroma_path, url=chroma_url)
+        return aligned_pool(chroma, src, tgt)
     if pool_src is None or pool_tgt is None:
         raise fail("give the pool: --pool-src FILE --pool-tgt FILE, or --pool NAME (Chroma)")
     return load_aligned_pool(pool_src, pool_tgt, src, tgt)
@@ -212,30 +198,17 @@ def select_cmd(
         spec, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
     )
     aligned = _pool(pool_src, pool_tgt, pool, src_code, tgt_code, model, chroma_path, chroma_url)
-    filtered = filter_pool(
-        aligned, config.filters, FilterOptions(max_length_ratio=max_length_ratio)
-    )
-    if k > len(filtered.pool):
-        raise InvalidInputError(
-            f"k={k} is larger than the pool ({len(filtered.pool)} pairs); use at most "
-            f"{len(filtered.pool)}"
-        )
-    selector = get_selector(filtered.pool, config, embedder=model)
-    with progress_bar("preparing pool") as update:
-        selector.prepare(update)
-    with progress_bar(f"selecting ({strategy})") as update:
-        chosen = selector.select(texts, k, on_progress=update)
-    records = (
-        selection_record(
-            text, examples, build_mt_prompt(text, examples, src_code, tgt_code, template)
-        )
-        for text, examples in zip(texts, chosen, strict=True)
-    )
-    written = write_jsonl_atomic(out, records)
-    dropped = ", ".join(f"{n}: {c}" for n, c in filtered.dropped.items()) or "none"
+    with progress_bars() as add:
+        prepared, update = add("preparing pool"), add(f"selecting ({strategy})")
+        selection = select_examples(
+            texts, aligned, config, embedder=model, template=template,
+            on_prepare=prepared, on_progress=update,
+        )  # fmt: skip
+    written = write_jsonl_atomic(out, selection.records())
+    dropped = ", ".join(f"{n}: {c}" for n, c in selection.filtered.items()) or "none"
     cut = f"; {model.truncated} texts truncated to {max_tokens} tokens" if model.truncated else ""
     console.print(
-        f"{written} queries, {k} examples each from {len(filtered.pool)} pairs "
+        f"{written} queries, {k} examples each from {selection.pool_size} pairs "
         f"({strategy}; filtered out: {dropped}{cut}) -> {out} in "
         f"{time.monotonic() - started:.1f}s"
     )

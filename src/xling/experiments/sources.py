@@ -7,17 +7,18 @@ TSV, JSONL, ``xling:POOL``). Every reader returns line-aligned source and target
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from xling.core.errors import InvalidInputError
+from xling.core.errors import InvalidInputError, XlingError
 from xling.core.records import AlignedPool
 from xling.core.validation import is_blank, json_object
 from xling.data import flores_path
-from xling.experiments.config import DataConfig
-from xling.store import Pool, load_tsv, read_lines
+from xling.experiments.config import DataConfig, ExperimentConfig
+from xling.selectors import SelectorCache, aligned_pool
+from xling.store import load_tsv, open_pool, read_lines
 
-__all__ = ["TestSet", "read_pairs", "load_pool", "load_test"]
+__all__ = ["Direction", "TestSet", "load_directions", "load_pool", "load_test", "read_pairs"]
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,8 @@ def read_pairs(source: str, src: str, tgt: str, data: DataConfig) -> tuple[list[
     if kind == "bundled" and rest:
         return read_lines(flores_path(src, rest)), read_lines(flores_path(tgt, rest))
     if kind == "xling" and rest:
-        pool = Pool.open(rest, path=data.chroma_path, url=data.chroma_url, create=False)
-        aligned = pool.aligned(src, tgt, with_vectors=False)
+        pool = open_pool(rest, path=data.chroma_path, url=data.chroma_url)
+        aligned = aligned_pool(pool, src, tgt, with_vectors=False)
         return aligned.sources, aligned.targets
     if source.endswith(".tsv"):
         return _tsv(_path(source, data, src=src, tgt=tgt), src, tgt)
@@ -127,3 +128,41 @@ def load_test(data: DataConfig, src: str, tgt: str) -> TestSet:
             f"test_size={n} but the {src}-{tgt} test set has {len(sources)} sentences"
         )
     return TestSet(src, tgt, tuple(sources[:n]), tuple(targets[:n]))
+
+
+@dataclass
+class Direction:
+    """A direction's example pool, its fingerprint, its test set, and the selectors kept for
+    it (:func:`~xling.selectors.select_examples`'s cache)."""
+
+    pool: AlignedPool
+    pool_fingerprint: str
+    test: TestSet
+    selectors: SelectorCache = field(default_factory=dict)
+
+
+def load_directions(
+    config: ExperimentConfig, problems: list[tuple[str, str]]
+) -> dict[tuple[str, str], Direction]:
+    """The pool and test set of every direction; what is wrong is added to ``problems``."""
+    loaded: dict[tuple[str, str], Direction] = {}
+    largest_k = max(config.ks)
+    selecting = any(not s.zero_shot for s in config.strategies)
+    for src, tgt in config.directions:
+        try:
+            pool, fingerprint = load_pool(config.data, src, tgt)
+        except XlingError as exc:
+            problems.append((f"data.pool ({src}-{tgt})", str(exc)))
+            pool = None
+        try:
+            test = load_test(config.data, src, tgt)
+        except XlingError as exc:
+            problems.append((f"data.test ({src}-{tgt})", str(exc)))
+            test = None
+        if pool is not None and selecting and largest_k > len(pool):
+            problems.append(
+                ("k", f"{largest_k} is larger than the {src}-{tgt} pool ({len(pool)} pairs)")
+            )
+        if pool is not None and test is not None:
+            loaded[(src, tgt)] = Direction(pool, fingerprint, test)
+    return loaded

@@ -1,7 +1,16 @@
 """The shared LLM client and the embedded vLLM server."""
 
 from xling.llm.client import ChatMessage, Completion, LLMClient, LLMUsage, TokenLogprob
-from xling.llm.embedded import EmbeddedLLMConfig, ServerHandle, prepare, running, start, stop
+from xling.llm.embedded import (
+    EmbeddedLLMConfig,
+    ServerHandle,
+    aembedded_llm,
+    embedded_llm,
+    prepare,
+    running,
+    start,
+    stop,
+)
 
 __all__ = [
     "ChatMessage",
@@ -11,6 +20,8 @@ __all__ = [
     "LLMUsage",
     "ServerHandle",
     "TokenLogprob",
+    "aembedded_llm",
+    "embedded_llm",
     "prepare",
     "running",
     "start",

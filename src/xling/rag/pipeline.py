@@ -16,27 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from xling.core.aio import run_sync
 from xling.core.errors import InvalidInputError, ServiceUnavailableError, XlingError
 from xling.core.progress import ProgressCallback
 from xling.core.records import Hit, QueryHits, Question, read_questions
-from xling.core.validation import (
-    check_choice,
-    check_finite,
-    check_positive_int,
-    preview,
-)
+from xling.core.validation import preview
 from xling.eval.language_check import LanguageChecker
 from xling.eval.lid import UNDETERMINED, default_backend, get_identifier
-from xling.llm import Completion, LLMClient
+from xling.llm import Completion, EmbeddedLLMConfig, LLMClient
+from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from xling.llm.fitting import passage_budget, truncate_passages
 from xling.prompts.rag import ContextPassage, answer_messages, answer_prompt, parse_citations
-from xling.rerankers import Reranker
-from xling.retrieval import Retriever
+from xling.rag.answers import Answer, AnswerConfig, Attempt, StreamCallback
+from xling.rerankers import Reranker, get_reranker
+from xling.retrieval import Retriever, get_retriever
+from xling.store import Pool
 
 __all__ = [
     "StreamCallback",
@@ -45,184 +42,9 @@ __all__ = [
     "AnswerPipeline",
     "Attempt",
     "Question",
+    "build_answer_pipeline",
     "read_questions",
 ]
-
-OnLLMFailure = Literal["raise", "passages"]
-StreamCallback = Callable[[dict[str, Any]], Awaitable[None]]
-"""Receives the events of streamed answers (see :meth:`AnswerPipeline.aanswer_many`)."""
-PromptStyle = Literal["chat", "completion"]
-_ON_LLM_FAILURE: tuple[OnLLMFailure, ...] = ("raise", "passages")
-_STYLES: tuple[PromptStyle, ...] = ("chat", "completion")
-
-
-@dataclass(frozen=True)
-class AnswerConfig:
-    """How questions are answered.
-
-    Attributes:
-        k: Passages shown to the LLM.
-        retrieve_k: Passages retrieved (and reranked, with a reranker) per question.
-        langs: Only passages in these languages.
-        max_passage_tokens: Cap per passage, in the served model's tokens (lowered further to
-            fit its context).
-        max_tokens: Most tokens an answer may have.
-        temperature: Sampling temperature (0: greedy).
-        repetition_penalty: vLLM's penalty on repeated tokens (``None``: not sent, for servers
-            without it); small models loop without it.
-        reask: Ask once more, with a stronger instruction, when the answer's language is wrong.
-        style: ``chat`` (chat template) or ``completion`` (base models).
-        lid_backend: The backend that detects a question's language when it is not given.
-        check_backend: The backend of the answer check (``None``: the best measured for the
-            user's language).
-        on_llm_failure: ``raise`` a :class:`~xling.core.errors.ServiceUnavailableError`, or
-            ``passages``: return the retrieved passages with the answer missing and flagged.
-    """
-
-    k: int = 5
-    retrieve_k: int = 20
-    langs: tuple[str, ...] | None = None
-    max_passage_tokens: int = 160
-    max_tokens: int = 160
-    temperature: float = 0.0
-    repetition_penalty: float | None = 1.1
-    reask: bool = True
-    style: PromptStyle = "chat"
-    lid_backend: str = "pycld2"
-    check_backend: str | None = None
-    on_llm_failure: OnLLMFailure = "raise"
-
-    def __post_init__(self) -> None:
-        check_positive_int(self.k, "k")
-        check_positive_int(self.retrieve_k, "retrieve_k")
-        if self.retrieve_k < self.k:
-            raise InvalidInputError(
-                f"retrieve_k={self.retrieve_k} is below k={self.k}; retrieve at least k passages"
-            )
-        check_positive_int(self.max_passage_tokens, "max_passage_tokens")
-        check_positive_int(self.max_tokens, "max_tokens")
-        check_finite(self.temperature, "temperature", minimum=0.0)
-        if self.repetition_penalty is not None:
-            check_finite(self.repetition_penalty, "repetition_penalty", minimum=0.5, maximum=2.0)
-        check_choice(self.style, "style", _STYLES)
-        check_choice(self.on_llm_failure, "on_llm_failure", _ON_LLM_FAILURE)
-        get_identifier(self.lid_backend)
-        if self.check_backend is not None:
-            get_identifier(self.check_backend)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings, JSON-ready."""
-        return {
-            "k": self.k,
-            "retrieve_k": self.retrieve_k,
-            "langs": list(self.langs) if self.langs else None,
-            "max_passage_tokens": self.max_passage_tokens,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "repetition_penalty": self.repetition_penalty,
-            "reask": self.reask,
-            "style": self.style,
-            "lid_backend": self.lid_backend,
-            "check_backend": self.check_backend,
-            "on_llm_failure": self.on_llm_failure,
-        }
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One generated answer and its language check.
-
-    Attributes:
-        answer: The text.
-        language: The detected language (``und`` when undecided).
-        confidence: The LID confidence of that language, 0–1.
-        language_ok: Whether it is the user's language.
-        strict: Whether this was the re-ask.
-    """
-
-    answer: str
-    language: str
-    confidence: float
-    language_ok: bool
-    strict: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {
-            "answer": self.answer,
-            "language": self.language,
-            "confidence": round(self.confidence, 4),
-            "language_ok": self.language_ok,
-            "strict": self.strict,
-        }
-
-
-@dataclass
-class Answer:
-    """The result of one question.
-
-    Attributes:
-        qid: The question's id.
-        question: The question.
-        query_language: The user's language (given or detected).
-        query_language_detected: Whether it was detected (not given).
-        answer: The final answer; ``None`` when the LLM failed (see ``error``).
-        citations: Passage ids the answer cites, in order of first use.
-        dropped_citations: Numbers the answer cites that the prompt did not show.
-        language: The language detected in the final answer.
-        language_confidence: Its LID confidence.
-        language_ok: Whether the final answer is in the user's language.
-        attempts: Every answer generated (one, or two with the re-ask).
-        retrieved: Retrieved passage ids, best first.
-        reranked: Reranked ids, best first (``None`` without a reranker).
-        passages: The passages shown to the LLM (as retrieved or reranked).
-        reranker_fallback: Whether the reranker fell back to the retrieval order.
-        timings: Seconds per stage (``retrieve`` and ``rerank`` are the batch's).
-        usage: LLM tokens of this question (``prompt_tokens``, ``completion_tokens``, ``calls``).
-        error: Why the answer is missing, if it is.
-    """
-
-    qid: str
-    question: str
-    query_language: str
-    query_language_detected: bool
-    answer: str | None
-    citations: list[str]
-    dropped_citations: list[int]
-    language: str
-    language_confidence: float
-    language_ok: bool
-    attempts: list[Attempt]
-    retrieved: list[str]
-    reranked: list[str] | None
-    passages: list[Hit]
-    reranker_fallback: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
-    usage: dict[str, int] = field(default_factory=dict)
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``xling ask`` output line."""
-        return {
-            "qid": self.qid,
-            "question": self.question,
-            "query_language": self.query_language,
-            "query_language_detected": self.query_language_detected,
-            "answer": self.answer,
-            "language": self.language,
-            "language_confidence": round(self.language_confidence, 4),
-            "language_ok": self.language_ok,
-            "citations": self.citations,
-            "dropped_citations": self.dropped_citations,
-            "attempts": [a.to_dict() for a in self.attempts],
-            "retrieved": self.retrieved,
-            "reranked": self.reranked,
-            "reranker_fallback": self.reranker_fallback,
-            "passages": [p.to_dict() for p in self.passages],
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "usage": self.usage,
-            "error": self.error,
-        }
 
 
 class AnswerPipeline:
@@ -534,3 +356,47 @@ class AnswerPipeline:
         prompt_tokens = self.client.usage.prompt_tokens - before[0]
         completion_tokens = self.client.usage.completion_tokens - before[1]
         return Completion("".join(parts), "stop", prompt_tokens, completion_tokens)
+
+
+def build_answer_pipeline(
+    pool: Pool | Retriever,
+    llm: str | LLMClient | None = None,
+    *,
+    method: str = "dense",
+    task: str = "asymmetric",
+    rerank: str | None = None,
+    rerank_options: Mapping[str, Any] | None = None,
+    model: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float = DEFAULT_TIMEOUT,
+    config: AnswerConfig | None = None,
+) -> AnswerPipeline:
+    """The answer pipeline of ``xling ask``, ``xling demo`` and the server, in one call.
+
+    Args:
+        pool: An open pool (searched with ``method``), or a retriever already built on one
+            (the server keeps one per pool and method).
+        llm: An OpenAI-compatible server URL, a client, or ``None``: the embedded server's URL.
+        method: A registered retrieval method (``dense``, ``hybrid``, ...).
+        task: ``asymmetric`` (questions against passages) or ``symmetric``.
+        rerank: A registered reranker, or ``None`` for the retrieval order.
+        rerank_options: Fields of the reranker's config (``window``, ``stride``, ...).
+        model: The model to ask (default: the server's); with a URL only.
+        concurrency: Most LLM requests in flight; with a URL only.
+        timeout: Seconds per LLM request; with a URL only.
+        config: How questions are answered.
+
+    Raises:
+        UnknownSpecError: On an unknown method or reranker (the message lists them).
+        InvalidInputError: On a bad option.
+    """
+    retriever = pool if isinstance(pool, Retriever) else get_retriever(method, pool, task=task)
+    if isinstance(llm, LLMClient):
+        client = llm
+    else:
+        url = llm if llm is not None else EmbeddedLLMConfig().url
+        client = LLMClient(url, model, max_concurrency=concurrency, timeout=timeout)
+    reranker = None
+    if rerank is not None:
+        reranker = get_reranker(rerank, client, **dict(rerank_options or {}))
+    return AnswerPipeline(retriever, client, reranker=reranker, config=config)

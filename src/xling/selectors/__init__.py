@@ -6,6 +6,7 @@ chosen by name (:data:`SELECTORS`): ``random``, ``bm25``, ``r-bm25``, ``s2s``, `
 ``mix``, ``mmr``, ``margin``, ``borda``, ``rrf``.
 """
 
+from xling.selectors.aligned import aligned_pool
 from xling.selectors.base import Blocked, Ranking, Selector
 from xling.selectors.dense import DenseSelector
 from xling.selectors.filters import (
@@ -27,6 +28,7 @@ from xling.selectors.random_sample import RandomSelector
 from xling.selectors.recall import RBM25Selector
 from xling.selectors.registry import (
     SELECTORS,
+    SelectorCache,
     available_strategies,
     get_selector,
     register_selector,
@@ -66,6 +68,8 @@ __all__ = [
     "Selection",
     "SelectionConfig",
     "Selector",
+    "SelectorCache",
+    "aligned_pool",
     "available_strategies",
     "expected_scripts",
     "filter_pool",

@@ -91,7 +91,8 @@ class Selector(ABC):
     ) -> None:
         if not isinstance(pool, AlignedPool):
             raise InvalidInputError(
-                f"pool must be an xling AlignedPool (Pool.aligned(src, tgt)), got {pool!r:.60}"
+                "pool must be an xling AlignedPool (aligned_pool(pool, src, tgt)), got "
+                f"{pool!r:.60}"
             )
         if len(pool) == 0:
             raise InvalidInputError("the pool is empty; give at least one translation pair")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import replace
 
 from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
 from xling.core.registry import Registry
 from xling.embedders import Embedder
+from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MTTemplate, build_mt_prompt, get_mt_template
 from xling.selectors._options import BM25Options, DenseOptions, SelectorOptions
 from xling.selectors.base import Selector
 from xling.selectors.dense import DenseSelector
-from xling.selectors.filters import FilterOptions, filter_pool
+from xling.selectors.filters import FilteredPool, FilterOptions, filter_pool
 from xling.selectors.fusion import FusionMethod, FusionSelector
 from xling.selectors.lexical import BM25Selector
 from xling.selectors.margin import MarginSelector
@@ -23,12 +25,16 @@ from xling.selectors.types import DenseFormat, Selection, SelectionConfig
 
 __all__ = [
     "SELECTORS",
+    "SelectorCache",
     "SelectorFactory",
     "available_strategies",
     "get_selector",
     "register_selector",
     "select_examples",
 ]
+
+SelectorCache = dict[Hashable, tuple[FilteredPool, Selector]]
+"""What :func:`select_examples` keeps between calls on one pool (see its ``cache``)."""
 
 SelectorFactory = Callable[[AlignedPool, SelectionConfig, "str | Embedder"], Selector]
 
@@ -149,31 +155,76 @@ def select_examples(
     *,
     embedder: str | Embedder | None = None,
     filter_options: FilterOptions | None = None,
+    template: str | MTTemplate | None = DEFAULT_MT_TEMPLATE,
+    on_prepare: ProgressCallback | None = None,
     on_progress: ProgressCallback | None = None,
+    cache: SelectorCache | None = None,
 ) -> Selection:
-    """Filters the pool, builds the strategy and selects examples for every query.
+    """Filters the pool, builds the strategy, selects examples and builds every prompt.
+
+    The one path of ``xling select``, the server's ``/v1/select-examples`` and the experiment
+    runner.
 
     Args:
         queries: Source-language sentences to translate.
-        pool: The translation pairs.
+        pool: The translation pairs (:func:`~xling.selectors.aligned_pool` for a Chroma pool:
+            its stored vectors are used when the embedder is the pool's).
         config: What to do; default dense ``s2s`` with k = 5.
-        embedder: An embedder object to use instead of ``config.embedder``.
-        filter_options: Settings of the pool filters named in ``config.filters``.
-        on_progress: Called with (steps done, steps to do).
+        embedder: An embedder object (or spec) to use instead of ``config.embedder``; give a
+            Chroma pool's own embedder so that its stored vectors are used.
+        filter_options: Settings of the pool filters named in ``config.filters`` (default:
+            ``config.max_length_ratio``).
+        template: The MT prompt template of :attr:`Selection.prompts` (``None``: no prompts).
+        on_prepare: Called with (steps done, steps to do) while the pool side is prepared
+            (embedded, indexed).
+        on_progress: Called with (steps done, steps to do) while selecting.
+        cache: Keeps the filtered pool and the selector (with its embedded pool side) of each
+            configuration apart from ``k``, for calls on the same ``pool`` (the experiment
+            runner: one selector for every k and template of a strategy).
 
     Returns:
-        The examples of each query in prompt order, with the filter report.
+        The examples of each query in prompt order, its prompt, and the filter report.
+
+    Raises:
+        InvalidInputError: If ``k`` is larger than the filtered pool, or on bad queries.
+        UnknownSpecError: On an unknown strategy, filter or template.
     """
     cfg = SelectionConfig() if config is None else _check_config(config)
-    filtered = filter_pool(
-        pool, cfg.filters, filter_options or FilterOptions(max_length_ratio=cfg.max_length_ratio)
+    if template is not None:
+        get_mt_template(template)
+    options = filter_options or FilterOptions(max_length_ratio=cfg.max_length_ratio)
+    emb_key = embedder.id if isinstance(embedder, Embedder) else embedder
+    key = (replace(cfg, k=1), emb_key, repr(options))
+    if cache is not None and key in cache:
+        filtered, selector = cache[key]
+    else:
+        filtered = filter_pool(pool, cfg.filters, options)
+        selector = None
+    size = len(filtered.pool)
+    if cfg.k > size:
+        raise InvalidInputError(
+            f"k={cfg.k} is larger than the pool ({size} pairs); use at most {size}"
+        )
+    if selector is None:
+        selector = get_selector(filtered.pool, cfg, embedder=embedder)
+        if cache is not None:
+            cache[key] = (filtered, selector)
+    selector.prepare(on_prepare)
+    texts = list(queries)
+    examples = selector.select(texts, cfg.k, on_progress=on_progress)
+    prompts = (
+        [
+            build_mt_prompt(q, chosen, pool.src_lang, pool.tgt_lang, template)
+            for q, chosen in zip(texts, examples, strict=True)
+        ]
+        if template is not None
+        else []
     )
-    selector = get_selector(filtered.pool, cfg, embedder=embedder)
-    examples = selector.select(queries, cfg.k, on_progress=on_progress)
     return Selection(
-        queries=list(queries),
+        queries=texts,
         examples=examples,
         config=cfg,
-        pool_size=len(filtered.pool),
+        pool_size=size,
         filtered=filtered.dropped,
+        prompts=prompts,
     )

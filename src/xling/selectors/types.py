@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.core.numerics import MARGIN_KINDS, MarginKind
@@ -145,6 +145,8 @@ class Selection:
         config: The configuration used.
         pool_size: Pairs in the pool after filtering.
         filtered: Pairs each pool filter dropped, by filter name.
+        prompts: For each query, its few-shot translation prompt (empty when built without
+            one).
     """
 
     queries: list[str]
@@ -152,3 +154,25 @@ class Selection:
     config: SelectionConfig
     pool_size: int
     filtered: dict[str, int] = field(default_factory=dict)
+    prompts: list[str] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One JSON-ready record per query: the query, its examples in prompt order (scores
+        rounded to 6 digits) and its prompt; the ``xling select`` and server output."""
+        prompts = self.prompts or [""] * len(self.queries)
+        return [
+            {
+                "query": query,
+                "examples": [
+                    {
+                        "row": e.row,
+                        "source": e.source,
+                        "target": e.target,
+                        "score": round(e.score, 6),
+                    }
+                    for e in examples
+                ],  # fmt: skip
+                "prompt": prompt,
+            }
+            for query, examples, prompt in zip(self.queries, self.examples, prompts, strict=True)
+        ]

@@ -18,15 +18,23 @@ from typing import Any, TypeVar
 import numpy as np
 
 from xling.core.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
-from xling.core.records import Hit, QueryHits
+from xling.core.languages import normalize_code
+from xling.core.records import AlignedPool, Hit, QueryHits
 from xling.embedders import Embedder, get_embedder
 from xling.embedders.base import Role
 from xling.llm import LLMClient
 from xling.rerankers import RerankRequest, RerankResult, available_rerankers, get_reranker
 from xling.retrieval import Retriever, available_retrievers, get_retriever
+from xling.selectors import (
+    Selection,
+    SelectionConfig,
+    SelectorCache,
+    aligned_pool,
+    select_examples,
+)
 from xling.server.batching import RetrieveBatcher
 from xling.server.config import ServiceConfig
-from xling.store.pool import Pool
+from xling.store import Pool, open_pool
 
 __all__ = ["Replicas", "Service", "reranker_name", "relevance_scores"]
 
@@ -155,9 +163,7 @@ class Service:
         self.config = config
         self.pools: dict[str, Pool] = {}
         for name in config.pools:
-            self.pools[name] = Pool.open(
-                name, path=config.chroma_path, url=config.chroma_url, create=False
-            )
+            self.pools[name] = open_pool(name, path=config.chroma_path, url=config.chroma_url)
         self.embedders: dict[str, Embedder] = {}
         for pool in self.pools.values():
             self.embedders.setdefault(pool.embedder.id, pool.embedder)
@@ -168,6 +174,7 @@ class Service:
         self._retrievers: dict[tuple[str, str, str], Retriever] = {}
         self.batcher = RetrieveBatcher(max_queries=config.max_batch)
         self.waiting = 0  # LLM-bound requests admitted and not finished
+        self._aligned: dict[tuple[str, str, str], tuple[AlignedPool, SelectorCache]] = {}
 
     # -- lookups ----------------------------------------------------------------------------
     def pool(self, name: str | None) -> Pool:
@@ -250,6 +257,23 @@ class Service:
             encoded = [base64.b64encode(row.tobytes()).decode("ascii") for row in array]
             return encoded, embedder, tokens
         return array.tolist(), embedder, tokens
+
+    async def select(
+        self, pool: str | None, src: str, tgt: str, queries: list[str], strategy: str, k: int
+    ) -> Selection:
+        """ICL examples and prompts through :func:`~xling.selectors.select_examples`, on the
+        pool's stored vectors and embedder; a direction's pairs and selectors are kept."""
+        target = self.pool(pool)
+        config = SelectionConfig(strategy=strategy, k=k, embedder=target.embedder.id)
+
+        def work() -> Selection:
+            key = (target.name, normalize_code(src), normalize_code(tgt))
+            if key not in self._aligned:
+                self._aligned[key] = (aligned_pool(target, src, tgt), {})
+            aligned, cache = self._aligned[key]
+            return select_examples(queries, aligned, config, embedder=target.embedder, cache=cache)
+
+        return await asyncio.to_thread(work)
 
     async def aclose(self) -> None:
         """Closes the LLM clients."""

@@ -11,6 +11,7 @@ pool.index(load_aligned("eng.txt", "swh.txt", "eng", "swh"))  # idempotent, resu
 
 from xling.store.chroma_client import connect, default_chroma_path
 from xling.store.indexer import IndexReport
+from xling.store.opening import open_pool
 from xling.store.pool import Pool
 from xling.store.records import (
     Record,
@@ -33,5 +34,6 @@ __all__ = [
     "load_jsonl",
     "load_lines",
     "load_tsv",
+    "open_pool",
     "read_lines",
 ]

@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xling.core.errors import InvalidInputError
-from xling.core.languages import normalize_code
 from xling.core.progress import ProgressCallback
-from xling.core.records import AlignedPool, Hit
+from xling.core.records import Hit
 from xling.core.validation import check_texts
 from xling.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
 from xling.store.chroma_client import Database
@@ -38,7 +37,7 @@ from xling.store.collection import (
 )
 from xling.store.indexer import IndexReport, index_pool
 from xling.store.lock import OnWait
-from xling.store.records import Record, pair_keys
+from xling.store.records import Record
 
 if TYPE_CHECKING:
     from xling.store.verify import VerifyReport
@@ -295,8 +294,8 @@ class Pool(PoolCollection):
         """Reads records (and optionally their vectors) back, ordered by (source, row).
 
         A text is one record whatever the number of pairs it belongs to, so records read back
-        carry no ``side`` or ``pair_id`` (see :meth:`aligned` for the pairs); the metadata
-        holds the user's fields.
+        carry no ``side`` or ``pair_id`` (:func:`xling.selectors.aligned_pool` reads the
+        pairs); the metadata holds the user's fields.
 
         Raises:
             ServiceUnavailableError: If the server does not answer or the pool is damaged.
@@ -311,48 +310,3 @@ class Pool(PoolCollection):
                        user)
             )  # fmt: skip
         return records, vectors
-
-    def _side(
-        self, lang: str, side: str, with_vectors: bool
-    ) -> tuple[list[str], list[set[str]], list[int], np.ndarray | None]:
-        """One language's texts, the pairs each is on ``side`` of, rows, vectors."""
-        _, texts, metas, vectors = self.listing({"lang": lang}, with_vectors)
-        pairs: list[set[str]] = []
-        for meta in metas:
-            keys = {p for p, s in pair_keys(meta).items() if s == side}
-            if meta.get("side") == side and meta.get("pair_id"):  # the older layout
-                keys.add(str(meta["pair_id"]))
-            pairs.append(keys)
-        rows = [int(m["row"]) if m.get("row") is not None else i for i, m in enumerate(metas)]
-        return texts, pairs, rows, vectors
-
-    def aligned(self, src_lang: str, tgt_lang: str, *, with_vectors: bool = True) -> AlignedPool:
-        """The translation pairs of one direction, in row order, for ICL example selection.
-
-        Raises:
-            InvalidInputError: If the pool holds no pairs for that direction.
-            ServiceUnavailableError: If the server does not answer or the pool is damaged.
-        """
-        s, t = normalize_code(src_lang), normalize_code(tgt_lang)
-        src_texts, src_pairs, src_rows, src_vecs = self._side(s, "src", with_vectors)
-        tgt_texts, tgt_pairs, _, tgt_vecs = self._side(t, "tgt", with_vectors)
-        tgt_by_pair = {pair: i for i, keys in enumerate(tgt_pairs) for pair in keys}
-        keep = []
-        for i, keys in enumerate(src_pairs):
-            for pair in sorted(keys):
-                if pair in tgt_by_pair:
-                    keep.append((i, tgt_by_pair[pair]))
-        if not keep:
-            raise InvalidInputError(f"pool {self.name!r} holds no {s}->{t} translation pairs")
-        keep.sort(key=lambda pair: (src_rows[pair[0]], pair[0]))
-        si, ti = [a for a, _ in keep], [b for _, b in keep]
-        return AlignedPool(
-            sources=[src_texts[i] for i in si],
-            targets=[tgt_texts[i] for i in ti],
-            rows=[src_rows[i] for i in si],
-            src_lang=s,
-            tgt_lang=t,
-            source_vectors=src_vecs[si] if src_vecs is not None else None,
-            target_vectors=tgt_vecs[ti] if tgt_vecs is not None else None,
-            embedder_id=self.embedder.id,
-        )

@@ -15,7 +15,7 @@ from xling.core.records import Hit
 from xling.core.validation import check_positive_int
 from xling.integrations.llamaindex.embedding import XlingEmbedding
 from xling.retrieval import Retriever, available_retrievers, get_retriever
-from xling.store.pool import Pool
+from xling.store import open_pool
 
 __all__ = ["XlingRetriever", "hit_node"]
 
@@ -78,7 +78,7 @@ class XlingRetriever(BaseRetriever):
                 f"{type(embed_model).__name__}"
             )
         embedder = embed_model.embedder if embed_model is not None else None
-        target = Pool.open(pool, embedder, path=chroma_path, url=chroma_url, create=False)
+        target = open_pool(pool, embedder, path=chroma_path, url=chroma_url)
         self._retriever: Retriever = get_retriever(method, target, task=task, **dict(options or {}))
         self.method = method
         self._filters: dict[str, Any] = {

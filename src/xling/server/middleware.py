@@ -1,0 +1,181 @@
+"""What every request passes through before a route: the body cap, request ids and metrics,
+the API key and rate limit, and the mapping of errors to ``{"detail": ...}`` bodies."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from xling.core.errors import ServiceUnavailableError, UnknownSpecError, XlingError
+from xling.server.config import ServiceConfig
+
+__all__ = ["BodyLimit", "HTTPError", "RateLimit", "Authorizer", "add_error_handlers",
+           "add_request_ids"]  # fmt: skip
+
+access_log = logging.getLogger("xling.server.access")
+
+
+class HTTPError(Exception):
+    """An error answered with a status, a ``detail`` and headers."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers = status, detail, headers or {}
+
+
+class BodyLimit:
+    """Answers 413 to a body over ``limit`` bytes (declared or streamed), before any handler."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _plain_error(send, 413, f"request body over {self.limit} bytes")
+            return
+        # A streamed body (no Content-Length) is read here up to the limit, before the app sees
+        # it: raising from inside the app's receive would surface as a 400 body-parse error.
+        messages: list[Message] = []
+        seen = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away; the app sees it
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                await _plain_error(send, 413, f"request body over {self.limit} bytes")
+                return
+            if not message.get("more_body", False):
+                break
+        buffered = iter(messages)
+
+        async def replay() -> Message:
+            return next(buffered, None) or await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _plain_error(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RateLimit:
+    """Requests per minute and key: a token bucket refilled continuously."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.buckets: dict[str, tuple[float, float]] = defaultdict(lambda: (per_minute, 0.0))
+
+    def take(self, key: str) -> float:
+        """0 when allowed, else seconds until the next request would be."""
+        tokens, last = self.buckets[key]
+        now = time.monotonic()
+        tokens = (
+            min(self.per_minute, tokens + (now - last) * self.per_minute / 60.0) if last else tokens
+        )
+        if tokens < 1:
+            self.buckets[key] = (tokens, now)
+            return (1 - tokens) * 60.0 / self.per_minute
+        self.buckets[key] = (tokens - 1, now)
+        return 0.0
+
+
+class Authorizer:
+    """The route dependency that checks the bearer key (when keys are set) and its rate."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.keys = [k.encode() for k in config.api_keys]
+        self.per_minute = config.rate_limit
+        self.limiter = RateLimit(config.rate_limit) if config.rate_limit else None
+
+    async def __call__(self, request: Request) -> str:
+        """The caller's key (``anonymous`` without keys).
+
+        Raises:
+            HTTPError: 401 on a missing or wrong key, 429 over the rate limit.
+        """
+        if not self.keys:
+            return "anonymous"
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip().encode()
+        ok = scheme.lower() == "bearer" and any(hmac.compare_digest(given, k) for k in self.keys)
+        if not ok:
+            raise HTTPError(
+                401, "missing or wrong API key; send Authorization: Bearer KEY",
+                {"WWW-Authenticate": "Bearer"},
+            )  # fmt: skip
+        if self.limiter is not None:
+            wait = self.limiter.take(token.strip())
+            if wait:
+                raise HTTPError(
+                    429, f"rate limit of {self.per_minute} requests a minute reached",
+                    {"Retry-After": str(max(1, round(wait)))},
+                )  # fmt: skip
+        return token.strip()
+
+
+def add_request_ids(app: FastAPI, observe: Callable[[str, int, float], None]) -> None:
+    """Gives every response an ``X-Request-ID`` (the caller's or a new one), logs one JSON
+    access line, and reports ``(route, status, seconds)`` to ``observe`` (the metrics)."""
+
+    @app.middleware("http")
+    async def request_ids(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        path = getattr(request.scope.get("route"), "path", "unmatched")
+        observe(path, response.status_code, elapsed)
+        response.headers["X-Request-ID"] = rid
+        access_log.info(json.dumps({
+            "request_id": rid, "method": request.method, "path": request.url.path,
+            "status": response.status_code, "ms": round(elapsed * 1000, 2),
+        }))  # fmt: skip
+        return response
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error as ``{"detail": "one line"}``: 422 naming the field, 400 for an unknown
+    name, 503 with ``Retry-After`` when a backend is down, 500 without a stack trace."""
+
+    @app.exception_handler(HTTPError)
+    async def http_error(_: Request, exc: HTTPError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, exc.status, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or "body"
+        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid')}"}, 422)
+
+    @app.exception_handler(XlingError)
+    async def xling_error(_: Request, exc: XlingError) -> JSONResponse:
+        if isinstance(exc, ServiceUnavailableError):
+            return JSONResponse({"detail": str(exc)}, 503, {"Retry-After": "5"})
+        status = 400 if isinstance(exc, UnknownSpecError) else 422
+        return JSONResponse({"detail": str(exc)}, status)
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        logging.getLogger("xling.server").exception("internal error")
+        return JSONResponse({"detail": "internal error (logged on the server)"}, 500)

@@ -1,0 +1,226 @@
+"""The routes: each parses its body, checks the caps, calls one library (or service) function
+and renders the result."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+from xling.core.errors import InvalidInputError, ServiceUnavailableError
+from xling.core.records import Question
+from xling.llm import LLMClient
+from xling.rag.answers import Answer, AnswerConfig
+from xling.rag.pipeline import build_answer_pipeline
+from xling.rerankers import RerankResult, available_rerankers
+from xling.server.admission import Admission
+from xling.server.config import ServiceConfig
+from xling.server.middleware import Authorizer
+from xling.server.schemas import (
+    AnswerBody,
+    EmbeddingsBody,
+    RerankBody,
+    RetrieveBody,
+    SelectBody,
+    TextDocument,
+)
+from xling.server.service import Service, relevance_scores
+
+__all__ = ["add_routes"]
+
+
+def _check_cap(value: int, cap: int, what: str) -> None:
+    if value > cap:
+        raise InvalidInputError(f"{what} is {value}, over this server's cap of {cap}")
+
+
+def _check_texts(texts: list[str], cap: int, what: str) -> None:
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise InvalidInputError(f"{what}[{i}] is empty; give non-empty texts")
+        if len(text) > cap:
+            raise InvalidInputError(
+                f"{what}[{i}] has {len(text)} characters, over the cap of {cap}"
+            )
+
+
+def _rerank_response(
+    body: RerankBody, documents: list[str], result: RerankResult, name: str
+) -> Any:
+    """The TEI list (a ``texts`` body) or the Cohere/Jina object (a ``documents`` body)."""
+    scores = relevance_scores(result)
+    order = [int(c.id) for c in result.candidates]
+    top = len(order) if not body.top_n else min(body.top_n, len(order))
+    if body.texts is not None:
+        return [
+            {"index": i, "score": scores[i], **({"text": documents[i]} if body.return_text else {})}
+            for i in order[:top]
+        ]
+    results = []
+    for i in order[:top]:
+        item: dict[str, Any] = {"index": i, "relevance_score": scores[i]}
+        if body.return_documents:
+            item["document"] = {"text": documents[i]}
+        results.append(item)
+    usage = result.usage
+    return {
+        "id": uuid.uuid4().hex,
+        "model": body.model or f"xling-{name}",
+        "results": results,
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        },
+        "meta": {"billed_units": {"search_units": 1}, "api_version": {"version": "2"}},
+    }
+
+
+def add_routes(
+    app: FastAPI,
+    config: ServiceConfig,
+    svc: Callable[[], Service],
+    admission: Admission,
+    *,
+    metrics_text: Callable[[], str],
+    on_fallback: Callable[[], None],
+) -> None:
+    """Adds every route to ``app``; all but ``/healthz`` and ``/readyz`` need the API key."""
+    auth = [Depends(Authorizer(config))]
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        service = svc()
+        checks = {"chroma": True, "llm": bool(service.llm) and await service.llm.reachable()}
+        try:
+            for pool in service.pools.values():
+                pool.count()
+        except ServiceUnavailableError:
+            checks["chroma"] = False
+        ready = checks["chroma"] and (checks["llm"] or not service.llm)
+        return JSONResponse({"ready": ready, **checks}, 200 if ready else 503)
+
+    @app.get("/metrics", dependencies=auth)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(metrics_text(), media_type="text/plain")
+
+    @app.get("/v1/models", dependencies=auth)
+    async def models() -> dict[str, Any]:
+        data = [{"id": e, "object": "model", "type": "embedding"} for e in svc().embedders]
+        data += [
+            {"id": f"xling-{r}", "object": "model", "type": "rerank"} for r in available_rerankers()
+        ]
+        return {"object": "list", "data": data}
+
+    @app.get("/v1/pools", dependencies=auth)
+    async def pools() -> dict[str, Any]:
+        return {"data": [
+            {"name": p.name, "embedder": p.embedder.id, "count": p.count()}
+            for p in svc().pools.values()
+        ]}  # fmt: skip
+
+    async def rerank(body: RerankBody) -> Any:
+        raw = body.texts if body.texts is not None else body.documents
+        if raw is None:
+            raise InvalidInputError("give 'documents' (or 'texts'): the texts to rerank")
+        documents = [d.text if isinstance(d, TextDocument) else d for d in raw]
+        if not documents:
+            raise InvalidInputError("documents is empty; give at least one document")
+        _check_cap(len(documents), config.max_documents, "the number of documents")
+        _check_texts([body.query], config.max_text_chars, "query")
+        _check_texts(documents, config.max_text_chars, "documents")
+        admission.check()
+        async with admission.waiting():
+            result, name = await svc().rerank(
+                body.query, documents, body.model, body.max_tokens_per_doc
+            )
+        if result.fallback:
+            on_fallback()
+        return _rerank_response(body, documents, result, name)
+
+    for path in ("/rerank", "/v1/rerank", "/v2/rerank"):
+        app.post(path, dependencies=auth)(rerank)
+
+    @app.post("/v1/embeddings", dependencies=auth)
+    async def embeddings(body: EmbeddingsBody) -> dict[str, Any]:
+        texts = [body.input] if isinstance(body.input, str) else list(body.input)
+        if not texts:
+            raise InvalidInputError("input is empty; give a text or a list of texts")
+        _check_cap(len(texts), config.max_batch, "the number of inputs")
+        _check_texts(texts, config.max_text_chars, "input")
+        role = "document" if body.input_type in ("document", "passage") else "query"
+        vectors, embedder, tokens = await svc().embed(
+            texts, body.model, role, body.encoding_format, body.dimensions
+        )
+        return {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)
+            ],
+            "model": embedder.id,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+    @app.post("/v1/retrieve", dependencies=auth)
+    async def retrieve(body: RetrieveBody) -> dict[str, Any]:
+        _check_cap(len(body.queries), config.max_batch, "the number of queries")
+        _check_cap(body.k, config.max_k, "k")
+        _check_texts(body.queries, config.max_text_chars, "queries")
+        retriever, results = await svc().retrieve(
+            body.pool, body.method, body.task, body.queries, body.k, langs=body.langs,
+            exclude_langs=body.exclude_langs, where=body.where, query_lang=body.query_lang,
+        )  # fmt: skip
+        return {"pool": retriever.pool.name, "method": body.method,
+                "results": [r.to_dict() for r in results]}  # fmt: skip
+
+    @app.post("/v1/answer", dependencies=auth)
+    async def answer(body: AnswerBody) -> Any:
+        _check_cap(body.retrieve_k, config.max_k, "retrieve_k")
+        _check_texts([body.question], config.max_text_chars, "question")
+        admission.check()
+        service = svc()
+        retriever = service.retriever(body.pool, body.method, "asymmetric")
+        cfg = AnswerConfig(
+            k=body.k, retrieve_k=max(body.retrieve_k, body.k),
+            langs=tuple(body.langs) if body.langs else None,
+        )  # fmt: skip
+        question = Question(body.question, "0", body.lang)
+
+        def pipeline_on(client: LLMClient) -> Any:
+            return build_answer_pipeline(retriever, client, rerank=body.rerank, config=cfg)
+
+        if body.stream:
+            pipeline = pipeline_on(service.llm.pick())
+
+            async def events() -> AsyncIterator[str]:
+                async with admission.waiting():
+                    async for event in pipeline.astream(question):
+                        data = json.dumps(event, ensure_ascii=False)
+                        yield f"event: {event['event']}\ndata: {data}\n\n"
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        async def on(client: LLMClient) -> Answer:
+            (result,) = await pipeline_on(client).aanswer_many([question])
+            return result
+
+        async with admission.waiting():
+            result = await service.llm.run(on)
+        return result.to_dict()
+
+    @app.post("/v1/select-examples", dependencies=auth)
+    async def select_examples(body: SelectBody) -> dict[str, Any]:
+        _check_cap(len(body.queries), config.max_batch, "the number of queries")
+        _check_texts(body.queries, config.max_text_chars, "queries")
+        selection = await svc().select(
+            body.pool, body.src, body.tgt, body.queries, body.strategy, body.k
+        )
+        return {"results": selection.records()}
