@@ -110,7 +110,7 @@ def _long_chinese(count: int = 12, chars: int = 900) -> list[str]:
 
 
 async def _prompt_tokens(client: LLMClient, messages: list[Any]) -> int:
-    return len(await client.tokenize("\n".join(str(m.content) for m in messages)))
+    return len(await client.atokenize("\n".join(str(m.content) for m in messages)))
 
 
 def main() -> None:
@@ -184,7 +184,7 @@ def main() -> None:
                                 options={"window": 12, "stride": 6})  # fmt: skip
         xling_cjk.postprocess_nodes(cjk_nodes, QueryBundle(items["query"]))
         usage_calls = _calls(url) - before
-        context = asyncio.run(client.max_model_len()) or 0
+        context = asyncio.run(client.amax_model_len()) or 0
         try:
             rankgpt.postprocess_nodes(cjk_nodes, QueryBundle(items["query"]))
             rankgpt_cjk = "answered"

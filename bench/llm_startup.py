@@ -71,13 +71,15 @@ async def _workloads(
     async def prefill(texts: list[str]) -> float:
         before = client.usage.prompt_tokens
         started = time.perf_counter()
-        await asyncio.gather(*(client.complete(p, max_tokens=1) for p in texts))
+        await asyncio.gather(*(client.acomplete(p, max_tokens=1) for p in texts))
         return (client.usage.prompt_tokens - before) / (time.perf_counter() - started)
 
     async def decode(texts: list[str]) -> float:
         before = client.usage.completion_tokens
         started = time.perf_counter()
-        await asyncio.gather(*(client.complete(p, max_tokens=new_tokens, extra=eos) for p in texts))
+        await asyncio.gather(
+            *(client.acomplete(p, max_tokens=new_tokens, extra=eos) for p in texts)
+        )
         return (client.usage.completion_tokens - before) / (time.perf_counter() - started)
 
     try:

@@ -190,7 +190,7 @@ async def rankgpt_sequential(
             texts = [" ".join(c.text.split()[:300]) for c in window]
             note = ""
             messages = template.messages(request.query, texts, note=note)
-            answer = await client.chat(messages, max_tokens=max_tokens, temperature=0.0)
+            answer = await client.achat(messages, max_tokens=max_tokens, temperature=0.0)
             run.calls += 1
             run.windows += 1
             run.prompt_tokens += answer.prompt_tokens
@@ -284,7 +284,7 @@ async def run_all(args: argparse.Namespace, url: str, model: str) -> dict[str, A
     # The cap inside xling is looser than the cut above, so xling never cuts these texts again.
     common = {"cross_lingual": False, "max_passage_tokens": 2 * args.passage_tokens}
     listwise = ListwiseReranker(client, window=WINDOW, stride=STRIDE, **common)
-    max_tokens = await listwise.max_tokens(WINDOW)
+    max_tokens = await listwise.amax_tokens(WINDOW)
     # Warm-up (first requests compile kernels): one window of a query not in the runs.
     warm = RerankRequest.from_texts("warm-up query", [c.text for c in requests[0].candidates[:20]])
     await ListwiseReranker(client, window=WINDOW, max_tokens=4).arerank(warm)

@@ -21,7 +21,7 @@ PROMPT = "English sentence\nGood morning, my friend.\nFrench translation\n"
 
 
 async def test_completion_with_logprobs_and_stop(llm: LLMClient) -> None:
-    out = await llm.complete(PROMPT, max_tokens=12, logprobs=3, stop=["\n"])
+    out = await llm.acomplete(PROMPT, max_tokens=12, logprobs=3, stop=["\n"])
     assert out.text and "\n" not in out.text
     assert out.finish_reason in {"stop", "length"}
     assert out.prompt_tokens > 5 and 0 < out.completion_tokens <= 12
@@ -34,36 +34,36 @@ async def test_completion_with_logprobs_and_stop(llm: LLMClient) -> None:
 
 
 async def test_chat_with_top_logprobs(llm: LLMClient) -> None:
-    out = await llm.chat([{"role": "user", "content": "Say yes or no: is Paris in France?"}],
+    out = await llm.achat([{"role": "user", "content": "Say yes or no: is Paris in France?"}],
                          max_tokens=3, logprobs=5)  # fmt: skip
     assert out.logprobs is not None and len(out.logprobs[0].top) == 5
     assert out.completion_tokens <= 3
 
 
 async def test_greedy_is_deterministic_under_concurrency(llm: LLMClient) -> None:
-    outs = await asyncio.gather(*(llm.complete(PROMPT, max_tokens=8) for _ in range(6)))
+    outs = await asyncio.gather(*(llm.acomplete(PROMPT, max_tokens=8) for _ in range(6)))
     assert len({o.text for o in outs}) == 1
 
 
 async def test_tokenizer_truncation_handles_scripts_without_spaces(llm: LLMClient) -> None:
     text = "機械翻訳は言語の壁を越えるための重要な技術です。" * 4
-    tokens = await llm.tokenize(text)
+    tokens = await llm.atokenize(text)
     assert len(tokens) > 20
-    cut = await llm.truncate(text, 10)
-    assert len(await llm.tokenize(cut)) <= 10 + 1 and text.startswith(cut[:3])
-    assert await llm.truncate("short", 10) == "short"
-    assert await llm.max_model_len() == 8192
+    cut = await llm.atruncate(text, 10)
+    assert len(await llm.atokenize(cut)) <= 10 + 1 and text.startswith(cut[:3])
+    assert await llm.atruncate("short", 10) == "short"
+    assert await llm.amax_model_len() == 8192
 
 
 def test_sync_wrappers(vllm_server: ServerHandle) -> None:
     client = LLMClient(vllm_server.url)
-    assert client.complete_sync(PROMPT, max_tokens=4).completion_tokens <= 4
-    assert asyncio.run(client.model()) == vllm_server.model
+    assert client.complete(PROMPT, max_tokens=4).completion_tokens <= 4
+    assert asyncio.run(client.amodel()) == vllm_server.model
 
 
 async def test_server_side_errors_are_clear(llm: LLMClient) -> None:
     with pytest.raises(ServerRefusedError, match=r"refused the request with HTTP 400"):
-        await llm.complete(PROMPT, max_tokens=100_000)
+        await llm.acomplete(PROMPT, max_tokens=100_000)
 
 
 @pytest.mark.parametrize("url", ["localhost:8000", "", "ftp://x"])
@@ -119,7 +119,7 @@ async def test_retries_then_succeeds(
     url, handler = flaky_server
     handler.failures = failures
     client = new_llm(url, "m", max_retries=3, backoff=0.01)
-    assert (await client.complete("x")).text == "ok"
+    assert (await client.acomplete("x")).text == "ok"
     assert client.usage.retries == failures and handler.seen == failures + 1
 
 
@@ -133,7 +133,7 @@ async def test_gives_up_with_the_endpoint_named(
         ServiceUnavailableError,
         match=rf"{url}/v1/completions failed after 3 attempt\(s\) \(HTTP 503",
     ):
-        await client.complete("x")
+        await client.acomplete("x")
     assert handler.seen == 3
 
 
@@ -144,7 +144,7 @@ async def test_timeouts_are_retried(
     handler.delay = 1.0
     client = new_llm(url, "m", timeout=0.2, max_retries=1, backoff=0.01)
     with pytest.raises(ServiceUnavailableError, match="ReadTimeout"):
-        await client.complete("x")
+        await client.acomplete("x")
     assert client.usage.retries == 1
 
 
@@ -155,7 +155,7 @@ async def test_concurrency_is_bounded(
     handler.delay = 0.3
     client = new_llm(url, "m", max_concurrency=2)
     start = time.monotonic()
-    await asyncio.gather(*(client.complete("x") for _ in range(6)))
+    await asyncio.gather(*(client.acomplete("x") for _ in range(6)))
     # 6 requests, 2 at a time, 0.3 s each: three waves.
     assert time.monotonic() - start >= 0.85
 
@@ -166,4 +166,4 @@ async def test_unreachable_server(new_llm: NewLLM) -> None:
     with pytest.raises(
         ServiceUnavailableError, match=rf"{url}/v1/completions failed after 2 attempt"
     ):
-        await client.complete("x")
+        await client.acomplete("x")

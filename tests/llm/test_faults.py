@@ -73,7 +73,7 @@ async def test_a_bad_200_answer_is_a_server_failure(
     stand_in.always(CHAT, BAD_ANSWERS[name])
     client = client_of()
     with pytest.raises(ServiceUnavailableError) as info:
-        await client.chat(MESSAGES, max_tokens=2)
+        await client.achat(MESSAGES, max_tokens=2)
     message = str(info.value)
     assert message.startswith(f"LLM endpoint {stand_in.url}/chat/completions failed after 3 ")
     assert "check that the server is running" in message and "\n" not in message
@@ -85,7 +85,7 @@ async def test_a_bad_answer_then_a_good_one_succeeds(
 ) -> None:
     stand_in.then(CHAT, BAD_ANSWERS["JSON cut short"], BAD_ANSWERS["no choices"], GOOD)
     client = client_of()
-    completion = await client.chat(MESSAGES, max_tokens=2)
+    completion = await client.achat(MESSAGES, max_tokens=2)
     assert completion.text == "yes" and completion.completion_tokens == 3
     assert client.usage.retries == 2 and client.usage.calls == 1
 
@@ -106,7 +106,7 @@ async def test_bad_server_information_is_a_server_failure(
     client = new_llm(stand_in.url, max_retries=1, backoff=0.01)
     failed = r"failed after 2 attempt\(s\) \((malformed answer|the answer is not JSON)"
     with pytest.raises(ServiceUnavailableError, match=failed):
-        await (client.model() if call == "model" else client.tokenize("a b c"))
+        await (client.amodel() if call == "model" else client.atokenize("a b c"))
 
 
 async def test_a_refused_request_is_not_retried(
@@ -115,7 +115,7 @@ async def test_a_refused_request_is_not_retried(
     stand_in.always(CHAT, Reply.json({"error": {"message": "max_tokens is too large"}}, 400))
     client = client_of()
     with pytest.raises(ServerRefusedError, match="HTTP 400: max_tokens is too large"):
-        await client.chat(MESSAGES, max_tokens=10**6)
+        await client.achat(MESSAGES, max_tokens=10**6)
     assert stand_in.seen[CHAT] == 1
 
 
@@ -125,7 +125,7 @@ async def test_a_503_is_retried_then_reported_unavailable(
     stand_in.always(CHAT, Reply.json({"error": {"message": "engine is loading"}}, 503))
     client = client_of()
     with pytest.raises(ServiceUnavailableError) as info:
-        await client.chat(MESSAGES, max_tokens=2)
+        await client.achat(MESSAGES, max_tokens=2)
     assert str(info.value) == (
         f"LLM endpoint {stand_in.url}/chat/completions failed after 3 attempt(s) (HTTP 503: "
         '{"error": {"message": "engine is loading"}}); check that the server is running and '
@@ -141,7 +141,7 @@ async def test_a_refused_key_says_so_and_is_not_retried(
     stand_in.always(CHAT, Reply.json({"error": {"message": "Invalid API key"}}, status))
     client = client_of(api_key="wrong")
     with pytest.raises(ServerRefusedError) as info:
-        await client.chat(MESSAGES, max_tokens=2)
+        await client.achat(MESSAGES, max_tokens=2)
     assert str(info.value) == (
         f"LLM endpoint {stand_in.url}/chat/completions refused the API key with HTTP {status}: "
         "Invalid API key; pass the key it accepts"
@@ -157,11 +157,11 @@ async def test_a_refused_stream_and_a_malformed_chunk(
     client = client_of()
     stand_in.then(CHAT, Reply.json({"detail": "Not authenticated"}, 401))
     with pytest.raises(ServerRefusedError, match="refused the API key with HTTP 401: Not auth"):
-        async for _ in client.chat_stream(MESSAGES):
+        async for _ in client.achat_stream(MESSAGES):
             pass
     stand_in.then(CHAT, Reply(200, b"data: [1, 2]\n\n"))
     with pytest.raises(ServiceUnavailableError, match=r"answered a malformed body \(a streamed"):
-        async for _ in client.chat_stream(MESSAGES):
+        async for _ in client.achat_stream(MESSAGES):
             pass
 
 
@@ -173,7 +173,7 @@ async def test_a_hung_server_costs_at_most_the_deadline(
     client = client_of(timeout=0.4, max_retries=19, deadline=1.0)
     started = time.monotonic()
     with pytest.raises(ServiceUnavailableError) as info:
-        await client.chat(MESSAGES)
+        await client.achat(MESSAGES)
     elapsed = time.monotonic() - started
     # The attempts show the deadline at work (0.4 + 0.4 + 0.2 s; fewer on a loaded machine);
     # the clock only has to stay under the 8 s the attempts would take without it.
@@ -192,7 +192,7 @@ async def test_a_trickling_answer_is_cut_at_the_attempt_timeout(
     # (A loaded machine may stall a byte past the read timeout: ReadTimeout, as bounded.)
     bounded = r"\((no complete answer within 0\.5 s|ReadTimeout)"
     with pytest.raises(ServiceUnavailableError, match=bounded):
-        await client.chat(MESSAGES)
+        await client.achat(MESSAGES)
     assert time.monotonic() - started < 6
 
 
@@ -203,7 +203,7 @@ async def test_waiting_requests_give_up_when_the_server_is_found_down(
     client = client_of(max_concurrency=1, timeout=0.3, max_retries=1, deadline=0.8)
     started = time.monotonic()
     outcomes = await asyncio.gather(
-        *(client.chat(MESSAGES) for _ in range(6)), return_exceptions=True
+        *(client.achat(MESSAGES) for _ in range(6)), return_exceptions=True
     )
     elapsed = time.monotonic() - started
     # The first request used its two attempts; the five behind it did not wait out their own
@@ -214,16 +214,16 @@ async def test_waiting_requests_give_up_when_the_server_is_found_down(
     assert elapsed < 3.6, elapsed  # the 6 x 0.6 s above; the requests are the proof
     # A request made afterwards tries the server again.
     stand_in.always(CHAT, GOOD)
-    assert (await client.chat(MESSAGES)).text == "yes"
+    assert (await client.achat(MESSAGES)).text == "yes"
 
 
 async def test_concurrent_callers_share_one_model_lookup(
     stand_in: StandIn, new_llm: NewLLM
 ) -> None:
     client = new_llm(stand_in.url)  # no model given: the server's first is used
-    completions = await asyncio.gather(*(client.chat(MESSAGES) for _ in range(8)))
+    completions = await asyncio.gather(*(client.achat(MESSAGES) for _ in range(8)))
     assert {c.text for c in completions} == {stand_in.content}
-    assert stand_in.seen[MODELS] == 1 and await client.model() == "stand-in"
+    assert stand_in.seen[MODELS] == 1 and await client.amodel() == "stand-in"
 
 
 def test_defaults_suit_an_interactive_user() -> None:

@@ -129,11 +129,11 @@ async def test_passages_are_cut_by_model_tokens_not_spaces(
     cut = await truncate_passages(llm, texts, 12)
     for full, short in zip(texts, cut, strict=True):
         assert full.startswith(short) and 0 < len(short) < len(full) and " " not in short
-        assert len(await llm.tokenize(short)) <= 12
+        assert len(await llm.atokenize(short)) <= 12
         # Cutting by words (RankGPT, LlamaIndex) keeps far more than 12 tokens here: the first
         # 12 "words" of Chinese or Japanese text run to its first few spaces, if any.
         by_words = " ".join(full.split()[:12])
-        assert len(await llm.tokenize(by_words)) > 12
+        assert len(await llm.atokenize(by_words)) > 12
     # A cut inside a multi-byte character drops the partial character (no U+FFFD).
     assert not any("\ufffd" in short for short in cut)
     # Already short texts come back unchanged.

@@ -32,7 +32,7 @@ async def test_budget_fills_but_never_exceeds_the_context(
     budget = await passage_budget(proxied_llm, skeleton, 20, reserve=16, max_passage_tokens=300)
     assert 20 <= budget < 300  # the context, not the cap, decides
     passages = await truncate_passages(proxied_llm, paragraphs, budget)
-    completion = await proxied_llm.chat(template.messages(query, passages), max_tokens=1)
+    completion = await proxied_llm.achat(template.messages(query, passages), max_tokens=1)
     assert 0.8 * 1024 < completion.prompt_tokens <= 1024 - 16
     with pytest.raises(
         InvalidInputError, match="200 passages do not fit the server.s context of 1024"

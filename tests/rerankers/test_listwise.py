@@ -50,7 +50,7 @@ async def test_sliding_windows_account_calls_and_tokens(
     assert sorted(result.ids) == sorted(c.id for c in short_request.candidates)
     assert result.windows == result.usage.llm_calls == result.rounds == 4
     assert llm.usage.calls - before == 4  # tokenizer calls are not generation calls
-    assert 0 < result.usage.completion_tokens <= 4 * await reranker.max_tokens(3)  # type: ignore[attr-defined]
+    assert 0 < result.usage.completion_tokens <= 4 * await reranker.amax_tokens(3)  # type: ignore[attr-defined]
     # Scores are rank-derived: best first, strictly decreasing.
     scores = [c.score for c in result.candidates]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) == 5

@@ -200,14 +200,14 @@ async def _check_llm(
 ) -> str | None:
     """The served model, or ``None`` with the problem recorded."""
     try:
-        model = await client.model()
+        model = await client.amodel()
     except XlingError as exc:
         problems.append(("llm.url", f"{client.base_url} does not answer ({exc})"))
         return None
     if config.decoding.mode == "beam":
         probe = RunSpec("eng", "fra", "random", 0)
         try:
-            await client.complete("Hello", **{**_sampling(config, probe, 0), "max_tokens": 2})
+            await client.acomplete("Hello", **{**_sampling(config, probe, 0), "max_tokens": 2})
         except XlingError as exc:
             problems.append(("decoding.mode", f"the server refuses beam search ({exc})"))
     return model
@@ -278,7 +278,7 @@ async def _generate(
         examples, prompts = selection.examples, selection.prompts
 
     async def one(i: int) -> tuple[int, str]:
-        completion = await client.complete(prompts[i], **_sampling(config, spec, i))
+        completion = await client.acomplete(prompts[i], **_sampling(config, spec, i))
         return i, completion.text
 
     tasks = [asyncio.create_task(one(i)) for i in todo]

@@ -52,7 +52,7 @@ async def atranslate(
 
     async def one(prompt: str) -> str:
         nonlocal done
-        completion = await client.complete(
+        completion = await client.acomplete(
             prompt, max_tokens=max_tokens, temperature=0.0, stop=stop
         )
         done += 1

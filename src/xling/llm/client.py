@@ -153,11 +153,11 @@ class LLMClient:
         await self.aclose()
 
     # -- server information -----------------------------------------------------------------
-    async def list_models(self) -> list[dict[str, Any]]:
+    async def alist_models(self) -> list[dict[str, Any]]:
         """The model cards the server lists under ``/v1/models``."""
-        return await self._transport.request("GET", f"{self.base_url}/models", None, model_cards)
+        return await self._transport.arequest("GET", f"{self.base_url}/models", None, model_cards)
 
-    async def model(self) -> str:
+    async def amodel(self) -> str:
         """The model name requests use: the one given, else the server's first."""
         if self._model is None:
             info = await self._info()
@@ -176,41 +176,41 @@ class LLMClient:
         return await asyncio.shield(task)
 
     async def _fetch_info(self) -> dict[str, Any]:
-        models = await self.list_models()
+        models = await self.alist_models()
         if not models:
             raise ServiceUnavailableError(f"LLM endpoint {self.base_url} serves no model")
         chosen = [m for m in models if self._model in (None, m.get("id"))]
         self._model_info = chosen[0] if chosen else models[0]
         return self._model_info
 
-    async def max_model_len(self) -> int | None:
+    async def amax_model_len(self) -> int | None:
         """The context length the server reports (vLLM's ``max_model_len``), if any."""
         value = (await self._info()).get("max_model_len")
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             return None
         return value
 
-    async def tokenize(self, text: str) -> list[int]:
+    async def atokenize(self, text: str) -> list[int]:
         """Token ids of ``text`` by the served model's tokenizer (vLLM ``/tokenize``)."""
-        payload = {"model": await self.model(), "prompt": text, "add_special_tokens": False}
-        return await self._transport.request("POST", f"{self.root}/tokenize", payload, token_ids)
+        payload = {"model": await self.amodel(), "prompt": text, "add_special_tokens": False}
+        return await self._transport.arequest("POST", f"{self.root}/tokenize", payload, token_ids)
 
-    async def detokenize(self, tokens: Sequence[int]) -> str:
+    async def adetokenize(self, tokens: Sequence[int]) -> str:
         """Text of token ids by the served model's tokenizer (vLLM ``/detokenize``)."""
-        payload = {"model": await self.model(), "tokens": list(tokens)}
-        return await self._transport.request(
+        payload = {"model": await self.amodel(), "tokens": list(tokens)}
+        return await self._transport.arequest(
             "POST", f"{self.root}/detokenize", payload, prompt_text
         )
 
-    async def truncate(self, text: str, max_tokens: int) -> str:
+    async def atruncate(self, text: str, max_tokens: int) -> str:
         """Cuts ``text`` to at most ``max_tokens`` model tokens (never by splitting on spaces)."""
-        tokens = await self.tokenize(text)
+        tokens = await self.atokenize(text)
         if len(tokens) <= max_tokens:
             return text
-        return await self.detokenize(tokens[:max_tokens])
+        return await self.adetokenize(tokens[:max_tokens])
 
     # -- generation ---------------------------------------------------------------------------
-    async def complete(
+    async def acomplete(
         self,
         prompt: str,
         *,
@@ -247,7 +247,7 @@ class LLMClient:
             read=completion_choice,
         )
 
-    async def chat(
+    async def achat(
         self,
         messages: Sequence[ChatMessage],
         *,
@@ -258,7 +258,7 @@ class LLMClient:
         seed: int | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Completion:
-        """Chat completion (``/v1/chat/completions``); arguments as in :meth:`complete`.
+        """Chat completion (``/v1/chat/completions``); arguments as in :meth:`acomplete`.
 
         ``logprobs`` asks for that many ``top_logprobs`` per generated token.
         """
@@ -274,7 +274,7 @@ class LLMClient:
             read=chat_choice,
         )
 
-    async def chat_stream(
+    async def achat_stream(
         self,
         messages: Sequence[ChatMessage],
         *,
@@ -304,7 +304,7 @@ class LLMClient:
             ServerRefusedError: If the server refuses the request (HTTP 4xx but 408 and 429).
         """
         payload: dict[str, Any] = {
-            "model": await self.model(),
+            "model": await self.amodel(),
             "messages": list(messages),
             "max_tokens": max_tokens,
             "temperature": temperature,
@@ -316,7 +316,7 @@ class LLMClient:
         payload.update(extra or {})
         url = f"{self.base_url}/chat/completions"
         prompt_tokens = completion_tokens = 0
-        async for data in self._transport.stream_data(url, payload):
+        async for data in self._transport.astream_data(url, payload):
             if data == "[DONE]":
                 break
             try:
@@ -364,7 +364,7 @@ class LLMClient:
                 ``MalformedReply`` for a choice of another shape).
         """
         payload: dict[str, Any] = {
-            "model": await self.model(),
+            "model": await self.amodel(),
             **inputs,
             "max_tokens": max_tokens,
             "temperature": temperature,
@@ -379,20 +379,20 @@ class LLMClient:
         def completion_of(data: Any) -> Completion:
             return read_completion(data, read)
 
-        completion = await self._transport.request(
+        completion = await self._transport.arequest(
             "POST", f"{self.base_url}/{path}", payload, completion_of
         )
         self.usage.add(completion)
         return completion
 
     # -- sync edges ---------------------------------------------------------------------------
-    def complete_sync(self, prompt: str, **kwargs: Any) -> Completion:
-        """Blocking :meth:`complete`."""
-        return run_sync(self._once(self.complete(prompt, **kwargs)))
+    def complete(self, prompt: str, **kwargs: Any) -> Completion:
+        """Blocking :meth:`acomplete`."""
+        return run_sync(self._once(self.acomplete(prompt, **kwargs)))
 
-    def chat_sync(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
-        """Blocking :meth:`chat`."""
-        return run_sync(self._once(self.chat(messages, **kwargs)))
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
+        """Blocking :meth:`achat`."""
+        return run_sync(self._once(self.achat(messages, **kwargs)))
 
     async def _once(self, coro: Any) -> Any:
         try:

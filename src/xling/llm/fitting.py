@@ -50,11 +50,11 @@ async def passage_budget(
         InvalidInputError: If the budget falls below ``min_passage_tokens`` (window too large for
             the context, or a very long query).
     """
-    context = await client.max_model_len()
+    context = await client.amax_model_len()
     if context is None:
         return max_passage_tokens
     text = "\n".join(message["content"] for message in skeleton)
-    overhead = len(await client.tokenize(text))
+    overhead = len(await client.atokenize(text))
     overhead += _TOKENS_PER_MESSAGE * len(skeleton) + _TEMPLATE_SLACK
     free = context - overhead - reserve
     budget = min(max_passage_tokens, free // max(n_passages, 1))
@@ -70,6 +70,6 @@ async def passage_budget(
 
 async def truncate_passages(client: LLMClient, texts: Sequence[str], budget: int) -> list[str]:
     """Cuts every text to at most ``budget`` tokens of the served model's tokenizer."""
-    cut = await asyncio.gather(*(client.truncate(text, budget) for text in texts))
+    cut = await asyncio.gather(*(client.atruncate(text, budget) for text in texts))
     # A cut inside a multi-byte character decodes to U+FFFD; drop that partial character.
     return [piece.rstrip("\ufffd") for piece in cut]

@@ -121,7 +121,7 @@ class Transport:
             state = self._states[id(loop)] = _LoopState(loop, http, limit)
         return state
 
-    async def request(
+    async def arequest(
         self, method: str, url: str, payload: dict[str, Any] | None, read: Callable[[Any], T]
     ) -> T:
         """One request with retries, a timeout per attempt and a deadline in all.
@@ -195,7 +195,7 @@ class Transport:
                 state.down_at, state.down_reason = time.monotonic(), message
             raise ServiceUnavailableError(message)
 
-    async def stream_data(self, url: str, payload: dict[str, Any]) -> AsyncIterator[str]:
+    async def astream_data(self, url: str, payload: dict[str, Any]) -> AsyncIterator[str]:
         """POSTs ``payload`` and yields the ``data:`` fields of the server-sent events.
 
         One attempt: a stream cannot be retried half way. It holds one slot while it lasts.

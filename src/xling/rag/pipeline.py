@@ -343,13 +343,13 @@ class AnswerPipeline:
             options["extra"] = {"repetition_penalty": self.config.repetition_penalty}
         if self.config.style == "completion":
             prompt = answer_prompt(question, passages, lang, strict=strict, avoid=avoid)
-            return await self.client.complete(prompt, stop=["\nQuestion:"], **options)
+            return await self.client.acomplete(prompt, stop=["\nQuestion:"], **options)
         messages = answer_messages(question, passages, lang, strict=strict, avoid=avoid)
         if stream is None:
-            return await self.client.chat(messages, **options)
+            return await self.client.achat(messages, **options)
         parts: list[str] = []
         before = (self.client.usage.prompt_tokens, self.client.usage.completion_tokens)
-        async for piece in self.client.chat_stream(messages, **options):
+        async for piece in self.client.achat_stream(messages, **options):
             parts.append(piece)
             await stream(piece)
         # The stream's counts (concurrent streams of the same client may blur them).

@@ -184,13 +184,13 @@ class Ledger:
     repairs: list[Repair] = field(default_factory=list)
     fallbacks: list[Fallback] = field(default_factory=list)
 
-    async def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
         """One chat call, counted."""
-        completion = await self.client.chat(messages, **kwargs)
+        completion = await self.client.achat(messages, **kwargs)
         self.usage.add(completion)
         return completion
 
-    async def next_token_logprobs(
+    async def anext_token_logprobs(
         self, messages: Sequence[ChatMessage], *, top: int, continue_final: bool
     ) -> tuple[Completion, dict[str, float] | None]:
         """Generates one token and returns the top alternatives' logprobs (``None``: none given).
@@ -201,7 +201,7 @@ class Ledger:
             top: How many alternatives to ask for (at most 20 on a default vLLM).
             continue_final: Continue the final message (vLLM's ``continue_final_message``).
         """
-        completion = await self.chat(
+        completion = await self.achat(
             messages,
             max_tokens=1,
             temperature=0.0,
@@ -364,7 +364,7 @@ class Reranker(ABC):
             wanted = request.is_cross_lingual()
         return cross_lingual_note(request.query_lang, request.langs) if wanted else ""
 
-    async def fitted_passages(
+    async def afitted_passages(
         self, request: RerankRequest, skeleton: Sequence[ChatMessage], per_prompt: int, reserve: int
     ) -> list[str]:
         """The reranked span's texts, cut by model tokens so ``per_prompt`` passages fit."""
@@ -378,7 +378,7 @@ class Reranker(ABC):
         texts = [c.text for c in request.candidates[: self.span(request)]]
         return await truncate_passages(self.client, texts, budget)
 
-    async def logprobs_or_none(
+    async def alogprobs_or_none(
         self,
         ledger: Ledger,
         messages: Sequence[ChatMessage],
@@ -403,14 +403,14 @@ class Reranker(ABC):
         if self._has_logprobs is None:
             async with self._probe_lock():
                 if self._has_logprobs is None:
-                    completion, found = await ledger.next_token_logprobs(
+                    completion, found = await ledger.anext_token_logprobs(
                         messages, top=top, continue_final=continue_final
                     )
                     self._has_logprobs = found is not None
                     if found is not None:
                         return completion, found
         if self._has_logprobs:
-            completion, found = await ledger.next_token_logprobs(
+            completion, found = await ledger.anext_token_logprobs(
                 messages, top=top, continue_final=continue_final
             )
             if found is not None:

@@ -181,9 +181,9 @@ class ListwiseReranker(Reranker):
         if size <= 1:  # nothing to order
             return RerankOrder(order)
         note = self.note(request)
-        max_tokens = await self.max_tokens(cfg.window)
+        max_tokens = await self.amax_tokens(cfg.window)
         skeleton = self.template.messages(request.query, [""] * size, style=cfg.style, note=note)
-        passages = await self.fitted_passages(request, skeleton, size, reserve=max_tokens)
+        passages = await self.afitted_passages(request, skeleton, size, reserve=max_tokens)
         job = _Job(request, ledger, passages, note, max_tokens)
         if cfg.mode == "tdpart":
             top, rounds = await self._tdpart(job, order[cfg.rank_start :])
@@ -197,13 +197,13 @@ class ListwiseReranker(Reranker):
                 order[start:end] = await self._rank_window(job, order[start:end], where)
         return RerankOrder(order, windows=job.windows, rounds=len(windows) * cfg.passes)
 
-    async def max_tokens(self, window: int) -> int:
+    async def amax_tokens(self, window: int) -> int:
         """Tokens generated per window: a complete answer in the model's tokens plus a margin."""
         if self.config.max_tokens is not None:
             return self.config.max_tokens
         if window not in self._answer_tokens:
             answer = self.template.example_answer(window, self.config.style)
-            self._answer_tokens[window] = len(await self.client.tokenize(answer)) + _ANSWER_MARGIN
+            self._answer_tokens[window] = len(await self.client.atokenize(answer)) + _ANSWER_MARGIN
         return self._answer_tokens[window]
 
     async def _tdpart(self, job: _Job, items: list[int]) -> tuple[list[int], int]:
@@ -241,7 +241,7 @@ class ListwiseReranker(Reranker):
         query = job.request.query
         if cfg.scoring != "generate":
             messages = self.template.first_messages(query, texts, style=cfg.style, note=job.note)
-            _, top = await self.logprobs_or_none(
+            _, top = await self.alogprobs_or_none(
                 job.ledger,
                 messages,
                 scoring="logprob" if cfg.scoring == "first" else "auto",
@@ -251,7 +251,7 @@ class ListwiseReranker(Reranker):
             if top is not None:
                 return [items[i] for i in self._first_order(top, len(items), job.ledger, where)]
         messages = self.template.messages(query, texts, style=cfg.style, note=job.note)
-        completion = await job.ledger.chat(
+        completion = await job.ledger.achat(
             messages, max_tokens=job.max_tokens, temperature=cfg.temperature
         )
         permutation = parse_permutation(

@@ -98,7 +98,7 @@ class PairwiseReranker(Reranker):
             return RerankOrder(list(range(span)))
         note = self.note(request)
         skeleton = self.template.messages(request.query, "", "", note=note)
-        passages = await self.fitted_passages(request, skeleton, 2, reserve=self.config.max_tokens)
+        passages = await self.afitted_passages(request, skeleton, 2, reserve=self.config.max_tokens)
         asked = 0
 
         async def compare(i: int, j: int) -> float:
@@ -121,7 +121,7 @@ class PairwiseReranker(Reranker):
         self, ledger: Ledger, query: str, a: str, b: str, note: str, where: str
     ) -> Choice | None:
         """Which passage the model prefers in one order; ``None`` when unreadable."""
-        _, top = await self.logprobs_or_none(
+        _, top = await self.alogprobs_or_none(
             ledger,
             self.template.scoring_messages(query, a, b, note=note),
             scoring=self.config.scoring,
@@ -135,7 +135,7 @@ class PairwiseReranker(Reranker):
             if lp_a == lp_b:
                 return None
             return "A" if (lp_b is None or (lp_a is not None and lp_a > lp_b)) else "B"
-        completion = await ledger.chat(
+        completion = await ledger.achat(
             self.template.messages(query, a, b, note=note),
             max_tokens=self.config.max_tokens,
             temperature=self.config.temperature,

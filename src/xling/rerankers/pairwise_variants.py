@@ -60,7 +60,7 @@ class _Counter:
         self.compare = compare
         self.calls = 0
 
-    async def beats(self, a: int, b: int) -> bool:
+    async def abeats(self, a: int, b: int) -> bool:
         self.calls += 1
         return await self.compare(a, b) > 0.5
 
@@ -91,11 +91,11 @@ async def heapsort(items: list[int], compare: Compare, top_k: int) -> SortOutcom
             largest, left, right = i, 2 * i + 1, 2 * i + 2
             if left < size:
                 made += 1
-                if await counter.beats(arr[left], arr[largest]):
+                if await counter.abeats(arr[left], arr[largest]):
                     largest = left
             if right < size:
                 made += 1
-                if await counter.beats(arr[right], arr[largest]):
+                if await counter.abeats(arr[right], arr[largest]):
                     largest = right
             if largest == i:
                 return made
@@ -128,7 +128,7 @@ async def sliding(items: list[int], compare: Compare, top_k: int) -> SortOutcome
     counter = _Counter(compare)
     for p in range(min(top_k, n - 1)):
         for j in range(n - 1, p, -1):
-            if await counter.beats(arr[j], arr[j - 1]):
+            if await counter.abeats(arr[j], arr[j - 1]):
                 arr[j - 1], arr[j] = arr[j], arr[j - 1]
     return SortOutcome(arr, None, counter.calls, counter.calls)
 

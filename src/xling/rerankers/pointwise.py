@@ -66,7 +66,7 @@ class PointwiseReranker(Reranker):
         span = self.span(request)
         note = self.note(request)
         skeleton = self.template.messages(request.query, "", note=note)
-        passages = await self.fitted_passages(request, skeleton, 1, reserve=self.config.max_tokens)
+        passages = await self.afitted_passages(request, skeleton, 1, reserve=self.config.max_tokens)
         scores = await gather(
             *(
                 self._score(ledger, request.query, passages[i], note, request.candidates[i].id)
@@ -78,7 +78,7 @@ class PointwiseReranker(Reranker):
 
     async def _score(self, ledger: Ledger, query: str, passage: str, note: str, cid: str) -> float:
         messages = self.template.messages(query, passage, note=note)
-        _, top = await self.logprobs_or_none(
+        _, top = await self.alogprobs_or_none(
             ledger, messages, scoring=self.config.scoring, continue_final=False
         )
         if top is not None:
@@ -91,7 +91,7 @@ class PointwiseReranker(Reranker):
                     return p_yes / (p_yes + p_no)
             ledger.repairs.append(Repair("unparsed_answer", 1, f"candidate {cid}"))
             return 0.5
-        completion = await ledger.chat(
+        completion = await ledger.achat(
             messages, max_tokens=self.config.max_tokens, temperature=self.config.temperature
         )
         word = _WORD.search(completion.text[:MAX_ANSWER_CHARS].casefold())

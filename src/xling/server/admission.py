@@ -45,7 +45,7 @@ class Admission:
         self.on_admit()
 
     @asynccontextmanager
-    async def waiting(self) -> AsyncIterator[None]:
+    async def aslot(self) -> AsyncIterator[None]:
         """Counts an admitted request as waiting for the length of the block."""
         service = self.service()
         service.waiting += 1

@@ -55,7 +55,7 @@ class RetrieveBatcher:
         self._lanes: dict[_Key, _Lane] = {}
         self.searches = 0  # merged searches run (for tests and metrics)
 
-    async def retrieve(
+    async def aretrieve(
         self,
         retriever: Retriever,
         queries: Sequence[str],

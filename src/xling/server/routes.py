@@ -99,7 +99,7 @@ def add_routes(
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
         service = svc()
-        checks = {"chroma": True, "llm": bool(service.llm) and await service.llm.reachable()}
+        checks = {"chroma": True, "llm": bool(service.llm) and await service.llm.areachable()}
         try:
             for pool in service.pools.values():
                 pool.count()
@@ -138,8 +138,8 @@ def add_routes(
         _check_texts([body.query], config.max_text_chars, "query")
         _check_texts(documents, config.max_text_chars, "documents")
         admission.check()
-        async with admission.waiting():
-            result, name = await svc().rerank(
+        async with admission.aslot():
+            result, name = await svc().arerank(
                 body.query, documents, body.model, body.max_tokens_per_doc
             )
         if result.fallback:
@@ -157,7 +157,7 @@ def add_routes(
         _check_cap(len(texts), config.max_batch, "the number of inputs")
         _check_texts(texts, config.max_text_chars, "input")
         role = "document" if body.input_type in ("document", "passage") else "query"
-        vectors, embedder, tokens = await svc().embed(
+        vectors, embedder, tokens = await svc().aembed(
             texts, body.model, role, body.encoding_format, body.dimensions
         )
         return {
@@ -174,7 +174,7 @@ def add_routes(
         _check_cap(len(body.queries), config.max_batch, "the number of queries")
         _check_cap(body.k, config.max_k, "k")
         _check_texts(body.queries, config.max_text_chars, "queries")
-        retriever, results = await svc().retrieve(
+        retriever, results = await svc().aretrieve(
             body.pool, body.method, body.task, body.queries, body.k, langs=body.langs,
             exclude_langs=body.exclude_langs, where=body.where, query_lang=body.query_lang,
         )  # fmt: skip
@@ -201,7 +201,7 @@ def add_routes(
             pipeline = pipeline_on(service.llm.pick())
 
             async def events() -> AsyncIterator[str]:
-                async with admission.waiting():
+                async with admission.aslot():
                     async for event in pipeline.astream(question):
                         data = json.dumps(event, ensure_ascii=False)
                         yield f"event: {event['event']}\ndata: {data}\n\n"
@@ -212,15 +212,15 @@ def add_routes(
             (result,) = await pipeline_on(client).aanswer_many([question])
             return result
 
-        async with admission.waiting():
-            result = await service.llm.run(on)
+        async with admission.aslot():
+            result = await service.llm.arun(on)
         return result.to_dict()
 
     @app.post("/v1/select-examples", dependencies=auth)
     async def select_examples(body: SelectBody) -> dict[str, Any]:
         _check_cap(len(body.queries), config.max_batch, "the number of queries")
         _check_texts(body.queries, config.max_text_chars, "queries")
-        selection = await svc().select(
+        selection = await svc().aselect(
             body.pool, body.src, body.tgt, body.queries, body.strategy, body.k
         )
         return {"results": selection.records()}

@@ -89,7 +89,7 @@ class Replicas:
     def __bool__(self) -> bool:
         return bool(self._replicas)
 
-    async def run(self, work: Callable[[LLMClient], Awaitable[T]]) -> T:
+    async def arun(self, work: Callable[[LLMClient], Awaitable[T]]) -> T:
         """Runs ``work`` on a replica, failing over to the next when a server fails.
 
         Raises:
@@ -133,11 +133,11 @@ class Replicas:
         """LLM-bound requests being served now."""
         return sum(r.in_flight for r in self._replicas)
 
-    async def reachable(self) -> bool:
+    async def areachable(self) -> bool:
         """Whether at least one replica answers."""
         for replica in self._replicas:
             try:
-                await replica.client.model()
+                await replica.client.amodel()
                 return True
             except ServiceUnavailableError:
                 continue
@@ -212,14 +212,14 @@ class Service:
         return self.embedders[model]
 
     # -- work -------------------------------------------------------------------------------
-    async def retrieve(
+    async def aretrieve(
         self, pool: str | None, method: str, task: str, queries: list[str], k: int, **filters: Any
     ) -> tuple[Retriever, list[QueryHits]]:
         """Hits of ``queries``; concurrent requests are merged into one search (batching.py)."""
         retriever = self.retriever(pool, method, task)
-        return retriever, await self.batcher.retrieve(retriever, queries, k, **filters)
+        return retriever, await self.batcher.aretrieve(retriever, queries, k, **filters)
 
-    async def rerank(
+    async def arerank(
         self, query: str, documents: list[str], model: str | None, max_tokens: int | None
     ) -> tuple[RerankResult, str]:
         """Reranks documents (ids are their indexes); returns the result and reranker name."""
@@ -232,9 +232,9 @@ class Service:
         async def on(client: LLMClient) -> RerankResult:
             return await get_reranker(name, client, **options).arerank(request)
 
-        return await self.llm.run(on), name
+        return await self.llm.arun(on), name
 
-    async def embed(
+    async def aembed(
         self, texts: list[str], model: str | None, role: str, encoding: str, dims: int | None
     ) -> tuple[list[Any], Embedder, int]:
         """Embeddings as lists of floats or base64 strings (little-endian float32), the
@@ -258,7 +258,7 @@ class Service:
             return encoded, embedder, tokens
         return array.tolist(), embedder, tokens
 
-    async def select(
+    async def aselect(
         self, pool: str | None, src: str, tgt: str, queries: list[str], strategy: str, k: int
     ) -> Selection:
         """ICL examples and prompts through :func:`~xling.selectors.select_examples`, on the
