@@ -89,11 +89,11 @@ def select_all(
     chosen: dict[str, list[list[Example]]] = {}
     for name in tqdm(STRATEGIES, desc=f"eng->{tgt} selection", leave=False):
         embedder = embedders["cross" if name in CROSS else "main"]
-        selector = get_selector(pool, SelectionConfig(strategy=name, k=K), embedder=embedder)
+        selector = get_selector(pool, SelectionConfig(method=name, k=K), embedder=embedder)
         chosen[name] = selector.select(queries, K)
     default = embedders["cross"]
     for name in WITH_DEFAULT:
-        selector = get_selector(pool, SelectionConfig(strategy=name, k=K), embedder=default)
+        selector = get_selector(pool, SelectionConfig(method=name, k=K), embedder=default)
         chosen[f"{name} ({default.id})"] = selector.select(queries, K)
     return chosen
 

@@ -110,7 +110,7 @@ CASES: list[tuple[str, Callable[[], object], type[XlingError], str]] = [
     ("pool-none", lambda: get_selector(None, "s2s"), InvalidInputError, "got None"),  # type: ignore[arg-type]
     ("config-int", lambda: get_selector(POOL, 5), InvalidInputError, "got 5 (int)"),  # type: ignore[arg-type]
     ("config-str", lambda: select_examples(["a"], POOL, "s2s"), InvalidInputError, "got 's2s'"),  # type: ignore[arg-type]
-    ("strategy", lambda: SelectionConfig(strategy="knn"), UnknownSpecError, "'knn'"),
+    ("strategy", lambda: SelectionConfig(method="knn"), UnknownSpecError, "'knn'"),
     ("k-zero", lambda: get_selector(POOL, "random").select(["a"], 0), InvalidInputError, "k=0"),
     ("k-nan", lambda: get_selector(POOL, "random").select(["a"], NAN), InvalidInputError, "k=nan"),  # type: ignore[arg-type]
     ("k-big", lambda: get_selector(POOL, "bm25").select(["a"], 9), InvalidInputError, "k=9"),

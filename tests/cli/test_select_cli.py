@@ -48,6 +48,22 @@ def test_select_writes_one_line_per_query(
     assert [p.name for p in out.parent.iterdir()] == ["prompts.jsonl"]  # no temp file left
 
 
+def test_method_is_the_option_and_strategy_its_old_name(
+    xling: Callable[..., Result], shared_data: Path, tmp_path: Path
+) -> None:
+    src, tgt, queries = _files(shared_data, tmp_path)
+    outs = {}
+    for option in ("--method", "-m", "--strategy"):
+        out = tmp_path / f"{option.strip('-')}.jsonl"
+        result = xling("select", "--pool-src", str(src), "--pool-tgt", str(tgt),
+                       "--queries", str(queries), "--src", "eng", "--tgt", "swh",
+                       option, "bm25", "-k", "2", "--out", str(out))  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "(bm25;" in result.output
+        outs[option] = out.read_text(encoding="utf-8")
+    assert outs["--method"] == outs["-m"] == outs["--strategy"] != ""
+
+
 def test_select_margin_with_the_readme_command(
     xling: Callable[..., Result], shared_data: Path, tmp_path: Path
 ) -> None:
@@ -91,7 +107,7 @@ def test_select_bad_input_exits_2_and_writes_nothing(
     base = ["select", "--queries", str(queries), "--src", "eng", "--tgt", "swh", "--out", str(out)]
     cases = {
         ("--pool-src", str(src), "--pool-tgt", str(tgt), "--strategy", "knn"):
-            "unknown selection strategy 'knn'; allowed: random, bm25, r-bm25, s2s, s2t, mix, "
+            "unknown selection method 'knn'; allowed: random, bm25, r-bm25, s2s, s2t, mix, "
             "mmr, margin, borda, rrf",
         ("--pool-src", str(src), "--pool-tgt", str(short), "--strategy", "bm25"):
             "has 30 lines but",

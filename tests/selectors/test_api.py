@@ -15,7 +15,7 @@ from xling.selectors import (
     SELECTORS,
     SelectionConfig,
     aligned_pool,
-    available_strategies,
+    available_selectors,
     get_selector,
     select_examples,
 )
@@ -25,12 +25,12 @@ ALL = ["random", "bm25", "r-bm25", "s2s", "s2t", "mix", "mmr", "margin", "borda"
 
 
 def test_every_strategy_is_registered() -> None:
-    assert available_strategies() == ALL == list(SELECTORS)
+    assert available_selectors() == ALL == list(SELECTORS)
 
 
 def test_bad_input_is_refused_with_the_allowed_values(flores_pool: PoolMaker) -> None:
     pool = flores_pool(n=20)
-    unknown = "unknown selection strategy 'knn'; allowed: random, bm25, r-bm25, s2s"
+    unknown = "unknown selection method 'knn'; allowed: random, bm25, r-bm25, s2s"
     with pytest.raises(UnknownSpecError, match=unknown):
         get_selector(pool, "knn")
     selector = get_selector(pool, "bm25")
@@ -58,11 +58,9 @@ def test_every_strategy_gives_k_distinct_examples_deterministically(
 ) -> None:
     pool = flores_pool("eng", "fra", n=300)
     queries = flores("eng", "devtest")[:40]
-    selector = get_selector(pool, SelectionConfig(strategy=strategy), embedder=use_m3)
+    selector = get_selector(pool, SelectionConfig(method=strategy), embedder=use_m3)
     first = selector.select(queries, 5)
-    again = get_selector(pool, SelectionConfig(strategy=strategy), embedder=use_m3).select(
-        queries, 5
-    )
+    again = get_selector(pool, SelectionConfig(method=strategy), embedder=use_m3).select(queries, 5)
     assert first == again
     for examples in first:
         rows = [e.row for e in examples]
@@ -76,8 +74,8 @@ def test_every_strategy_gives_k_distinct_examples_deterministically(
 def test_order_option_reverses_the_prompt_order(flores_pool: PoolMaker) -> None:
     pool = flores_pool(n=200)
     query = ["The president of the United States met the Prime Minister."]
-    last = get_selector(pool, SelectionConfig(strategy="bm25")).select(query, 4)[0]
-    first = get_selector(pool, SelectionConfig(strategy="bm25", order="nearest-first")).select(
+    last = get_selector(pool, SelectionConfig(method="bm25")).select(query, 4)[0]
+    first = get_selector(pool, SelectionConfig(method="bm25", order="nearest-first")).select(
         query, 4
     )[0]
     assert first == last[::-1]
@@ -87,9 +85,9 @@ def test_order_option_reverses_the_prompt_order(flores_pool: PoolMaker) -> None:
 def test_random_is_seeded(flores_pool: PoolMaker) -> None:
     pool = flores_pool(n=500)
     queries = ["One.", "Two.", "Three."]
-    a = get_selector(pool, SelectionConfig(strategy="random", seed=13)).select(queries, 10)
-    b = get_selector(pool, SelectionConfig(strategy="random", seed=13)).select(queries, 10)
-    c = get_selector(pool, SelectionConfig(strategy="random", seed=42)).select(queries, 10)
+    a = get_selector(pool, SelectionConfig(method="random", seed=13)).select(queries, 10)
+    b = get_selector(pool, SelectionConfig(method="random", seed=13)).select(queries, 10)
+    c = get_selector(pool, SelectionConfig(method="random", seed=42)).select(queries, 10)
     assert a == b and a != c
     # Draws differ between queries and spread over the pool.
     rows = {e.row for examples in a for e in examples}
@@ -104,13 +102,13 @@ def test_leakage_guard_drops_the_query_itself(
     picked = [5, 50, 150]
     # The same sentences as in the pool, one with other case and spacing.
     queries = [pool.sources[5], pool.sources[50], "  " + pool.sources[150].upper() + " "]
-    guarded = get_selector(pool, SelectionConfig(strategy=strategy), embedder=use_m3)
+    guarded = get_selector(pool, SelectionConfig(method=strategy), embedder=use_m3)
     for row, examples in zip(picked, guarded.select(queries, 5), strict=True):
         assert row not in [e.row for e in examples]
     if strategy in {"bm25", "s2s", "r-bm25", "borda", "rrf"}:
         # Without the guard, these strategies pick the query's own pair first: the guard matters.
         open_ = get_selector(
-            pool, SelectionConfig(strategy=strategy, leakage_guard=False), embedder=use_m3
+            pool, SelectionConfig(method=strategy, leakage_guard=False), embedder=use_m3
         )
         tops = [examples[-1].row for examples in open_.select(queries[:2], 5)]
         assert tops == picked[:2]
@@ -123,7 +121,7 @@ def test_select_examples_filters_then_selects(flores_pool: PoolMaker) -> None:
         pool.targets + [pool.targets[3], "Доброе утро."],
         list(range(102)), "eng", "swh",
     )  # fmt: skip
-    config = SelectionConfig(strategy="bm25", k=3, filters=("duplicates", "language"))
+    config = SelectionConfig(method="bm25", k=3, filters=("duplicates", "language"))
     result = select_examples(["Good morning to you all."], noisy, config)
     assert result.filtered == {"duplicates": 1, "language": 1}
     assert result.pool_size == 100
@@ -143,7 +141,7 @@ def test_chroma_pool_selection_equals_in_memory(
     assert aligned.rows == list(range(120)) and aligned.source_vectors is not None
     queries = flores("eng", "devtest")[:20]
     for strategy in ("s2s", "margin", "bm25"):
-        config = SelectionConfig(strategy=strategy)
+        config = SelectionConfig(method=strategy)
         from_chroma = get_selector(aligned, config, embedder=use_m3)
         from_memory = get_selector(memory, config, embedder=use_m3)
         a, b = from_chroma.select(queries, 4), from_memory.select(queries, 4)

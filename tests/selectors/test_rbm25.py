@@ -75,7 +75,7 @@ def test_picks_are_pool_rows_not_positions_in_the_top_100(flores_pool: PoolMaker
     rows = [150, 420, 777, 996]
     queries = [pool.sources[r].replace(" the ", " a ", 1) for r in rows]
     assert all(q != pool.sources[r] for q, r in zip(queries, rows, strict=True))
-    chosen = get_selector(pool, SelectionConfig(strategy="r-bm25")).select(queries, 5)
+    chosen = get_selector(pool, SelectionConfig(method="r-bm25")).select(queries, 5)
     # nearest-last: the best pick is last. ICL-MT's code would return a row < 100 here.
     assert [examples[-1].row for examples in chosen] == rows
     assert [examples[-1].target for examples in chosen] == [pool.targets[r] for r in rows]

@@ -20,22 +20,26 @@ def test_selection_uses_the_pools_vectors_and_embedder(tmp_path: Path, use_m3: E
     queries = ["Who presented the iPhone?", "A prison was set alight during a riot."]
     config = ServiceConfig(pools=["m3-sample"], chroma_path=str(tmp_path), rate_limit=0)
     with running(config) as url:
-        body = {"queries": queries, "src": "eng", "tgt": "fra", "strategy": "s2s", "k": 3}
+        body = {"queries": queries, "src": "eng", "tgt": "fra", "method": "s2s", "k": 3}
         response = httpx.post(f"{url}/v1/select-examples", json=body, timeout=60)
+        # "strategy" is the field's 0.1 name, still read.
+        old = {"queries": queries, "src": "eng", "tgt": "fra", "strategy": "s2s", "k": 3}
+        again = httpx.post(f"{url}/v1/select-examples", json=old, timeout=60)
     assert response.status_code == 200, response.text
+    assert again.status_code == 200 and again.json()["results"] == response.json()["results"]
     served = response.json()["results"]
     # The library on that pool, with the pool's embedder (use-m3) and its stored vectors.
     aligned = aligned_pool(pool, "eng", "fra")
     assert aligned.embedder_id == "use-m3" and aligned.source_vectors is not None
     library = select_examples(
-        queries, aligned, SelectionConfig(strategy="s2s", k=3, embedder="use-m3"), embedder=use_m3
+        queries, aligned, SelectionConfig(method="s2s", k=3, embedder="use-m3"), embedder=use_m3
     )
     assert served == library.records()
     # Selected with e5 (the old default), the examples differ: the server did not use it.
     e5_rows = [
         [e.row for e in examples]
         for examples in select_examples(
-            queries, aligned, SelectionConfig(strategy="s2s", k=3)
+            queries, aligned, SelectionConfig(method="s2s", k=3)
         ).examples
     ]
     assert [[e["row"] for e in r["examples"]] for r in served] != e5_rows

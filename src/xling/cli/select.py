@@ -133,8 +133,15 @@ def select_cmd(
     pool: Annotated[
         str | None, typer.Option("--pool", help="Or a Chroma pool holding src->tgt pairs.")
     ] = None,
-    strategy: Annotated[
-        str, typer.Option("--strategy", "-s", help=f"One of: {', '.join(SELECTORS)}.")
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            "-m",
+            "--strategy",
+            "-s",
+            help=f"Selection method, one of: {', '.join(SELECTORS)} (--strategy: its 0.1 name).",
+        ),
     ] = "s2s",
     k: Annotated[int, typer.Option("-k", help="Examples per query.")] = 5,
     order: Annotated[
@@ -184,14 +191,14 @@ def select_cmd(
         else embedder or DEFAULT_EMBEDDER
     )
     config = SelectionConfig(
-        strategy=strategy, k=k, order=order, embedder=spec,  # type: ignore[arg-type]
+        method=method, k=k, order=order, embedder=spec,  # type: ignore[arg-type]
         dense_format=dense_format, alpha=alpha, candidates=candidates,  # type: ignore[arg-type]
         mmr_lambda=mmr_lambda, margin_neighbors=margin_neighbors, seed=seed,
         leakage_guard=leakage_guard, filters=_filters(filters), max_length_ratio=max_length_ratio,
     )  # fmt: skip
-    if strategy not in SELECTORS:
+    if method not in SELECTORS:
         raise InvalidInputError(
-            f"unknown selection strategy {strategy!r}; allowed: {', '.join(SELECTORS)}"
+            f"unknown selection method {method!r}; allowed: {', '.join(SELECTORS)}"
         )
     texts = read_lines(queries)
     model = get_embedder(
@@ -199,7 +206,7 @@ def select_cmd(
     )
     aligned = _pool(pool_src, pool_tgt, pool, src_code, tgt_code, model, chroma_path, chroma_url)
     with progress_bars() as add:
-        prepared, update = add("preparing pool"), add(f"selecting ({strategy})")
+        prepared, update = add("preparing pool"), add(f"selecting ({method})")
         selection = select_examples(
             texts, aligned, config, embedder=model, template=template,
             on_prepare=prepared, on_progress=update,
@@ -209,6 +216,6 @@ def select_cmd(
     cut = f"; {model.truncated} texts truncated to {max_tokens} tokens" if model.truncated else ""
     console.print(
         f"{written} queries, {k} examples each from {selection.pool_size} pairs "
-        f"({strategy}; filtered out: {dropped}{cut}) -> {out} in "
+        f"({method}; filtered out: {dropped}{cut}) -> {out} in "
         f"{time.monotonic() - started:.1f}s"
     )

@@ -41,7 +41,7 @@ from xling.core.errors import InvalidInputError, XlingError
 from xling.core.languages import normalize_code
 from xling.embedders import DEFAULT_EMBEDDER, parse_spec
 from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MT_TEMPLATES
-from xling.selectors import SelectionConfig, available_strategies
+from xling.selectors import SelectionConfig, available_selectors
 
 __all__ = [
     "ZERO_SHOT",
@@ -61,7 +61,7 @@ DecodingMode = Literal["greedy", "sample", "beam"]
 DECODING_MODES: tuple[DecodingMode, ...] = ("greedy", "sample", "beam")
 # Strategies whose examples do not depend on the embedder; the others are dense.
 _LEXICAL = {"random", "bm25", "r-bm25"}
-_OPTION_FIELDS = set(SelectionConfig.__dataclass_fields__) - {"strategy", "k", "embedder"}
+_OPTION_FIELDS = set(SelectionConfig.__dataclass_fields__) - {"method", "k", "embedder"}
 _TOP_KEYS = {"name", "directions", "strategies", "k", "seeds", "templates", "embedder", "data",
              "llm", "decoding", "scoring"}  # fmt: skip
 
@@ -85,7 +85,7 @@ class StrategyConfig:
     """One row of the grid.
 
     Attributes:
-        name: A selection strategy (:func:`xling.selectors.available_strategies`) or ``0-shot``.
+        name: A selection method (:func:`xling.selectors.available_selectors`) or ``0-shot``.
         embedder: Embedder spec of a dense strategy (``None`` for random, BM25 and 0-shot).
         label: The row's name in tables (default: the name, plus the embedder when another
             row uses the same strategy).
@@ -104,7 +104,7 @@ class StrategyConfig:
     def selection(self, k: int, seed: int) -> SelectionConfig:
         """The selector config of one run."""
         extra: dict[str, Any] = {"embedder": self.embedder} if self.embedder else {}
-        return SelectionConfig(strategy=self.name, k=k, seed=seed, **extra, **self.options)
+        return SelectionConfig(method=self.name, k=k, seed=seed, **extra, **self.options)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "embedder": self.embedder, "label": self.label,
@@ -276,7 +276,7 @@ def _strategy(item: Any, key: str, default_embedder: str, problems: _Problems) -
         return StrategyConfig(str(item))
     table: dict[str, Any] = {"name": item} if isinstance(item, str) else dict(item)
     name = table.pop("name", None)
-    allowed = [ZERO_SHOT, *available_strategies()]
+    allowed = [ZERO_SHOT, *available_selectors()]
     if name not in allowed:
         problems.add(f"{key}.name", f"unknown strategy {name!r}; allowed: {', '.join(allowed)}")
         return StrategyConfig(str(name))

@@ -1,6 +1,6 @@
 """In-context example selection for machine translation, over aligned pools.
 
-Every strategy implements :class:`Selector`: ``select(queries, k)`` returns, for each query,
+Every selection method implements :class:`Selector`: ``select(queries, k)`` returns, for each query,
 ``k`` :class:`Example` pairs in prompt order, scoring all queries at once. Strategies are
 chosen by name (:data:`SELECTORS`): ``random``, ``bm25``, ``r-bm25``, ``s2s``, ``s2t``,
 ``mix``, ``mmr``, ``margin``, ``borda``, ``rrf``.
@@ -29,7 +29,7 @@ from xling.selectors.recall import RBM25Selector
 from xling.selectors.registry import (
     SELECTORS,
     SelectorCache,
-    available_strategies,
+    available_selectors,
     get_selector,
     register_selector,
     select_examples,
@@ -70,7 +70,7 @@ __all__ = [
     "Selector",
     "SelectorCache",
     "aligned_pool",
-    "available_strategies",
+    "available_selectors",
     "expected_scripts",
     "filter_pool",
     "get_selector",

@@ -1,4 +1,4 @@
-"""The :class:`Selector` interface shared by every ICL example selection strategy."""
+"""The :class:`Selector` interface shared by every ICL example selection method."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ __all__ = [
     "SELECTORS",
     "SelectorCache",
     "SelectorFactory",
-    "available_strategies",
+    "available_selectors",
     "get_selector",
     "register_selector",
     "select_examples",
@@ -80,7 +80,7 @@ def _fusion(method: FusionMethod) -> SelectorFactory:
 
 
 SELECTORS: Registry[SelectorFactory] = Registry(
-    "selection strategy",
+    "selection method",
     {
         "random": lambda pool, c, emb: RandomSelector(pool, seed=c.seed, **_common(c)),
         "bm25": lambda pool, c, emb: BM25Selector(pool, **_bm25_options(c)),
@@ -108,19 +108,19 @@ SELECTORS: Registry[SelectorFactory] = Registry(
 
 
 def register_selector(name: str, factory: SelectorFactory, *, replace: bool = False) -> None:
-    """Adds a strategy (a name in use is refused unless ``replace``)."""
+    """Adds a selection method (a name in use is refused unless ``replace``)."""
     SELECTORS.register(name, factory, replace=replace)
 
 
-def available_strategies() -> list[str]:
-    """The registered strategy names."""
+def available_selectors() -> list[str]:
+    """The registered selection methods."""
     return SELECTORS.names()
 
 
 def _check_config(config: object) -> SelectionConfig:
     if not isinstance(config, SelectionConfig):
         raise InvalidInputError(
-            f"config must be a SelectionConfig or a strategy name, got {config!r:.40} "
+            f"config must be a SelectionConfig or a selection method, got {config!r:.40} "
             f"({type(config).__name__})"
         )
     return config
@@ -132,19 +132,19 @@ def get_selector(
     *,
     embedder: str | Embedder | None = None,
 ) -> Selector:
-    """Builds the selector a configuration (or a bare strategy name) asks for.
+    """Builds the selector a configuration (or a bare method name) asks for.
 
     Args:
         pool: The translation pairs (filter them first with :func:`filter_pool` if wanted).
-        config: A :class:`SelectionConfig`, or a strategy name with default settings.
+        config: A :class:`SelectionConfig`, or a method name with default settings.
         embedder: An embedder object to use instead of ``config.embedder``.
 
     Raises:
-        UnknownSpecError: On an unknown strategy name (the message lists them).
+        UnknownSpecError: On an unknown method (the message lists them).
         InvalidInputError: If ``config`` is neither a :class:`SelectionConfig` nor a name.
     """
-    cfg = SelectionConfig(strategy=config) if isinstance(config, str) else _check_config(config)
-    factory = SELECTORS.get(cfg.strategy)
+    cfg = SelectionConfig(method=config) if isinstance(config, str) else _check_config(config)
+    factory = SELECTORS.get(cfg.method)
     return factory(pool, cfg, embedder if embedder is not None else cfg.embedder)
 
 
@@ -160,7 +160,7 @@ def select_examples(
     on_progress: ProgressCallback | None = None,
     cache: SelectorCache | None = None,
 ) -> Selection:
-    """Filters the pool, builds the strategy, selects examples and builds every prompt.
+    """Filters the pool, builds the selector, selects examples and builds every prompt.
 
     The one path of ``xling select``, the server's ``/v1/select-examples`` and the experiment
     runner.
@@ -180,14 +180,14 @@ def select_examples(
         on_progress: Called with (steps done, steps to do) while selecting.
         cache: Keeps the filtered pool and the selector (with its embedded pool side) of each
             configuration apart from ``k``, for calls on the same ``pool`` (the experiment
-            runner: one selector for every k and template of a strategy).
+            runner: one selector for every k and template of a method).
 
     Returns:
         The examples of each query in prompt order, its prompt, and the filter report.
 
     Raises:
         InvalidInputError: If ``k`` is larger than the filtered pool, or on bad queries.
-        UnknownSpecError: On an unknown strategy, filter or template.
+        UnknownSpecError: On an unknown method, filter or template.
     """
     cfg = SelectionConfig() if config is None else _check_config(config)
     if template is not None:

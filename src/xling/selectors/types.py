@@ -37,10 +37,11 @@ DEFAULT_FILTERS: tuple[str, ...] = ("empty", "length-ratio", "language", "duplic
 
 @dataclass(frozen=True)
 class SelectionConfig:
-    """Everything that decides which examples a strategy picks; each strategy reads its fields.
+    """Everything that decides which examples a method picks; each method reads its fields.
 
     Attributes:
-        strategy: Registry name (see :func:`xling.selectors.available_strategies`).
+        method: The selection method, a registry name (see
+            :func:`xling.selectors.available_selectors`).
         k: Examples per query.
         order: ``nearest-last`` puts the best example next to the query (ICL-MT's default);
             ``nearest-first`` reverses that (ICL-MT's ``--reverse``).
@@ -70,7 +71,7 @@ class SelectionConfig:
         batch_size: Queries embedded per step (progress is reported per step).
     """
 
-    strategy: str = "s2s"
+    method: str = "s2s"
     k: int = 5
     order: Order = "nearest-last"
     embedder: str = DEFAULT_EMBEDDER
@@ -94,9 +95,9 @@ class SelectionConfig:
     def __post_init__(self) -> None:
         from xling.selectors.registry import SELECTORS  # the registry imports this module
 
-        if self.strategy not in SELECTORS:
+        if self.method not in SELECTORS:
             raise UnknownSpecError(
-                f"unknown selection strategy {self.strategy!r}; allowed: {', '.join(SELECTORS)}"
+                f"unknown selection method {self.method!r}; allowed: {', '.join(SELECTORS)}"
             )
         if not isinstance(self.embedder, str) or not self.embedder.strip():
             raise InvalidInputError(

@@ -221,6 +221,6 @@ def add_routes(
         _check_cap(len(body.queries), config.max_batch, "the number of queries")
         _check_texts(body.queries, config.max_text_chars, "queries")
         selection = await svc().aselect(
-            body.pool, body.src, body.tgt, body.queries, body.strategy, body.k
+            body.pool, body.src, body.tgt, body.queries, body.method, body.k
         )
         return {"results": selection.records()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 __all__ = [
     "AnswerBody",
@@ -106,5 +106,6 @@ class SelectBody(BaseModel):
     pool: str | None = None
     src: str
     tgt: str
-    strategy: str = "bm25"
+    # "strategy" is the 0.1 name of the field, still read.
+    method: str = Field(default="bm25", validation_alias=AliasChoices("method", "strategy"))
     k: int = Field(default=5, ge=1)

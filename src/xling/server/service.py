@@ -259,12 +259,12 @@ class Service:
         return array.tolist(), embedder, tokens
 
     async def aselect(
-        self, pool: str | None, src: str, tgt: str, queries: list[str], strategy: str, k: int
+        self, pool: str | None, src: str, tgt: str, queries: list[str], method: str, k: int
     ) -> Selection:
         """ICL examples and prompts through :func:`~xling.selectors.select_examples`, on the
         pool's stored vectors and embedder; a direction's pairs and selectors are kept."""
         target = self.pool(pool)
-        config = SelectionConfig(strategy=strategy, k=k, embedder=target.embedder.id)
+        config = SelectionConfig(method=method, k=k, embedder=target.embedder.id)
 
         def work() -> Selection:
             key = (target.name, normalize_code(src), normalize_code(tgt))
