@@ -29,7 +29,7 @@ def test_concurrent_requests_share_searches_and_get_their_own_hits(
 
     async def together() -> list[list[str]]:
         found = await asyncio.gather(
-            *(batcher.retrieve(retriever, [q], 5, langs=["swh"]) for q in questions)
+            *(batcher.aretrieve(retriever, [q], 5, langs=["swh"]) for q in questions)
         )
         return [[h.id for h in r[0].hits] for r in found] + [[r[0].qid] for r in found]
 
@@ -48,10 +48,10 @@ def test_a_bad_request_fails_alone(served_db: Path, e5: Embedder, questions: lis
 
     async def mixed() -> list[object]:
         return await asyncio.gather(
-            batcher.retrieve(retriever, [questions[0]], 3),
-            batcher.retrieve(retriever, [" "], 3),
-            batcher.retrieve(retriever, [questions[1]], 3, langs=["xx-not-a-language"]),
-            batcher.retrieve(retriever, [questions[1]], 3),
+            batcher.aretrieve(retriever, [questions[0]], 3),
+            batcher.aretrieve(retriever, [" "], 3),
+            batcher.aretrieve(retriever, [questions[1]], 3, langs=["xx-not-a-language"]),
+            batcher.aretrieve(retriever, [questions[1]], 3),
             return_exceptions=True,
         )
 
@@ -70,7 +70,7 @@ def test_different_filters_are_not_merged(
     async def both() -> list[object]:
         return await asyncio.gather(
             *(
-                batcher.retrieve(retriever, [q], 2, langs=[lang])
+                batcher.aretrieve(retriever, [q], 2, langs=[lang])
                 for q in questions[:6]
                 for lang in ("fra", "swh")
             )
