@@ -61,7 +61,7 @@ def blocking(
 
     _name_twin(twin, afn, "func")
     if close_first:
-        twin.__doc__ = f"{twin.__doc__[:-1]}; closes the first argument's connections when done."
+        twin.__doc__ = f"Blocking :func:`{afn.__name__}`; closes the first argument's connections."
     return twin
 
 
