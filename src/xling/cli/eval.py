@@ -11,9 +11,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from xling.cli.app import app, console, fail
+from xling.cli.app import command_group, console, fail
 from xling.cli.options import (
     EmbedderOpt,
+    JsonOpt,
     MaxTokensOpt,
     OnLongOpt,
     max_tokens_or_none,
@@ -28,14 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["eval_app", "mt", "lang", "retrieval", "mining"]
 
-eval_app = typer.Typer(
-    name="eval",
-    help="Evaluate translations, response languages, retrieval runs and bitext mining.",
-    no_args_is_help=True,
+eval_app = command_group(
+    "eval", "Evaluate translations, response languages, retrieval runs and bitext mining."
 )
-app.add_typer(eval_app, name="eval")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 PlotOpt = Annotated[
     Path | None, typer.Option("--plot", help="Write a bar chart (PNG) to this path.")
 ]

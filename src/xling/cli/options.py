@@ -15,6 +15,7 @@ __all__ = [
     "ChromaPath",
     "ChromaUrl",
     "EmbedderOpt",
+    "JsonOpt",
     "PoolEmbedderOpt",
     "MaxTokensOpt",
     "OnLongOpt",
@@ -54,6 +55,7 @@ PoolEmbedderOpt = Annotated[
         "[default: the one the pool records; e5-small-q4 for a new pool].",
     ),
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 PoolName = Annotated[str, typer.Option("--pool", "-p", help="Pool (Chroma collection) name.")]
 MaxTokensOpt = Annotated[
     int,
