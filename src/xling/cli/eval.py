@@ -13,10 +13,12 @@ from rich.table import Table
 
 from xling.cli.app import command_group, console, fail
 from xling.cli.options import (
+    BleuTokenizeOpt,
     EmbedderOpt,
     JsonOpt,
     MaxTokensOpt,
     OnLongOpt,
+    SpmModelOpt,
     max_tokens_or_none,
     on_long_choice,
 )
@@ -96,12 +98,8 @@ def mt(
     field: Annotated[
         str | None, typer.Option(help="JSON key of the hypothesis text (ICL-MT: translation).")
     ] = None,
-    tokenize: Annotated[str, typer.Option(help="BLEU tokenizer: 13a, char, flores200, ...")] = (
-        "13a"
-    ),
-    spm_model: Annotated[
-        Path | None, typer.Option(help="Local SentencePiece model for --tokenize flores200.")
-    ] = None,
+    tokenize: BleuTokenizeOpt = "13a",
+    spm_model: SpmModelOpt = None,
     comet_model: Annotated[
         str, typer.Option(help="COMET model: hub name (from the local cache) or checkpoint path.")
     ] = "Unbabel/wmt22-comet-da",

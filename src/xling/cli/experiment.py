@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from xling.cli.app import command_group, console, err_console, fail, warn
-from xling.cli.options import JsonOpt
+from xling.cli.options import BleuTokenizeOpt, JsonOpt, SpmModelOpt
 from xling.cli.progress import progress_bar, progress_bars
 from xling.core.progress import ProgressCallback
 
@@ -49,12 +49,8 @@ def score(
     comet: Annotated[
         Path | None, typer.Option(help="COMET checkpoint: adds COMET and laCOMET.")
     ] = None,
-    tokenize: Annotated[
-        str, typer.Option(help="BLEU tokenizer: 13a (offline), flores200 (needs --spm-model).")
-    ] = "13a",
-    spm_model: Annotated[
-        Path | None, typer.Option(help="Local SentencePiece model for --tokenize flores200.")
-    ] = None,
+    tokenize: BleuTokenizeOpt = "13a",
+    spm_model: SpmModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-scores existing outputs and writes the score files into DIRECTORY."""

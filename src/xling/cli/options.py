@@ -11,6 +11,8 @@ from xling.core.validation import check_choice
 from xling.embedders.base import ON_LONG, OnLong
 
 __all__ = [
+    "BleuTokenizeOpt",
+    "SpmModelOpt",
     "EMBEDDED_HINT",
     "ChromaPath",
     "ChromaUrl",
@@ -54,6 +56,13 @@ PoolEmbedderOpt = Annotated[
         help="Embedder spec (e5-small-q4, use-m3, st:NAME, hf:PATH, openai:URL#MODEL) "
         "[default: the one the pool records; e5-small-q4 for a new pool].",
     ),
+]
+BleuTokenizeOpt = Annotated[
+    str,
+    typer.Option(help="BLEU tokenizer: 13a, char, flores200 (needs --spm-model), ..."),
+]
+SpmModelOpt = Annotated[
+    Path | None, typer.Option(help="Local SentencePiece model for --tokenize flores200.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 PoolName = Annotated[str, typer.Option("--pool", "-p", help="Pool (Chroma collection) name.")]
