@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 
 from xling.core.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, XlingError
 
-__all__ = ["app", "main", "console", "err_console", "fail", "warn", "DEBUG_ENV"]
+__all__ = ["app", "main", "console", "err_console", "fail", "warn", "command_group", "DEBUG_ENV"]
 
 DEBUG_ENV = "XLING_DEBUG"
 # Operating-system errors about a path the user named are bad input, not bugs.
@@ -106,6 +106,18 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def command_group(name: str, help: str) -> typer.Typer:
+    """A ``xling NAME ...`` group of subcommands, added to :data:`app`.
+
+    Args:
+        name: The group's command name.
+        help: Its one-line help.
+    """
+    group = typer.Typer(name=name, help=help, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    return group
 
 
 @app.callback()

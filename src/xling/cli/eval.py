@@ -11,11 +11,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from xling.cli.app import app, console, fail
+from xling.cli.app import command_group, console, fail
 from xling.cli.options import (
+    BleuTokenizeOpt,
     EmbedderOpt,
+    JsonOpt,
     MaxTokensOpt,
     OnLongOpt,
+    SpmModelOpt,
     max_tokens_or_none,
     on_long_choice,
 )
@@ -28,14 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["eval_app", "mt", "lang", "retrieval", "mining"]
 
-eval_app = typer.Typer(
-    name="eval",
-    help="Evaluate translations, response languages, retrieval runs and bitext mining.",
-    no_args_is_help=True,
+eval_app = command_group(
+    "eval", "Evaluate translations, response languages, retrieval runs and bitext mining."
 )
-app.add_typer(eval_app, name="eval")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 PlotOpt = Annotated[
     Path | None, typer.Option("--plot", help="Write a bar chart (PNG) to this path.")
 ]
@@ -100,12 +98,8 @@ def mt(
     field: Annotated[
         str | None, typer.Option(help="JSON key of the hypothesis text (ICL-MT: translation).")
     ] = None,
-    tokenize: Annotated[str, typer.Option(help="BLEU tokenizer: 13a, char, flores200, ...")] = (
-        "13a"
-    ),
-    spm_model: Annotated[
-        Path | None, typer.Option(help="Local SentencePiece model for --tokenize flores200.")
-    ] = None,
+    tokenize: BleuTokenizeOpt = "13a",
+    spm_model: SpmModelOpt = None,
     comet_model: Annotated[
         str, typer.Option(help="COMET model: hub name (from the local cache) or checkpoint path.")
     ] = "Unbabel/wmt22-comet-da",

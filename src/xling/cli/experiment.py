@@ -10,7 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from xling.cli.app import app, console, err_console, fail, warn
+from xling.cli.app import command_group, console, err_console, fail, warn
+from xling.cli.options import BleuTokenizeOpt, JsonOpt, SpmModelOpt
 from xling.cli.progress import progress_bar, progress_bars
 from xling.core.progress import ProgressCallback
 
@@ -19,14 +20,10 @@ if TYPE_CHECKING:
 
 __all__ = ["experiment_app", "run", "score", "summary"]
 
-experiment_app = typer.Typer(
-    name="experiment",
-    help="ICL-MT experiment grids: run them, re-score outputs (xling or ICL-MT layout), summarise.",
-    no_args_is_help=True,
+experiment_app = command_group(
+    "experiment",
+    "ICL-MT experiment grids: run them, re-score outputs (xling or ICL-MT layout), summarise.",
 )
-app.add_typer(experiment_app, name="experiment")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 LAYOUT_CHOICES = ("xling", "iclmt")
 
 
@@ -52,12 +49,8 @@ def score(
     comet: Annotated[
         Path | None, typer.Option(help="COMET checkpoint: adds COMET and laCOMET.")
     ] = None,
-    tokenize: Annotated[
-        str, typer.Option(help="BLEU tokenizer: 13a (offline), flores200 (needs --spm-model).")
-    ] = "13a",
-    spm_model: Annotated[
-        Path | None, typer.Option(help="Local SentencePiece model for --tokenize flores200.")
-    ] = None,
+    tokenize: BleuTokenizeOpt = "13a",
+    spm_model: SpmModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-scores existing outputs and writes the score files into DIRECTORY."""

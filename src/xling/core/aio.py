@@ -1,15 +1,18 @@
-"""Running coroutines from synchronous code."""
+"""Running coroutines from synchronous code, and the blocking twins of async functions."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-__all__ = ["run_sync"]
+__all__ = ["blocking", "blocking_method", "run_sync"]
 
 T = TypeVar("T")
+S = TypeVar("S")
+P = ParamSpec("P")
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -24,3 +27,63 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def _name_twin(twin: Callable[..., Any], afn: Callable[..., Any], role: str) -> None:
+    # The twin of ``aname`` is ``name``: its signature (via __wrapped__) stays ``afn``'s.
+    twin.__name__ = afn.__name__.removeprefix("a")
+    owner, dot, _ = afn.__qualname__.rpartition(".")
+    twin.__qualname__ = owner + dot + twin.__name__
+    twin.__doc__ = f"Blocking :{role}:`{afn.__name__}`."
+
+
+def blocking(
+    afn: Callable[P, Coroutine[Any, Any, T]], *, close_first: bool = False
+) -> Callable[P, T]:
+    """The blocking twin of the coroutine function ``afn``: the same parameters, one place.
+
+    Args:
+        afn: The async function (named ``aname``; the twin is named ``name``).
+        close_first: Await the first argument's ``aclose()`` after each call (an LLM client:
+            its connections belong to the event loop the call ran on).
+    """
+
+    @functools.wraps(afn)
+    def twin(*args: P.args, **kwargs: P.kwargs) -> T:
+        async def once() -> T:
+            try:
+                return await afn(*args, **kwargs)
+            finally:
+                if close_first:
+                    await args[0].aclose()  # type: ignore[attr-defined]
+
+        return run_sync(once())
+
+    _name_twin(twin, afn, "func")
+    if close_first:
+        twin.__doc__ = f"Blocking :func:`{afn.__name__}`; closes the first argument's connections."
+    return twin
+
+
+def blocking_method(
+    afn: Callable[Concatenate[S, P], Coroutine[Any, Any, T]], *, closing: bool = False
+) -> Callable[Concatenate[S, P], T]:
+    """The blocking twin of the async method ``afn``, for a class body.
+
+    The twin looks ``afn`` up by name on the instance, so a subclass overriding the async
+    method gets a matching blocking one.
+
+    Args:
+        afn: The async method (named ``aname``; the twin is named ``name``).
+        closing: Run the call through the instance's ``_closing(coro)``, which closes the
+            connections bound to this call's event loop.
+    """
+    name = afn.__name__
+
+    @functools.wraps(afn)
+    def twin(self: S, *args: P.args, **kwargs: P.kwargs) -> T:
+        coro = getattr(self, name)(*args, **kwargs)
+        return run_sync(self._closing(coro) if closing else coro)  # type: ignore[attr-defined]
+
+    _name_twin(twin, afn, "meth")
+    return twin

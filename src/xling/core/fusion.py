@@ -15,7 +15,7 @@ nothing there, and an item in no list is never returned. Ties go to the lower it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from xling.core.validation import check_choice, check_positive_int
 __all__ = ["FUSIONS", "RRF_K", "Fused", "FusionMethod", "fuse_rankings"]
 
 FusionMethod = Literal["rrf", "borda", "weighted"]
-FUSIONS: tuple[FusionMethod, ...] = ("rrf", "borda", "weighted")
+FUSIONS: tuple[FusionMethod, ...] = get_args(FusionMethod)
 RRF_K = 60
 _CELLS = 1 << 24  # (row, item) cells of points held at once
 

@@ -14,7 +14,7 @@ side.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -24,7 +24,7 @@ __all__ = ["MARGIN_KINDS", "MarginKind", "top_k", "knn", "knn_mean", "margin_sco
 
 # The margin variants, by one name (``kind``) in retrieval, selection and mining alike.
 MarginKind = Literal["ratio", "distance"]
-MARGIN_KINDS: tuple[MarginKind, ...] = ("ratio", "distance")
+MARGIN_KINDS: tuple[MarginKind, ...] = get_args(MarginKind)
 _BLOCK = 2048  # rows of a similarity matrix held at once by knn()
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 
@@ -39,11 +39,11 @@ __all__ = [
 ]
 
 Role = Literal["query", "document"]
-ROLES: tuple[Role, ...] = ("query", "document")
+ROLES: tuple[Role, ...] = get_args(Role)
 Task = Literal["symmetric", "asymmetric"]
-TASKS: tuple[Task, ...] = ("symmetric", "asymmetric")
+TASKS: tuple[Task, ...] = get_args(Task)
 OnLong = Literal["truncate", "refuse"]
-ON_LONG: tuple[OnLong, ...] = ("truncate", "refuse")
+ON_LONG: tuple[OnLong, ...] = get_args(OnLong)
 
 # 2048 tokens: four of e5's 512-token windows, about 8,000 characters of English. Longer
 # passages should be chunked, not averaged into one vector; and embedding time grows with

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 __all__ = ["PRECISIONS", "BertEncoder", "Precision"]
 
 Precision = Literal["float32", "bfloat16", "int8"]
-PRECISIONS: tuple[Precision, ...] = ("float32", "bfloat16", "int8")
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 _MATMULS = {  # our name -> transformers BertLayer parameter prefix(es)
     "qkv": ("attention.self.query", "attention.self.key", "attention.self.value"),
     "ao": ("attention.output.dense",),

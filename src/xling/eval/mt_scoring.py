@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from xling.core.errors import InvalidInputError
 from xling.eval.bootstrap import BootstrapResult, paired_bootstrap, segment_stats
@@ -22,7 +22,7 @@ from xling.eval.scores import MetricResult
 __all__ = ["MT_METRICS", "MTMetric", "MTScores", "bootstrap_dict", "score_mt"]
 
 MTMetric = Literal["chrf", "bleu", "comet", "lacomet"]
-MT_METRICS: tuple[MTMetric, ...] = ("chrf", "bleu", "comet", "lacomet")
+MT_METRICS: tuple[MTMetric, ...] = get_args(MTMetric)
 """The metrics :func:`score_mt` knows, in the order it reports them."""
 
 

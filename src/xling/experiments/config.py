@@ -35,7 +35,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from xling.core.errors import InvalidInputError, XlingError
 from xling.core.languages import normalize_code
@@ -58,7 +58,7 @@ __all__ = [
 
 ZERO_SHOT = "0-shot"
 DecodingMode = Literal["greedy", "sample", "beam"]
-DECODING_MODES: tuple[DecodingMode, ...] = ("greedy", "sample", "beam")
+DECODING_MODES: tuple[DecodingMode, ...] = get_args(DecodingMode)
 # Strategies whose examples do not depend on the embedder; the others are dense.
 _LEXICAL = {"random", "bm25", "r-bm25"}
 _OPTION_FIELDS = set(SelectionConfig.__dataclass_fields__) - {"method", "k", "embedder"}

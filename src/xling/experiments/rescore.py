@@ -21,7 +21,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 Layout = Literal["xling", "iclmt"]
-LAYOUTS: tuple[Layout, ...] = ("xling", "iclmt")
+LAYOUTS: tuple[Layout, ...] = get_args(Layout)
 """The output layouts :func:`score_directory` reads."""
 
 

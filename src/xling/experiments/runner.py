@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from xling.core.aio import run_sync
+from xling.core.aio import blocking
 from xling.core.errors import ServiceUnavailableError, XlingError
 from xling.core.files import write_atomic
 from xling.core.progress import ProgressCallback
@@ -469,18 +469,4 @@ def _write_iclmt_scores(model_dir: Path, outcomes: Sequence[RunOutcome]) -> None
         write_iclmt_scores(model_dir, direction, entries)
 
 
-def run_experiment(
-    config: ExperimentConfig,
-    out: str | Path | None = None,
-    *,
-    llm_url: str | None = None,
-    layout: Layout = "xling",
-    on_run: RunProgress | None = None,
-    on_status: Callable[[str], None] | None = None,
-) -> ExperimentReport:
-    """Blocking :func:`arun_experiment`."""
-    return run_sync(
-        arun_experiment(
-            config, out, llm_url=llm_url, layout=layout, on_run=on_run, on_status=on_status
-        )  # fmt: skip
-    )
+run_experiment = blocking(arun_experiment)

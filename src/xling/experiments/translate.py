@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from xling.core.aio import run_sync
+from xling.core.aio import blocking
 from xling.core.progress import ProgressCallback
 from xling.core.validation import check_positive_int
 from xling.llm import LLMClient
@@ -65,23 +65,5 @@ async def atranslate(
     return list(await asyncio.gather(*(one(p) for p in prompts)))
 
 
-def translate(
-    client: LLMClient,
-    prompts: Sequence[str],
-    src: str,
-    tgt: str,
-    *,
-    max_tokens: int = MT_MAX_NEW_TOKENS,
-    on_progress: ProgressCallback | None = None,
-) -> list[str]:
-    """Blocking :func:`atranslate`; closes the client's connections for this call when done."""
-
-    async def once() -> list[str]:
-        try:
-            return await atranslate(
-                client, prompts, src, tgt, max_tokens=max_tokens, on_progress=on_progress
-            )
-        finally:
-            await client.aclose()
-
-    return run_sync(once())
+translate = blocking(atranslate, close_first=True)
+"""Blocking :func:`atranslate`; closes the client's connections for this call when done."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from xling.core.errors import InvalidInputError
 from xling.core.records import Hit
@@ -18,8 +18,8 @@ OnLLMFailure = Literal["raise", "passages"]
 StreamCallback = Callable[[dict[str, Any]], Awaitable[None]]
 """Receives the events of streamed answers (see :meth:`AnswerPipeline.aanswer_many`)."""
 PromptStyle = Literal["chat", "completion"]
-_ON_LLM_FAILURE: tuple[OnLLMFailure, ...] = ("raise", "passages")
-_STYLES: tuple[PromptStyle, ...] = ("chat", "completion")
+_ON_LLM_FAILURE: tuple[OnLLMFailure, ...] = get_args(OnLLMFailure)
+_STYLES: tuple[PromptStyle, ...] = get_args(PromptStyle)
 
 
 @dataclass(frozen=True)

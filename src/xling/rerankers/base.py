@@ -19,7 +19,7 @@ from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeVar
 
-from xling.core.aio import run_sync
+from xling.core.aio import blocking_method
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.core.progress import ProgressCallback
 from xling.core.records import QueryHits
@@ -334,18 +334,8 @@ class Reranker(ABC):
 
         return await gather(*(one(request) for request in requests))
 
-    def rerank(self, request: RerankRequest | QueryHits) -> RerankResult:
-        """Blocking :meth:`arerank`."""
-        return run_sync(self._closing(self.arerank(request)))
-
-    def rerank_many(
-        self,
-        requests: Sequence[RerankRequest | QueryHits],
-        *,
-        on_progress: ProgressCallback | None = None,
-    ) -> list[RerankResult]:
-        """Blocking :meth:`arerank_many`."""
-        return run_sync(self._closing(self.arerank_many(requests, on_progress=on_progress)))
+    rerank = blocking_method(arerank, closing=True)
+    rerank_many = blocking_method(arerank_many, closing=True)
 
     # -- for subclasses ---------------------------------------------------------------------
     @abstractmethod

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from xling.core.aio import run_sync
+from xling.core.aio import blocking_method
 from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
 from xling.core.records import Hit, QueryHits
@@ -180,25 +180,7 @@ class Retriever(ABC):
             for qid, text, hits, lang, skip in zip(ids, texts, found, qlangs, excluded, strict=True)
         ]
 
-    def retrieve(
-        self,
-        queries: Sequence[str],
-        k: int = 10,
-        *,
-        langs: str | Sequence[str] | None = None,
-        exclude_langs: str | Sequence[str] | None = None,
-        where: Mapping[str, Any] | None = None,
-        query_lang: str | Sequence[str | None] | None = None,
-        qids: Sequence[str] | None = None,
-        exclude_ids: Sequence[Sequence[str]] | None = None,
-    ) -> list[QueryHits]:
-        """Blocking :meth:`aretrieve`."""
-        return run_sync(
-            self.aretrieve(
-                queries, k, langs=langs, exclude_langs=exclude_langs, where=where,
-                query_lang=query_lang, qids=qids, exclude_ids=exclude_ids,
-            )
-        )  # fmt: skip
+    retrieve = blocking_method(aretrieve)
 
     def prepare(self) -> None:  # noqa: B027 - most methods derive nothing
         """Builds (or loads) what the method derives from the pool, ahead of the first query."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from xling.core.validation import check_positive_int, check_texts
 __all__ = ["BM25Index", "BM25Method"]
 
 BM25Method = Literal["lucene", "robertson", "atire", "bm25l", "bm25+"]
-_METHODS: tuple[str, ...] = ("lucene", "robertson", "atire", "bm25l", "bm25+")
+_METHODS: tuple[str, ...] = get_args(BM25Method)
 # Scores of at most this many cells are materialised at once when scoring many queries.
 _CELLS_PER_CHUNK = 1 << 24
 

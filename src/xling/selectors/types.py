@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.core.numerics import MARGIN_KINDS, MarginKind
@@ -29,9 +29,9 @@ __all__ = [
 ]
 
 Order = Literal["nearest-last", "nearest-first"]
-ORDERS: tuple[Order, ...] = ("nearest-last", "nearest-first")
+ORDERS: tuple[Order, ...] = get_args(Order)
 DenseFormat = Literal["s2s", "s2t", "mix"]
-DENSE_FORMATS: tuple[DenseFormat, ...] = ("s2s", "s2t", "mix")
+DENSE_FORMATS: tuple[DenseFormat, ...] = get_args(DenseFormat)
 DEFAULT_FILTERS: tuple[str, ...] = ("empty", "length-ratio", "language", "duplicates")
 
 

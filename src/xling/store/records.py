@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 Side = Literal["src", "tgt"]
-SIDES: tuple[Side, ...] = ("src", "tgt")
+SIDES: tuple[Side, ...] = get_args(Side)
 Scalar = str | int | float | bool
 
 # Keys a record's metadata may not use: the record's own fields (its Chroma metadata holds them)
