@@ -87,9 +87,8 @@ def test_all_queries_falling_back_exits_4_with_the_reasons(
     warning = done.error_lines[-1]
     assert warning.startswith(
         f"warning: 2 of 2 queries fell back to the first-stage order: LLM endpoint "
-        f"{stand_in.url}/chat/completions failed after 2 attempt(s) "
-        "(malformed answer: the answer is "
-        "not JSON ("
+        f"{stand_in.url}/chat/completions failed after 2 attempt(s) (malformed answer: the "
+        "answer is not JSON ("
     )
     assert warning.endswith("check that the server is running and reachable (2 queries)")
     results = [json.loads(line) for line in target.read_text().splitlines()]

@@ -245,3 +245,18 @@ def test_answer_streams_tokens_then_citations_and_verdict(
     assert streamed.strip() == done["attempts"][0]["answer"]
     assert done["query_language"] == "eng" and "language_ok" in done and "citations" in done
     assert done["usage"]["completion_tokens"] > 0
+
+
+def test_an_llm_that_refuses_xling_is_a_502_naming_it(make_service: Callable[..., Any]) -> None:
+    from tests.llm.standin import CHAT, MODELS, TOKENIZE, Reply, StandIn
+
+    with StandIn() as llm:
+        llm.always(MODELS, Reply.json({"data": [{"id": "m", "max_model_len": 2048}]}))
+        llm.always(TOKENIZE, Reply.json({"tokens": [1, 2, 3]}))
+        llm.always(CHAT, Reply.json({"error": {"message": "Invalid API key"}}, 401))
+        with make_service(llm_urls=[llm.url], llm_model="m") as url:
+            got = httpx.post(f"{url}/v1/answer", json={"question": "Who built the Gripen?"},
+                             timeout=60)  # fmt: skip
+    # The caller's request was fine: the server behind xling refused xling's key.
+    assert got.status_code == 502, got.text
+    assert "refused the API key with HTTP 401: Invalid API key" in got.json()["detail"]

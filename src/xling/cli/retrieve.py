@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from xling import store
 from xling.cli.app import app, console, err_console
 from xling.cli.options import (
     ChromaPath,
@@ -26,12 +27,11 @@ from xling.cli.options import (
     on_long_choice,
 )
 from xling.cli.output import check_output, write_atomically
-from xling.cli.pools import pool_embedder
 from xling.cli.progress import progress_bar
 from xling.cli.rerank import parse_settings
 from xling.core.records import Hit, QueryHits, read_questions
 from xling.core.validation import check_choice, check_positive_int
-from xling.embedders import DEFAULT_MAX_TOKENS, get_embedder
+from xling.embedders import DEFAULT_MAX_TOKENS
 from xling.retrieval import Retriever, available_retrievers, get_retriever
 from xling.store import Pool
 
@@ -92,11 +92,14 @@ def open_pool(
         max_tokens: ``--max-tokens`` (0: no limit).
         on_long: ``--on-long``.
     """
-    spec = pool_embedder(embedder, pool, chroma_path, chroma_url)
-    model = get_embedder(
-        spec, max_tokens=max_tokens_or_none(max_tokens), on_long=on_long_choice(on_long)
+    return store.open_pool(
+        pool,
+        embedder,
+        path=chroma_path,
+        url=chroma_url,
+        max_tokens=max_tokens_or_none(max_tokens),
+        on_long=on_long_choice(on_long),
     )
-    return Pool.open(pool, model, path=chroma_path, url=chroma_url, create=False)
 
 
 def open_retriever(pool: Pool, method: str, task: str, settings: Sequence[str] | None) -> Retriever:

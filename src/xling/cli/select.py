@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +24,7 @@ from xling.cli.options import (
 from xling.cli.pools import pool_embedder
 from xling.cli.progress import progress_bars
 from xling.core.errors import InvalidInputError
+from xling.core.files import write_atomic
 from xling.core.languages import get_language
 from xling.core.records import AlignedPool
 from xling.core.validation import check_output_file
@@ -64,30 +64,23 @@ def write_jsonl_atomic(
             file, no permission, disk full, ...).
     """
     path = check_output_file(path, what)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise InvalidInputError(
-            f"{what} {str(path)!r} cannot be written ({exc.strerror})"
-        ) from None
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+
+    def write(tmp: Path) -> None:
+        nonlocal count
+        with tmp.open("w", encoding="utf-8") as out:
             for record in records:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, path)
+
+    try:
+        write_atomic(path, write)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise InvalidInputError(
             f"{what} {str(path)!r} cannot be written ({exc.strerror})"
         ) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return count
 
 

@@ -26,6 +26,7 @@ __all__ = ["MARGIN_KINDS", "MarginKind", "top_k", "knn", "knn_mean", "margin_sco
 MarginKind = Literal["ratio", "distance"]
 MARGIN_KINDS: tuple[MarginKind, ...] = get_args(MarginKind)
 _BLOCK = 2048  # rows of a similarity matrix held at once by knn()
+_CELLS = 1 << 24  # and at most this many cells (64 MiB of float32), however long y is
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,11 +79,14 @@ def knn(
     *,
     exclude_self: bool = False,
     offset: int = 0,
+    exclude: tuple[np.ndarray, np.ndarray] | None = None,
     block: int = _BLOCK,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``k`` nearest neighbours of each row of ``x`` among the rows of ``y`` by dot product.
 
-    The similarity matrix is built ``block`` rows at a time, so memory stays bounded.
+    The one kNN of xling: margin retrieval, the margin selector and bitext mining all call it.
+    The similarity matrix is built a block of rows at a time (at most ``block`` rows and about
+    16M cells), so memory stays bounded.
 
     Args:
         x: ``(n, d)`` float32 query vectors (unit norm for cosine).
@@ -91,7 +95,10 @@ def knn(
             ``m - 1`` with ``exclude_self``).
         exclude_self: ``x`` is ``y[offset:offset + n]``: leave each row's own cell out.
         offset: With ``exclude_self``, where ``x``'s rows start in ``y``.
-        block: Rows of ``x`` scored at once.
+        exclude: Further cells left out, as parallel arrays of row numbers in ``x`` and
+            column numbers in ``y`` (a selector's blocked pairs). A row with fewer than ``k``
+            cells left gets ``-inf`` similarities and ``-1`` indices at its end.
+        block: Rows of ``x`` scored at once, at most.
 
     Returns:
         ``(similarities, indices)``, both ``(n, k')`` with ``k'`` the capped ``k``, best first;
@@ -104,14 +111,19 @@ def knn(
     idx = np.empty((len(x), max(kk, 0)), dtype=np.int64)
     if kk <= 0:
         return sims, idx
-    for start in range(0, len(x), block):
-        scores = x[start : start + block] @ y.T
+    ex_rows, ex_cols = exclude if exclude is not None else (np.zeros(0, np.int64),) * 2
+    step = max(1, min(block, _CELLS // max(1, len(y))))
+    for start in range(0, len(x), step):
+        scores = x[start : start + step] @ y.T
         if exclude_self:
             rows = np.arange(len(scores))
             scores[rows, offset + start + rows] = -np.inf
+        if len(ex_rows):
+            inside = (ex_rows >= start) & (ex_rows < start + len(scores))
+            scores[ex_rows[inside] - start, ex_cols[inside]] = -np.inf
         part, part_sims = top_k(scores, kk)
-        idx[start : start + block] = part
-        sims[start : start + block] = part_sims
+        idx[start : start + step] = part
+        sims[start : start + step] = part_sims
     return sims, idx
 
 

@@ -25,7 +25,7 @@ from typing import Unpack
 
 import numpy as np
 
-from xling.core.numerics import MARGIN_KINDS, MarginKind, knn_mean, margin_scores, top_k
+from xling.core.numerics import MARGIN_KINDS, MarginKind, knn, knn_mean, margin_scores, top_k
 from xling.core.records import AlignedPool
 from xling.core.validation import check_choice, check_positive_int
 from xling.embedders import Embedder
@@ -71,16 +71,12 @@ class MarginSelector(DenseSelector):
         keys = self.keys()
         check_query_dims(query_vectors, keys)
         k = self.neighbors
-        forward = np.empty(len(query_vectors), dtype=np.float32)
-        # Running k best query similarities per pool item, merged block by block.
-        best = np.full((0, len(keys)), -np.inf, dtype=np.float32)
-        for rows in row_chunks(len(query_vectors), len(keys)):
-            sims = mask_blocked(query_vectors[rows] @ keys.T, blocked, rows)
-            forward[rows] = knn_mean(sims, k, axis=1)
-            merged = np.concatenate([best, sims], axis=0)
-            keep = min(k, len(merged))
-            best = -np.partition(-merged, keep - 1, axis=0)[:keep]
-        return forward, knn_mean(best, k, axis=0).astype(np.float32)
+        forward, _ = knn(query_vectors, keys, k, exclude=(blocked.queries, blocked.pool))
+        backward, _ = knn(keys, query_vectors, k, exclude=(blocked.pool, blocked.queries))
+        return (
+            knn_mean(forward, k, axis=1).astype(np.float32),
+            knn_mean(backward, k, axis=1).astype(np.float32),
+        )
 
     def rank_vectors(
         self, query_vectors: np.ndarray, k: int, blocked: Blocked | None = None

@@ -16,7 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xling.core.errors import ServiceUnavailableError, UnknownSpecError, XlingError
+from xling.core.errors import (
+    ServerRefusedError,
+    ServiceUnavailableError,
+    UnknownSpecError,
+    XlingError,
+)
 from xling.server.config import ServiceConfig
 
 __all__ = ["BodyLimit", "HTTPError", "RateLimit", "Authorizer", "add_error_handlers",
@@ -156,7 +161,8 @@ def add_request_ids(app: FastAPI, observe: Callable[[str, int, float], None]) ->
 
 def add_error_handlers(app: FastAPI) -> None:
     """Every error as ``{"detail": "one line"}``: 422 naming the field, 400 for an unknown
-    name, 503 with ``Retry-After`` when a backend is down, 500 without a stack trace."""
+    name, 502 when an upstream server (the LLM, an embeddings server) refused xling's request,
+    503 with ``Retry-After`` when a backend is down, 500 without a stack trace."""
 
     @app.exception_handler(HTTPError)
     async def http_error(_: Request, exc: HTTPError) -> JSONResponse:
@@ -172,6 +178,9 @@ def add_error_handlers(app: FastAPI) -> None:
     async def xling_error(_: Request, exc: XlingError) -> JSONResponse:
         if isinstance(exc, ServiceUnavailableError):
             return JSONResponse({"detail": str(exc)}, 503, {"Retry-After": "5"})
+        if isinstance(exc, ServerRefusedError):
+            # The caller's request was fine; the server behind xling said no (a 4xx).
+            return JSONResponse({"detail": str(exc)}, 502)
         status = 400 if isinstance(exc, UnknownSpecError) else 422
         return JSONResponse({"detail": str(exc)}, status)
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from xling.core.errors import InvalidInputError, PoolLockedError
+from xling.core.files import write_atomic
 from xling.core.processes import process_alive
 
 __all__ = ["FolderGuard", "LockHolder", "OnWait", "WRITE_LOCK", "COMMIT_LOCK", "GENERATION"]
@@ -207,9 +208,7 @@ class FolderGuard:
 
     def _write_holder(self) -> None:
         data = json.dumps(asdict(LockHolder.current()))
-        tmp = self._holder_path.with_name(f"{HOLDER}.{os.getpid()}.tmp")
-        tmp.write_text(data, encoding="utf-8")
-        os.replace(tmp, self._holder_path)
+        write_atomic(self._holder_path, data)
 
     # -- the commit lock and the generation ----------------------------------------------------
 
@@ -237,7 +236,5 @@ class FolderGuard:
         if not (self._write.is_locked and self._commit.is_locked):
             raise RuntimeError("bump() needs the write and commit locks")
         new = max(self.generation(), 0) + 1
-        tmp = self._generation_path.with_name(f"{GENERATION}.{os.getpid()}.tmp")
-        tmp.write_text(str(new), encoding="ascii")
-        os.replace(tmp, self._generation_path)
+        write_atomic(self._generation_path, str(new))
         return new
