@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 _HIT_FIELDS = ("id", "text", "score", "lang", "metadata")
+_HIT_KEYS = ("id", "text", "lang", "score", "metadata")  # the published order of a hit's keys
 
 
 def _check_score(score: Any, hid: str) -> float:
@@ -97,14 +98,9 @@ class Hit:
         object.__setattr__(self, "metadata", dict(self.metadata))
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"id", "text", "lang", "score", "metadata"}`` (JSON-ready)."""
-        return {
-            "id": self.id,
-            "text": self.text,
-            "lang": self.lang,
-            "score": self.score,
-            "metadata": dict(self.metadata),
-        }
+        """``{"id", "text", "lang", "score", "metadata"}`` (JSON-ready; metadata copied)."""
+        fields = asdict(self)
+        return {key: fields[key] for key in _HIT_KEYS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], position: int = 0) -> Hit:
@@ -157,12 +153,7 @@ class RunRow:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"query_id", "doc_id", "rank", "score"}``."""
-        return {
-            "query_id": self.query_id,
-            "doc_id": self.doc_id,
-            "rank": self.rank,
-            "score": self.score,
-        }
+        return asdict(self)
 
     def trec(self, tag: str = "xling") -> str:
         """The TREC run line."""

@@ -9,7 +9,7 @@ leaves nothing behind. Verification and rebuilding live beside it (:mod:`xling.s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from xling.core.errors import InvalidInputError
@@ -43,12 +43,7 @@ class IndexReport:
 
     def to_dict(self) -> dict[str, int]:
         """``{"total", "added", "skipped", "updated"}``."""
-        return {
-            "total": self.total,
-            "added": self.added,
-            "skipped": self.skipped,
-            "updated": self.updated,
-        }
+        return asdict(self)
 
 
 def _record_name(record: Record, index: int) -> str:
