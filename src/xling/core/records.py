@@ -16,7 +16,7 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from xling.core.validation import is_blank, json_object, preview, read_utf8
 
 __all__ = [
     "AlignedPool",
+    "FieldsDict",
     "Example",
     "Hit",
     "Question",
@@ -40,6 +41,14 @@ __all__ = [
 
 _HIT_FIELDS = ("id", "text", "score", "lang", "metadata")
 _HIT_KEYS = ("id", "text", "lang", "score", "metadata")  # the published order of a hit's keys
+
+
+class FieldsDict:
+    """Gives a dataclass record ``to_dict``: its fields in order, containers copied."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's fields in declaration order (``dataclasses.asdict``), JSON-ready."""
+        return asdict(cast(Any, self))
 
 
 def _check_score(score: Any, hid: str) -> float:
@@ -135,7 +144,7 @@ class Hit:
 
 
 @dataclass(frozen=True)
-class RunRow:
+class RunRow(FieldsDict):
     """One line of a retrieval run (TREC ``qid Q0 docid rank score tag``).
 
     Attributes:
@@ -150,10 +159,6 @@ class RunRow:
     doc_id: str
     rank: int
     score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"query_id", "doc_id", "rank", "score"}``."""
-        return asdict(self)
 
     def trec(self, tag: str = "xling") -> str:
         """The TREC run line."""

@@ -9,11 +9,12 @@ leaves nothing behind. Verification and rebuilding live beside it (:mod:`xling.s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
+from xling.core.records import FieldsDict
 from xling.core.validation import check_positive_int, check_texts
 from xling.store.collection import EMBEDDER_KEY, LAYOUT, LAYOUT_KEY, get_collection
 from xling.store.records import Record, check_metadata, merge_metadata, pair_keys
@@ -25,7 +26,7 @@ __all__ = ["IndexReport", "check_records", "index_pool", "stored_metadata"]
 
 
 @dataclass(frozen=True)
-class IndexReport:
+class IndexReport(FieldsDict):
     """What one indexing run did.
 
     Attributes:
@@ -40,10 +41,6 @@ class IndexReport:
     added: int
     skipped: int
     updated: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        """``{"total", "added", "skipped", "updated"}``."""
-        return asdict(self)
 
 
 def _record_name(record: Record, index: int) -> str:
