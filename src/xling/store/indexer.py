@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
+from xling.core.records import FieldsDict
 from xling.core.validation import check_positive_int, check_texts
 from xling.store.collection import EMBEDDER_KEY, LAYOUT, LAYOUT_KEY, get_collection
 from xling.store.records import Record, check_metadata, merge_metadata, pair_keys
@@ -25,7 +26,7 @@ __all__ = ["IndexReport", "check_records", "index_pool", "stored_metadata"]
 
 
 @dataclass(frozen=True)
-class IndexReport:
+class IndexReport(FieldsDict):
     """What one indexing run did.
 
     Attributes:
@@ -40,15 +41,6 @@ class IndexReport:
     added: int
     skipped: int
     updated: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        """``{"total", "added", "skipped", "updated"}``."""
-        return {
-            "total": self.total,
-            "added": self.added,
-            "skipped": self.skipped,
-            "updated": self.updated,
-        }
 
 
 def _record_name(record: Record, index: int) -> str:
