@@ -201,17 +201,15 @@ async def test_waiting_requests_give_up_when_the_server_is_found_down(
 ) -> None:
     stand_in.always(CHAT, Reply(hang=True))
     client = client_of(max_concurrency=1, timeout=0.3, max_retries=1, deadline=0.8)
-    started = time.monotonic()
     outcomes = await asyncio.gather(
         *(client.achat(MESSAGES) for _ in range(6)), return_exceptions=True
     )
-    elapsed = time.monotonic() - started
     # The first request used its two attempts; the five behind it did not wait out their own
-    # (which would take 6 x 0.6 s and 12 requests).
+    # (which would take 6 x 0.6 s and 12 requests): the request count is the proof, so no
+    # wall-clock bound is asserted on a loaded machine.
     assert all(isinstance(o, ServiceUnavailableError) for o in outcomes)
     assert len({str(o) for o in outcomes}) == 1
     assert client.usage.retries == 1 and stand_in.seen[CHAT] == 2
-    assert elapsed < 3.6, elapsed  # the 6 x 0.6 s above; the requests are the proof
     # A request made afterwards tries the server again.
     stand_in.always(CHAT, GOOD)
     assert (await client.achat(MESSAGES)).text == "yes"
