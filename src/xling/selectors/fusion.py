@@ -14,7 +14,7 @@ from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
 from xling.core.validation import check_choice, check_positive_int
 from xling.embedders import Embedder
-from xling.retrieval.bm25_index import BM25Method
+from xling.retrieval.bm25_index import DEFAULT_BM25, BM25Method
 from xling.selectors.base import Blocked, Ranking, Selector
 from xling.selectors.dense import DenseSelector
 from xling.selectors.lexical import BM25Selector
@@ -58,9 +58,9 @@ class FusionSelector(Selector):
         rrf_k: int = 60,
         format: DenseFormat = "s2s",
         alpha: float = 0.5,
-        k1: float = 1.5,
-        b: float = 0.75,
-        bm25_method: BM25Method = "lucene",
+        k1: float = DEFAULT_BM25.k1,
+        b: float = DEFAULT_BM25.b,
+        bm25_method: BM25Method = DEFAULT_BM25.method,
         batch_size: int = 256,
         order: Order = "nearest-last",
         leakage_guard: bool = True,

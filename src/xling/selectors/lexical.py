@@ -5,8 +5,7 @@ from __future__ import annotations
 from xling.core.numerics import top_k
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
-from xling.core.validation import check_finite
-from xling.retrieval.bm25_index import BM25Index, BM25Method
+from xling.retrieval.bm25_index import DEFAULT_BM25, BM25Index, BM25Method, BM25Params
 from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
 from xling.selectors.types import Order
 
@@ -31,23 +30,21 @@ class BM25Selector(Selector):
         self,
         pool: AlignedPool,
         *,
-        k1: float = 1.5,
-        b: float = 0.75,
-        method: BM25Method = "lucene",
+        k1: float = DEFAULT_BM25.k1,
+        b: float = DEFAULT_BM25.b,
+        method: BM25Method = DEFAULT_BM25.method,
         order: Order = "nearest-last",
         leakage_guard: bool = True,
     ) -> None:
         super().__init__(pool, order=order, leakage_guard=leakage_guard)
-        check_finite(k1, "k1", minimum=0.0)
-        check_finite(b, "b", minimum=0.0, maximum=1.0)
-        self._params = {"k1": k1, "b": b, "method": method}
+        self._params = BM25Params(k1, b, method)
         self._index: BM25Index | None = None
 
     @property
     def index(self) -> BM25Index:
         """The BM25 index of the pool's source sentences, built on first use."""
         if self._index is None:
-            self._index = BM25Index(self.pool.sources, **self._params)  # type: ignore[arg-type]
+            self._index = BM25Index(self.pool.sources, self._params)
         return self._index
 
     def prepare(self, on_progress: ProgressCallback | None = None) -> None:
