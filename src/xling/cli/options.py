@@ -13,6 +13,8 @@ from xling.llm.client import DEFAULT_DEADLINE
 
 __all__ = [
     "BleuTokenizeOpt",
+    "BootstrapSamplesOpt",
+    "BootstrapSampleSizeOpt",
     "SpmModelOpt",
     "EMBEDDED_HINT",
     "ChromaPath",
@@ -71,6 +73,12 @@ BleuTokenizeOpt = Annotated[
 SpmModelOpt = Annotated[
     Path | None, typer.Option(help="Local SentencePiece model for --tokenize flores200.")
 ]
+BootstrapSamplesOpt = Annotated[int, typer.Option("--samples", help="Bootstrap resamples.")]
+"""``--samples N`` (default :data:`~xling.eval.bootstrap.BOOTSTRAP_SAMPLES`)."""
+BootstrapSampleSizeOpt = Annotated[
+    int, typer.Option("--sample-size", help="Segments (sentences) per bootstrap resample.")
+]
+"""``--sample-size N`` (default :data:`~xling.eval.bootstrap.BOOTSTRAP_SAMPLE_SIZE`)."""
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 PoolName = Annotated[str, typer.Option("--pool", "-p", help="Pool (Chroma collection) name.")]
 MaxTokensOpt = Annotated[
