@@ -7,7 +7,7 @@ to the earlier pool pair.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Unpack
 
 from xling.core.fusion import fuse_rankings
 from xling.core.progress import ProgressCallback
@@ -15,10 +15,11 @@ from xling.core.records import AlignedPool
 from xling.core.validation import check_choice, check_positive_int
 from xling.embedders import Embedder
 from xling.retrieval.bm25_index import DEFAULT_BM25, BM25Method
+from xling.selectors._options import SelectorOptions
 from xling.selectors.base import Blocked, Ranking, Selector
 from xling.selectors.dense import DenseSelector
 from xling.selectors.lexical import BM25Selector
-from xling.selectors.types import DenseFormat, Order
+from xling.selectors.types import DenseFormat
 
 __all__ = ["FUSION_METHODS", "FusionMethod", "FusionSelector"]
 
@@ -42,8 +43,7 @@ class FusionSelector(Selector):
         b: BM25 length normalisation.
         bm25_method: BM25 variant.
         batch_size: Queries embedded per progress step.
-        order: Prompt order of the examples.
-        leakage_guard: Exclude pool pairs identical to the query.
+        **options: :class:`~xling.selectors.base.Selector`'s ``order`` and ``leakage_guard``.
 
     Example scores are the fused points.
     """
@@ -62,10 +62,9 @@ class FusionSelector(Selector):
         b: float = DEFAULT_BM25.b,
         bm25_method: BM25Method = DEFAULT_BM25.method,
         batch_size: int = 256,
-        order: Order = "nearest-last",
-        leakage_guard: bool = True,
+        **options: Unpack[SelectorOptions],
     ) -> None:
-        super().__init__(pool, order=order, leakage_guard=leakage_guard)
+        super().__init__(pool, **options)
         self.method: FusionMethod = check_choice(method, "fusion method", FUSION_METHODS)
         self.name = method
         self.depth = check_positive_int(depth, "depth")

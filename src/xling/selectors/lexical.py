@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from xling.core.numerics import top_k
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
 from xling.retrieval.bm25_index import DEFAULT_BM25, BM25Index, BM25Method, BM25Params
+from xling.selectors._options import SelectorOptions
 from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
-from xling.selectors.types import Order
 
 __all__ = ["BM25Selector"]
 
@@ -20,8 +22,7 @@ class BM25Selector(Selector):
         k1: BM25 term-frequency saturation.
         b: BM25 length normalisation.
         method: BM25 variant (bm25s' names).
-        order: Prompt order of the examples.
-        leakage_guard: Exclude pool pairs identical to the query.
+        **options: :class:`~xling.selectors.base.Selector`'s ``order`` and ``leakage_guard``.
     """
 
     name = "bm25"
@@ -33,10 +34,9 @@ class BM25Selector(Selector):
         k1: float = DEFAULT_BM25.k1,
         b: float = DEFAULT_BM25.b,
         method: BM25Method = DEFAULT_BM25.method,
-        order: Order = "nearest-last",
-        leakage_guard: bool = True,
+        **options: Unpack[SelectorOptions],
     ) -> None:
-        super().__init__(pool, order=order, leakage_guard=leakage_guard)
+        super().__init__(pool, **options)
         self._params = BM25Params(k1, b, method)
         self._index: BM25Index | None = None
 
