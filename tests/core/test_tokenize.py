@@ -12,7 +12,7 @@ import pytest
 from xling.core.errors import InvalidInputError
 from xling.core.numerics import top_k
 from xling.core.tokenize import tokenize
-from xling.retrieval.bm25_index import BM25Index
+from xling.retrieval.bm25_index import BM25Index, BM25Params
 
 
 def test_tokenize_latin_words_casefolded_without_punctuation() -> None:
@@ -90,6 +90,6 @@ def test_bm25_bad_input() -> None:
     with pytest.raises(InvalidInputError, match=r"BM25 documents\[1\]"):
         BM25Index(["fine", "  "])
     with pytest.raises(InvalidInputError, match="allowed: lucene, robertson"):
-        BM25Index(["x"], method="okapi")  # type: ignore[arg-type]
+        BM25Index(["x"], BM25Params(method="okapi"))  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="k=3 is larger than allowed; use at most 2"):
         BM25Index(["a", "b"]).search(["a"], 3)

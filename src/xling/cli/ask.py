@@ -17,7 +17,15 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from xling.cli.app import app, console, err_console, fail, warn
-from xling.cli.options import EMBEDDED_HINT
+from xling.cli.options import (
+    EMBEDDED_HINT,
+    ChromaPath,
+    ChromaUrl,
+    LLMConcurrencyOpt,
+    LLMModelOpt,
+    LLMUrlOpt,
+    PoolEmbedderOpt,
+)
 from xling.cli.output import check_output, write_atomically
 from xling.cli.progress import progress_bar
 from xling.cli.rerank import parse_settings
@@ -64,11 +72,8 @@ def ask(
     rerank_setting: Annotated[
         list[str] | None, typer.Option("--rerank-set", help="A reranker option, KEY=VALUE.")
     ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option(help="OpenAI-compatible LLM server (default: the embedded one on 8011)."),
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="Model name (default: the server's).")] = None,
+    url: LLMUrlOpt = None,
+    model: LLMModelOpt = None,
     max_tokens: Annotated[int, typer.Option(help="Most tokens per answer.")] = 160,
     reask: Annotated[
         bool, typer.Option(help="Ask once more when the answer is in the wrong language.")
@@ -76,14 +81,10 @@ def ask(
     on_llm_failure: Annotated[
         str, typer.Option(help="raise, or passages: keep the passages, flag the answer missing.")
     ] = "raise",
-    concurrency: Annotated[
-        int, typer.Option(help="Most LLM requests in flight.")
-    ] = DEFAULT_CONCURRENCY,
-    embedder: Annotated[
-        str | None, typer.Option("--embedder", "-e", help="[default: the pool's own].")
-    ] = None,
-    chroma_path: Annotated[Path | None, typer.Option("--chroma-path")] = None,
-    chroma_url: Annotated[str | None, typer.Option("--chroma-url")] = None,
+    concurrency: LLMConcurrencyOpt = DEFAULT_CONCURRENCY,
+    embedder: PoolEmbedderOpt = None,
+    chroma_path: ChromaPath = None,
+    chroma_url: ChromaUrl = None,
 ) -> None:
     """Answers from a pool: retrieve → rerank → answer in the asker's language → check."""
     items = _questions(question, questions, lang)

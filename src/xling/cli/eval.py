@@ -14,6 +14,8 @@ from rich.table import Table
 from xling.cli.app import command_group, console, fail
 from xling.cli.options import (
     BleuTokenizeOpt,
+    BootstrapSampleSizeOpt,
+    BootstrapSamplesOpt,
     EmbedderOpt,
     JsonOpt,
     MaxTokensOpt,
@@ -24,6 +26,7 @@ from xling.cli.options import (
 )
 from xling.core.validation import check_finite
 from xling.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS
+from xling.eval.bootstrap import BOOTSTRAP_SAMPLE_SIZE, BOOTSTRAP_SAMPLES
 
 if TYPE_CHECKING:
     from xling.eval import BootstrapResult
@@ -115,8 +118,8 @@ def mt(
         Path | None,
         typer.Option(help="A second hypothesis file: paired bootstrap of --hyp against it."),
     ] = None,
-    samples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 300,
-    sample_size: Annotated[int, typer.Option(help="Segments per bootstrap resample.")] = 500,
+    samples: BootstrapSamplesOpt = BOOTSTRAP_SAMPLES,
+    sample_size: BootstrapSampleSizeOpt = BOOTSTRAP_SAMPLE_SIZE,
     as_json: JsonOpt = False,
 ) -> None:
     """Scores translations: chrF++, BLEU, COMET and laCOMET (COMET gated by output language)."""

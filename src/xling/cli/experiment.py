@@ -11,9 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from xling.cli.app import command_group, console, err_console, fail, warn
-from xling.cli.options import BleuTokenizeOpt, JsonOpt, SpmModelOpt
+from xling.cli.options import (
+    BleuTokenizeOpt,
+    BootstrapSampleSizeOpt,
+    BootstrapSamplesOpt,
+    JsonOpt,
+    SpmModelOpt,
+)
 from xling.cli.progress import progress_bar, progress_bars
 from xling.core.progress import ProgressCallback
+from xling.eval.bootstrap import BOOTSTRAP_SAMPLE_SIZE, BOOTSTRAP_SAMPLES
 
 if TYPE_CHECKING:
     from xling.experiments.summary import Summary
@@ -101,8 +108,8 @@ def score(
 @experiment_app.command()
 def summary(
     directory: Annotated[Path, typer.Argument(help="An experiment output folder (runs/<key>/).")],
-    samples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 300,
-    sample_size: Annotated[int, typer.Option(help="Sentences per bootstrap resample.")] = 500,
+    samples: BootstrapSamplesOpt = BOOTSTRAP_SAMPLES,
+    sample_size: BootstrapSampleSizeOpt = BOOTSTRAP_SAMPLE_SIZE,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
     plot: Annotated[bool, typer.Option(help="Also write summary.png (needs matplotlib).")] = True,
     as_json: JsonOpt = False,
@@ -180,7 +187,9 @@ def run(
         )  # fmt: skip
     payload = report.to_dict()
     if summary:
-        result = _summarise(report.out, 300, 500, 0, plot=True, as_json=as_json)
+        result = _summarise(
+            report.out, BOOTSTRAP_SAMPLES, BOOTSTRAP_SAMPLE_SIZE, 0, plot=True, as_json=as_json
+        )
         payload["summary"] = result.to_dict()
     if as_json:
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))

@@ -9,15 +9,24 @@ import typer
 
 from xling.core.validation import check_choice
 from xling.embedders.base import ON_LONG, OnLong
+from xling.llm.client import DEFAULT_DEADLINE
 
 __all__ = [
     "BleuTokenizeOpt",
+    "BootstrapSamplesOpt",
+    "BootstrapSampleSizeOpt",
     "SpmModelOpt",
     "EMBEDDED_HINT",
     "ChromaPath",
     "ChromaUrl",
     "EmbedderOpt",
     "JsonOpt",
+    "LLMConcurrencyOpt",
+    "LLMDeadlineOpt",
+    "LLMModelOpt",
+    "LLMRetriesOpt",
+    "LLMTimeoutOpt",
+    "LLMUrlOpt",
     "PoolEmbedderOpt",
     "MaxTokensOpt",
     "OnLongOpt",
@@ -64,6 +73,12 @@ BleuTokenizeOpt = Annotated[
 SpmModelOpt = Annotated[
     Path | None, typer.Option(help="Local SentencePiece model for --tokenize flores200.")
 ]
+BootstrapSamplesOpt = Annotated[int, typer.Option("--samples", help="Bootstrap resamples.")]
+"""``--samples N`` (default :data:`~xling.eval.bootstrap.BOOTSTRAP_SAMPLES`)."""
+BootstrapSampleSizeOpt = Annotated[
+    int, typer.Option("--sample-size", help="Segments (sentences) per bootstrap resample.")
+]
+"""``--sample-size N`` (default :data:`~xling.eval.bootstrap.BOOTSTRAP_SAMPLE_SIZE`)."""
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 PoolName = Annotated[str, typer.Option("--pool", "-p", help="Pool (Chroma collection) name.")]
 MaxTokensOpt = Annotated[
@@ -84,6 +99,30 @@ OnLongOpt = Annotated[
 ]
 """``--on-long truncate|refuse``; pass it through :func:`on_long_choice` to
 ``get_embedder(..., on_long=...)``."""
+
+LLMUrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help="OpenAI-compatible LLM server (default: the embedded one on 8011)."),
+]
+LLMModelOpt = Annotated[
+    str | None, typer.Option("--model", help="Model name (default: the server's).")
+]
+LLMConcurrencyOpt = Annotated[
+    int, typer.Option("--concurrency", help="Most LLM requests in flight.")
+]
+"""``--concurrency N`` (default :data:`~xling.llm.client.DEFAULT_CONCURRENCY`)."""
+LLMTimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per LLM request attempt.")]
+"""``--timeout S`` (default :data:`~xling.llm.client.DEFAULT_TIMEOUT`)."""
+LLMRetriesOpt = Annotated[int, typer.Option("--retries", help="Retries per failed LLM request.")]
+"""``--retries N`` (default :data:`~xling.llm.client.DEFAULT_RETRIES`)."""
+LLMDeadlineOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--deadline",
+        help="Seconds per LLM request, retries and backoff included (default "
+        f"{DEFAULT_DEADLINE:g}, or --timeout when that is longer).",
+    ),
+]
 
 
 def max_tokens_or_none(value: int) -> int | None:

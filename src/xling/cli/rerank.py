@@ -21,12 +21,20 @@ import typer
 from rich.table import Table
 
 from xling.cli.app import app, err_console, fail, warn
-from xling.cli.options import EMBEDDED_HINT
+from xling.cli.options import (
+    EMBEDDED_HINT,
+    LLMConcurrencyOpt,
+    LLMDeadlineOpt,
+    LLMModelOpt,
+    LLMRetriesOpt,
+    LLMTimeoutOpt,
+    LLMUrlOpt,
+)
 from xling.cli.output import check_output, write_atomically
 from xling.cli.progress import progress_bar
 from xling.core.errors import EXIT_ALL_FELL_BACK, InvalidInputError, ServiceUnavailableError
 from xling.llm import EmbeddedLLMConfig, LLMClient
-from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from xling.rerankers import RerankResult, available_rerankers, get_reranker
 from xling.rerankers.records import read_requests
 
@@ -70,11 +78,8 @@ def rerank(
     method: Annotated[
         str, typer.Option("--method", "-m", help=f"One of: {', '.join(available_rerankers())}.")
     ] = "listwise",
-    url: Annotated[
-        str | None,
-        typer.Option(help="OpenAI-compatible LLM server (default: the embedded one on 8011)."),
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="Model name (default: the server's).")] = None,
+    url: LLMUrlOpt = None,
+    model: LLMModelOpt = None,
     template: Annotated[str | None, typer.Option(help="Prompt template name.")] = None,
     window: Annotated[int | None, typer.Option(help="Listwise window size.")] = None,
     stride: Annotated[int | None, typer.Option(help="Listwise stride.")] = None,
@@ -87,20 +92,10 @@ def rerank(
         list[str] | None,
         typer.Option("--set", help="Any other reranker option, KEY=VALUE (repeatable)."),
     ] = None,
-    concurrency: Annotated[
-        int, typer.Option(help="Most LLM requests in flight.")
-    ] = DEFAULT_CONCURRENCY,
-    timeout: Annotated[
-        float, typer.Option(help="Seconds per LLM request attempt.")
-    ] = DEFAULT_TIMEOUT,
-    retries: Annotated[int, typer.Option(help="Retries per failed LLM request.")] = DEFAULT_RETRIES,
-    deadline: Annotated[
-        float | None,
-        typer.Option(
-            help="Seconds per LLM request, retries and backoff included (default "
-            f"{DEFAULT_DEADLINE:g}, or --timeout when that is longer)."
-        ),
-    ] = None,
+    concurrency: LLMConcurrencyOpt = DEFAULT_CONCURRENCY,
+    timeout: LLMTimeoutOpt = DEFAULT_TIMEOUT,
+    retries: LLMRetriesOpt = DEFAULT_RETRIES,
+    deadline: LLMDeadlineOpt = None,
 ) -> None:
     """Reranks each query's candidates; writes one JSON result per input line, in order."""
     _check_client_options(concurrency, timeout, retries, deadline)

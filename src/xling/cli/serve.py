@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from xling.cli.app import app, err_console
+from xling.cli.options import ChromaPath, ChromaUrl
 from xling.server.config import ServiceConfig, read_api_keys
 
 __all__ = ["serve"]
@@ -16,8 +17,8 @@ __all__ = ["serve"]
 @app.command()
 def serve(
     pool: Annotated[list[str] | None, typer.Option("--pool", "-p", help="Pool to serve.")] = None,
-    chroma_path: Annotated[Path | None, typer.Option(help="Embedded Chroma folder.")] = None,
-    chroma_url: Annotated[str | None, typer.Option(help="Chroma server or Cloud URL.")] = None,
+    chroma_path: ChromaPath = None,
+    chroma_url: ChromaUrl = None,
     llm_url: Annotated[
         list[str] | None, typer.Option(help="OpenAI-compatible LLM server (repeat for replicas).")
     ] = None,

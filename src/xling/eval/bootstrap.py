@@ -18,7 +18,18 @@ from xling.core.progress import ProgressCallback
 from xling.core.validation import check_non_negative_int, check_positive_int, preview
 from xling.eval.mt_metrics import CorpusStats
 
-__all__ = ["BootstrapResult", "paired_bootstrap", "segment_stats"]
+__all__ = [
+    "BOOTSTRAP_SAMPLES",
+    "BOOTSTRAP_SAMPLE_SIZE",
+    "BootstrapResult",
+    "paired_bootstrap",
+    "segment_stats",
+]
+
+BOOTSTRAP_SAMPLES = 300
+"""Default bootstrap resamples (ICL-MT's)."""
+BOOTSTRAP_SAMPLE_SIZE = 500
+"""Default segments per bootstrap resample (ICL-MT's)."""
 
 
 @dataclass(frozen=True)
@@ -101,8 +112,8 @@ def paired_bootstrap(
     a: CorpusStats,
     b: CorpusStats,
     *,
-    n_samples: int = 300,
-    sample_size: int = 500,
+    n_samples: int = BOOTSTRAP_SAMPLES,
+    sample_size: int = BOOTSTRAP_SAMPLE_SIZE,
     seed: int = 0,
     on_progress: ProgressCallback | None = None,
 ) -> BootstrapResult:

@@ -210,8 +210,15 @@ def _best(
     return best, best_scores
 
 
-def _check_candidates(candidates: str) -> str:
-    return check_choice(candidates, "margin candidates", CANDIDATES)
+def _check_mining(
+    source_vectors: np.ndarray, target_vectors: np.ndarray, kind: str, k: int, candidates: str
+) -> tuple[np.ndarray, np.ndarray, MarginKind | Literal["absolute"], int]:
+    """The checks :func:`xsim` and :func:`mine_pairs` share: vectors, kind, k and candidates."""
+    x, y = _check_vectors(source_vectors, target_vectors)
+    margin = check_kind(kind)
+    k = check_positive_int(k, "k")
+    check_choice(candidates, "margin candidates", CANDIDATES)
+    return x, y, margin, k
 
 
 def xsim(
@@ -242,10 +249,7 @@ def xsim(
         InvalidInputError: If shapes disagree or there are fewer targets than sources.
         UnknownSpecError: If ``kind`` is unknown.
     """
-    x, y = _check_vectors(source_vectors, target_vectors)
-    check_kind(kind)
-    k = check_positive_int(k, "k")
-    _check_candidates(candidates)
+    x, y, margin, k = _check_mining(source_vectors, target_vectors, kind, k, candidates)
     if len(y) < len(x):
         raise InvalidInputError(
             f"xsim needs at least as many targets as sources; got {len(x)} sources and "
@@ -261,7 +265,7 @@ def xsim(
                 f"target_texts has {len(texts)} items but there are {len(y)} target vectors"
             )
         wrong &= np.array([texts[p] != texts[g] for p, g in zip(predictions, gold, strict=True)])
-    used_k = 1 if check_kind(kind) == "absolute" else k
+    used_k = 1 if margin == "absolute" else k
     return MiningResult(kind, used_k, len(x), int(wrong.sum()), predictions)
 
 
@@ -292,11 +296,8 @@ def mine_pairs(
     Returns:
         Mined pairs sorted by descending score.
     """
-    x, y = _check_vectors(source_vectors, target_vectors)
-    check_kind(kind)
-    k = check_positive_int(k, "k")
+    x, y, _, k = _check_mining(source_vectors, target_vectors, kind, k, candidates)
     check_choice(mode, "mining mode", _MODES)
-    _check_candidates(candidates)
     fwd_t, fwd_s = _best(x, y, kind, k, candidates)
     bwd_s_idx, bwd_s = _best(y, x, kind, k, candidates)
     forward = {(i, int(t)): float(s) for i, (t, s) in enumerate(zip(fwd_t, fwd_s, strict=True))}

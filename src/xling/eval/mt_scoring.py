@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from xling.core.errors import InvalidInputError
-from xling.eval.bootstrap import BootstrapResult, paired_bootstrap, segment_stats
+from xling.eval.bootstrap import (
+    BOOTSTRAP_SAMPLE_SIZE,
+    BOOTSTRAP_SAMPLES,
+    BootstrapResult,
+    paired_bootstrap,
+    segment_stats,
+)
 from xling.eval.comet import CometScorer
 from xling.eval.lacomet import comet_and_lacomet
 from xling.eval.mt_metrics import bleu, chrf, corpus_stats
@@ -84,8 +90,8 @@ def score_mt(
     spm_model: str | os.PathLike[str] | None = None,
     comet: CometScorer | None = None,
     lid_backend: str | None = None,
-    n_samples: int = 300,
-    sample_size: int = 500,
+    n_samples: int = BOOTSTRAP_SAMPLES,
+    sample_size: int = BOOTSTRAP_SAMPLE_SIZE,
 ) -> MTScores:
     """Scores translations with several metrics; with a baseline, bootstrap-tests each.
 

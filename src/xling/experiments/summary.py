@@ -29,7 +29,7 @@ from xling.core.errors import InvalidInputError
 from xling.core.files import write_atomic, write_json_atomic
 from xling.core.imports import import_optional
 from xling.core.progress import ProgressCallback
-from xling.eval.bootstrap import paired_bootstrap
+from xling.eval.bootstrap import BOOTSTRAP_SAMPLE_SIZE, BOOTSTRAP_SAMPLES, paired_bootstrap
 from xling.eval.mt_metrics import corpus_stats
 from xling.experiments.runs import RunResult, finished_runs
 
@@ -372,8 +372,8 @@ def _compare(
 def summarize(
     folder: str | os.PathLike[str],
     *,
-    n_samples: int = 300,
-    sample_size: int = 500,
+    n_samples: int = BOOTSTRAP_SAMPLES,
+    sample_size: int = BOOTSTRAP_SAMPLE_SIZE,
     seed: int = 0,
     on_progress: ProgressCallback | None = None,
 ) -> Summary:

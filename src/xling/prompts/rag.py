@@ -58,13 +58,14 @@ def _instruction(language: str, strict: bool, avoid: Sequence[str]) -> str:
     return rule
 
 
-def _passages(passages: Sequence[ContextPassage]) -> str:
-    return "\n".join(f"[{p.label}] {p.text}" for p in passages)
-
-
-def _reminder(language: str, strict: bool) -> str:
+def _user_text(
+    question: str, passages: Sequence[ContextPassage], language: str, strict: bool
+) -> str:
+    """Passages, question and the language reminder: the user's part of either prompt."""
+    context = "\n".join(f"[{p.label}] {p.text}" for p in passages)
     name = language_name(language)
-    return f"Answer in {name} only." if strict else f"Answer in {name}."
+    reminder = f"Answer in {name} only." if strict else f"Answer in {name}."
+    return f"Passages:\n{context}\n\nQuestion: {question}\n{reminder}"
 
 
 def answer_messages(
@@ -87,12 +88,9 @@ def answer_messages(
     Returns:
         A system message with the instruction and a user message with passages and question.
     """
-    user = (
-        f"Passages:\n{_passages(passages)}\n\nQuestion: {question}\n{_reminder(language, strict)}"
-    )
     return [
         {"role": "system", "content": _instruction(language, strict, avoid)},
-        {"role": "user", "content": user},
+        {"role": "user", "content": _user_text(question, passages, language, strict)},
     ]
 
 
@@ -106,8 +104,8 @@ def answer_prompt(
 ) -> str:
     """The completion variant of :func:`answer_messages` (base models); ends in ``Answer:``."""
     return (
-        f"{_instruction(language, strict, avoid)}\n\nPassages:\n{_passages(passages)}\n\n"
-        f"Question: {question}\n{_reminder(language, strict)}\nAnswer:"
+        f"{_instruction(language, strict, avoid)}\n\n"
+        f"{_user_text(question, passages, language, strict)}\nAnswer:"
     )
 
 

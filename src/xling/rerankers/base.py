@@ -40,6 +40,7 @@ __all__ = [
     "OnFailure",
     "Scoring",
     "RerankerConfig",
+    "ShortAnswerConfig",
     "RerankOrder",
     "Ledger",
     "Reranker",
@@ -153,6 +154,24 @@ class RerankerConfig:
                 f"unknown option(s) {unknown} for {cls.__name__}; allowed: {sorted(allowed)}"
             )
         return cls(**options)
+
+
+@dataclass(frozen=True)
+class ShortAnswerConfig(RerankerConfig):
+    """Options of the rerankers that read one short answer per prompt (pointwise, pairwise).
+
+    Attributes:
+        scoring: ``logprob``, ``generate`` or ``auto`` (logprobs when the server gives them).
+        max_tokens: Tokens generated per answer when generating.
+    """
+
+    scoring: Scoring = "auto"
+    max_tokens: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice(self.scoring, "scoring", ("logprob", "generate", "auto"))
+        check_positive_int(self.max_tokens, "max_tokens")
 
 
 @dataclass

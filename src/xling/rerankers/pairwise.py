@@ -21,9 +21,8 @@ from xling.prompts.rerank import PairwiseTemplate, get_pairwise_template
 from xling.rerankers.base import (
     Ledger,
     Reranker,
-    RerankerConfig,
     RerankOrder,
-    Scoring,
+    ShortAnswerConfig,
     answer_logprob,
     check_name,
     gather,
@@ -50,29 +49,25 @@ def parse_choice(text: str) -> Choice | None:
 
 
 @dataclass(frozen=True)
-class PairwiseConfig(RerankerConfig):
-    """Options of :class:`PairwiseReranker` (plus those of :class:`RerankerConfig`).
+class PairwiseConfig(ShortAnswerConfig):
+    """Options of :class:`PairwiseReranker` (plus those of :class:`ShortAnswerConfig`).
 
     Attributes:
         variant: ``allpair``, ``heapsort`` (top-k) or ``sliding`` (k passes).
         top_k: Heapsort: how many are extracted; sliding: how many passes.
         template: Pairwise template name (``prp``).
-        scoring: ``logprob``, ``generate`` or ``auto`` (logprobs when the server gives them).
-        max_tokens: Tokens generated per answer when generating.
+        max_tokens: Tokens generated per answer when generating (8 here).
     """
 
+    max_tokens: int = 8
     variant: PairwiseVariant = "heapsort"
     top_k: int = 10
     template: str = "prp"
-    scoring: Scoring = "auto"
-    max_tokens: int = 8
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice(self.variant, "variant", tuple(PAIRWISE_VARIANTS))
-        check_choice(self.scoring, "scoring", ("logprob", "generate", "auto"))
         check_positive_int(self.top_k, "top_k")
-        check_positive_int(self.max_tokens, "max_tokens")
         get_pairwise_template(check_name(self.template, "template"))
 
 

@@ -11,14 +11,12 @@ import math
 import re
 from dataclasses import dataclass
 
-from xling.core.validation import check_choice, check_positive_int
 from xling.prompts.rerank import PointwiseTemplate, get_pointwise_template
 from xling.rerankers.base import (
     Ledger,
     Reranker,
-    RerankerConfig,
     RerankOrder,
-    Scoring,
+    ShortAnswerConfig,
     answer_logprob,
     check_name,
     gather,
@@ -32,23 +30,17 @@ _WORD = re.compile(r"[^\W\d_]+")  # the first word of an answer is read
 
 
 @dataclass(frozen=True)
-class PointwiseConfig(RerankerConfig):
-    """Options of :class:`PointwiseReranker` (plus those of :class:`RerankerConfig`).
+class PointwiseConfig(ShortAnswerConfig):
+    """Options of :class:`PointwiseReranker` (plus those of :class:`ShortAnswerConfig`).
 
     Attributes:
         template: Pointwise template name (``yes_no``).
-        scoring: ``logprob``, ``generate`` or ``auto`` (logprobs when the server gives them).
-        max_tokens: Tokens generated per answer when generating.
     """
 
     template: str = "yes_no"
-    scoring: Scoring = "auto"
-    max_tokens: int = 4
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_choice(self.scoring, "scoring", ("logprob", "generate", "auto"))
-        check_positive_int(self.max_tokens, "max_tokens")
         get_pointwise_template(check_name(self.template, "template"))
 
 

@@ -10,24 +10,39 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from typing import TypedDict
 
 import numpy as np
 
 from xling.core.files import write_atomic
 from xling.core.numerics import top_k
 from xling.core.records import Hit
-from xling.core.validation import check_choice, check_finite
+from xling.core.validation import check_choice
 from xling.embedders import Task
 from xling.retrieval.base import Filter, Retriever
-from xling.retrieval.bm25_index import BM25Index, BM25Method
+from xling.retrieval.bm25_index import BM25_METHODS, DEFAULT_BM25, BM25Index, BM25Method, BM25Params
 from xling.retrieval.derived import derived_dir, read_json, snapshot
 from xling.store.pool import Pool
 
-__all__ = ["BM25Retriever"]
+__all__ = ["BM25Options", "BM25Retriever"]
+
+
+class BM25Options(TypedDict, total=False):
+    """BM25 keywords of :class:`BM25Retriever`, passed on by the methods that use it.
+
+    Attributes:
+        k1: Term-frequency saturation.
+        b: Length normalisation.
+        variant: BM25 variant (``lucene``, ``robertson``, ``atire``, ``bm25l``, ``bm25+``).
+    """
+
+    k1: float
+    b: float
+    variant: BM25Method
+
 
 _CELLS = 1 << 24  # scores of at most this many (query, passage) cells at once
 _FORMAT = 1
-_VARIANTS: tuple[BM25Method, ...] = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 
 
 class BM25Retriever(Retriever):
@@ -47,15 +62,13 @@ class BM25Retriever(Retriever):
         self,
         pool: Pool,
         *,
-        k1: float = 1.5,
-        b: float = 0.75,
-        variant: BM25Method = "lucene",
+        k1: float = DEFAULT_BM25.k1,
+        b: float = DEFAULT_BM25.b,
+        variant: BM25Method = DEFAULT_BM25.method,
         task: Task = "asymmetric",
     ) -> None:
         super().__init__(pool, task=task)
-        self.k1 = check_finite(k1, "k1", minimum=0.0)
-        self.b = check_finite(b, "b", minimum=0.0, maximum=1.0)
-        self.variant: BM25Method = check_choice(variant, "variant", _VARIANTS)
+        self.params = BM25Params(k1, b, check_choice(variant, "variant", BM25_METHODS))
         self._state: tuple[str, int] | None = None
         self._index: BM25Index | None = None
         self._ids: list[str] = []
@@ -63,7 +76,8 @@ class BM25Retriever(Retriever):
         self.builds = 0  # how many times the index was built in this process (not loaded)
 
     def _name(self) -> str:
-        return f"bm25-{self.variant}-k1={self.k1:g}-b={self.b:g}"
+        p = self.params
+        return f"bm25-{p.method}-k1={p.k1:g}-b={p.b:g}"
 
     def prepare(self) -> None:
         """Loads the persisted index, or builds it if the pool changed since it was saved."""
@@ -85,7 +99,7 @@ class BM25Retriever(Retriever):
                 self._index = None
         if self._index is None:
             snap = snapshot(self.pool, with_vectors=False)
-            self._index = BM25Index(snap.texts, k1=self.k1, b=self.b, method=self.variant)
+            self._index = BM25Index(snap.texts, self.params)
             self._ids, state = snap.ids, snap.state
             self.builds += 1
             write_atomic(data_path, self._index.save)  # the temporary name keeps the .npz suffix

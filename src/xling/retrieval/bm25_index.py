@@ -8,6 +8,7 @@ gather-and-sum over those postings.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -16,14 +17,45 @@ import numpy as np
 from xling.core.errors import InvalidInputError, missing_extra_error
 from xling.core.numerics import top_k
 from xling.core.tokenize import Tokenizer, tokenize
-from xling.core.validation import check_positive_int, check_texts
+from xling.core.validation import check_finite, check_positive_int, check_texts
 
-__all__ = ["BM25Index", "BM25Method"]
+__all__ = ["BM25_METHODS", "DEFAULT_BM25", "BM25Index", "BM25Method", "BM25Params"]
 
 BM25Method = Literal["lucene", "robertson", "atire", "bm25l", "bm25+"]
-_METHODS: tuple[str, ...] = get_args(BM25Method)
+BM25_METHODS: tuple[BM25Method, ...] = get_args(BM25Method)
+"""The BM25 variants, by bm25s' names."""
 # Scores of at most this many cells are materialised at once when scoring many queries.
 _CELLS_PER_CHUNK = 1 << 24
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    """BM25's parameters, checked on creation; every BM25 user takes its defaults from here.
+
+    Attributes:
+        k1: Term-frequency saturation (>= 0).
+        b: Length normalisation, in [0, 1].
+        method: BM25 variant (``lucene`` is Lucene's, the bm25s default).
+
+    Raises:
+        InvalidInputError: On a ``k1`` or ``b`` out of range, or an unknown method.
+    """
+
+    k1: float = 1.5
+    b: float = 0.75
+    method: BM25Method = "lucene"
+
+    def __post_init__(self) -> None:
+        check_finite(self.k1, "k1", minimum=0.0)
+        check_finite(self.b, "b", minimum=0.0, maximum=1.0)
+        if self.method not in BM25_METHODS:
+            raise InvalidInputError(
+                f"unknown BM25 method {self.method!r}; allowed: {', '.join(BM25_METHODS)}"
+            )
+
+
+DEFAULT_BM25 = BM25Params()
+"""Lucene BM25 with k1=1.5, b=0.75."""
 
 
 class BM25Index:
@@ -31,31 +63,23 @@ class BM25Index:
 
     Args:
         texts: The documents, in pool order.
-        k1: Term-frequency saturation.
-        b: Length normalisation.
-        method: BM25 variant (``lucene`` is Lucene's, the bm25s default).
+        params: k1, b and the BM25 variant.
         tokenizer: Text → tokens; default :func:`tokenize`.
 
     Raises:
-        InvalidInputError: On an empty list, an empty text or an unknown method.
+        InvalidInputError: On an empty list or an empty text.
     """
 
     def __init__(
         self,
         texts: Sequence[str],
+        params: BM25Params = DEFAULT_BM25,
         *,
-        k1: float = 1.5,
-        b: float = 0.75,
-        method: BM25Method = "lucene",
         tokenizer: Tokenizer = tokenize,
     ) -> None:
         docs = check_texts(texts, "BM25 documents")
         if not docs:
             raise InvalidInputError("BM25 needs at least one document; the list is empty")
-        if method not in _METHODS:
-            raise InvalidInputError(
-                f"unknown BM25 method {method!r}; allowed: {', '.join(_METHODS)}"
-            )
         try:
             import bm25s
         except ImportError as exc:  # pragma: no cover - a core dependency
@@ -66,7 +90,7 @@ class BM25Index:
         # bm25s cannot index a document without tokens (all punctuation); give it a token that
         # no query can produce, so it scores 0 for every query.
         corpus = [tokens or ["\x00"] for tokens in corpus]
-        self._bm25 = bm25s.BM25(k1=k1, b=b, method=method)
+        self._bm25 = bm25s.BM25(k1=params.k1, b=params.b, method=params.method)
         self._bm25.index(corpus, show_progress=False)
         self._vocab: dict[str, int] = dict(self._bm25.vocab_dict)
         scores = self._bm25.scores

@@ -9,6 +9,8 @@ min and max (a passage missing from a list gets 0 there). Each list is the metho
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import numpy as np
 
 from xling.core.fusion import FUSIONS, FusionMethod, fuse_rankings
@@ -16,8 +18,7 @@ from xling.core.records import Hit
 from xling.core.validation import check_choice, check_finite, check_positive_int
 from xling.embedders import Task
 from xling.retrieval.base import Filter, Retriever
-from xling.retrieval.bm25 import BM25Retriever, hits_of
-from xling.retrieval.bm25_index import BM25Method
+from xling.retrieval.bm25 import BM25Options, BM25Retriever, hits_of
 from xling.retrieval.dense import DenseRetriever
 from xling.store.pool import Pool
 
@@ -33,10 +34,8 @@ class HybridRetriever(Retriever):
         weight: The dense share of ``weighted`` fusion, in [0, 1].
         depth: Results taken from each method (at least ``k`` is used).
         rrf_k: RRF's rank constant.
-        k1: BM25 term-frequency saturation.
-        b: BM25 length normalisation.
-        variant: BM25 variant.
         task: ``"asymmetric"`` (question → passage) or ``"symmetric"``, for the dense side.
+        **bm25: :class:`~xling.retrieval.bm25.BM25Retriever`'s ``k1``, ``b`` and ``variant``.
     """
 
     method = "hybrid"
@@ -49,10 +48,8 @@ class HybridRetriever(Retriever):
         weight: float = 0.5,
         depth: int = 100,
         rrf_k: int = 60,
-        k1: float = 1.5,
-        b: float = 0.75,
-        variant: BM25Method = "lucene",
         task: Task = "asymmetric",
+        **bm25: Unpack[BM25Options],
     ) -> None:
         super().__init__(pool, task=task)
         self.fusion = check_choice(fusion, "fusion", FUSIONS)
@@ -60,7 +57,7 @@ class HybridRetriever(Retriever):
         self.depth = check_positive_int(depth, "depth")
         self.rrf_k = check_positive_int(rrf_k, "rrf_k")
         self.dense = DenseRetriever(pool, task=task)
-        self.bm25 = BM25Retriever(pool, k1=k1, b=b, variant=variant)
+        self.bm25 = BM25Retriever(pool, **bm25)
 
     def prepare(self) -> None:
         """Builds or loads the BM25 side."""

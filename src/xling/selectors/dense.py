@@ -13,6 +13,7 @@ embedding cache, embedding the same pool again costs nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Unpack
 
 import numpy as np
 
@@ -22,8 +23,9 @@ from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
 from xling.core.validation import check_choice, check_finite, check_positive_int
 from xling.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
+from xling.selectors._options import SelectorOptions
 from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
-from xling.selectors.types import DENSE_FORMATS, DenseFormat, Order
+from xling.selectors.types import DENSE_FORMATS, DenseFormat
 
 __all__ = ["DenseSelector", "check_query_dims", "resolve_embedder"]
 
@@ -59,8 +61,7 @@ class DenseSelector(Selector):
         format: ``s2s``, ``s2t`` or ``mix``.
         alpha: Weight of the source side in ``mix``.
         batch_size: Queries embedded per progress step.
-        order: Prompt order of the examples.
-        leakage_guard: Exclude pool pairs identical to the query.
+        **options: :class:`~xling.selectors.base.Selector`'s ``order`` and ``leakage_guard``.
     """
 
     name = "dense"
@@ -73,10 +74,9 @@ class DenseSelector(Selector):
         format: DenseFormat = "s2s",
         alpha: float = 0.5,
         batch_size: int = 256,
-        order: Order = "nearest-last",
-        leakage_guard: bool = True,
+        **options: Unpack[SelectorOptions],
     ) -> None:
-        super().__init__(pool, order=order, leakage_guard=leakage_guard)
+        super().__init__(pool, **options)
         check_choice(format, "dense format", DENSE_FORMATS)
         check_finite(alpha, "alpha", minimum=0.0, maximum=1.0)
         self._embedder: Embedder | None = None

@@ -7,18 +7,19 @@ to the earlier pool pair.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Unpack
 
 from xling.core.fusion import fuse_rankings
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
 from xling.core.validation import check_choice, check_positive_int
 from xling.embedders import Embedder
-from xling.retrieval.bm25_index import BM25Method
+from xling.retrieval.bm25_index import DEFAULT_BM25, BM25Method
+from xling.selectors._options import SelectorOptions
 from xling.selectors.base import Blocked, Ranking, Selector
 from xling.selectors.dense import DenseSelector
 from xling.selectors.lexical import BM25Selector
-from xling.selectors.types import DenseFormat, Order
+from xling.selectors.types import DenseFormat
 
 __all__ = ["FUSION_METHODS", "FusionMethod", "FusionSelector"]
 
@@ -42,8 +43,7 @@ class FusionSelector(Selector):
         b: BM25 length normalisation.
         bm25_method: BM25 variant.
         batch_size: Queries embedded per progress step.
-        order: Prompt order of the examples.
-        leakage_guard: Exclude pool pairs identical to the query.
+        **options: :class:`~xling.selectors.base.Selector`'s ``order`` and ``leakage_guard``.
 
     Example scores are the fused points.
     """
@@ -58,14 +58,13 @@ class FusionSelector(Selector):
         rrf_k: int = 60,
         format: DenseFormat = "s2s",
         alpha: float = 0.5,
-        k1: float = 1.5,
-        b: float = 0.75,
-        bm25_method: BM25Method = "lucene",
+        k1: float = DEFAULT_BM25.k1,
+        b: float = DEFAULT_BM25.b,
+        bm25_method: BM25Method = DEFAULT_BM25.method,
         batch_size: int = 256,
-        order: Order = "nearest-last",
-        leakage_guard: bool = True,
+        **options: Unpack[SelectorOptions],
     ) -> None:
-        super().__init__(pool, order=order, leakage_guard=leakage_guard)
+        super().__init__(pool, **options)
         self.method: FusionMethod = check_choice(method, "fusion method", FUSION_METHODS)
         self.name = method
         self.depth = check_positive_int(depth, "depth")

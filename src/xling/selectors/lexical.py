@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from xling.core.numerics import top_k
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
-from xling.core.validation import check_finite
-from xling.retrieval.bm25_index import BM25Index, BM25Method
+from xling.retrieval.bm25_index import DEFAULT_BM25, BM25Index, BM25Method, BM25Params
+from xling.selectors._options import SelectorOptions
 from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
-from xling.selectors.types import Order
 
 __all__ = ["BM25Selector"]
 
@@ -21,8 +22,7 @@ class BM25Selector(Selector):
         k1: BM25 term-frequency saturation.
         b: BM25 length normalisation.
         method: BM25 variant (bm25s' names).
-        order: Prompt order of the examples.
-        leakage_guard: Exclude pool pairs identical to the query.
+        **options: :class:`~xling.selectors.base.Selector`'s ``order`` and ``leakage_guard``.
     """
 
     name = "bm25"
@@ -31,23 +31,20 @@ class BM25Selector(Selector):
         self,
         pool: AlignedPool,
         *,
-        k1: float = 1.5,
-        b: float = 0.75,
-        method: BM25Method = "lucene",
-        order: Order = "nearest-last",
-        leakage_guard: bool = True,
+        k1: float = DEFAULT_BM25.k1,
+        b: float = DEFAULT_BM25.b,
+        method: BM25Method = DEFAULT_BM25.method,
+        **options: Unpack[SelectorOptions],
     ) -> None:
-        super().__init__(pool, order=order, leakage_guard=leakage_guard)
-        check_finite(k1, "k1", minimum=0.0)
-        check_finite(b, "b", minimum=0.0, maximum=1.0)
-        self._params = {"k1": k1, "b": b, "method": method}
+        super().__init__(pool, **options)
+        self._params = BM25Params(k1, b, method)
         self._index: BM25Index | None = None
 
     @property
     def index(self) -> BM25Index:
         """The BM25 index of the pool's source sentences, built on first use."""
         if self._index is None:
-            self._index = BM25Index(self.pool.sources, **self._params)  # type: ignore[arg-type]
+            self._index = BM25Index(self.pool.sources, self._params)
         return self._index
 
     def prepare(self, on_progress: ProgressCallback | None = None) -> None:

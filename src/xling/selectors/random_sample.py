@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import numpy as np
 
 from xling.core.numerics import top_k
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
 from xling.core.validation import check_non_negative_int
+from xling.selectors._options import SelectorOptions
 from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
-from xling.selectors.types import Order
 
 __all__ = ["RandomSelector"]
 
@@ -24,10 +26,9 @@ class RandomSelector(Selector):
     Args:
         pool: The translation pairs.
         seed: Seed of the generator.
-        order: Prompt order (examples have no preferred order; ``rank`` follows the draw).
-        leakage_guard: Exclude pool pairs identical to the query.
+        **options: :class:`~xling.selectors.base.Selector`'s ``order`` and ``leakage_guard``.
 
-    Example scores are 0.
+    Example scores are 0; examples have no preferred order, so ``rank`` follows the draw.
     """
 
     name = "random"
@@ -37,10 +38,9 @@ class RandomSelector(Selector):
         pool: AlignedPool,
         *,
         seed: int = 0,
-        order: Order = "nearest-last",
-        leakage_guard: bool = True,
+        **options: Unpack[SelectorOptions],
     ) -> None:
-        super().__init__(pool, order=order, leakage_guard=leakage_guard)
+        super().__init__(pool, **options)
         self.seed = check_non_negative_int(seed, "seed")
 
     def _rank(

@@ -15,6 +15,7 @@ from xling.core.validation import (
     check_positive_int,
 )
 from xling.embedders import DEFAULT_EMBEDDER
+from xling.retrieval.bm25_index import DEFAULT_BM25
 from xling.selectors.filters import POOL_FILTERS
 
 __all__ = [
@@ -84,8 +85,8 @@ class SelectionConfig:
     margin_neighbors: int = 4
     margin_kind: MarginKind = "ratio"
     rrf_k: int = 60
-    bm25_k1: float = 1.5
-    bm25_b: float = 0.75
+    bm25_k1: float = DEFAULT_BM25.k1
+    bm25_b: float = DEFAULT_BM25.b
     seed: int = 0
     leakage_guard: bool = True
     filters: tuple[str, ...] = ()
