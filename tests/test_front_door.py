@@ -19,6 +19,15 @@ def test_entry_points_resolve_to_their_homes() -> None:
     assert xling.Pool is Pool
     assert xling.get_retriever is get_retriever
     assert xling.AnswerPipeline is AnswerPipeline
+    from xling.rag.pipeline import build_answer_pipeline
+    from xling.selectors import aligned_pool, select_examples
+    from xling.store import open_pool
+
+    assert (xling.build_answer_pipeline, xling.select_examples) == (
+        build_answer_pipeline,
+        select_examples,
+    )
+    assert (xling.aligned_pool, xling.open_pool) == (aligned_pool, open_pool)
     assert set(xling.__all__) <= set(dir(xling)) | {"__version__"}
     with pytest.raises(AttributeError, match="no attribute 'Pools'"):
         _ = xling.Pools  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ eval module scores MT and RAG output.
 
 The entry points a user starts from are importable from here::
 
-    from xling import AnswerPipeline, LLMClient, Pool, get_reranker, get_retriever
+    from xling import LLMClient, Pool, build_answer_pipeline, get_reranker, get_retriever
 
     pool = Pool.open("docs", path="pools")
     hits = get_retriever("hybrid", pool).retrieve(["Wer hat das iPhone vorgestellt?"], k=10)
@@ -26,11 +26,11 @@ if TYPE_CHECKING:
     from xling.core.records import AlignedPool, Example, Hit, QueryHits
     from xling.embedders import get_embedder
     from xling.llm import LLMClient
-    from xling.rag.pipeline import AnswerConfig, AnswerPipeline
+    from xling.rag.pipeline import AnswerConfig, AnswerPipeline, build_answer_pipeline
     from xling.rerankers import get_reranker
     from xling.retrieval import get_retriever
-    from xling.selectors import SelectionConfig, get_selector
-    from xling.store import Pool, Record, load_aligned, load_jsonl, load_lines
+    from xling.selectors import SelectionConfig, aligned_pool, get_selector, select_examples
+    from xling.store import Pool, Record, load_aligned, load_jsonl, load_lines, open_pool
 
 __all__ = [
     "AlignedPool",
@@ -45,6 +45,8 @@ __all__ = [
     "SelectionConfig",
     "XlingError",
     "__version__",
+    "aligned_pool",
+    "build_answer_pipeline",
     "get_embedder",
     "get_reranker",
     "get_retriever",
@@ -52,6 +54,8 @@ __all__ = [
     "load_aligned",
     "load_jsonl",
     "load_lines",
+    "open_pool",
+    "select_examples",
 ]
 
 __version__ = "0.2.0"
@@ -65,15 +69,19 @@ _HOME = {
     "LLMClient": "xling.llm",
     "AnswerConfig": "xling.rag.pipeline",
     "AnswerPipeline": "xling.rag.pipeline",
+    "build_answer_pipeline": "xling.rag.pipeline",
     "get_reranker": "xling.rerankers",
     "get_retriever": "xling.retrieval",
     "SelectionConfig": "xling.selectors",
     "get_selector": "xling.selectors",
+    "aligned_pool": "xling.selectors",
+    "select_examples": "xling.selectors",
     "Pool": "xling.store",
     "Record": "xling.store",
     "load_aligned": "xling.store",
     "load_jsonl": "xling.store",
     "load_lines": "xling.store",
+    "open_pool": "xling.store",
 }
 
 
