@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ def write_atomic(
     """Writes a file through a temporary file beside it and a rename.
 
     The new file gets the mode of the file it replaces, or what ``open()`` would give a new
-    file (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``.
+    file (``0o666`` less the umask: the temporary file is created that way, so the process's
+    umask is never changed, even for a moment, under other threads), not ``mkstemp``'s
+    private ``0o600``.
 
     Args:
         path: The file; its folder is created if missing.
@@ -39,10 +41,7 @@ def write_atomic(
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix or ".tmp"
-    )
-    tmp = Path(name)
+    fd, tmp = _create_temporary(target)
     try:
         if callable(data):
             os.close(fd)
@@ -54,7 +53,9 @@ def write_atomic(
                 if fsync:
                     handle.flush()
                     os.fsync(handle.fileno())
-        os.chmod(tmp, _file_mode(target))
+        mode = _existing_mode(target)
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -72,11 +73,20 @@ def write_json_atomic(path: str | os.PathLike[str], value: Any, *, indent: int |
     write_atomic(path, json.dumps(value, ensure_ascii=False, indent=indent) + "\n")
 
 
-def _file_mode(path: Path) -> int:
-    """The mode the file gets: an existing file's, else what ``open()`` would give."""
+def _create_temporary(target: Path) -> tuple[int, Path]:
+    """An exclusively created, open temporary file beside ``target``, keeping its suffix."""
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}{target.suffix or '.tmp'}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
+def _existing_mode(path: Path) -> int | None:
+    """The permission bits of the file being replaced, or ``None`` for a new file."""
     try:
         return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    except FileNotFoundError:
+        return None
