@@ -46,3 +46,25 @@ def test_selection_uses_the_pools_vectors_and_embedder(tmp_path: Path, use_m3: E
     assert [r["query"] for r in served] == queries
     assert all(len(r["examples"]) == 3 for r in served)
     assert served[0]["prompt"].startswith("English sentence\n")
+
+
+def test_pairs_added_while_serving_are_selected(tmp_path: Path) -> None:
+    lines = {
+        lang: sample_path(lang).read_text(encoding="utf-8").split("\n") for lang in ("eng", "fra")
+    }
+    first = {lang: tmp_path / f"first.{lang}" for lang in lines}
+    for lang, path in first.items():
+        path.write_text("\n".join(lines[lang][:50]), encoding="utf-8")
+    pool = Pool.open("growing", "use-m3", path=tmp_path / "db")
+    pool.index(load_aligned(first["eng"], first["fra"], "eng", "fra"))
+    # Most of sample line 60 (row 60 once the whole file is indexed), not all of it: the
+    # leakage guard would drop the identical pair.
+    query = " ".join(lines["eng"][60].split()[:-2])
+    body = {"queries": [query], "src": "eng", "tgt": "fra", "method": "bm25", "k": 1}
+    config = ServiceConfig(pools=["growing"], chroma_path=str(tmp_path / "db"), rate_limit=0)
+    with running(config) as url:
+        before = httpx.post(f"{url}/v1/select-examples", json=body, timeout=60).json()
+        pool.index(load_aligned(sample_path("eng"), sample_path("fra"), "eng", "fra"))
+        after = httpx.post(f"{url}/v1/select-examples", json=body, timeout=60).json()
+    assert before["results"][0]["examples"][0]["row"] < 50
+    assert after["results"][0]["examples"][0]["row"] == 60

@@ -174,7 +174,10 @@ class Service:
         self._retrievers: dict[tuple[str, str, str], Retriever] = {}
         self.batcher = RetrieveBatcher(max_queries=config.max_batch)
         self.waiting = 0  # LLM-bound requests admitted and not finished
-        self._aligned: dict[tuple[str, str, str], tuple[AlignedPool, SelectorCache]] = {}
+        # Per (pool, src, tgt): the pool state the pairs were read at, the pairs, the selectors.
+        self._aligned: dict[
+            tuple[str, str, str], tuple[tuple[str, int], AlignedPool, SelectorCache]
+        ] = {}
 
     # -- lookups ----------------------------------------------------------------------------
     def pool(self, name: str | None) -> Pool:
@@ -262,15 +265,17 @@ class Service:
         self, pool: str | None, src: str, tgt: str, queries: list[str], method: str, k: int
     ) -> Selection:
         """ICL examples and prompts through :func:`~xling.selectors.select_examples`, on the
-        pool's stored vectors and embedder; a direction's pairs and selectors are kept."""
+        pool's stored vectors and embedder; a direction's pairs and selectors are kept until
+        the pool changes."""
         target = self.pool(pool)
         config = SelectionConfig(method=method, k=k, embedder=target.embedder.id)
 
         def work() -> Selection:
             key = (target.name, normalize_code(src), normalize_code(tgt))
-            if key not in self._aligned:
-                self._aligned[key] = (aligned_pool(target, src, tgt), {})
-            aligned, cache = self._aligned[key]
+            state = target.state()  # a pool another process added pairs to is read again
+            if key not in self._aligned or self._aligned[key][0] != state:
+                self._aligned[key] = (state, aligned_pool(target, src, tgt), {})
+            _, aligned, cache = self._aligned[key]
             return select_examples(queries, aligned, config, embedder=target.embedder, cache=cache)
 
         return await asyncio.to_thread(work)
