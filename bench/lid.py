@@ -9,7 +9,7 @@ snippets are also identified in restricted mode ({expected language, English}), 
 answers need. A language a backend cannot output scores 0.
 
 Prints the table, the best backend per language (the defaults stored in
-``xling.eval.lid.defaults``), writes ``bench/out/lid.png`` and ends with
+``xling.lid.defaults``), writes ``bench/out/lid.png`` and ends with
 ``RESULT langdetect=… lingua=… py3langid=… pycld2=… auto=…`` (macro-averaged accuracy over the
 open-set cells). Exits 1 when a goal is missed: the per-language defaults ("auto") must beat every
 single backend, and each stored default must be within 0.02 of the best backend for its language.
@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from xling.eval.lid import LID_DEFAULTS, available_lid_backends, get_identifier
+from xling.lid import LID_DEFAULTS, available_lid_backends, get_identifier
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

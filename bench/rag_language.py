@@ -34,7 +34,7 @@ from rich.table import Table
 from xling.core.records import Question
 from xling.data import sample_path
 from xling.eval.language_check import LanguageChecker
-from xling.eval.lid import default_backend
+from xling.lid import default_backend
 from xling.llm import EmbeddedLLMConfig, LLMClient, running, start, stop
 from xling.rag.pipeline import Answer, AnswerConfig, AnswerPipeline
 from xling.retrieval import get_retriever

@@ -17,8 +17,8 @@ from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
 from xling.core.validation import check_sequence, preview
 from xling.eval.comet import CometScorer, sanitize_segments
-from xling.eval.lid import Detection, default_backend, get_identifier
 from xling.eval.scores import MetricResult
+from xling.lid import Detection, default_backend, get_identifier
 
 __all__ = ["first_line", "is_copy", "language_gate", "lacomet", "comet_and_lacomet"]
 
@@ -90,7 +90,7 @@ def lacomet(
         hypotheses: The hypotheses the scores belong to.
         tgt_lang: The target language.
         sources: If given, copies of the source are counted (``copies``, ``copy_rate``).
-        backend: LID backend; default per target language (see :mod:`xling.eval.lid.defaults`).
+        backend: LID backend; default per target language (see :mod:`xling.lid.defaults`).
         candidates: Optional restricted LID candidates (target always included).
 
     Returns:

@@ -20,7 +20,7 @@ from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
 from xling.core.validation import check_sequence, json_object, preview
 from xling.eval.files import read_hypotheses, read_text_file
-from xling.eval.lid import UNDETERMINED, default_backend, get_identifier
+from xling.lid import UNDETERMINED, default_backend, get_identifier
 
 __all__ = [
     "Verdict",
@@ -161,7 +161,7 @@ class LanguageChecker:
 
     Attributes:
         backend: LID backend name, or ``None`` for the backend measured best for each expected
-            language (:func:`xling.eval.lid.default_backend`).
+            language (:func:`xling.lid.default_backend`).
         candidates: Extra languages for restricted LID (the expected language is always added);
             e.g. ``["eng"]`` to decide only between the expected language and English. ``None``
             identifies among every language the backend knows.

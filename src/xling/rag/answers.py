@@ -10,7 +10,7 @@ from typing import Any, Literal, get_args
 from xling.core.errors import InvalidInputError
 from xling.core.records import Hit
 from xling.core.validation import check_choice, check_finite, check_positive_int
-from xling.eval.lid import get_identifier
+from xling.lid import get_identifier
 
 __all__ = ["Answer", "AnswerConfig", "Attempt", "OnLLMFailure", "PromptStyle", "StreamCallback"]
 

@@ -25,7 +25,7 @@ from xling.core.progress import ProgressCallback
 from xling.core.records import Hit, QueryHits, Question, read_questions
 from xling.core.validation import preview
 from xling.eval.language_check import LanguageChecker
-from xling.eval.lid import UNDETERMINED, default_backend, get_identifier
+from xling.lid import UNDETERMINED, default_backend, get_identifier
 from xling.llm import Completion, EmbeddedLLMConfig, LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from xling.llm.fitting import passage_budget, truncate_passages

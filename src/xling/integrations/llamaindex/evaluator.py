@@ -10,7 +10,7 @@ from llama_index.core.prompts.mixin import PromptDictType
 
 from xling.core.languages import language_name, normalize_code
 from xling.eval.language_check import LanguageChecker
-from xling.eval.lid import UNDETERMINED, get_identifier
+from xling.lid import UNDETERMINED, get_identifier
 
 __all__ = ["LanguageCorrectnessEvaluator"]
 

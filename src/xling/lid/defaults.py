@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xling.core.languages import normalize_code
-from xling.eval.lid.registry import get_identifier
+from xling.lid.registry import get_identifier
 
 __all__ = ["DEFAULT_LID_BACKEND", "LID_DEFAULTS", "default_backend"]
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import cache
 
 from xling.core.registry import Registry
-from xling.eval.lid.base import LanguageIdentifier
+from xling.lid.base import LanguageIdentifier
 
 __all__ = ["register_lid_backend", "available_lid_backends", "get_identifier"]
 
@@ -14,25 +14,25 @@ LidFactory = Callable[[], LanguageIdentifier]
 
 
 def _langdetect() -> LanguageIdentifier:
-    from xling.eval.lid.langdetect_backend import LangdetectIdentifier
+    from xling.lid.langdetect_backend import LangdetectIdentifier
 
     return LangdetectIdentifier()
 
 
 def _lingua() -> LanguageIdentifier:
-    from xling.eval.lid.lingua_backend import LinguaIdentifier
+    from xling.lid.lingua_backend import LinguaIdentifier
 
     return LinguaIdentifier()
 
 
 def _py3langid() -> LanguageIdentifier:
-    from xling.eval.lid.py3langid_backend import Py3langidIdentifier
+    from xling.lid.py3langid_backend import Py3langidIdentifier
 
     return Py3langidIdentifier()
 
 
 def _pycld2() -> LanguageIdentifier:
-    from xling.eval.lid.pycld2_backend import Pycld2Identifier
+    from xling.lid.pycld2_backend import Pycld2Identifier
 
     return Pycld2Identifier()
 

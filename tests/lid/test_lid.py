@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from xling.core.errors import InvalidInputError, UnknownSpecError
-from xling.eval.lid import (
+from xling.lid import (
     LID_DEFAULTS,
     available_lid_backends,
     canonical_code,

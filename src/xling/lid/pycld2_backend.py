@@ -6,7 +6,7 @@ from functools import cached_property
 from typing import Any
 
 from xling.core.imports import import_optional
-from xling.eval.lid.base import LanguageIdentifier, canonical_code
+from xling.lid.base import LanguageIdentifier, canonical_code
 
 __all__ = ["Pycld2Identifier"]
 
