@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from xling.core.errors import InvalidInputError
 
 __all__ = [
+    "check_scalars",
     "preview",
     "is_blank",
     "check_texts",
@@ -278,3 +279,69 @@ def json_object(line: str, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInputError(f"{where} must hold a JSON object, got {preview(value)}")
     return value
+
+
+Scalar = str | int | float | bool
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def check_scalars(
+    metadata: Any,
+    where: str = "record",
+    reserved_keys: frozenset[str] = frozenset(),
+    reserved_prefixes: tuple[str, ...] = (),
+) -> dict[str, Scalar]:
+    """Validates metadata: names to scalars that Chroma stores faithfully, none of them reserved.
+
+    Args:
+        metadata: A mapping of names to scalars.
+        where: Where it comes from (``file.jsonl:3``), for messages.
+        reserved_keys: Names that may not be used.
+        reserved_prefixes: Name prefixes that may not be used.
+
+    Returns:
+        The metadata as a plain ``dict``.
+
+    Raises:
+        InvalidInputError: If it is not a mapping, a key is empty, not a string or reserved
+            (``reserved_keys``, ``reserved_prefixes``), or a value is
+            not a string, bool, 64-bit integer or finite float. (Chroma drops the whole metadata
+            of a record holding NaN, and turns larger integers into floats.)
+    """
+    if not isinstance(metadata, Mapping):
+        raise InvalidInputError(
+            f"{where}: metadata must be a mapping of names to scalars, got {preview(metadata)}"
+        )
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidInputError(
+                f"{where}: metadata field name {preview(key)} is not allowed; names must be "
+                "non-empty strings"
+            )
+        if key in reserved_keys or key.startswith(reserved_prefixes):
+            raise InvalidInputError(
+                f"{where}: metadata field name {key!r} is reserved (fields "
+                f"{', '.join(sorted(reserved_keys))} and keys starting with "
+                f"{', '.join(reserved_prefixes)}); rename it"
+            )
+        if isinstance(value, bool) or isinstance(value, str):
+            continue
+        if isinstance(value, int):
+            if not _INT64[0] <= value <= _INT64[1]:
+                raise InvalidInputError(
+                    f"{where}: metadata field {key!r}={value} is outside the 64-bit integer range; "
+                    "store it as a string"
+                )
+            continue
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidInputError(
+                    f"{where}: metadata field {key!r}={value!r} is not allowed; use a finite "
+                    "number (or leave the field out)"
+                )
+            continue
+        raise InvalidInputError(
+            f"{where}: metadata field {key!r}={preview(value)} is not allowed; use a string, "
+            "number or bool"
+        )
+    return dict(metadata)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
 from xling.core.validation import (
     check_path,
+    check_scalars,
     check_sequence,
     is_blank,
     json_object,
@@ -50,7 +50,6 @@ Scalar = str | int | float | bool
 # itself ("xling:", as on collections).
 RESERVED_METADATA_KEYS = frozenset({"lang", "side", "pair_id", "row", "source"})
 RESERVED_METADATA_PREFIXES = ("#", "$", "chroma:", "xling:")
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 def check_metadata(metadata: Any, where: str = "record") -> dict[str, Scalar]:
@@ -66,46 +65,9 @@ def check_metadata(metadata: Any, where: str = "record") -> dict[str, Scalar]:
     Raises:
         InvalidInputError: If it is not a mapping, a key is empty, not a string or reserved
             (:data:`RESERVED_METADATA_KEYS`, :data:`RESERVED_METADATA_PREFIXES`), or a value is
-            not a string, bool, 64-bit integer or finite float. (Chroma drops the whole metadata
-            of a record holding NaN, and turns larger integers into floats.)
+            not a string, bool, 64-bit integer or finite float.
     """
-    if not isinstance(metadata, Mapping):
-        raise InvalidInputError(
-            f"{where}: metadata must be a mapping of names to scalars, got {preview(metadata)}"
-        )
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not key.strip():
-            raise InvalidInputError(
-                f"{where}: metadata field name {preview(key)} is not allowed; names must be "
-                "non-empty strings"
-            )
-        if key in RESERVED_METADATA_KEYS or key.startswith(RESERVED_METADATA_PREFIXES):
-            raise InvalidInputError(
-                f"{where}: metadata field name {key!r} is reserved (record fields "
-                f"{', '.join(sorted(RESERVED_METADATA_KEYS))} and keys starting with "
-                f"{', '.join(RESERVED_METADATA_PREFIXES)}); rename it"
-            )
-        if isinstance(value, bool) or isinstance(value, str):
-            continue
-        if isinstance(value, int):
-            if not _INT64[0] <= value <= _INT64[1]:
-                raise InvalidInputError(
-                    f"{where}: metadata field {key!r}={value} is outside the 64-bit integer range; "
-                    "store it as a string"
-                )
-            continue
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                raise InvalidInputError(
-                    f"{where}: metadata field {key!r}={value!r} is not allowed; use a finite "
-                    "number (or leave the field out)"
-                )
-            continue
-        raise InvalidInputError(
-            f"{where}: metadata field {key!r}={preview(value)} is not allowed; use a string, "
-            "number or bool"
-        )
-    return dict(metadata)
+    return check_scalars(metadata, where, RESERVED_METADATA_KEYS, RESERVED_METADATA_PREFIXES)
 
 
 def _digest(*parts: str) -> str:
