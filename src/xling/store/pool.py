@@ -224,9 +224,10 @@ class Pool(PoolCollection):
         from xling.store.ingest import ingest_documents
 
         if chunker is None:
-            options = {"chunk_tokens": chunk_tokens, "overlap": overlap,
-                       "heading_prefix": heading_prefix}  # fmt: skip
-            chunker = Chunker(self.embedder, **{k: v for k, v in options.items() if v is not None})
+            given = {"chunk_tokens": chunk_tokens, "overlap": overlap,
+                     "heading_prefix": heading_prefix}  # fmt: skip
+            options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+            chunker = Chunker(self.embedder, **options)
         elif (chunk_tokens, overlap, heading_prefix) != (None, None, None):
             raise InvalidInputError(
                 "give chunker= or chunk_tokens/overlap/heading_prefix, not both"
