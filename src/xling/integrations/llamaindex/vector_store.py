@@ -36,11 +36,11 @@ from xling.embedders import Embedder, Task
 from xling.integrations.llamaindex.embedding import XlingEmbedding
 from xling.integrations.llamaindex.retriever import hit_node
 from xling.lid import DEFAULT_LID_BACKEND, UNDETERMINED, LanguageIdentifier, get_identifier
-from xling.retrieval.dense import _similarity
+from xling.retrieval.dense import cosine_of
 from xling.store import Pool
-from xling.store.collection import GENERATION_KEY, stored_hit
+from xling.store.collection import stored_hit
+from xling.store.documents import PREFIX_KEY, TEXT_HASH_KEY, WRITTEN_KEY, count_deletion
 from xling.store.indexer import check_layout
-from xling.store.ingest import PREFIX_KEY, TEXT_HASH_KEY, WRITTEN_KEY
 from xling.store.records import RESERVED_METADATA_KEYS, RESERVED_METADATA_PREFIXES
 
 __all__ = ["XlingVectorStore"]
@@ -393,9 +393,7 @@ class XlingVectorStore(BasePydanticVectorStore):
             with pool.committing() as collection:
                 for start in range(0, len(found), pool.max_batch):
                     collection.delete(ids=found[start : start + pool.max_batch])
-                metadata = dict(collection.metadata or {})
-                metadata[GENERATION_KEY] = int(metadata.get(GENERATION_KEY, 0)) + 1
-                collection.modify(metadata=metadata)
+                count_deletion(collection)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -444,7 +442,7 @@ class XlingVectorStore(BasePydanticVectorStore):
                 ids=list(query.node_ids) if query.node_ids else None,
                 include=["documents", "metadatas", "distances"],
             )
-        similarity = _similarity(collection)
+        similarity = cosine_of(collection)
         hits = [
             stored_hit(rid, text, meta, similarity(float(dist)))
             for rid, text, meta, dist in zip(
