@@ -143,3 +143,26 @@ def test_retrieve_carries_chunk_metadata_and_neighbours(
     assert wide["id"] == hit["id"]
     assert hit["text"] in wide["text"] and len(wide["text"]) > len(hit["text"])
     assert meta["chunk"] in wide["metadata"]["chunks"]
+
+
+@pytest.mark.vllm
+def test_ask_over_documents_cites_title_and_section(
+    xling: Callable[..., Result], tmp_path: Path, folder: Path, llm_target: tuple[str, str]
+) -> None:
+    db = tmp_path / "db"
+    assert _ingest(xling, db, str(folder / "guide")).exit_code == 0
+    out = tmp_path / "answers.jsonl"
+    args = ["--pool", "manuals", "--chroma-path", str(db), "--url", llm_target[0]]
+    asked = xling("ask", "How does systemd start the system?", *args, "-k", "2", "--out", str(out))
+    assert asked.exit_code == 0, asked.output
+    answer = json.loads(out.read_text("utf-8"))
+    for passage in answer["passages"]:
+        assert passage["metadata"]["doc_id"] == "init.html"
+        assert passage["metadata"]["title"].startswith("Chapter 3")
+    cited = {p["id"]: p["metadata"] for p in answer["passages"] if p["id"] in answer["citations"]}
+    assert [s["section"] for s in answer["sources"]] == list(
+        dict.fromkeys(cited[c]["section"] for c in answer["citations"] if c in cited)
+    )
+    shown = xling("ask", "How does systemd start the system?", *args, "-k", "2")
+    assert shown.exit_code == 0, shown.output
+    assert "Chapter 3" in shown.stdout  # each passage is shown with its title and section
