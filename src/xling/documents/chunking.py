@@ -25,7 +25,7 @@ from xling.core.errors import InvalidInputError
 from xling.core.validation import preview
 from xling.documents.language import AUTO, check_lang, chunk_languages
 from xling.documents.records import SECTION_SEPARATOR, Block, Chunk, ParsedDocument
-from xling.documents.sentences import sentence_spans
+from xling.documents.sentences import sentence_spans, strip_span
 from xling.embedders.base import Embedder, longest_prefix
 
 __all__ = ["DEFAULT_OVERLAP", "DEFAULT_WINDOW", "MIN_CHUNK_TOKENS", "Chunker", "model_window"]
@@ -242,7 +242,7 @@ class Chunker:
         if block.kind == "text":
             spans = sentence_spans(block.text, lang)
         elif self._count(block.text) - self.overhead <= room:
-            whole = _strip(block.text, 0, len(block.text))
+            whole = strip_span(block.text, 0, len(block.text))
             spans = [whole] if whole is not None else []
         else:  # code at line boundaries, tables at rows
             spans = _line_spans(block.text)
@@ -264,7 +264,7 @@ class Chunker:
             cut = _tidy_cut(
                 piece, longest_prefix(piece, room + overhead, self.embedder.count_tokens, 4 * room)
             )
-            head = _strip(text, start, start + cut)
+            head = strip_span(text, start, start + cut)
             if head is not None:
                 yield _Unit(*head, self._count(text[head[0] : head[1]]) - overhead, b, prose)
             start += cut
@@ -337,14 +337,6 @@ def _runs(blocks: Sequence[Block]) -> Iterator[list[int]]:
         run.append(i)
     if run:
         yield run
-
-
-def _strip(text: str, start: int, end: int) -> tuple[int, int] | None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return (start, end) if start < end else None
 
 
 def _line_spans(text: str) -> list[tuple[int, int]]:

@@ -19,7 +19,7 @@ import sentencex
 
 from xling.core.languages import normalize_code, to_iso639_1
 
-__all__ = ["script_language", "sentence_spans"]
+__all__ = ["script_language", "sentence_spans", "strip_span"]
 
 # The language whose sentencex rules fit a script, for text of unknown language: the script's
 # most-written language (Latin and anything unlisted: English).
@@ -111,13 +111,13 @@ def sentence_spans(text: str, lang: str | None = None) -> list[tuple[int, int]]:
 def _sentencex_spans(text: str, code: str) -> list[tuple[int, int]]:
     spans = []
     for segment in sentencex.get_sentence_boundaries(code, text):
-        span = _strip(text, segment["start_index"], segment["end_index"])
+        span = strip_span(text, segment["start_index"], segment["end_index"])
         if span is not None:
             spans.append(span)
     return spans
 
 
-def _strip(text: str, start: int, end: int) -> tuple[int, int] | None:
+def strip_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     """``(start, end)`` without leading and trailing whitespace, or ``None`` if all blank."""
     while start < end and text[start].isspace():
         start += 1
