@@ -42,7 +42,7 @@ class BM25Options(TypedDict, total=False):
 
 
 _CELLS = 1 << 24  # scores of at most this many (query, passage) cells at once
-_FORMAT = 1
+_FORMAT = 2  # 2: chunks are indexed with their heading path
 
 
 class BM25Retriever(Retriever):

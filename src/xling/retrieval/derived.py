@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from xling.core.paths import default_cache_dir
+from xling.store.documents import embedded_text
 from xling.store.pool import Pool
 
 __all__ = ["PoolSnapshot", "derived_dir", "read_json", "snapshot"]
@@ -57,7 +58,8 @@ class PoolSnapshot:
     Attributes:
         state: ``(collection id, count)`` when it was read.
         ids: Record ids.
-        texts: Passage texts.
+        texts: Passage texts as they were embedded (a chunk's heading path before its text),
+            so that BM25 matches the words of a chunk's headings too.
         langs: Their languages.
         vectors: Their unit vectors, if read.
     """
@@ -73,6 +75,7 @@ def snapshot(pool: Pool, *, with_vectors: bool) -> PoolSnapshot:
     """Reads the whole pool (ids in the pool's (source, row) order)."""
     state = pool.state()
     ids, texts, metas, vectors = pool.listing(None, with_vectors)
+    embedded = [embedded_text(t, m) for t, m in zip(texts, metas, strict=True)]
     return PoolSnapshot(
-        (state[0], len(ids)), ids, texts, [str(m.get("lang", "")) for m in metas], vectors
+        (state[0], len(ids)), ids, embedded, [str(m.get("lang", "")) for m in metas], vectors
     )
