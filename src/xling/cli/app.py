@@ -162,6 +162,7 @@ def _register() -> None:
     from xling.cli import (  # noqa: F401
         ask,
         demo,
+        documents,
         eval,
         experiment,
         llm,

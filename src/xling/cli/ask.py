@@ -154,8 +154,10 @@ def render_answer(answer: Answer) -> Panel:
     lines = [body, ""]
     for n, hit in enumerate(answer.passages, 1):
         mark = "cited" if hit.id in cited else "shown"
+        where = f" {escape(hit.citation)}:" if hit.citation else ""
         lines.append(
-            f"[dim][{n}] {mark} {escape(hit.id[:12])} ({hit.lang})[/] {escape(hit.text[:100])}"
+            f"[dim][{n}] {mark} {escape(hit.id[:12])} ({hit.lang}){where}[/] "
+            f"{escape(hit.text[:100])}"
         )
     if not answer.citations and answer.answer is not None:
         lines.append("[yellow]the answer cites no passage[/]")

@@ -73,6 +73,16 @@ SettingOpt = Annotated[
 _BATCH = 64  # queries per retrieval call (progress is shown per batch)
 
 
+NeighboursOpt = Annotated[
+    int,
+    typer.Option(
+        "--neighbours",
+        help="Return each hit with this many adjacent chunks of its document on each side, "
+        "merged, for context.",
+    ),
+]
+
+
 def open_pool(
     pool: str,
     embedder: str | None,
@@ -117,6 +127,7 @@ def retrieve_all(
     exclude_langs: Sequence[str] | None,
     query_langs: Sequence[str | None],
     qids: Sequence[str] | None = None,
+    neighbours: int = 0,
 ) -> list[QueryHits]:
     """The hits of every query, in batches under one progress bar: what both commands show."""
     results: list[QueryHits] = []
@@ -129,6 +140,7 @@ def retrieve_all(
             results += retriever.retrieve(
                 texts[start:end], k, langs=langs, exclude_langs=exclude_langs,
                 query_lang=list(query_langs[start:end]), qids=ids[start:end],
+                neighbours=neighbours,
             )  # fmt: skip
             update(min(end, len(texts)), len(texts))
     return results
@@ -159,8 +171,13 @@ def retrieve(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="JSONL output (default: stdout).")
     ] = None,
+    neighbours: NeighboursOpt = 0,
 ) -> None:
-    """Retrieves each query's passages: one JSON line per query, in input order."""
+    """Retrieves each query's passages: one JSON line per query, in input order.
+
+    Hits from document pools carry their chunk's metadata (doc_id, title, source, section,
+    page, start, end, chunk).
+    """
     _check_options(k, method, task)
     if out is not None:
         check_output(out, "--out")
@@ -170,6 +187,7 @@ def retrieve(
     results = retrieve_all(
         retriever, [q.text for q in items], k, langs=lang, exclude_langs=exclude_lang,
         query_langs=[q.lang or query_lang for q in items], qids=[q.qid for q in items],
+        neighbours=neighbours,
     )  # fmt: skip
     text = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
     if out is None:
@@ -196,6 +214,7 @@ def search(
     chroma_url: ChromaUrl = None,
     max_tokens: MaxTokensOpt = DEFAULT_MAX_TOKENS,
     on_long: OnLongOpt = "truncate",
+    neighbours: NeighboursOpt = 0,
 ) -> None:
     """Searches a pool: query in one language, results from any (or filtered) languages.
 
@@ -208,7 +227,7 @@ def search(
     retriever = open_retriever(target, method, task, setting)
     results = retrieve_all(
         retriever, query, k, langs=lang, exclude_langs=exclude_lang,
-        query_langs=[query_lang] * len(query),
+        query_langs=[query_lang] * len(query), neighbours=neighbours,
     )  # fmt: skip
     for result in results:
         console.print(render_hits(result.query, result.hits))
@@ -224,5 +243,7 @@ def render_hits(query: str, hits: Sequence[Hit]) -> Table:
     table.add_column("text", overflow="fold")
     for rank, hit in enumerate(hits, 1):
         score = "" if hit.score is None else f"{hit.score:.3f}"
-        table.add_row(str(rank), score, escape(hit.lang or ""), escape(hit.text))
+        where = hit.citation
+        text = escape(hit.text) + (f"\n[dim]{escape(where)}[/]" if where else "")
+        table.add_row(str(rank), score, escape(hit.lang or ""), text)
     return table

@@ -106,6 +106,20 @@ class Hit:
             )
         object.__setattr__(self, "metadata", dict(self.metadata))
 
+    @property
+    def citation(self) -> str:
+        """Where a document chunk comes from, for people: ``"Title > Section, p. 12"``
+        (``""`` for a hit that is not a document chunk)."""
+        meta = self.metadata
+        if "doc_id" not in meta:
+            return ""
+        parts = [str(meta.get("title") or meta["doc_id"])]
+        if meta.get("section"):
+            parts.append(str(meta["section"]))
+        where = " > ".join(parts)
+        page = meta.get("page")
+        return f"{where}, p. {page}" if isinstance(page, int) else where
+
     def to_dict(self) -> dict[str, Any]:
         """``{"id", "text", "lang", "score", "metadata"}`` (JSON-ready; metadata copied)."""
         fields = asdict(self)

@@ -60,13 +60,16 @@ def content_hash(data: bytes | str) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def chunk_id(doc_id: str, index: int, text_hash: str) -> str:
-    """A chunk's pool id: 32 hex digits of SHA-256 over (doc_id, position, content hash).
+def chunk_id(doc_id: str, index: int, version: str, text_hash: str) -> str:
+    """A chunk's pool id: 32 hex digits of SHA-256 over (doc_id, position, content hashes).
 
-    It cannot collide with a sentence record's id (:func:`xling.store.records.passage_id`
-    hashes a language code and a text, without the ``doc:`` tag).
+    ``version`` is the hash of the document's content and of how it was chunked, so a changed
+    document's chunks never overwrite the old version's: an update writes the new chunks, then
+    deletes the old ones, and a crash in between leaves one complete version to keep. The id
+    cannot collide with a sentence record's (:func:`xling.store.records.passage_id` hashes a
+    language code and a text, without the ``doc:`` tag).
     """
-    return content_hash("\x1f".join(("doc:", doc_id, str(index), text_hash)))[:32]
+    return content_hash("\x1f".join(("doc:", doc_id, str(index), version, text_hash)))[:32]
 
 
 def _check_doc_id(doc_id: Any) -> str:
@@ -323,6 +326,8 @@ class Chunk:
             could not be told.
         tokens: Its length in the embedder's tokens (without the heading prefix).
         prefix: Text embedded before ``text`` (the heading path and a line break), or ``""``.
+        version: The hash of the document's content and chunking options (set by the store;
+            part of the id).
     """
 
     doc_id: str
@@ -335,6 +340,7 @@ class Chunk:
     lang: str | None = None
     tokens: int = 0
     prefix: str = ""
+    version: str = ""
 
     @property
     def text_hash(self) -> str:
@@ -343,8 +349,8 @@ class Chunk:
 
     @property
     def id(self) -> str:
-        """The pool id, from (doc_id, index, content hash)."""
-        return chunk_id(self.doc_id, self.index, self.text_hash)
+        """The pool id, from (doc_id, index, version, content hash)."""
+        return chunk_id(self.doc_id, self.index, self.version, self.text_hash)
 
     @property
     def embedded_text(self) -> str:
@@ -370,6 +376,7 @@ class Chunk:
             "lang": self.lang,
             "tokens": self.tokens,
             "prefix": self.prefix,
+            "version": self.version,
         }
 
 

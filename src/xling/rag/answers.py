@@ -167,6 +167,22 @@ class Answer:
     usage: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
+    def sources(self) -> list[dict[str, Any]]:
+        """The documents the answer cites, in order of first citation: ``doc_id``, ``title``,
+        ``section``, ``page`` and ``source`` of each cited chunk from a document pool (cited
+        passages that are not document chunks are left out)."""
+        by_id = {p.id: p for p in self.passages}
+        seen: list[dict[str, Any]] = []
+        for cid in self.citations:
+            hit = by_id.get(cid)
+            if hit is None or "doc_id" not in hit.metadata:
+                continue
+            meta = hit.metadata
+            entry = {k: meta.get(k) for k in ("doc_id", "title", "section", "page", "source")}
+            if entry not in seen:
+                seen.append(entry)
+        return seen
+
     def to_dict(self) -> dict[str, Any]:
         """The ``xling ask`` output line."""
         return {
@@ -179,6 +195,7 @@ class Answer:
             "language_confidence": round(self.language_confidence, 4),
             "language_ok": self.language_ok,
             "citations": self.citations,
+            "sources": self.sources(),
             "dropped_citations": self.dropped_citations,
             "attempts": [a.to_dict() for a in self.attempts],
             "retrieved": self.retrieved,

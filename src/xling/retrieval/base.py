@@ -21,7 +21,7 @@ from xling.core.aio import blocking_method
 from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
 from xling.core.records import Hit, QueryHits
-from xling.core.validation import check_positive_int, check_texts, preview
+from xling.core.validation import check_non_negative_int, check_positive_int, check_texts, preview
 from xling.embedders import Task
 from xling.store.pool import Pool
 
@@ -144,6 +144,7 @@ class Retriever(ABC):
         query_lang: str | Sequence[str | None] | None = None,
         qids: Sequence[str] | None = None,
         exclude_ids: Sequence[Sequence[str]] | None = None,
+        neighbours: int = 0,
     ) -> list[QueryHits]:
         """Retrieves the ``k`` best passages of each query (async).
 
@@ -157,6 +158,9 @@ class Retriever(ABC):
                 carried into the results for rerankers and the answer pipeline.
             qids: Query ids (default ``"0"``, ``"1"``, ...).
             exclude_ids: Per query, passage ids it must not find (its own line, say).
+            neighbours: Return each chunk hit with up to this many adjacent chunks of its
+                document on each side, merged into its text, for context (see
+                :meth:`xling.store.pool.Pool.with_neighbours`).
 
         Returns:
             One :class:`QueryHits` per query, in input order.
@@ -171,13 +175,20 @@ class Retriever(ABC):
         ids = self._qids(qids, len(texts))
         qlangs = self._query_langs(query_lang, len(texts))
         excluded = self._excluded(exclude_ids, len(texts))
+        check_non_negative_int(neighbours, "neighbours")
         if not texts:
             return []
         extra = max((len(x) for x in excluded), default=0)
         found = await asyncio.to_thread(self._locked_search, texts, k + extra, filt)
+        pairs = zip(found, excluded, strict=True)
+        kept = [[h for h in hits if h.id not in skip][:k] for hits, skip in pairs]
+        if neighbours:
+            kept = await asyncio.to_thread(
+                lambda: [self.pool.with_neighbours(hits, neighbours) for hits in kept]
+            )
         return [
-            QueryHits(qid, text, tuple(h for h in hits if h.id not in skip)[:k], lang)
-            for qid, text, hits, lang, skip in zip(ids, texts, found, qlangs, excluded, strict=True)
+            QueryHits(qid, text, tuple(hits), lang)
+            for qid, text, hits, lang in zip(ids, texts, kept, qlangs, strict=True)
         ]
 
     retrieve = blocking_method(aretrieve)

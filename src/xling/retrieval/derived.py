@@ -1,11 +1,12 @@
 """Indexes derived from a pool (BM25, margin statistics): where they live and when to rebuild.
 
-A derived index is keyed by the pool's state, ``(collection id, record count)`` (see
-:meth:`~xling.store.pool.Pool.state`): record ids come from content and records are only added,
-so the same count means the same contents, and a pool rebuilt in place has a new collection id.
-Each query batch compares the state (one ``count`` call); a stale index is brought up to date
-before the batch: BM25 is rebuilt (its IDF changes with every added passage), margin
-statistics are updated for what was added (see :mod:`xling.retrieval.margin`).
+A derived index is keyed by the pool's state, ``(collection id/deletions, record count)`` (see
+:meth:`~xling.store.pool.Pool.state`): record ids come from content and every deletion is
+counted, so the same state means the same contents, and a pool rebuilt in place has a new
+collection id. Each query batch compares the state (one ``count`` call); a stale index is
+brought up to date before the batch: BM25 is rebuilt (its IDF changes with every passage),
+margin statistics are updated for what was added, or recomputed when passages were deleted
+(their neighbours may have been among them; see :mod:`xling.retrieval.margin`).
 
 Files live beside an embedded pool (``<folder>/xling-derived/<collection id>/``), or for a
 Chroma server or Cloud in xling's cache (``<cache>/derived/<server digest>/<collection id>/``);
@@ -29,7 +30,8 @@ __all__ = ["PoolSnapshot", "derived_dir", "read_json", "snapshot"]
 
 
 def derived_dir(pool: Pool, collection_id: str) -> Path:
-    """The folder of a pool's derived indexes."""
+    """The folder of a pool's derived indexes (one per collection, whatever its deletions)."""
+    collection_id = collection_id.split("/", 1)[0]
     db = pool.db
     if db.folder is not None:
         base = Path(db.folder) / "xling-derived"

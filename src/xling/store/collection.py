@@ -17,6 +17,7 @@ from xling.store.records import public_metadata
 __all__ = [
     "DIM_KEY",
     "EMBEDDER_KEY",
+    "GENERATION_KEY",
     "LAYOUT",
     "LAYOUT_KEY",
     "PoolCollection",
@@ -31,6 +32,8 @@ DIM_KEY = "xling:dim"
 """Collection metadata: that embedder's dimension."""
 LAYOUT_KEY = "xling:layout"
 """Collection metadata: pools written since one text became one record say so."""
+GENERATION_KEY = "xling:generation"
+"""Collection metadata: deletions so far, so that a pool's state changes with each of them."""
 LAYOUT = "passages"
 """The value of :data:`LAYOUT_KEY` (pairs as ``xling:pair:*`` keys of one record per text)."""
 _UNSET: Any = object()

@@ -22,7 +22,7 @@ from xling.store.records import Record, check_metadata, merge_metadata, pair_key
 if TYPE_CHECKING:
     from xling.store.pool import Pool
 
-__all__ = ["IndexReport", "check_records", "index_pool", "stored_metadata"]
+__all__ = ["IndexReport", "check_layout", "check_records", "index_pool", "stored_metadata"]
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def index_pool(
         with pool.reading() as collection:
             existed = collection is not None
             if existed:
-                _check_layout(pool.name, collection)
+                check_layout(pool.name, collection)
         present = _existing(pool, list(unique))
         todo = [r for rid, r in unique.items() if rid not in present]
         updates = {
@@ -177,7 +177,7 @@ def _existing(pool: Pool, ids: list[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _check_layout(name: str, collection: Any) -> None:
+def check_layout(name: str, collection: Any) -> None:
     """Refuses to write into a pool of the older layout (one record per pair side)."""
     metadata = collection.metadata or {}
     if metadata.get(EMBEDDER_KEY) is None:

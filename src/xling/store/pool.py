@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from xling.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
 from xling.store.chroma_client import Database
 from xling.store.collection import (
     EMBEDDER_KEY,
+    GENERATION_KEY,
     PoolCollection,
     collection_names,
     get_collection,
@@ -40,6 +41,9 @@ from xling.store.lock import OnWait
 from xling.store.records import Record
 
 if TYPE_CHECKING:
+    from xling.documents.chunking import Chunker
+    from xling.documents.records import Document
+    from xling.store.ingest import DeleteReport, DocumentInfo, ErrorPolicy, IngestReport
     from xling.store.verify import VerifyReport
 
 __all__ = ["Pool"]
@@ -178,6 +182,97 @@ class Pool(PoolCollection):
         """
         return index_pool(self, records, batch_size=batch_size, on_progress=on_progress)
 
+    def ingest(
+        self,
+        documents: Iterable[Document],
+        *,
+        chunk_tokens: int | None = None,
+        overlap: int | None = None,
+        heading_prefix: bool | None = None,
+        chunker: Chunker | None = None,
+        sync: bool = False,
+        sync_where: Mapping[str, Any] | None = None,
+        errors: ErrorPolicy = "raise",
+        batch_size: int = 256,
+        on_progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Adds new documents, replaces changed ones and skips unchanged ones.
+
+        See :func:`xling.store.ingest.ingest_documents` (what is guaranteed to readers, and
+        after a crash).
+
+        Args:
+            documents: The documents (distinct ``doc_id`` s).
+            chunk_tokens: Chunk budget in the embedder's tokens (``None``: the chunker's
+                default for this embedder).
+            overlap: Tokens of the previous chunk repeated at the start of the next.
+            heading_prefix: Embed each chunk with its heading path before it.
+            chunker: A chunker to use instead of the three options above.
+            sync: Also delete the documents of the pool (matching ``sync_where``) not given.
+            sync_where: Limits ``sync`` to documents whose chunks match this filter.
+            errors: ``"raise"`` (a refused document raises, nothing is written) or ``"skip"``
+                (refused documents are listed in the report).
+            batch_size: Chunks embedded per step.
+            on_progress: Called with (chunks done, chunks to embed) after each step.
+
+        Raises:
+            InvalidInputError: On a bad option, or a refused document with ``errors="raise"``.
+            PoolLockedError: If another process is writing and the lock timeout ran out.
+            ServiceUnavailableError: If the server stops answering (running it again finishes).
+        """
+        from xling.documents.chunking import Chunker
+        from xling.store.ingest import ingest_documents
+
+        if chunker is None:
+            options = {"chunk_tokens": chunk_tokens, "overlap": overlap,
+                       "heading_prefix": heading_prefix}  # fmt: skip
+            chunker = Chunker(self.embedder, **{k: v for k, v in options.items() if v is not None})
+        elif (chunk_tokens, overlap, heading_prefix) != (None, None, None):
+            raise InvalidInputError(
+                "give chunker= or chunk_tokens/overlap/heading_prefix, not both"
+            )
+        return ingest_documents(self, documents, chunker=chunker, sync=sync,
+                                sync_where=sync_where, errors=errors, batch_size=batch_size,
+                                on_progress=on_progress)  # fmt: skip
+
+    def delete(
+        self,
+        doc_ids: Sequence[str] | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+    ) -> DeleteReport:
+        """Deletes documents by id, or every chunk matching a metadata filter.
+
+        Derived indexes (BM25, margin statistics) are rebuilt on their next use.
+
+        Raises:
+            InvalidInputError: On neither or both of ``doc_ids`` and ``where``, or an empty filter.
+            PoolLockedError: If another process is writing and the lock timeout ran out.
+        """
+        from xling.store.ingest import delete_documents
+
+        return delete_documents(self, doc_ids=doc_ids, where=where)
+
+    def documents(self, where: Mapping[str, Any] | None = None) -> list[DocumentInfo]:
+        """The pool's documents (those with a chunk matching ``where``), sorted by ``doc_id``."""
+        from xling.store.ingest import list_documents
+
+        return list_documents(self, where)
+
+    def with_neighbours(self, hits: Sequence[Hit], n: int) -> list[Hit]:
+        """Each hit with up to ``n`` chunks of its document before and after it, merged.
+
+        The text is the document's text from the first chunk's start to the last one's end
+        (overlaps written once); ``start``, ``end`` and ``chunks`` (the merged chunk indexes)
+        are set in its metadata. Hits that are not chunks are returned as they are.
+
+        Raises:
+            InvalidInputError: If ``n`` is not an integer ≥ 0.
+        """
+        from xling.store.neighbours import with_neighbours
+
+        return with_neighbours(self, hits, n)
+
     def verify(
         self,
         *,
@@ -210,7 +305,8 @@ class Pool(PoolCollection):
     def listing(
         self, where: dict[str, Any] | None = None, with_vectors: bool = False
     ) -> tuple[list[str], list[str], list[dict[str, Any]], np.ndarray | None]:
-        """Ids, texts, stored metadata and (optionally) vectors, ordered by (source, row).
+        """Ids, texts, stored metadata and (optionally) vectors, ordered by (source, row) and,
+        for chunks, (doc_id, chunk).
 
         The raw view derived indexes are built from (BM25, margin statistics).
 
@@ -242,6 +338,8 @@ class Pool(PoolCollection):
             key=lambda i: (
                 str(metas[i].get("source", "")),
                 int(metas[i].get("row", -1)),
+                str(metas[i].get("doc_id", "")),
+                int(metas[i].get("chunk", -1)),
                 str(metas[i].get("side", "")),
                 got["ids"][i],
             ),
@@ -258,16 +356,18 @@ class Pool(PoolCollection):
         )
 
     def state(self) -> tuple[str, int]:
-        """``(collection id, record count)``: what derived indexes are keyed by.
+        """``(collection id and deletions, record count)``: what derived indexes are keyed by.
 
-        Ids come from content and records are only added, so an unchanged count means unchanged
-        contents; a pool rebuilt in place gets a new collection id. ``("", 0)`` before the first
-        write.
+        Ids come from content, and every deletion (of a document, or of a document's old
+        chunks when it is updated) is counted in the collection's metadata, so an unchanged
+        state means unchanged contents; a pool rebuilt in place gets a new collection id.
+        ``("", 0)`` before the first write.
         """
         with self.reading() as collection:
             if collection is None:
                 return "", 0
-            return str(collection.id), int(collection.count())
+            deletions = int((collection.metadata or {}).get(GENERATION_KEY, 0))
+            return f"{collection.id}/{deletions}", int(collection.count())
 
     def get(self, ids: Sequence[str]) -> list[Hit | None]:
         """The pool's passages of these ids (``None`` for an id not in the pool), unscored.
@@ -305,8 +405,6 @@ class Pool(PoolCollection):
         for text, meta in zip(texts, metas, strict=True):
             base = {k: meta.pop(k, None) for k in ("lang", "side", "pair_id", "row", "source")}
             user = {k: v for k, v in meta.items() if not k.startswith("xling:")}
-            records.append(
-                Record(text, str(base["lang"]), None, None, base["row"], str(base["source"] or ""),
-                       user)
-            )  # fmt: skip
+            lang, source = str(base["lang"] or "und"), str(base["source"] or "")
+            records.append(Record(text, lang, None, None, base["row"], source, user))
         return records, vectors

@@ -23,6 +23,7 @@ from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
 from xling.core.validation import check_positive_int
 from xling.store.collection import collection_names
+from xling.store.ingest import embedded_text, repair_documents
 
 if TYPE_CHECKING:
     from xling.store.pool import Pool
@@ -54,6 +55,8 @@ class VerifyReport:
         mismatched: Compared records whose stored vector is not their text's.
         searched: Records looked up by a fresh embedding of their text.
         search_failures: Look-ups that missed the record or returned an id twice.
+        stale_chunks: Chunks of a document version that is partial or superseded (left by a
+            process killed during an update); the repair deletes them.
         repaired: Records re-written with fresh vectors.
         rebuilt: Whether the pool was rebuilt from its texts.
         remaining: Problems left after the repair (``None`` when no repair was asked).
@@ -70,6 +73,7 @@ class VerifyReport:
     mismatched: int = 0
     searched: int = 0
     search_failures: int = 0
+    stale_chunks: int = 0
     repaired: int = 0
     rebuilt: bool = False
     remaining: int | None = None
@@ -84,6 +88,7 @@ class VerifyReport:
             + self.bad_vectors
             + self.mismatched
             + self.search_failures
+            + self.stale_chunks
         )
 
     @property
@@ -103,6 +108,8 @@ class VerifyReport:
             f"{self.search_failures} of {self.searched} search failures, "
             f"{self.duplicate_ids} duplicate ids"
         )
+        if self.stale_chunks:
+            found += f", {self.stale_chunks} chunks of partial or superseded document versions"
         line = f"pool {self.pool}: {self.records} records checked; {found}"
         if self.remaining is not None:
             how = " by rebuilding" if self.rebuilt else ""
@@ -116,6 +123,10 @@ class _Listing:
     documents: dict[str, str]
     metadatas: dict[str, dict[str, Any]]
     duplicates: int
+
+    def embedded(self, rid: str) -> str:
+        """The text that was embedded for ``rid`` (a chunk's heading prefix included)."""
+        return embedded_text(self.documents[rid], self.metadatas[rid])
 
 
 @dataclass
@@ -220,7 +231,7 @@ def _scan(
     scan.compared = scan.searched = len(chosen)
     if not chosen:
         return scan
-    fresh = pool.embedder.embed_documents([listing.documents[rid] for rid in chosen])
+    fresh = pool.embedder.embed_documents([listing.embedded(rid) for rid in chosen])
     stored = np.stack([vectors[rid] for rid in chosen])
     for rid, sim in zip(chosen, np.einsum("ij,ij->i", stored, fresh), strict=True):
         if float(sim) < MIN_SIMILARITY:
@@ -262,7 +273,7 @@ def _rewrite(pool: Pool, listing: _Listing, ids: Sequence[str]) -> int:
     step = min(pool.max_batch, 256)
     for start in range(0, len(ids), step):
         part = list(ids[start : start + step])
-        vectors = pool.embedder.embed_documents([listing.documents[rid] for rid in part])
+        vectors = pool.embedder.embed_documents([listing.embedded(rid) for rid in part])
         with pool.committing() as collection:
             collection.upsert(
                 ids=part,
@@ -315,20 +326,25 @@ def verify_pool(
         listing = _list(pool)
         scan = _scan(pool, listing, sample=sample, tolerance=tolerance, on_progress=on_progress)
         report = _report(pool, listing, scan)
+        report.stale_chunks = repair_documents(pool, dry_run=True)
         if not repair:
             return report
-        bad = sorted(scan.bad())
+        if report.stale_chunks:
+            repair_documents(pool)
+            report.repaired += report.stale_chunks
+            listing = _list(pool)
+        bad = sorted(scan.bad() & set(listing.ids))
         if not bad and not listing.duplicates:
             report.remaining = 0
             return report
         damaged = scan.index_damaged() or listing.duplicates > 0
         if not damaged:  # re-write the bad records in place; rebuild only if that is not enough
-            report.repaired = _rewrite(pool, listing, bad)
+            report.repaired += _rewrite(pool, listing, bad)
             again = _scan(pool, listing, sample=sample, tolerance=tolerance, must_compare=bad)
             if not again.bad():
                 report.remaining = 0
                 return report
-        report.repaired = rebuild_pool(pool)
+        report.repaired += rebuild_pool(pool)
         report.rebuilt = True
         final = _scan(pool, _list(pool), sample=sample, tolerance=tolerance, must_compare=bad)
         report.remaining = len(final.bad())
@@ -388,7 +404,7 @@ def rebuild_pool(pool: Pool, *, on_progress: ProgressCallback | None = None) -> 
         total = len(listing.ids)
         for start in range(0, total, step):
             part = listing.ids[start : start + step]
-            vectors = pool.embedder.embed_documents([listing.documents[rid] for rid in part])
+            vectors = pool.embedder.embed_documents([listing.embedded(rid) for rid in part])
             with pool.db.committing() as client:
                 client.get_collection(tmp_name, embedding_function=None).upsert(
                     ids=part,
