@@ -24,6 +24,7 @@ from xling.core.imports import lazy_attributes
 
 if TYPE_CHECKING:
     from xling.core.records import AlignedPool, Example, Hit, QueryHits
+    from xling.documents import Document
     from xling.embedders import get_embedder
     from xling.llm import LLMClient
     from xling.rag.pipeline import AnswerConfig, AnswerPipeline, build_answer_pipeline
@@ -36,6 +37,7 @@ __all__ = [
     "AlignedPool",
     "AnswerConfig",
     "AnswerPipeline",
+    "Document",
     "Example",
     "Hit",
     "LLMClient",
@@ -65,6 +67,7 @@ _HOME = {
     "Example": "xling.core.records",
     "Hit": "xling.core.records",
     "QueryHits": "xling.core.records",
+    "Document": "xling.documents",
     "get_embedder": "xling.embedders",
     "LLMClient": "xling.llm",
     "AnswerConfig": "xling.rag.pipeline",

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from xling.core.errors import InvalidInputError
 
 __all__ = [
+    "read_bytes",
     "check_scalars",
     "preview",
     "is_blank",
@@ -225,6 +226,23 @@ def check_output_file(path: Any, what: str = "output") -> Path:
     return p
 
 
+def read_bytes(path: Any, what: str = "file") -> bytes:
+    """Reads a file's bytes.
+
+    Raises:
+        InvalidInputError: If the path is not a file (missing, a folder) or cannot be read.
+    """
+    p = check_path(path, what)
+    if p.is_dir():
+        raise InvalidInputError(f"{what} {str(p)!r} is a folder, not a file")
+    if not p.is_file():
+        raise InvalidInputError(f"{what} {str(p)!r} does not exist")
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"{what} {str(p)!r} cannot be read ({exc.strerror})") from None
+
+
 def read_utf8(path: Any, what: str = "file") -> str:
     """Reads a whole UTF-8 file, with one-line errors for every way that can fail.
 
@@ -240,14 +258,7 @@ def read_utf8(path: Any, what: str = "file") -> str:
             is not UTF-8 (the message names the file, the line and the byte offset).
     """
     p = check_path(path, what)
-    if p.is_dir():
-        raise InvalidInputError(f"{what} {str(p)!r} is a folder, not a file")
-    if not p.is_file():
-        raise InvalidInputError(f"{what} {str(p)!r} does not exist")
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"{what} {str(p)!r} cannot be read ({exc.strerror})") from None
+    data = read_bytes(p, what)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
 from xling.core.records import FieldsDict
-from xling.core.validation import check_scalars, is_blank, preview
+from xling.core.validation import check_scalars, is_blank, preview, read_bytes
 
 __all__ = [
     "CHUNK_METADATA_KEYS",
@@ -393,13 +393,7 @@ def read_document(document: Document, format: str) -> RawDocument:
     if document.text is not None:
         data = document.text.encode("utf-8")
     else:
-        path = Path(str(document.path))
-        if not path.is_file():
-            raise InvalidInputError(f"{str(path)!r} is not a file")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InvalidInputError(f"{str(path)!r} cannot be read: {exc.strerror}") from None
+        data = read_bytes(document.path, "document")
     return RawDocument(document, data, content_hash(data), format)
 
 

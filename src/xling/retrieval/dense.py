@@ -29,7 +29,7 @@ def _space(collection: Any) -> str:
     return str(space or (collection.metadata or {}).get("hnsw:space") or "l2")
 
 
-def _similarity(collection: Any) -> Callable[[float], float]:
+def cosine_of(collection: Any) -> Callable[[float], float]:
     """Chroma distance → cosine similarity, for unit vectors in any of Chroma's spaces.
 
     ``cosine``: d = 1 − cos; ``l2`` (squared): d = 2 − 2 cos, so cos = 1 − d / 2; ``ip``:
@@ -77,7 +77,7 @@ class DenseRetriever(Retriever):
                 )
             for key in _FIELDS:
                 result[key].extend(part[key])
-        similarity = _similarity(collection)
+        similarity = cosine_of(collection)
         return [
             [
                 stored_hit(i, d, m, similarity(float(dist)))

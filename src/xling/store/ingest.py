@@ -1,8 +1,11 @@
-"""Ingestion: documents read, parsed, chunked, embedded and written into a pool, and deleted.
+"""Ingestion: documents read, parsed, chunked, embedded and written into a pool.
 
-The stages (read → parse → chunk → embed → write) pass the typed records of
-:mod:`xling.documents.records`; this module runs them in one process and owns the last two,
-and the lifecycle of a document in a pool:
+The stages (read → parse → chunk → embed → write) pass typed records: :class:`Document` →
+:class:`RawDocument` → :class:`ParsedDocument` → :class:`ChunkedDocument` (its chunks, and
+what the pool holds of it) → the same with its vectors → the pool. Each stage is a function of
+its own (:func:`read_stage`, :func:`chunk_stage`, :func:`embed_stage`, :func:`write_stage`), so
+they can run pipelined or on other machines; :func:`ingest_documents` runs them in one process.
+The lifecycle of a document in a pool:
 
 - **add**: a document whose ``doc_id`` is not in the pool gets its chunks written;
 - **update**: a document whose content or chunking changed gets its new chunks written, then
@@ -10,7 +13,7 @@ and the lifecycle of a document in a pool:
   instead of being embedded again;
 - **unchanged**: a document of the same content hash and chunking is skipped (nothing read
   back but its version);
-- **delete**: by ``doc_id`` or metadata filter.
+- **delete**: by ``doc_id`` or metadata filter (:mod:`xling.store.documents`).
 
 Guarantees. On an embedded folder every write holds the folder's write lock, and one
 document's new chunks and the deletion of its old ones are written under one hold of the commit
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,6 +47,17 @@ from xling.documents.records import (
     content_hash,
     read_document,
 )
+from xling.embedders import Embedder
+from xling.store.documents import (
+    TEXT_HASH_KEY,
+    DeleteReport,
+    chunk_metadata,
+    count_deletion,
+    delete_documents,
+    document_counts,
+    is_complete,
+    stored_versions,
+)
 from xling.store.indexer import check_layout
 
 if TYPE_CHECKING:
@@ -51,27 +65,15 @@ if TYPE_CHECKING:
     from xling.store.pool import Pool
 
 __all__ = [
-    "DeleteReport",
-    "DocumentInfo",
+    "ChunkedDocument",
     "IngestReport",
     "Refusal",
-    "delete_documents",
-    "embedded_text",
+    "chunk_stage",
+    "embed_stage",
     "ingest_documents",
-    "list_documents",
-    "repair_documents",
+    "read_stage",
+    "write_stage",
 ]
-
-VERSION_KEY = "xling:version"
-"""Chunk metadata: the hash of its document's content and chunking (one per document version)."""
-CHUNKS_KEY = "xling:chunks"
-"""Chunk metadata: how many chunks its document version has (a version with fewer is partial)."""
-TEXT_HASH_KEY = "xling:text_hash"
-"""Chunk metadata: SHA-256 of the embedded text, to reuse its vector in the next version."""
-PREFIX_KEY = "xling:prefix"
-"""Chunk metadata: the text embedded before the chunk's text (its heading path), if any."""
-WRITTEN_KEY = "xling:written"
-"""Chunk metadata: when its version was written (nanoseconds since the epoch)."""
 
 ErrorPolicy = Literal["raise", "skip"]
 
@@ -130,61 +132,40 @@ class IngestReport(FieldsDict):
         return line + (f"; {len(self.refused)} refused" if self.refused else "")
 
 
-@dataclass(frozen=True)
-class DeleteReport(FieldsDict):
-    """What one deletion did.
-
-    Attributes:
-        documents: Distinct documents whose chunks were deleted.
-        chunks: Chunks deleted.
-    """
-
-    documents: int
-    chunks: int
-
-
-@dataclass(frozen=True)
-class DocumentInfo(FieldsDict):
-    """A document as its pool holds it.
-
-    Attributes:
-        doc_id: Its id.
-        title: Its title, or ``""``.
-        source: Where it came from, or ``""``.
-        chunks: Chunks stored.
-        langs: Its chunks' languages, most frequent first.
-        doc_hash: SHA-256 of the content it was parsed from.
-        complete: Whether every chunk of its version is stored (``False`` after a crash,
-            until ``--verify --repair``).
-    """
-
-    doc_id: str
-    title: str
-    source: str
-    chunks: int
-    langs: tuple[str, ...]
-    doc_hash: str
-    complete: bool = True
-
-
 @dataclass
-class _Prepared:
-    """A document after the read, parse and chunk stages, with what the pool holds of it."""
+class ChunkedDocument:
+    """A document after the chunk stage, on its way to the embed and write stages.
 
-    document: Document
+    Attributes:
+        parsed: The parsed document.
+        chunks: Its chunks, each carrying the document's version.
+        old_ids: The ids of the chunks the pool holds of it now (replaced by the write stage).
+        vectors: Vectors by chunk position: those reused from the old version after
+            :func:`chunk_stage` (chunks whose embedded text did not change), all of them after
+            :func:`embed_stage`.
+    """
+
     parsed: ParsedDocument
     chunks: list[Chunk]
     old_ids: list[str] = field(default_factory=list)
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
 
+    @property
+    def missing(self) -> list[int]:
+        """Positions of the chunks that still need a vector."""
+        return [i for i in range(len(self.chunks)) if i not in self.vectors]
 
-def embedded_text(text: str, metadata: Mapping[str, Any] | None) -> str:
-    """What was embedded for a stored record: its heading prefix (chunks), then its text."""
-    prefix = (metadata or {}).get(PREFIX_KEY)
-    return f"{prefix}{text}" if isinstance(prefix, str) else text
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the document, its chunks and which have vectors (not the vectors)."""
+        return {
+            "parsed": self.parsed.to_dict(),
+            "chunks": [c.to_dict() for c in self.chunks],
+            "old_ids": list(self.old_ids),
+            "with_vectors": sorted(self.vectors),
+        }
 
 
-def _version(raw: RawDocument, chunker: Chunker) -> str:
+def document_version(raw: RawDocument, chunker: Chunker) -> str:
     """The hash of what a document's chunks depend on: content, chunking, and given fields."""
     doc = raw.document
     given = {
@@ -199,72 +180,47 @@ def _version(raw: RawDocument, chunker: Chunker) -> str:
     return content_hash(json.dumps(given, sort_keys=True, ensure_ascii=False))
 
 
-def _chunk_metadata(
-    chunk: Chunk, parsed: ParsedDocument, total: int, written: int
-) -> dict[str, Any]:
-    doc = parsed.document
-    meta: dict[str, Any] = dict(doc.metadata)
-    meta.update(
-        doc_id=chunk.doc_id,
-        title=parsed.title or "",
-        source=doc.source or "",
-        section=chunk.section_path,
-        start=chunk.start,
-        end=chunk.end,
-        chunk=chunk.index,
-        doc_hash=parsed.hash,
-    )
-    if chunk.page is not None:
-        meta["page"] = chunk.page
-    if chunk.lang:
-        meta["lang"] = chunk.lang
-    meta[VERSION_KEY] = chunk.version
-    meta[CHUNKS_KEY] = total
-    meta[TEXT_HASH_KEY] = chunk.text_hash
-    meta[WRITTEN_KEY] = written
-    if chunk.prefix:
-        meta[PREFIX_KEY] = chunk.prefix
-    return meta
+def read_stage(document: Document) -> RawDocument:
+    """Stage 1: a document's bytes and their hash, its format chosen by type or extension.
+
+    Raises:
+        InvalidInputError: On an unsupported format or an unreadable file.
+    """
+    from xling.documents.parsers import format_for
+
+    return read_document(document, format_for(document.path, document.content_type))
 
 
-def _stored(pool: Pool, where: Mapping[str, Any], include: list[str]) -> dict[str, list[Any]]:
-    """Every stored record matching ``where``, read in pages (one get of many records exceeds
-    SQLite's limit on query variables)."""
-    got: dict[str, list[Any]] = {"ids": [], **{k: [] for k in include}}
-    offset = 0
-    while True:
-        with pool.damage_is_named(), pool.reading() as collection:
-            if collection is None:
-                return got
-            page = collection.get(
-                where=dict(where), include=include, limit=pool.max_batch, offset=offset
-            )
-        for key in got:
-            values = page[key]
-            got[key].extend(list(values) if values is not None else [])
-        offset += len(page["ids"])
-        if len(page["ids"]) < pool.max_batch:
-            return got
+def chunk_stage(
+    raw: RawDocument, chunker: Chunker, *, old_ids: Sequence[str] = ()
+) -> ChunkedDocument:
+    """Stages 2 and 3: parse a document and cut it into chunks of its version.
+
+    Args:
+        raw: The read document.
+        chunker: How to cut it.
+        old_ids: The ids of the chunks the pool holds of it now.
+
+    Raises:
+        InvalidInputError: If the document cannot be parsed or gives no chunk.
+    """
+    from xling.documents.parsers import parse
+
+    parsed = parse(raw)
+    version = document_version(raw, chunker)
+    chunks = [replace(c, version=version) for c in chunker.chunk(parsed)]
+    if not chunks:
+        where = raw.document.source or raw.document.doc_id
+        raise InvalidInputError(f"document {where!r} gives no chunk to index")
+    return ChunkedDocument(parsed, chunks, list(old_ids))
 
 
-def _versions(
-    pool: Pool, doc_ids: Sequence[str]
-) -> dict[str, dict[str, list[tuple[str, dict[str, Any]]]]]:
-    """doc_id → version → (chunk id, metadata), for the given documents."""
-    found: dict[str, dict[str, list[tuple[str, dict[str, Any]]]]] = {}
-    for start in range(0, len(doc_ids), 100):
-        part = list(doc_ids[start : start + 100])
-        got = _stored(pool, {"doc_id": {"$in": part}}, ["metadatas"])
-        for rid, meta in zip(got["ids"], got["metadatas"], strict=True):
-            meta = meta or {}
-            versions = found.setdefault(str(meta.get("doc_id")), {})
-            versions.setdefault(str(meta.get(VERSION_KEY, "")), []).append((rid, meta))
-    return found
-
-
-def _old_vectors(pool: Pool, ids: Sequence[str]) -> dict[str, np.ndarray]:
-    """Embedded-text hash → stored vector, for the given chunk ids."""
-    vectors: dict[str, np.ndarray] = {}
+def reuse_vectors(pool: Pool, item: ChunkedDocument) -> None:
+    """Gives the chunks whose embedded text did not change the vector the pool stores."""
+    if not item.old_ids:
+        return
+    stored: dict[str, np.ndarray] = {}
+    ids = item.old_ids
     for start in range(0, len(ids), pool.max_batch):
         with pool.damage_is_named(), pool.reading() as collection:
             got = collection.get(
@@ -274,20 +230,68 @@ def _old_vectors(pool: Pool, ids: Sequence[str]) -> dict[str, np.ndarray]:
         for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True):
             key = (meta or {}).get(TEXT_HASH_KEY)
             if isinstance(key, str):
-                vectors[key] = np.asarray(vector, dtype=np.float32)
-    return vectors
+                stored[key] = np.asarray(vector, dtype=np.float32)
+    for i, chunk in enumerate(item.chunks):
+        if chunk.text_hash in stored:
+            item.vectors[i] = stored[chunk.text_hash]
 
 
-def _parse_and_chunk(raw: RawDocument, chunker: Chunker, version: str) -> _Prepared:
-    """Stages parse and chunk of one document."""
-    from xling.documents.parsers import parse
+def embed_stage(
+    embedder: Embedder,
+    items: Sequence[ChunkedDocument],
+    *,
+    batch_size: int = 256,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Stage 4: embeds the chunks that have no vector yet, in batches across documents.
 
-    parsed = parse(raw)
-    chunks = [replace(c, version=version) for c in chunker.chunk(parsed)]
-    if not chunks:
-        where = raw.document.source or raw.document.doc_id
-        raise InvalidInputError(f"document {where!r} gives no chunk to index")
-    return _Prepared(raw.document, parsed, chunks)
+    Args:
+        embedder: The pool's embedder.
+        items: Chunked documents; their ``vectors`` are filled in place.
+        batch_size: Chunks per call to the embedder.
+        on_batch: Called with the number of chunks embedded after each batch.
+
+    Returns:
+        The number of chunks embedded.
+    """
+    wanted = [(item, i) for item in items for i in item.missing]
+    for start in range(0, len(wanted), batch_size):
+        part = wanted[start : start + batch_size]
+        vectors = embedder.embed_documents([item.chunks[i].embedded_text for item, i in part])
+        for (item, i), vector in zip(part, vectors, strict=True):
+            item.vectors[i] = np.asarray(vector, dtype=np.float32)
+        if on_batch:
+            on_batch(len(part))
+    return len(wanted)
+
+
+def write_stage(pool: Pool, item: ChunkedDocument) -> tuple[int, int]:
+    """Stage 5: writes a document's chunks, then deletes its old ones, under one commit-lock
+    hold (call it inside :meth:`Pool.writing <xling.store.pool.Pool.writing>`).
+
+    Returns:
+        (chunks written, old chunks deleted).
+    """
+    written = time.time_ns()
+    chunks = item.chunks
+    metas = [chunk_metadata(c, item.parsed, len(chunks), written) for c in chunks]
+    new_ids = [c.id for c in chunks]
+    stale = sorted(set(item.old_ids) - set(new_ids))
+    step = pool.max_batch
+    with pool.committing() as collection:
+        for start in range(0, len(chunks), step):
+            part = range(start, min(start + step, len(chunks)))
+            collection.upsert(
+                ids=[new_ids[i] for i in part],
+                embeddings=np.stack([item.vectors[i] for i in part]),
+                documents=[chunks[i].text for i in part],
+                metadatas=[metas[i] for i in part],
+            )
+        for start in range(0, len(stale), step):
+            collection.delete(ids=stale[start : start + step])
+        if stale:
+            count_deletion(collection)
+    return len(chunks), len(stale)
 
 
 def _check_documents(documents: Any) -> list[Document]:
@@ -350,7 +354,6 @@ def ingest_documents(
             job: finished documents are unchanged then).
     """
     from xling.documents.chunking import Chunker
-    from xling.documents.parsers import format_for
 
     began = time.perf_counter()
     check_choice(errors, "errors", ("raise", "skip"))
@@ -364,30 +367,30 @@ def ingest_documents(
         with pool.reading() as collection:
             if collection is not None:
                 check_layout(pool.name, collection)
-        stored = _versions(pool, [d.doc_id for d in docs])
-        todo: list[_Prepared] = []
+        stored = stored_versions(pool, [d.doc_id for d in docs])
+        todo: list[ChunkedDocument] = []
         for doc in docs:
             versions = stored.get(doc.doc_id, {})
             try:
-                raw = read_document(doc, format_for(doc.path, doc.content_type))
-                version = _version(raw, chunker)
-                if set(versions) == {version} and _complete(versions[version]):
+                raw = read_stage(doc)
+                version = document_version(raw, chunker)
+                if set(versions) == {version} and is_complete(versions[version]):
                     counts["unchanged"] += 1
                     continue
-                item = _parse_and_chunk(raw, chunker, version)
+                old = [rid for ids in versions.values() for rid, _ in ids]
+                item = chunk_stage(raw, chunker, old_ids=old)
             except InvalidInputError as exc:
                 if errors == "raise":
                     raise
                 refused.append(Refusal(doc.doc_id, doc.source or "", str(exc)))
                 continue
-            item.old_ids = [rid for ids in versions.values() for rid, _ in ids]
             counts["updated" if versions else "added"] += 1
             todo.append(item)
-        _write(pool, todo, batch_size, on_progress, counts)
+        _embed_and_write(pool, todo, batch_size, on_progress, counts)
         deleted = DeleteReport(0, 0)
         if sync:
             keep = {d.doc_id for d in docs}
-            gone = sorted(set(_versions_of(pool, sync_where)) - keep)
+            gone = sorted(set(document_counts(pool, sync_where)) - keep)
             if gone:
                 deleted = delete_documents(pool, doc_ids=gone)
     return IngestReport(
@@ -404,215 +407,37 @@ def ingest_documents(
     )
 
 
-def _complete(chunks: list[tuple[str, dict[str, Any]]]) -> bool:
-    """Whether every chunk of one stored version is there."""
-    return len({m.get("chunk") for _, m in chunks}) == int(chunks[0][1].get(CHUNKS_KEY, -1))
-
-
-def _versions_of(pool: Pool, where: Mapping[str, Any] | None) -> dict[str, int]:
-    """doc_id → chunks, for every document (matching ``where``) in the pool."""
-    got = _stored(pool, where or {"doc_id": {"$ne": ""}}, ["metadatas"])
-    counts: dict[str, int] = {}
-    for meta in got["metadatas"]:
-        doc_id = (meta or {}).get("doc_id")
-        if isinstance(doc_id, str):
-            counts[doc_id] = counts.get(doc_id, 0) + 1
-    return counts
-
-
-def _write(
+def _embed_and_write(
     pool: Pool,
-    todo: list[_Prepared],
+    todo: list[ChunkedDocument],
     batch_size: int,
     on_progress: ProgressCallback | None,
     counts: dict[str, int],
 ) -> None:
-    """Embeds what needs it (in batches across documents) and writes document by document."""
+    """Runs the embed and write stages over groups of documents of about a batch of chunks,
+    so the embedder gets full batches and each document is written as soon as it is ready."""
     for item in todo:
-        if item.old_ids:
-            reuse = _old_vectors(pool, item.old_ids)
-            item.vectors = {
-                i: reuse[c.text_hash] for i, c in enumerate(item.chunks) if c.text_hash in reuse
-            }
-    to_embed = sum(len(p.chunks) - len(p.vectors) for p in todo)
-    if on_progress:
-        on_progress(0, to_embed)
+        reuse_vectors(pool, item)
+    total = sum(len(item.missing) for item in todo)
     done = 0
-    pending: list[_Prepared] = []
-    waiting = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress:
+            on_progress(done, total)
+
+    if on_progress:
+        on_progress(0, total)
+    group: list[ChunkedDocument] = []
     for n, item in enumerate(todo):
-        pending.append(item)
-        waiting += len(item.chunks) - len(item.vectors)
-        if waiting < batch_size and n + 1 < len(todo):
+        group.append(item)
+        if sum(len(g.missing) for g in group) < batch_size and n + 1 < len(todo):
             continue
-        wanted = [(p, i) for p in pending for i in range(len(p.chunks)) if i not in p.vectors]
-        for start in range(0, len(wanted), batch_size):
-            part = wanted[start : start + batch_size]
-            vectors = pool.embedder.embed_documents([p.chunks[i].embedded_text for p, i in part])
-            for (p, i), vector in zip(part, vectors, strict=True):
-                p.vectors[i] = np.asarray(vector, dtype=np.float32)
-            done += len(part)
-            if on_progress:
-                on_progress(done, to_embed)
-        for p in pending:
-            written, deleted = _write_document(pool, p)
+        counts["embedded"] += embed_stage(pool.embedder, group, batch_size=batch_size,
+                                          on_batch=advance)  # fmt: skip
+        for ready in group:
+            written, deleted = write_stage(pool, ready)
             counts["written"] += written
             counts["deleted"] += deleted
-        counts["embedded"] += waiting
-        pending, waiting = [], 0
-
-
-def _write_document(pool: Pool, item: _Prepared) -> tuple[int, int]:
-    """Writes a document's new chunks, then deletes its old ones, under one commit-lock hold."""
-    written = time.time_ns()
-    chunks = item.chunks
-    metas = [_chunk_metadata(c, item.parsed, len(chunks), written) for c in chunks]
-    new_ids = [c.id for c in chunks]
-    stale = sorted(set(item.old_ids) - set(new_ids))
-    step = pool.max_batch
-    with pool.committing() as collection:
-        for start in range(0, len(chunks), step):
-            part = range(start, min(start + step, len(chunks)))
-            collection.upsert(
-                ids=[new_ids[i] for i in part],
-                embeddings=np.stack([item.vectors[i] for i in part]),
-                documents=[chunks[i].text for i in part],
-                metadatas=[metas[i] for i in part],
-            )
-        for start in range(0, len(stale), step):
-            collection.delete(ids=stale[start : start + step])
-        if stale:
-            _bump_generation(collection)
-    return len(chunks), len(stale)
-
-
-def _bump_generation(collection: Any) -> None:
-    """Counts a deletion in the collection's metadata, so derived indexes see the change even
-    when the number of records stayed the same."""
-    from xling.store.collection import GENERATION_KEY
-
-    metadata = dict(collection.metadata or {})
-    metadata[GENERATION_KEY] = int(metadata.get(GENERATION_KEY, 0)) + 1
-    collection.modify(metadata=metadata)
-
-
-def delete_documents(
-    pool: Pool,
-    *,
-    doc_ids: Sequence[str] | None = None,
-    where: Mapping[str, Any] | None = None,
-) -> DeleteReport:
-    """Deletes documents by id, or every chunk matching a metadata filter.
-
-    Args:
-        pool: The pool.
-        doc_ids: Documents to delete (ids not in the pool are ignored).
-        where: A Chroma metadata filter (``{"source": "old/manual.pdf"}``,
-            ``{"lang": {"$in": ["deu", "fra"]}}``); an empty filter is refused.
-
-    Returns:
-        How many documents and chunks were deleted.
-
-    Raises:
-        InvalidInputError: On neither or both of ``doc_ids`` and ``where``, or an empty filter.
-        PoolLockedError: If another process is writing and the lock timeout ran out.
-    """
-    if (doc_ids is None) == (where is None):
-        raise InvalidInputError("give exactly one of doc_ids and where to delete documents")
-    if where is not None:
-        if not isinstance(where, Mapping) or not where:
-            raise InvalidInputError(
-                f"where={preview(where)} is not allowed; use a non-empty Chroma metadata filter "
-                'such as {"doc_id": "manual.pdf"} (deleting everything is deleting the pool)'
-            )
-        filters = [dict(where)]
-    else:
-        if isinstance(doc_ids, str) or not isinstance(doc_ids, Sequence):
-            raise InvalidInputError(f"doc_ids must be a list of strings, got {preview(doc_ids)}")
-        ids = list(dict.fromkeys(doc_ids))
-        if not ids or not all(isinstance(d, str) and d for d in ids):
-            raise InvalidInputError(
-                f"doc_ids {preview(doc_ids)} is not allowed; use a non-empty list of doc ids"
-            )
-        filters = [{"doc_id": {"$in": ids[s : s + 100]}} for s in range(0, len(ids), 100)]
-    with pool.db.calls(f"deleting from pool {pool.name!r}"), pool.writing():
-        chunk_ids: list[str] = []
-        docs: set[str] = set()
-        for flt in filters:
-            got = _stored(pool, flt, ["metadatas"])
-            chunk_ids.extend(got["ids"])
-            docs.update(str((m or {}).get("doc_id", rid)) for rid, m in
-                        zip(got["ids"], got["metadatas"], strict=True))  # fmt: skip
-        if chunk_ids:
-            with pool.committing() as collection:
-                for start in range(0, len(chunk_ids), pool.max_batch):
-                    collection.delete(ids=chunk_ids[start : start + pool.max_batch])
-                _bump_generation(collection)
-    return DeleteReport(len(docs), len(chunk_ids))
-
-
-def list_documents(pool: Pool, where: Mapping[str, Any] | None = None) -> list[DocumentInfo]:
-    """The pool's documents (of chunks matching ``where``), sorted by ``doc_id``."""
-    got = _stored(pool, where or {"doc_id": {"$ne": ""}}, ["metadatas"])
-    by_doc: dict[str, list[dict[str, Any]]] = {}
-    for meta in got["metadatas"]:
-        meta = dict(meta or {})
-        if isinstance(meta.get("doc_id"), str):
-            by_doc.setdefault(meta["doc_id"], []).append(meta)
-    infos = []
-    for doc_id in sorted(by_doc):
-        metas = by_doc[doc_id]
-        newest = max(metas, key=lambda m: int(m.get(WRITTEN_KEY, 0)))
-        langs: dict[str, int] = {}
-        for m in metas:
-            if isinstance(m.get("lang"), str):
-                langs[m["lang"]] = langs.get(m["lang"], 0) + 1
-        versions = {m.get(VERSION_KEY) for m in metas}
-        infos.append(
-            DocumentInfo(
-                doc_id=doc_id,
-                title=str(newest.get("title", "")),
-                source=str(newest.get("source", "")),
-                chunks=len(metas),
-                langs=tuple(sorted(langs, key=lambda k: (-langs[k], k))),
-                doc_hash=str(newest.get("doc_hash", "")),
-                complete=VERSION_KEY not in newest
-                or (len(versions) == 1 and len(metas) == int(newest.get(CHUNKS_KEY, 0))),
-            )
-        )
-    return infos
-
-
-def repair_documents(pool: Pool, *, dry_run: bool = False) -> int:
-    """Keeps the newest complete version of each document and deletes the other chunks.
-
-    What a process killed during an update leaves: the old version and the new one, of which
-    the new one may be partial. A document with no complete version (killed while it was first
-    written) is deleted.
-
-    Returns:
-        The number of chunks deleted (or, with ``dry_run``, that would be).
-    """
-    got = _stored(pool, {"doc_id": {"$ne": ""}}, ["metadatas"])
-    versions: dict[str, dict[str, list[tuple[str, dict[str, Any]]]]] = {}
-    for rid, meta in zip(got["ids"], got["metadatas"], strict=True):
-        meta = dict(meta or {})
-        if VERSION_KEY not in meta:
-            continue
-        doc = versions.setdefault(str(meta["doc_id"]), {})
-        doc.setdefault(str(meta[VERSION_KEY]), []).append((rid, meta))
-    stale: list[str] = []
-    for doc in versions.values():
-        complete = [
-            (max(int(m.get(WRITTEN_KEY, 0)) for _, m in chunks), v)
-            for v, chunks in doc.items()
-            if _complete(chunks)
-        ]
-        keep = max(complete)[1] if complete else None
-        stale.extend(rid for v, chunks in doc.items() if v != keep for rid, _ in chunks)
-    if stale and not dry_run:
-        with pool.writing(), pool.committing() as collection:
-            for start in range(0, len(stale), pool.max_batch):
-                collection.delete(ids=stale[start : start + pool.max_batch])
-            _bump_generation(collection)
-    return len(stale)
+        group = []

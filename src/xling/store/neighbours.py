@@ -48,7 +48,8 @@ def with_neighbours(pool: Pool, hits: Sequence[Hit], n: int) -> list[Hit]:
     for hit in hits:
         meta = hit.metadata
         doc_id, index = meta.get("doc_id"), meta.get("chunk")
-        if not isinstance(doc_id, str) or not isinstance(index, int):
+        offsets = isinstance(meta.get("start"), int) and isinstance(meta.get("end"), int)
+        if not isinstance(doc_id, str) or not isinstance(index, int) or not offsets:
             out.append(hit)
             continue
         where: dict[str, Any] = {
@@ -64,6 +65,7 @@ def with_neighbours(pool: Pool, hits: Sequence[Hit], n: int) -> list[Hit]:
         spans = {
             int(m["chunk"]): (int(m["start"]), int(m["end"]), str(text))
             for text, m in zip(got["documents"], got["metadatas"], strict=True)
+            if isinstance(m.get("start"), int) and isinstance(m.get("end"), int)
         }
         spans.setdefault(index, (int(meta["start"]), int(meta["end"]), hit.text))
         ordered = [spans[i] for i in sorted(spans)]

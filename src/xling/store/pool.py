@@ -43,7 +43,8 @@ from xling.store.records import Record
 if TYPE_CHECKING:
     from xling.documents.chunking import Chunker
     from xling.documents.records import Document
-    from xling.store.ingest import DeleteReport, DocumentInfo, ErrorPolicy, IngestReport
+    from xling.store.documents import DeleteReport, DocumentInfo
+    from xling.store.ingest import ErrorPolicy, IngestReport
     from xling.store.verify import VerifyReport
 
 __all__ = ["Pool"]
@@ -224,9 +225,10 @@ class Pool(PoolCollection):
         from xling.store.ingest import ingest_documents
 
         if chunker is None:
-            options = {"chunk_tokens": chunk_tokens, "overlap": overlap,
-                       "heading_prefix": heading_prefix}  # fmt: skip
-            chunker = Chunker(self.embedder, **{k: v for k, v in options.items() if v is not None})
+            given = {"chunk_tokens": chunk_tokens, "overlap": overlap,
+                     "heading_prefix": heading_prefix}  # fmt: skip
+            options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+            chunker = Chunker(self.embedder, **options)
         elif (chunk_tokens, overlap, heading_prefix) != (None, None, None):
             raise InvalidInputError(
                 "give chunker= or chunk_tokens/overlap/heading_prefix, not both"
@@ -249,13 +251,13 @@ class Pool(PoolCollection):
             InvalidInputError: On neither or both of ``doc_ids`` and ``where``, or an empty filter.
             PoolLockedError: If another process is writing and the lock timeout ran out.
         """
-        from xling.store.ingest import delete_documents
+        from xling.store.documents import delete_documents
 
         return delete_documents(self, doc_ids=doc_ids, where=where)
 
     def documents(self, where: Mapping[str, Any] | None = None) -> list[DocumentInfo]:
         """The pool's documents (those with a chunk matching ``where``), sorted by ``doc_id``."""
-        from xling.store.ingest import list_documents
+        from xling.store.documents import list_documents
 
         return list_documents(self, where)
 
@@ -313,25 +315,14 @@ class Pool(PoolCollection):
         Raises:
             ServiceUnavailableError: If the server does not answer or the pool is damaged.
         """
+        from xling.store.documents import read_stored
+
         include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
-        got: dict[str, list[Any]] = {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
-        # Pages of at most max_batch records: one get of a whole large pool exceeds SQLite's
-        # limit on query variables ("too many SQL variables").
-        offset = 0
-        while True:
-            with self.damage_is_named(), self.reading() as collection:
-                if collection is None:
-                    empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
-                    return [], [], [], (empty if with_vectors else None)
-                page = collection.get(
-                    where=where, include=include, limit=self.max_batch, offset=offset
-                )
-            for key in include + ["ids"]:
-                values = page[key]
-                got[key].extend(list(values) if values is not None else [])
-            offset += len(page["ids"])
-            if len(page["ids"]) < self.max_batch:
-                break
+        with self.reading() as collection:
+            if collection is None:
+                empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
+                return [], [], [], (empty if with_vectors else None)
+        got = read_stored(self, where, include)
         metas = [dict(m or {}) for m in got["metadatas"]]
         order = sorted(
             range(len(got["ids"])),

@@ -23,7 +23,7 @@ from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
 from xling.core.validation import check_positive_int
 from xling.store.collection import collection_names
-from xling.store.ingest import embedded_text, repair_documents
+from xling.store.documents import embedded_text, repair_documents
 
 if TYPE_CHECKING:
     from xling.store.pool import Pool

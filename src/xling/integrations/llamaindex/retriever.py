@@ -8,7 +8,13 @@ from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
-from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.schema import (
+    NodeRelationship,
+    NodeWithScore,
+    QueryBundle,
+    RelatedNodeInfo,
+    TextNode,
+)
 
 from xling.core.errors import InvalidInputError
 from xling.core.records import Hit
@@ -20,11 +26,45 @@ from xling.store import open_pool
 __all__ = ["XlingRetriever", "hit_node"]
 
 
+# A chunk's bookkeeping: kept in the node's metadata, but not shown to the LLM or the embedder
+# (the title, section, page, source and language are, for citations).
+_HIDDEN_KEYS = ("doc_id", "doc_hash", "start", "end", "chunk")
+
+
 def hit_node(hit: Hit) -> NodeWithScore:
-    """A hit as a LlamaIndex node: its id, text, and metadata with ``lang``."""
+    """A hit as a LlamaIndex node: its id, text, and metadata with ``lang``.
+
+    A chunk of a document (its metadata has ``doc_id``) also carries the document relation:
+    ``node.ref_doc_id`` is the ``doc_id`` (the source's hash is the document's content hash),
+    and ``start_char_idx`` / ``end_char_idx`` are the chunk's offsets in the document's text.
+    """
     metadata = {**hit.metadata, "lang": hit.lang}
-    node = TextNode(id_=hit.id, text=hit.text, metadata=metadata)
+    doc_id = hit.metadata.get("doc_id")
+    if not isinstance(doc_id, str) or not doc_id:
+        return NodeWithScore(node=TextNode(id_=hit.id, text=hit.text, metadata=metadata),
+                             score=hit.score)  # fmt: skip
+    doc_hash = hit.metadata.get("doc_hash")
+    start, end = hit.metadata.get("start"), hit.metadata.get("end")
+    hidden = [k for k in _HIDDEN_KEYS if k in metadata]
+    node = TextNode(
+        id_=hit.id,
+        text=hit.text,
+        metadata=metadata,
+        relationships={
+            NodeRelationship.SOURCE: RelatedNodeInfo(
+                node_id=doc_id, hash=doc_hash if isinstance(doc_hash, str) else None
+            )
+        },
+        start_char_idx=start if _offset(start) else None,
+        end_char_idx=end if _offset(end) else None,
+        excluded_embed_metadata_keys=hidden,
+        excluded_llm_metadata_keys=hidden,
+    )
     return NodeWithScore(node=node, score=hit.score)
+
+
+def _offset(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class XlingRetriever(BaseRetriever):
