@@ -502,7 +502,7 @@ def stored_hashes(pool: Pool, doc_id: str) -> list[str]:
 
 
 def update_part(
-    pool: Pool, root: Path, work: Path, options: dict[str, Any], doc_id: str
+    pool: Pool, root: Path, work: Path, options: dict[str, Any], doc_id: str, min_chunks: int
 ) -> dict[str, Any]:
     """One paragraph of ``html/en/ch02.en.html`` (ingested as ``doc_id``) changed and
     re-ingested; then the original put back."""
@@ -542,10 +542,8 @@ def update_part(
         f"{new_texts} chunk(s) with new text, {result['reembedded']} re-embedded, "
         f"{result['written']} written, {result['deleted']} deleted, {report['seconds']:.1f} s"
     )
-    if size < UPDATE_MIN_CHUNKS:
-        console.print(
-            f"  [yellow]note[/yellow]: the pool holds fewer than {UPDATE_MIN_CHUNKS} chunks"
-        )
+    if size < min_chunks:
+        console.print(f"  [yellow]note[/yellow]: the pool holds fewer than {min_chunks} chunks")
     return result
 
 
@@ -757,6 +755,17 @@ def main() -> int:
     )
     parser.add_argument("--embedder", default="e5-small-q4")
     parser.add_argument(
+        "--langs",
+        default=",".join(DOC_LANGS),
+        help="Debian languages of the all-language and update pools (default: all 11)",
+    )
+    parser.add_argument(
+        "--update-min-chunks",
+        type=int,
+        default=UPDATE_MIN_CHUNKS,
+        help="PDFs are added to the update pool until it holds this many chunks",
+    )
+    parser.add_argument(
         "--speed-rounds", type=int, default=2, help="rounds of the speed part (best kept)"
     )
     parser.add_argument("--chunk-tokens", type=int, default=None)
@@ -773,6 +782,8 @@ def main() -> int:
         "--fresh", action="store_true", help="rebuild the pools (the embedding cache is kept)"
     )
     args = parser.parse_args()
+    if set(args.langs.split(",")) - set(DOC_LANGS):
+        parser.error(f"--langs takes a comma-separated subset of {','.join(DOC_LANGS)}")
     if args.parts:
         parts = {p.strip() for p in args.parts.split(",") if p.strip()}
         if not parts or parts - set(PARTS):
@@ -794,7 +805,7 @@ def main() -> int:
     name = chunking_name(options)
     methods = QUICK_METHODS if args.quick else METHODS
     en_docs = html_documents(root, ["en"], prefix_lang=False)
-    all_docs = html_documents(root, list(DOC_LANGS), prefix_lang=True)
+    all_docs = html_documents(root, args.langs.split(","), prefix_lang=True)
     results: dict[str, Any] = {
         "embedder": args.embedder,
         "chunking": options or "library default",
@@ -867,15 +878,19 @@ def main() -> int:
             if args.quick:
                 pool = open_pool(f"dr-en-html-{name}", embedder, chroma)
                 ingest(pool, en_docs, "en html", options)
-                results["update"] = update_part(pool, root, out, options, UPDATE_FILE)
+                results["update"] = update_part(
+                    pool, root, out, options, UPDATE_FILE, args.update_min_chunks
+                )
             else:
                 pool = open_pool(f"dr-update-{name}", embedder, chroma)
                 results["update_ingest"] = ingest(pool, all_docs, "update pool: all html", options)
                 for lang in PDF_LANGS:  # tops the pool up past 10,000 chunks
-                    if pool.count() >= UPDATE_MIN_CHUNKS:
+                    if pool.count() >= args.update_min_chunks:
                         break
                     ingest(pool, [pdf_document(root, lang)], f"update pool: {lang} pdf", options)
-                results["update"] = update_part(pool, root, out, options, f"en/{UPDATE_FILE}")
+                results["update"] = update_part(
+                    pool, root, out, options, f"en/{UPDATE_FILE}", args.update_min_chunks
+                )
 
     if "sweep" in parts:
         with step("7. chunking sweep"):
