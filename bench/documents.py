@@ -622,8 +622,8 @@ def goals(results: dict[str, Any], method: str) -> list[tuple[str, str, bool]]:
                 eng - xling <= 10,
             )
         )
-        best = max(r["summary"]["all"]["R@5"] for r in results["en_html"].values())
-        out.append(("best method beats 85 R@5 (all questions, en pool)", f"{best:.1f}", best > 85))
+        mine = en["summary"]["all"]["R@5"]
+        out.append(("R@5 over 85 (all questions, en pool)", f"{mine:.1f}", mine > 85))
         if "hybrid" in results["en_html"] and "dense" in results["en_html"]:
             dense = results["en_html"]["dense"]["summary"]["all"]["R@5"]
             hybrid = results["en_html"]["hybrid"]["summary"]["all"]["R@5"]
