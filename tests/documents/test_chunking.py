@@ -174,7 +174,7 @@ def test_heading_prefix(e5: Embedder, english: list[str]) -> None:
     assert {c.prefix for c in with_prefix[1:]} == {"Package management > Basic operations\n"}
     assert {c.page for c in with_prefix[1:]} == {2}
     assert with_prefix[1].embedded_text.startswith("Package management > Basic operations\n")
-    without = Chunker(e5, chunk_tokens=80, overlap=0).chunk(doc)
+    without = Chunker(e5, chunk_tokens=80, overlap=0, heading_prefix=False).chunk(doc)
     assert {c.prefix for c in without} == {""}
     # The prefix takes room from the text: at least as many chunks with it.
     assert len(with_prefix) >= len(without)
@@ -214,13 +214,14 @@ def test_tables_split_at_rows(e5: Embedder) -> None:
     assert [row for c in chunks for row in c.text.split("\n")] == rows
 
 
-def test_default_budget_is_half_the_window(e5: Embedder) -> None:
+def test_default_budget_is_a_little_under_the_window(e5: Embedder) -> None:
     assert model_window(e5) == 512
-    assert Chunker(e5).chunk_tokens == 256
+    assert Chunker(e5).chunk_tokens == 480
     assert Chunker(e5).overlap == 32
     short = get_embedder("e5-small-q4", cache=False, max_tokens=300)
     assert model_window(short) == 300
-    assert Chunker(short).chunk_tokens == 150
+    assert Chunker(short).chunk_tokens == 268
+    assert Chunker(e5).heading_prefix is True
 
 
 @pytest.mark.parametrize(
@@ -247,7 +248,7 @@ def test_default_budget_is_half_the_window(e5: Embedder) -> None:
         ),
         (
             {"overlap": -1},
-            "overlap=-1 is not allowed; use an integer from 0 to 255 (below chunk_tokens=256)",
+            "overlap=-1 is not allowed; use an integer from 0 to 479 (below chunk_tokens=480)",
         ),
         ({"heading_prefix": "yes"}, "heading_prefix='yes' is not allowed; use True or False"),
     ],

@@ -138,7 +138,7 @@ def test_hybrid_rrf_is_the_sum_of_reciprocal_ranks(pool: Pool) -> None:
     query = "Nadal und Raonic beim Brisbane Open"
     dense = get_retriever("dense", pool).retrieve([query], k=100)[0]
     lexical = get_retriever("bm25", pool).retrieve([query], k=100)[0]
-    (fused,) = get_retriever("hybrid", pool, depth=100).retrieve([query], k=5)
+    (fused,) = get_retriever("hybrid", pool, fusion="rrf", depth=100).retrieve([query], k=5)
     for hit in fused.hits:
         expected = sum(
             1 / (60 + result.ids.index(hit.id) + 1)
@@ -152,6 +152,25 @@ def test_hybrid_rrf_is_the_sum_of_reciprocal_ranks(pool: Pool) -> None:
         [query], k=3
     )
     assert weighted.ids == dense.ids[:3]
+
+
+def test_hybrid_default_is_weighted_with_a_dense_share_of_0_7(pool: Pool) -> None:
+    hybrid = get_retriever("hybrid", pool)
+    assert (hybrid.fusion, hybrid.weight) == ("weighted", 0.7)
+    query = "Nadal und Raonic beim Brisbane Open"
+    dense = get_retriever("dense", pool).retrieve([query], k=100)[0]
+    lexical = get_retriever("bm25", pool).retrieve([query], k=100)[0]
+    (fused,) = hybrid.retrieve([query], k=3)
+
+    def scaled(result, hid):  # type: ignore[no-untyped-def]
+        scores = [h.score for h in result.hits]
+        lo, hi = min(scores), max(scores)
+        by_id = {h.id: h.score for h in result.hits}
+        return (by_id[hid] - lo) / (hi - lo) if hid in by_id else 0.0
+
+    for hit in fused.hits:
+        expected = 0.7 * scaled(dense, hit.id) + 0.3 * scaled(lexical, hit.id)
+        assert hit.score == pytest.approx(expected, abs=1e-6)
 
 
 def test_margin_statistics_are_the_pool_knn_means_and_update_incrementally(pool: Pool) -> None:
