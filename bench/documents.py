@@ -407,7 +407,7 @@ def naive_part(
 
 def _stored_texts(pool: Pool) -> list[str]:
     """What was embedded for every record of a pool (heading prefix and text)."""
-    from xling.store.ingest import embedded_text
+    from xling.store.documents import embedded_text
 
     texts: list[str] = []
     offset = 0
@@ -495,7 +495,7 @@ def speed_part(
 
 def stored_hashes(pool: Pool, doc_id: str) -> list[str]:
     """The embedded-text hashes of one document's stored chunks."""
-    from xling.store.ingest import TEXT_HASH_KEY
+    from xling.store.documents import TEXT_HASH_KEY
 
     with pool.reading() as collection:
         got = collection.get(where={"doc_id": doc_id}, include=["metadatas"])
