@@ -1,6 +1,14 @@
 """Builds the Markdown, DOCX and Thai fixtures from the real texts beside them (run from the
-repository root with xling on the path; the output is committed, this records how)."""
+repository root with xling on the path; the output is committed, this records how).
 
+    python tests/data/documents/make_fixtures.py DIR
+
+DIR is the unpacked ``debian-reference-zh-cn`` package (``apt-get download
+debian-reference-zh-cn; dpkg -x debian-reference-zh-cn_*.deb DIR``); the Thai sentences come
+from ``../shared`` beside the repository.
+"""
+
+import sys
 from pathlib import Path
 
 import docx
@@ -9,13 +17,12 @@ from xling.documents import Document
 from xling.documents.parsers import parse_document
 
 HERE = Path(__file__).parent
-TATOEBA = Path("/work/shared/data/tatoeba/tatoeba.tha-eng.tha")
+TATOEBA = HERE.parents[2].parent / "shared" / "data" / "tatoeba" / "tatoeba.tha-eng.tha"
 
 
-def markdown() -> None:
-    parsed = parse_document(
-        Document("zh", path="/tmp/deb/x/usr/share/debian-reference/ch03.zh-cn.html")
-    )
+def markdown(package: Path) -> None:
+    chapter = package / "usr" / "share" / "debian-reference" / "ch03.zh-cn.html"
+    parsed = parse_document(Document("zh", path=chapter))
     lines = ["---", "title: Debian 参考手册 第 3 章 系统初始化", "lang: zh-cn", "---", ""]
     section: tuple[str, ...] = ()
     in_table = False
@@ -77,6 +84,6 @@ def thai() -> None:
 
 
 if __name__ == "__main__":
-    markdown()
+    markdown(Path(sys.argv[1]))
     word()
     thai()
