@@ -32,6 +32,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_HELD: list[socket.socket] = []
+
+
+def refused_port() -> int:
+    """A TCP port that refuses connections for the rest of the session.
+
+    The port stays bound (never listening), so a server a later test starts on a port from
+    :func:`free_port` cannot take it: a "dead" URL stays dead.
+    """
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    _HELD.append(held)
+    return int(held.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data``; required in CI, skipped elsewhere when absent."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import refused_port
 from tests.llm.standin import Reply, StandIn
 from xling.cli.app import main
 
@@ -151,7 +151,7 @@ def test_a_dead_server_with_on_failure_raise_exits_3(tmp_path: Path) -> None:
         tmp_path / "in.jsonl",
         [{"query": f"q{i}", "candidates": [{"text": "a"}, {"text": "b"}]} for i in range(3)],
     )
-    url = f"http://127.0.0.1:{free_port()}/v1"
+    url = f"http://127.0.0.1:{refused_port()}/v1"
     line = run("rerank", str(source), "--url", url, "--on-failure", "raise", "--retries", "0")
     text = line.one_line(3)
     assert text.startswith(f"error: LLM endpoint {url}/models failed after 1 attempt(s)")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_exit_codes import jsonl, run, run_all
-from tests.conftest import free_port
+from tests.conftest import refused_port
 from tests.llm.standin import CHAT, Reply, StandIn
 
 TWO = {"query": "Where is Paris?", "candidates": [{"text": "Paris, France."}, {"text": "Rome."}]}
@@ -69,7 +69,7 @@ def test_a_failed_run_leaves_the_output_untouched(tmp_path: Path) -> None:
     source = jsonl(tmp_path / "in.jsonl", [ONE, TWO])
     target = tmp_path / "out.jsonl"
     target.write_text("previous results\n")
-    url = f"http://127.0.0.1:{free_port()}/v1"
+    url = f"http://127.0.0.1:{refused_port()}/v1"
     failed = run("rerank", str(source), "-o", str(target), *fast(url), "--on-failure", "raise")
     failed.one_line(3)
     assert target.read_text() == "previous results\n"
@@ -98,7 +98,7 @@ def test_all_queries_falling_back_exits_4_with_the_reasons(
 
 def test_some_queries_falling_back_exits_0_with_a_summary(tmp_path: Path) -> None:
     source = jsonl(tmp_path / "in.jsonl", [ONE, TWO])
-    url = f"http://127.0.0.1:{free_port()}/v1"
+    url = f"http://127.0.0.1:{refused_port()}/v1"
     done = run("rerank", str(source), *fast(url))
     assert done.code == 0, done.stderr
     assert done.error_lines[-1].startswith(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from tests.conftest import free_port
+from tests.conftest import refused_port
 from xling.data import sample_path
 
 Run = Callable[..., Result]
@@ -158,7 +158,7 @@ def test_ask_bad_input(xling: Run, db: Path, tmp_path: Path) -> None:
 
 
 def test_ask_with_an_unreachable_llm_names_the_url(xling: Run, db: Path, tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{free_port()}/v1"
+    url = f"http://127.0.0.1:{refused_port()}/v1"
     out = tmp_path / "answers.jsonl"
     result = xling(
         "ask", "Who unveiled the iPhone?", "--pool", "sample", "--url", url,

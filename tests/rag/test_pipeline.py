@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import refused_port
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.core.records import Question, read_questions
 from xling.data import sample_path
@@ -115,7 +115,7 @@ def test_a_reranker_orders_the_context(english_pool: Pool, llm: LLMClient) -> No
 
 
 def test_an_unreachable_llm_is_one_clear_error_or_flagged(english_pool: Pool) -> None:
-    url = f"http://127.0.0.1:{free_port()}/v1"
+    url = f"http://127.0.0.1:{refused_port()}/v1"
     client = LLMClient(url, "m", timeout=2, max_retries=0, deadline=3)
     pipeline = AnswerPipeline(get_retriever("dense", english_pool), client)
     with pytest.raises(ServiceUnavailableError, match=url.removesuffix("/v1")):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.conftest import NewLLM, free_port
+from tests.conftest import NewLLM, refused_port
 from tests.llm.standin import CHAT, Reply, StandIn
 from xling.core.errors import ServiceUnavailableError
 from xling.llm import LLMClient
@@ -70,7 +70,7 @@ async def test_a_5000_digit_identifier_is_one_repair(
 
 
 async def test_raise_gives_the_first_server_error_not_a_group(new_llm: NewLLM) -> None:
-    client = new_llm(f"http://127.0.0.1:{free_port()}/v1", max_retries=0)
+    client = new_llm(f"http://127.0.0.1:{refused_port()}/v1", max_retries=0)
     reranker = get_reranker("listwise", client, window=4, on_failure="raise")
     with pytest.raises(ServiceUnavailableError, match="check that the server is running"):
         await reranker.arerank_many([request(), request("Wo ist Paris?"), request("Paris?")])
@@ -80,7 +80,7 @@ async def test_raise_gives_the_first_server_error_not_a_group(new_llm: NewLLM) -
 
 
 def test_raise_from_the_sync_wrapper_is_one_error_too() -> None:
-    client = LLMClient(f"http://127.0.0.1:{free_port()}/v1", max_retries=0)
+    client = LLMClient(f"http://127.0.0.1:{refused_port()}/v1", max_retries=0)
     reranker = get_reranker("pointwise", client, on_failure="raise")
     with pytest.raises(ServiceUnavailableError):
         reranker.rerank_many([request(), request("Wo ist Paris?")])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import NewLLM, free_port
+from tests.conftest import NewLLM, refused_port
 from tests.rerankers.conftest import Faults
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.llm import LLMClient
@@ -72,7 +72,9 @@ async def test_answers_past_the_timeout_are_retried(
 async def test_a_stopped_server_falls_back_or_raises(
     short_request: RerankRequest, new_llm: NewLLM
 ) -> None:
-    client = new_llm(f"http://127.0.0.1:{free_port()}/v1", timeout=1, max_retries=1, backoff=0.01)
+    client = new_llm(
+        f"http://127.0.0.1:{refused_port()}/v1", timeout=1, max_retries=1, backoff=0.01
+    )
     result = await get_reranker("tdpart", client, window=3, cutoff=1).arerank(short_request)
     assert result.fallback and result.ids == first_stage(short_request)
     assert "ConnectError" in result.fallbacks[0].reason and client.usage.retries == 1

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import refused_port
 from xling.embedders import Embedder
 
 AUTH = {"Authorization": "Bearer k1"}
@@ -148,7 +148,7 @@ def test_cohere_sdk_rerank_and_failover(
 ) -> None:
     import cohere
 
-    dead = f"http://127.0.0.1:{free_port()}/v1"
+    dead = f"http://127.0.0.1:{refused_port()}/v1"
     with make_service(llm_urls=[dead, llm_target[0]], api_keys=["k1"]) as url:
         client = cohere.ClientV2(base_url=url, api_key="k1")
         documents = ["The Gripen crashed onto a runway.", "Guinness signed a lease.",

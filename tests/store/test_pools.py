@@ -167,9 +167,9 @@ def test_server_and_embedded_share_the_code_path(chroma_url: str, use_m3: Embedd
 
 
 def test_unreachable_chroma_url_is_named() -> None:
-    from tests.conftest import free_port
+    from tests.conftest import refused_port
 
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://127.0.0.1:{refused_port()}"
     with pytest.raises(ServiceUnavailableError, match=f"Chroma at {url} is unreachable"):
         connect(url=url)
     with pytest.raises(InvalidInputError, match="Chroma URL 'ftp://x' is not allowed"):

@@ -18,7 +18,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from tests.conftest import free_port
+from tests.conftest import refused_port
 from xling.core.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
 from xling.data import sample_path
 from xling.embedders import Embedder
@@ -164,7 +164,7 @@ def test_rerank_bad_input_is_named(db: Path) -> None:
 
 
 def test_rerank_falls_back_and_flags_when_the_llm_is_down(db: Path) -> None:
-    url = f"http://127.0.0.1:{free_port()}/v1"
+    url = f"http://127.0.0.1:{refused_port()}/v1"
     rerank = XlingRerank(url=url, top_n=3)
     rerank._client.max_retries = 0  # fail fast: nothing listens there
     nodes = _nodes(db)
