@@ -1,8 +1,15 @@
-"""Evaluation: MT metrics, language ID, response-language checks, IR and mining metrics.
+"""Evaluation: MT metrics, language ID and checks, answer correctness, IR, mining.
 
 Heavy optional parts (COMET, the LID backends) load lazily on first use.
 """
 
+from xling.eval.answer_metrics import (
+    answer_scores,
+    char_ngram_recall,
+    exact_match,
+    normalize_answer,
+    token_f1,
+)
 from xling.eval.bootstrap import BootstrapResult, paired_bootstrap, segment_stats
 from xling.eval.bucc import BuccScore, best_threshold, bucc_f1
 from xling.eval.comet import DEFAULT_COMET_MODEL, CometScorer, resolve_checkpoint
@@ -55,21 +62,25 @@ __all__ = [
     "Qrels",
     "RetrievalResult",
     "Run",
+    "answer_scores",
     "best_threshold",
     "bleu",
     "bootstrap_dict",
     "bucc_f1",
+    "char_ngram_recall",
     "check_aligned",
     "chrf",
     "comet_and_lacomet",
     "corpus_stats",
     "evaluate_mining",
     "evaluate_run",
+    "exact_match",
     "first_line",
     "is_copy",
     "lacomet",
     "language_gate",
     "mine_pairs",
+    "normalize_answer",
     "paired_bootstrap",
     "parse_measure",
     "read_hypotheses",
@@ -81,5 +92,6 @@ __all__ = [
     "score_mt",
     "segment_stats",
     "split_sentences",
+    "token_f1",
     "xsim",
 ]
