@@ -1,4 +1,4 @@
-"""Evaluation: MT metrics, language ID and checks, answer correctness, IR, mining.
+"""Evaluation: MT metrics, language ID and checks, answer correctness, QA files, IR, mining.
 
 Heavy optional parts (COMET, the LID backends) load lazily on first use.
 """
@@ -37,12 +37,24 @@ from xling.eval.mining import MINING_KINDS, MinedPair, MiningResult, mine_pairs,
 from xling.eval.mining_files import MiningPairResult, MiningReport, evaluate_mining
 from xling.eval.mt_metrics import CorpusStats, bleu, chrf, corpus_stats
 from xling.eval.mt_scoring import MT_METRICS, MTMetric, MTScores, bootstrap_dict, score_mt
+from xling.eval.qa_datasets import (
+    MKQA_LANGUAGES,
+    QA_FORMATS,
+    QAExample,
+    read_miracl,
+    read_mkqa,
+    read_qa_examples,
+    read_xor_tydi,
+    write_qa_examples,
+)
 from xling.eval.scores import MetricResult
 
 __all__ = [
     "DEFAULT_COMET_MODEL",
     "MINING_KINDS",
+    "MKQA_LANGUAGES",
     "MT_METRICS",
+    "QA_FORMATS",
     "BootstrapResult",
     "BuccScore",
     "CometScorer",
@@ -59,6 +71,7 @@ __all__ = [
     "MiningPairResult",
     "MiningReport",
     "MiningResult",
+    "QAExample",
     "Qrels",
     "RetrievalResult",
     "Run",
@@ -84,14 +97,19 @@ __all__ = [
     "paired_bootstrap",
     "parse_measure",
     "read_hypotheses",
+    "read_miracl",
+    "read_mkqa",
+    "read_qa_examples",
     "read_qrels",
     "read_references",
     "read_responses",
     "read_run",
+    "read_xor_tydi",
     "resolve_checkpoint",
     "score_mt",
     "segment_stats",
     "split_sentences",
     "token_f1",
+    "write_qa_examples",
     "xsim",
 ]
