@@ -151,6 +151,9 @@ def test_query_translation_searches_each_language_with_its_translation(
     (found,) = pivot.retrieve([DEVICE], k=3, query_lang="deu")
     assert found.translations == {"eng": "Who unveiled the device by walking onto the stage?"}
     assert _rows(found.hits.hits)[0] == ("eng", 60)
+    line = found.to_dict()
+    assert line["translations"] == found.translations and line["langs"] == ["eng"]
+    assert line["qid"] == "0" and line["hits"][0]["lang"] == "eng"
     assert calls == [(DEVICE, "deu", "eng")] and translator.calls == 1
     pivot.retrieve([DEVICE, DEVICE], k=3, query_lang="deu", qids=["x", "y"])
     assert translator.calls == 1  # cached

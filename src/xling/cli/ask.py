@@ -184,6 +184,8 @@ def render_answer(answer: Answer) -> Panel:
         lines.append("[yellow]the answer cites no passage[/]")
     if answer.dropped_citations:
         lines.append(f"[yellow]cited but not shown: {answer.dropped_citations}[/]")
+    for lang, text in answer.translations.items():
+        lines.append(f"[dim]searched in {escape(lang)} as: {escape(text)}[/]")
     verdict = "[green]ok[/]" if answer.language_ok else "[red]wrong language[/]"
     tries = len(answer.attempts)
     lines.append(

@@ -61,6 +61,8 @@ __all__ = [
     "read_questions",
 ]
 
+_LLM_TRANSLATIONS = TranslationCache()  # in memory: the LRU of every pipeline's LLM translations
+
 
 class AnswerPipeline:
     """Answers questions from a pool, in the user's language, with citations.
@@ -95,14 +97,17 @@ class AnswerPipeline:
         self.client = client
         self.reranker = reranker
         self.config = config or AnswerConfig()
+        cache = None
         if self.config.translate_query and translator is None:
-            translator = LLMTranslator(client)
+            # The LLM's translations are keyed by model and server: pipelines built per
+            # request (the server's) share them.
+            translator, cache = LLMTranslator(client), _LLM_TRANSLATIONS
         self.recipe = RecipeRetriever(
             retriever,
             cast(Recipe, self.config.recipe),
             pivot=self.config.pivot,
             translator=translator if self.config.translate_query else None,
-            cache=TranslationCache(),
+            cache=cache,
         )
 
     # -- the edges --------------------------------------------------------------------------
