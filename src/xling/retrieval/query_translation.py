@@ -229,7 +229,8 @@ class LLMTranslator:
         return self.model
 
     async def __call__(self, text: str, src: str, tgt: str) -> str:
-        """``text`` translated from ``src`` into ``tgt``.
+        """``text`` translated from ``src`` into ``tgt`` (the text itself when the model writes
+        nothing usable: the search goes on with the question as asked).
 
         Raises:
             ServiceUnavailableError: If the LLM fails.
