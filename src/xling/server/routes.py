@@ -190,7 +190,8 @@ def add_routes(
         retriever = service.retriever(body.pool, body.method, "asymmetric")
         cfg = AnswerConfig(
             k=body.k, retrieve_k=max(body.retrieve_k, body.k),
-            langs=tuple(body.langs) if body.langs else None,
+            langs=tuple(body.langs) if body.langs else None, recipe=body.recipe,
+            translate_query=body.translate_query, instruction_lang=body.instruction_lang,
         )  # fmt: skip
         question = Question(body.question, "0", body.lang)
 
