@@ -7,7 +7,10 @@ language. For every question:
 * each backend alone, as the answer pipeline used one before the ensemble (``detect`` on the
   raw question, ``und`` read as English): pycld2 was the pipeline's default;
 * the ensemble, :func:`xling.lid.identify_asker_language`, with no priors;
-* the ensemble with a deployment's prior: ``expected`` = the 15 languages of the set.
+* the ensemble with priors: ``expected`` = the 15 languages of the set (``+exp15``);
+  ``expected`` = the question's language and two others drawn at random (``exp∋``), or three
+  others without it (``exp∌``: what an unexpected asker costs); an ``Accept-Language`` hint of
+  the question's language (``hint✓``) or of another one (``hint✗``).
 
 Prints the accuracy per language and overall (and on the short questions with names), the
 ensemble's confusions, and, when ``../shared/data/tatoeba`` is there, what resolving each
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -88,14 +92,25 @@ def main() -> int:
     started = time.perf_counter()
     questions = load()
     langs = sorted({str(q["lang"]) for q in questions})
-    systems = [*SINGLE, "ensemble", "ensemble+priors"]
+    systems = [*SINGLE, "ensemble", "+exp15", "exp∋", "exp∌", "hint✓", "hint✗"]
     predictions: dict[str, list[str]] = {name: [] for name in systems}
+    rng = random.Random(0)
     for q in questions:
-        text = str(q["question"])
+        text, lang = str(q["question"]), str(q["lang"])
+        others = rng.sample([x for x in langs if x != lang], 5)
         for backend in SINGLE:
             predictions[backend].append(single(backend, text))
-        predictions["ensemble"].append(identify_asker_language(text).lang)
-        predictions["ensemble+priors"].append(identify_asker_language(text, expected=langs).lang)
+        runs = {
+            "ensemble": {},
+            "+exp15": {"expected": langs},
+            "exp∋": {"expected": [lang, *others[:2]]},
+            "exp∌": {"expected": others[2:]},
+            "hint✓": {"hint": lang},
+            "hint✗": {"hint": others[0]},
+        }
+        for name, priors in runs.items():
+            found = identify_asker_language(text, **priors)  # type: ignore[arg-type]
+            predictions[name].append(found.lang)
     gold = [str(q["lang"]) for q in questions]
     short = [bool(q["short_with_names"]) for q in questions]
 
@@ -106,8 +121,9 @@ def main() -> int:
     table = Table(title=f"Asker's language accuracy ({len(questions)} questions)")
     table.add_column("lang")
     table.add_column("n", justify="right")
+    short_names = {"py3langid": "langid", "langdetect": "ldetect", "ensemble": "ens"}
     for name in systems:
-        table.add_column(name, justify="right")
+        table.add_column(short_names.get(name, name), justify="right")
     for lang in langs:
         keep = [g == lang for g in gold]
         table.add_row(lang, str(sum(keep)), *(f"{accuracy(n, keep):.3f}" for n in systems))
@@ -118,7 +134,7 @@ def main() -> int:
     table.add_row("overall", str(len(gold)), *(f"{overall[n]:.3f}" for n in systems))
     console.print(table)
 
-    for name in ("pycld2", "ensemble", "ensemble+priors"):
+    for name in ("pycld2", "ensemble", "+exp15", "exp∌"):
         errors: dict[tuple[str, str], list[str]] = defaultdict(list)
         for p, g, q in zip(predictions[name], gold, questions, strict=True):
             if p != g:
@@ -132,8 +148,13 @@ def main() -> int:
     if costs is not None:
         console.print(costs)
     console.print(f"{time.perf_counter() - started:.0f} s")
-    order = ["ensemble", "ensemble+priors", *SINGLE]
-    names = {"ensemble": "asker_lang_acc", "ensemble+priors": "asker_lang_acc_priors"}
+    order = ["ensemble", "+exp15", "exp∌", "hint✗", *SINGLE]
+    names = {
+        "ensemble": "asker_lang_acc",
+        "+exp15": "asker_lang_acc_priors",
+        "exp∌": "asker_lang_acc_unexpected",
+        "hint✗": "asker_lang_acc_wrong_hint",
+    }
     # print, not rich: the RESULT line must stay one line whatever the terminal's width.
     print(
         "RESULT "

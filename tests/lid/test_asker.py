@@ -89,9 +89,12 @@ def test_priors_decide_between_danish_and_norwegian() -> None:
                    {"expected": ["no", "en"]}):  # fmt: skip
         found = identify_asker_language(question, **priors)  # type: ignore[arg-type]
         assert (found.lang, found.source) == ("nob", "prior"), priors
-    # Priors do not overturn clear text: a French question with a German hint stays French.
+    # Priors do not overturn clear text: a French question with a German hint stays French,
+    # an English one in a deployment that expects French and German stays English.
     found = identify_asker_language("Où se trouve le Golden Gate Bridge ?", hint="de")
     assert found.lang == "fra"
+    found = identify_asker_language("What did Arthur Guinness sign in 1759?", expected=["fr", "de"])
+    assert (found.lang, found.source) == ("eng", "detected")
 
 
 def test_undecided_is_english_and_flagged() -> None:

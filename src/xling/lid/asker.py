@@ -41,10 +41,10 @@ __all__ = [
 
 AskerSource = Literal["given", "detected", "prior"]
 
-# Weight of each backend's scores in the ensemble. Measured by bench/asker_language.py on the
-# 600 questions of bench/data/asker (masked): alone, lingua 0.955, pycld2 0.927, langdetect
-# 0.917, py3langid 0.900; equal weights 0.983, these 0.988 (lingua, the best on short text,
-# counted twice; py3langid, whose errors are the others' blind spots least often, half).
+# Weight of each backend's scores in the ensemble, chosen by a grid search on the 600 questions
+# of bench/data/asker: alone (on masked text) lingua 0.955, pycld2 0.927, langdetect 0.917,
+# py3langid 0.900; together, equal weights 0.983, these 0.988 (lingua, the best on short text,
+# counted twice; py3langid half). With both readings of a first word averaged: 0.990.
 ASKER_BACKENDS: dict[str, float] = {
     "pycld2": 1.0,
     "lingua": 2.0,
@@ -54,12 +54,15 @@ ASKER_BACKENDS: dict[str, float] = {
 
 # Rarer language → the closely related, likelier one it is mistaken for. When the ensemble's top
 # is the rarer one and the likelier one scores at least RELATED_RATIO of it, the likelier wins.
-# Kept where a confusion was seen on askers' questions: Indonesian read as Malay and Dutch as
-# Afrikaans (3 questions each in bench/data/asker), Spanish as Galician and Swahili as Chichewa
-# (issue 22's trial, pycld2), Croatian as Bosnian or Serbian (Tatoeba: hrv 0.94 → 0.97). The
-# price, measured on Tatoeba's minor side by bench/asker_language.py, is recall of the rarer
-# language (zsm 0.49 → 0, afr 0.91 → 0.77, glg 0.16 → 0.05); Danish/Norwegian and Catalan were
-# left out: no confusion seen, and a real cost (dan 0.79 → 0.58, cat 0.88 → 0.83).
+# Kept where askers' questions were misread: Indonesian as Malay and Dutch as Afrikaans (3
+# questions each in bench/data/asker without the pair), Spanish as Galician and Swahili as
+# Chichewa (issue 22's trial, pycld2). Tatoeba, 100 lines a language (bench/asker_language.py),
+# plain → resolved: ind 0.87 → 1.00 but zsm 0.48 → 0.00; nld 0.95 → 0.98, afr 0.89 → 0.73; hrv
+# 0.95 → 0.97, bos 0.06 → 0.00; spa 0.94 → 0.94, glg 0.16 → 0.04. A pair is worth its cost
+# when the likelier language is far more often asked in: Spanish against Galician (about 200
+# to 1 in speakers), Swahili against Chichewa (no Chichewa text here to measure). Danish/Bokmål
+# and Catalan/Spanish are left out: comparable or well-served languages, and a real cost (dan
+# 0.79 → 0.55, cat 0.86 → 0.81).
 RELATED: dict[str, str] = {
     "glg": "spa",
     "nya": "swh",
@@ -70,9 +73,12 @@ RELATED: dict[str, str] = {
 }
 RELATED_RATIO = 0.3
 
-# Prior strengths: a language outside ``expected`` keeps this share of its score; earlier turns
-# and a hint multiply a language's score by 1 + strength × weight.
-UNEXPECTED_FACTOR = 0.05
+# Prior strengths: a language outside ``expected`` keeps UNEXPECTED_FACTOR of its score; earlier
+# turns and a hint multiply a language's score by 1 + strength × weight (a hint's q; 1/age for a
+# turn). Measured by bench/asker_language.py (ensemble alone 0.990): ``expected`` = the
+# question's language and two others 0.998; three others without it (an unexpected asker) 0.972
+# at 0.2 (0.92 at 0.05, 0.95 at 0.1, 0.98 at 0.5); a right hint 0.997, a wrong one 0.982.
+UNEXPECTED_FACTOR = 0.2
 HISTORY_STRENGTH = 1.0
 HINT_STRENGTH = 1.0
 # Below this ensemble score for the best language the question is undecided: English, flagged.
@@ -356,7 +362,8 @@ def identify_asker_language(
     chosen = _check_backends(backends)
     pairs = RELATED if related is None else _check_related(related)
     if lang is not None:
-        return AskerLanguage(_check_codes([lang], "lang")[0], 1.0, "given", ((lang, 1.0),))
+        code = _check_codes([lang], "lang")[0]
+        return AskerLanguage(code, 1.0, "given", ((code, 1.0),))
     has_letters = _WORD.search(text) is not None  # backends guess even on "12345 ???"
     evidence = _resolve_related(_text_evidence(text, chosen), pairs) if has_letters else {}
     priors: dict[str, float] = {}
