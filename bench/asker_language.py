@@ -6,6 +6,8 @@ language. For every question:
 
 * each backend alone, as the answer pipeline used one before the ensemble (``detect`` on the
   raw question, ``und`` read as English): pycld2 was the pipeline's default;
+* pycld2 alone on the masked question, with the related pairs (``cld2+mask``: what
+  ``AnswerConfig(lid_backend="pycld2")`` now does, without lingua's load: tens of seconds, ~1 GB);
 * the ensemble, :func:`xling.lid.identify_asker_language`, with no priors;
 * the ensemble with priors: ``expected`` = the 15 languages of the set (``+exp15``);
   ``expected`` = the question's language and two others drawn at random (``exp∋``), or three
@@ -92,7 +94,7 @@ def main() -> int:
     started = time.perf_counter()
     questions = load()
     langs = sorted({str(q["lang"]) for q in questions})
-    systems = [*SINGLE, "ensemble", "+exp15", "exp∋", "exp∌", "hint✓", "hint✗"]
+    systems = [*SINGLE, "cld2+mask", "ensemble", "+exp15", "exp∋", "exp∌", "hint✓", "hint✗"]
     predictions: dict[str, list[str]] = {name: [] for name in systems}
     rng = random.Random(0)
     for q in questions:
@@ -100,6 +102,8 @@ def main() -> int:
         others = rng.sample([x for x in langs if x != lang], 5)
         for backend in SINGLE:
             predictions[backend].append(single(backend, text))
+        found = identify_asker_language(text, backends=["pycld2"])
+        predictions["cld2+mask"].append(found.lang)
         runs = {
             "ensemble": {},
             "+exp15": {"expected": langs},
@@ -148,12 +152,13 @@ def main() -> int:
     if costs is not None:
         console.print(costs)
     console.print(f"{time.perf_counter() - started:.0f} s")
-    order = ["ensemble", "+exp15", "exp∌", "hint✗", *SINGLE]
+    order = ["ensemble", "+exp15", "exp∌", "hint✗", *SINGLE, "cld2+mask"]
     names = {
         "ensemble": "asker_lang_acc",
         "+exp15": "asker_lang_acc_priors",
         "exp∌": "asker_lang_acc_unexpected",
         "hint✗": "asker_lang_acc_wrong_hint",
+        "cld2+mask": "asker_lang_acc_pycld2_masked",
     }
     # print, not rich: the RESULT line must stay one line whatever the terminal's width.
     print(
