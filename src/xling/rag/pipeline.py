@@ -246,7 +246,7 @@ class AnswerPipeline:
                 detected.append(False)
                 continue
             found = identify_asker_language(
-                q.text, expected=self.config.expected_langs, backends=backends
+                q.text, expected=self.config.expected_langs, hint=q.hint, backends=backends
             )
             langs.append(found.lang)
             detected.append(True)
