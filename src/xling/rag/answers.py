@@ -149,8 +149,11 @@ class Attempt:
         answer: The text.
         language: The detected language (``und`` when undecided).
         confidence: The LID confidence of that language, 0–1.
-        language_ok: Whether it is the user's language.
+        language_ok: Whether it is the user's language (the verdict is ``correct``).
         strict: Whether this was the re-ask.
+        verdict: The language check's verdict (:data:`xling.eval.language_check.Verdict`):
+            ``unsure`` when the answer won the restricted vote without evidence that it is in
+            the language (invented words), which the pipeline re-asks like a wrong language.
     """
 
     answer: str
@@ -158,6 +161,7 @@ class Attempt:
     confidence: float
     language_ok: bool
     strict: bool = False
+    verdict: str = "undetermined"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -167,6 +171,7 @@ class Attempt:
             "confidence": round(self.confidence, 4),
             "language_ok": self.language_ok,
             "strict": self.strict,
+            "verdict": self.verdict,
         }
 
 

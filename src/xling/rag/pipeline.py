@@ -333,8 +333,11 @@ class AnswerPipeline:
             started = time.perf_counter()
             verdict = checker.check(lang, text)
             answer.timings["check_reask" if strict else "check"] = time.perf_counter() - started
+            # unsure (no evidence the text is in the language) is re-asked like a wrong language.
             ok = verdict.verdict == "correct"
-            attempt = Attempt(text, verdict.detected, verdict.confidence, ok, strict)
+            attempt = Attempt(
+                text, verdict.detected, verdict.confidence, ok, strict, verdict.verdict
+            )
             answer.attempts.append(attempt)
             if ok or strict or not self.config.reask:
                 break
