@@ -194,7 +194,9 @@ def render_answer(answer: Answer) -> Panel:
         lines.append(f"[yellow]cited but not shown: {answer.dropped_citations}[/]")
     for lang, text in answer.translations.items():
         lines.append(f"[dim]searched in {escape(lang)} as: {escape(text)}[/]")
-    verdict = "[green]ok[/]" if answer.language_ok else "[red]wrong language[/]"
+    verdict = {"correct": "[green]ok[/]", "unsure": "[yellow]unsure[/]"}.get(
+        answer.verdict, f"[red]{answer.verdict.replace('_', ' ')}[/]"
+    )
     tries = len(answer.attempts)
     lines.append(
         f"asked in {asked}; answer in {escape(answer.language)} "

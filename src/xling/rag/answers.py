@@ -226,6 +226,12 @@ class Answer:
     translations: dict[str, str] = field(default_factory=dict)
     instruction_lang: str = "eng"
 
+    @property
+    def verdict(self) -> str:
+        """The language verdict of the attempt kept as the answer (``undetermined`` if none)."""
+        kept = [a for a in self.attempts if a.answer == self.answer]
+        return kept[-1].verdict if kept else "undetermined"
+
     def sources(self) -> list[dict[str, Any]]:
         """The documents the answer cites, in order of first citation: ``doc_id``, ``title``,
         ``section``, ``page`` and ``source`` of each cited chunk from a document pool (cited
@@ -253,6 +259,7 @@ class Answer:
             "language": self.language,
             "language_confidence": round(self.language_confidence, 4),
             "language_ok": self.language_ok,
+            "verdict": self.verdict,
             "citations": self.citations,
             "sources": self.sources(),
             "dropped_citations": self.dropped_citations,

@@ -64,6 +64,10 @@ __all__ = [
 _LLM_TRANSLATIONS = TranslationCache()  # in memory: the LRU of every pipeline's LLM translations
 
 
+# Verdicts from best to worst, to keep the better of the two attempts.
+_VERDICT_ORDER = ("correct", "unsure", "mixed", "wrong_language", "undetermined")
+
+
 class AnswerPipeline:
     """Answers questions from a pool, in the user's language, with citations.
 
@@ -342,7 +346,9 @@ class AnswerPipeline:
             if ok or strict or not self.config.reask:
                 break
             strict = True
-        final = answer.attempts[-1]
+        # The re-ask is kept unless its verdict is worse than the first answer's: a strict
+        # instruction can push a small model from an unsure answer into another language.
+        final = min(reversed(answer.attempts), key=lambda a: _VERDICT_ORDER.index(a.verdict))
         answer.answer = final.answer
         answer.language, answer.language_confidence = final.language, final.confidence
         answer.language_ok = final.language_ok
