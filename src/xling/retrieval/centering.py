@@ -53,7 +53,10 @@ def center(vectors: np.ndarray, means: np.ndarray) -> np.ndarray:
     Returns:
         ``(n, d)`` float32 unit rows.
     """
-    return l2_normalize(np.asarray(vectors, dtype=np.float32) - means)
+    diff = np.asarray(vectors, dtype=np.float32) - np.asarray(means, dtype=np.float32)
+    # Rounding leaves a vector equal to its mean a tiny residue, not a direction.
+    diff[np.linalg.norm(diff, axis=1) < 1e-5] = 0.0
+    return l2_normalize(diff)
 
 
 def _means_of(vectors: np.ndarray, langs: Sequence[str]) -> dict[str, np.ndarray]:
@@ -69,10 +72,13 @@ class LanguageMeans:
 
     Args:
         pool: The pool.
+        min_count: The fewest passages of a language whose mean centres them (the mean of a
+            handful of passages is mostly what they say, not their language).
     """
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, min_count: int = 10) -> None:
         self.pool = pool
+        self.min_count = min_count
         self.means: dict[str, np.ndarray] = {}
         self.counts: dict[str, int] = {}
         self._state: tuple[str, int] | None = None
@@ -126,7 +132,8 @@ class LanguageMeans:
         self.counts = {x: int(counts[i]) for i, x in enumerate(langs)}
 
     def center(self, vectors: np.ndarray, langs: Sequence[str | None]) -> np.ndarray:
-        """Passage vectors centred on their languages' means (unknown languages: as they are).
+        """Passage vectors centred on their languages' means (languages with fewer than
+        ``min_count`` passages, or none: as they are).
 
         Args:
             vectors: ``(n, d)`` passage vectors.
@@ -138,7 +145,8 @@ class LanguageMeans:
         if len(vectors) == 0:
             return np.asarray(vectors, dtype=np.float32)
         zero = np.zeros(vectors.shape[1], dtype=np.float32)
-        means = np.stack([self.means.get(x or "", zero) for x in langs])
+        usable = {x: m for x, m in self.means.items() if self.counts[x] >= self.min_count}
+        means = np.stack([usable.get(x or "", zero) for x in langs])
         return center(vectors, means)
 
 
@@ -222,7 +230,13 @@ class QueryMeans:
             if self.source == "batch" and rows.sum() >= self.min_batch:
                 out[rows] = vectors[rows].astype(np.float64).mean(axis=0)
                 continue
-            pool = self.pool_means.means if self.pool_means is not None else {}
+            pool = {}
+            if self.pool_means is not None:
+                pool = {
+                    x: m
+                    for x, m in self.pool_means.means.items()
+                    if self.pool_means.counts[x] >= self.pool_means.min_count
+                }
             if self.source != "sample" and lang in pool:
                 out[rows] = pool[lang]
                 continue
