@@ -275,6 +275,7 @@ class MarginRetriever(Retriever):
         if on_the_fly and len(vectors) >= self.min_batch:
             reference = vectors
         out: list[list[Hit]] = []
+        known: dict[str, float] = {}  # m_k(p) over the batch, once per passage of the batch
         for i, these in enumerate(hits):
             if not these:
                 out.append([])
@@ -289,7 +290,11 @@ class MarginRetriever(Retriever):
             own = float(np.sort(sims)[::-1][: self.neighbors].mean())
             if reference is not None:
                 assert rows is not None
-                theirs = _neighbour_sims(rows, reference, self.neighbors).mean(axis=1)
+                todo = [j for j, h in enumerate(these) if h.id not in known]
+                if todo:
+                    fresh = _neighbour_sims(rows[todo], reference, self.neighbors).mean(axis=1)
+                    known.update(zip([these[j].id for j in todo], fresh.tolist(), strict=True))
+                theirs = np.asarray([known[h.id] for h in these])
             elif on_the_fly:  # too few queries for statistics (measured: the sample's hurt)
                 theirs = np.zeros(len(these))
             else:
