@@ -1,5 +1,26 @@
 """Language-agnostic retrieval from a multilingual pool: dense, BM25, hybrid and margin.
 
+Part 0, cross-lingual question answering retrieval (``--part crosslingual``, a few minutes):
+LAReQA-style, a question in one language must find its answer sentence in another. The pool is
+the bundled FLORES sample (:func:`xling.data.sample_path`, 100 dev sentences in each of eng,
+fra, deu, swh and wol, 500 passages); the questions are ``bench/data/rag_questions.jsonl``
+(200 questions written in eng, fra, deu and swh, each with its answer line(s)), so there are
+16 directions X→Y (4 question languages x the 4 other sentence languages; there are no Wolof
+questions). For direction X→Y a question is asked of the whole pool with its answer sentences
+in every language but Y excluded (``exclude_ids``), so the answer in Y competes with the 499
+other sentences, those of the question's own language among them; R@1 is the share of
+questions whose first hit is the answer in Y, averaged over the 16 directions (macro). The
+monolingual row asks the same questions for the answer in their own language (X→X, the
+answers in other languages excluded), the ceiling that the cross-lingual/monolingual gap is
+measured against. Questions are embedded in e5's query role (``task="asymmetric"``); each
+direction's questions go in one batch (the batch's query-side statistics come from them),
+except in the ``one query per call`` row (the reference sample instead). Recipes: dense;
+``margin`` as first shipped (ratio, pool neighbourhoods, no centering); the same with
+per-language mean centering; centering plus CSLS (``kind="distance"``) with pool, batch or
+reference-sample neighbourhoods; ``margin``'s defaults (the best of those); the same over the
+``ensemble:e5-small-q4=0.7,use-m3=0.3`` embedder. Ends with ``RESULT margin_default_r1=…
+best_recipe_r1=… dense_r1=… mono_r1=…`` when run alone.
+
 Part 1, quality (the LAReQA setting, Roy et al. 2020), on FLORES-200 devtest: one pool holds
 the five languages eng, fra, deu, swh and wol (5 x 1,012 passages, ``load_lines`` per language,
 rows are line numbers), embedded with the default embedder (``e5-small-q4``). The queries are
@@ -51,6 +72,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,6 +83,7 @@ from rich.table import Table
 
 from xling.core.errors import InvalidInputError
 from xling.core.records import QueryHits, hits_to_run
+from xling.data import SAMPLE_LANGS, sample_path
 from xling.embedders import Embedder, get_embedder
 from xling.eval import evaluate_run
 from xling.retrieval import Retriever, get_retriever
@@ -80,6 +103,8 @@ DERIVED = ("bm25", "margin", "margin-q")  # methods whose prepare() builds an in
 SQL_VARIABLES = 30_000  # results per Chroma query call, below SQLite's 32,766 (retrieve_chunked)
 SHORTLIST = 100  # the results margin and hybrid ask Chroma for per query, whatever k is
 TOP = 10  # the cut-off of the same-language share and of the per-language recall
+QUESTIONS = ROOT / "bench" / "data" / "rag_questions.jsonl"
+ENSEMBLE = "ensemble:e5-small-q4=0.7,use-m3=0.3"
 # Wide enough for the quality table when the output goes to a log.
 console = Console() if sys.stdout.isatty() else Console(width=170)
 T = TypeVar("T")
@@ -210,8 +235,15 @@ def make_retriever(method: str, pool: Pool, reference: list[str]) -> Retriever:
     Returns:
         The retriever (not prepared yet).
     """
+    # The margin of parts 1 and 2 is the first shipped one (ratio, no centering), so that
+    # their figures stay comparable from run to run.
+    shipped = {"kind": "ratio", "center": False}
     if method == "margin-q":
-        return get_retriever("margin", pool, task="symmetric", reference_queries=reference)
+        return get_retriever(
+            "margin", pool, task="symmetric", reference_queries=reference, **shipped
+        )
+    if method == "margin":
+        return get_retriever("margin", pool, task="symmetric", reference="pool", **shipped)
     return get_retriever(method, pool, task="symmetric")
 
 
@@ -327,6 +359,225 @@ def quality(args: argparse.Namespace, work: Path) -> dict[str, dict[str, float]]
                 row[f"{lang}_R@{TOP}"] = ev.metrics[f"R@{TOP}"]
             out[method] = row
     return out
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question of the cross-lingual set: its id, language, text and answer rows (0-based)."""
+
+    qid: str
+    lang: str
+    text: str
+    rows: tuple[int, ...]
+
+
+def read_questions() -> list[Question]:
+    """The questions of ``bench/data/rag_questions.jsonl`` (answer lines are 1-based there)."""
+    out = []
+    for line in QUESTIONS.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        rows = tuple(int(x) - 1 for x in item["answer_lines"])
+        out.append(Question(item["qid"], item["lang"], item["question"], rows))
+    return out
+
+
+def qa_pool(work: Path, spec: str) -> tuple[Pool, dict[tuple[str, int], str]]:
+    """The bundled FLORES sample's 500 sentences as a pool, and (language, row) → passage id.
+
+    Args:
+        work: The work folder.
+        spec: The embedder spec.
+
+    Returns:
+        The pool and the id of each (language, row).
+    """
+    embedder = get_embedder(spec)
+    records = [r for lang in SAMPLE_LANGS for r in load_lines(sample_path(lang), lang)]
+    pool = open_pool(work, f"qa-sample-{slug(embedder.id)}", embedder, records)
+    return pool, {(r.lang, r.row): r.id for r in records}
+
+
+def qa_ranks(
+    retriever: Retriever,
+    questions: list[Question],
+    ids: dict[tuple[str, int], str],
+    target: str | None,
+    *,
+    single: bool = False,
+) -> list[tuple[str, str, int]]:
+    """Where each question finds its answer in the target language.
+
+    Args:
+        retriever: The retriever.
+        questions: The questions (those in ``target`` are left out unless ``target`` is None).
+        ids: (language, row) → passage id.
+        target: The answers' language; ``None``: each question's own language (monolingual).
+        single: One question per call (no batch statistics).
+
+    Returns:
+        (question language, target language, 1-based rank of the first answer or 0 if it is
+        not in the top :data:`TOP`) per question asked.
+    """
+    asked = [q for q in questions if target is None or q.lang != target]
+    wanted = [q.lang if target is None else target for q in asked]
+    relevant = [{ids[(y, r)] for r in q.rows} for q, y in zip(asked, wanted, strict=True)]
+    excluded = [
+        [ids[(lang, r)] for lang in SAMPLE_LANGS if lang != y for r in q.rows]
+        for q, y in zip(asked, wanted, strict=True)
+    ]
+    texts, langs = [q.text for q in asked], [q.lang for q in asked]
+    if single:
+        results = [
+            retriever.retrieve([t], TOP, exclude_ids=[x], query_lang=lang)[0]
+            for t, x, lang in zip(texts, excluded, langs, strict=True)
+        ]
+    else:
+        results = retriever.retrieve(texts, TOP, exclude_ids=excluded, query_lang=langs)
+    out = []
+    for q, y, rel, res in zip(asked, wanted, relevant, results, strict=True):
+        rank = next((i + 1 for i, h in enumerate(res.hits) if h.id in rel), 0)
+        out.append((q.lang, y, rank))
+    return out
+
+
+def direction_scores(ranks: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """Macro R@1 and R@10 over directions, and R@1 per direction."""
+    by: dict[str, list[int]] = {}
+    for x, y, rank in ranks:
+        by.setdefault(f"{x}>{y}", []).append(rank)
+    r1 = {d: sum(r == 1 for r in v) / len(v) for d, v in by.items()}
+    r10 = {d: sum(r >= 1 for r in v) / len(v) for d, v in by.items()}
+    return {
+        "R@1": 100 * sum(r1.values()) / len(r1),
+        f"R@{TOP}": 100 * sum(r10.values()) / len(r10),
+        "directions": {d: 100 * v for d, v in sorted(r1.items())},
+        "questions": len(ranks),
+    }
+
+
+# label → (embedder spec, method, options, one query per call)
+RECIPES: dict[str, tuple[str, str, dict[str, Any], bool]] = {
+    "dense": ("e5-small-q4", "dense", {}, False),
+    "dense + centering": ("e5-small-q4", "dense", {"center": True}, False),
+    "margin as shipped (ratio, pool)": (
+        "e5-small-q4",
+        "margin",
+        {"center": False, "kind": "ratio", "reference": "pool"},
+        False,
+    ),
+    "margin + centering (ratio, pool)": (
+        "e5-small-q4",
+        "margin",
+        {"center": True, "kind": "ratio", "reference": "pool"},
+        False,
+    ),
+    "centering + CSLS, pool stats": (
+        "e5-small-q4",
+        "margin",
+        {"center": True, "kind": "distance", "reference": "pool"},
+        False,
+    ),
+    "centering + CSLS, batch stats": (
+        "e5-small-q4",
+        "margin",
+        {"center": True, "kind": "distance", "reference": "batch"},
+        False,
+    ),
+    "centering + CSLS, sample stats": (
+        "e5-small-q4",
+        "margin",
+        {"center": True, "kind": "distance", "reference": "sample"},
+        False,
+    ),
+    "centering + ratio, batch stats": (
+        "e5-small-q4",
+        "margin",
+        {"center": True, "kind": "ratio", "reference": "batch"},
+        False,
+    ),
+    "margin defaults": ("e5-small-q4", "margin", {}, False),
+    "margin defaults, one query per call": ("e5-small-q4", "margin", {}, True),
+    "dense + centering, one query per call": ("e5-small-q4", "dense", {"center": True}, True),
+    "ensemble: dense": (ENSEMBLE, "dense", {}, False),
+    "ensemble: margin defaults": (ENSEMBLE, "margin", {}, False),
+    "ensemble, no coverage: dense": (ENSEMBLE + "?coverage=false", "dense", {}, False),
+    "ensemble, no coverage: margin defaults": (
+        ENSEMBLE + "?coverage=false",
+        "margin",
+        {},
+        False,
+    ),
+}
+
+
+def crosslingual(args: argparse.Namespace, work: Path) -> dict[str, dict[str, Any]]:
+    """Part 0: macro R@1 over the 16 directions of every recipe, and the monolingual rows.
+
+    Args:
+        args: The command line.
+        work: The work folder.
+
+    Returns:
+        Row label → ``R@1``, ``R@10``, per-direction R@1 and seconds.
+    """
+    questions = read_questions()
+    pools = {spec: qa_pool(work, spec) for spec in dict.fromkeys(r[0] for r in RECIPES.values())}
+    rows: dict[str, dict[str, Any]] = {}
+    recipes = dict(RECIPES)
+    recipes["monolingual dense"] = ("e5-small-q4", "dense", {}, False)
+    recipes["monolingual margin defaults"] = ("e5-small-q4", "margin", {}, False)
+    with progress_bar() as bar:
+        task = bar.add_task("cross-lingual recipes", total=len(recipes))
+        for label, (spec, method, options, single) in recipes.items():
+            pool, ids = pools[spec]
+            retriever = get_retriever(method, pool, task="asymmetric", **options)
+            start = time.perf_counter()
+            retriever.prepare()
+            if label.startswith("monolingual"):
+                ranks = qa_ranks(retriever, questions, ids, None)
+            else:
+                ranks = []
+                for target in SAMPLE_LANGS:
+                    ranks += qa_ranks(retriever, questions, ids, target, single=single)
+            rows[label] = direction_scores(ranks) | {"seconds": time.perf_counter() - start}
+            rows[label]["embedder"] = spec
+            console.print(
+                f"  {label}: R@1 {rows[label]['R@1']:.1f}, R@{TOP} {rows[label][f'R@{TOP}']:.1f} "
+                f"({rows[label]['seconds']:.0f}s)"
+            )
+            bar.advance(task)
+    return rows
+
+
+def crosslingual_table(rows: dict[str, dict[str, Any]]) -> Table:
+    """The table of part 0."""
+    table = Table(
+        title="cross-lingual QA retrieval: 200 questions (eng/fra/deu/swh) against the 500 "
+        "sentences of the bundled FLORES sample (eng/fra/deu/swh/wol), 16 directions, macro"
+    )
+    table.add_column("recipe")
+    table.add_column("embedder")
+    table.add_column("R@1", justify="right")
+    table.add_column(f"R@{TOP}", justify="right")
+    for lang in SAMPLE_LANGS:
+        table.add_column(f"→{lang} R@1", justify="right")
+    table.add_column("s", justify="right")
+    for label, row in rows.items():
+        per_target = {
+            y: [v for d, v in row["directions"].items() if d.endswith(f">{y}")]
+            for y in SAMPLE_LANGS
+        }
+        table.add_row(
+            label,
+            {"e5-small-q4": "e5", ENSEMBLE: "e5+USE 0.7/0.3"}.get(
+                row["embedder"], "e5+USE 0.7/0.3, no coverage"
+            ),
+            f"{row['R@1']:.1f}",
+            f"{row[f'R@{TOP}']:.1f}",
+            *[f"{sum(v) / len(v):.1f}" if v else "-" for v in per_target.values()],
+            f"{row['seconds']:.1f}",
+        )
+    return table
 
 
 def timing_records(size: int) -> tuple[list[Record], dict[str, int]]:
@@ -518,7 +769,13 @@ def main() -> int:
     parser.add_argument("--timing-queries", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "retrieval")
-    parser.add_argument("--skip-speed", action="store_true", help="part 1 only")
+    parser.add_argument("--skip-speed", action="store_true", help="no part 2")
+    parser.add_argument(
+        "--part",
+        choices=("all", "crosslingual", "translations"),
+        default="all",
+        help="crosslingual: part 0 only; translations: parts 1 and 2",
+    )
     args = parser.parse_args()
     if not 1 <= args.queries <= 1012:
         parser.error("--queries must be in 1..1012")
@@ -528,6 +785,35 @@ def main() -> int:
     work: Path = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+
+    qa: dict[str, dict[str, Any]] | None = None
+    if args.part in ("all", "crosslingual"):
+        qa = crosslingual(args, work)
+        console.print(crosslingual_table(qa))
+        cross = {k: v for k, v in qa.items() if not k.startswith("monolingual")}
+        best = max(cross, key=lambda k: cross[k]["R@1"])
+        mono = qa["monolingual dense"]["R@1"]
+        console.print(
+            f"notes: best recipe {best!r} ({cross[best]['R@1']:.1f}); cross-lingual/monolingual "
+            f"gap: dense {mono - qa['dense']['R@1']:.1f} points, margin defaults "
+            f"{mono - qa['margin defaults']['R@1']:.1f}, best "
+            f"{mono - cross[best]['R@1']:.1f} (monolingual dense {mono:.1f}, monolingual margin "
+            f"defaults {qa['monolingual margin defaults']['R@1']:.1f}). Per direction R@1: "
+            + "; ".join(
+                f"{k}: " + " ".join(f"{d} {v:.0f}" for d, v in qa[k]["directions"].items())
+                for k in ("dense", "margin defaults")
+            )
+        )
+        qa_line = (
+            f"margin_default_r1={qa['margin defaults']['R@1']:.1f} "
+            f"best_recipe_r1={cross[best]['R@1']:.1f} dense_r1={qa['dense']['R@1']:.1f} "
+            f"mono_r1={mono:.1f}"
+        )
+        if args.part == "crosslingual":
+            (work / "crosslingual.json").write_text(json.dumps(qa, indent=2), encoding="utf-8")
+            console.print(f"wrote {work / 'crosslingual.json'}")
+            print(f"RESULT {qa_line}")
+            return 0
 
     rows = quality(args, work)
     console.print(quality_table(rows, args))
@@ -562,6 +848,7 @@ def main() -> int:
 
     wall = time.perf_counter() - start
     results = {
+        "crosslingual": qa,
         "quality": {
             "embedder": args.embedder,
             "queries": args.queries,
@@ -581,6 +868,7 @@ def main() -> int:
         f"margin_vs_dense_time={ratio:.3f} map_margin_q={rows['margin-q']['mAP']:.4f} "
         f"same_lang_dense={rows['dense']['same_lang']:.4f} "
         f"same_lang_margin={rows['margin']['same_lang']:.4f}"
+        + (f" {qa_line}" if qa is not None else "")
     )
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,6 +23,9 @@ from xling.retrieval import (
     get_retriever,
 )
 from xling.store import Pool, load_aligned, load_lines
+
+# The margin as first shipped: ratio over pool neighbourhoods, no centering.
+SHIPPED: dict[str, Any] = {"kind": "ratio", "reference": "pool", "center": False}
 
 
 def _lines(lang: str) -> list[str]:
@@ -174,7 +178,7 @@ def test_hybrid_default_is_weighted_with_a_dense_share_of_0_7(pool: Pool) -> Non
 
 
 def test_margin_statistics_are_the_pool_knn_means_and_update_incrementally(pool: Pool) -> None:
-    margin = MarginRetriever(pool, neighbors=4)
+    margin = MarginRetriever(pool, neighbors=4, **SHIPPED)
     margin.prepare()
     ids, _, _, vectors = pool.listing(with_vectors=True)
     assert vectors is not None
@@ -190,7 +194,7 @@ def test_margin_statistics_are_the_pool_knn_means_and_update_incrementally(pool:
     margin.work = 0
     margin.prepare()
     assert margin.work == 10 * 510
-    fresh = MarginRetriever(pool, neighbors=4)
+    fresh = MarginRetriever(pool, neighbors=4, **SHIPPED)
     shutil.rmtree(Path(str(pool.db.folder)) / "xling-derived")
     fresh.prepare()
     assert fresh.work == 510 * 510
@@ -201,7 +205,7 @@ def test_margin_statistics_are_the_pool_knn_means_and_update_incrementally(pool:
 def test_margin_rescores_a_dense_shortlist(pool: Pool) -> None:
     query = _lines("eng")[45]  # Arthur Guinness
     dense = get_retriever("dense", pool, task="symmetric").retrieve([query], k=100)[0]
-    retriever = MarginRetriever(pool, neighbors=4, shortlist=100, task="symmetric")
+    retriever = MarginRetriever(pool, neighbors=4, shortlist=100, task="symmetric", **SHIPPED)
     (result,) = retriever.retrieve([query], k=5)
     sims = {h.id: h.score for h in dense.hits}
     own = float(np.mean(sorted(sims.values(), reverse=True)[:4]))

@@ -118,7 +118,7 @@ def index(
         typer.Option(
             "--derive",
             help="Build a method's derived index now (bm25: the BM25 index; margin: the "
-            "passages' neighbourhood means), not on its first query (repeatable).",
+            "pool's language means), not on its first query (repeatable).",
         ),
     ] = None,
 ) -> None:

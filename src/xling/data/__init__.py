@@ -1,5 +1,7 @@
-"""Small data shipped with xling (CC BY-SA 4.0): a FLORES-200 sample for the demo, and FLORES-200
-dev plus 100 devtest sentences in three languages for the ICL-MT example experiment."""
+"""Small data shipped with xling (CC BY-SA 4.0): a FLORES-200 sample for the demo, FLORES-200
+dev plus 100 devtest sentences in three languages for the ICL-MT example experiment, and a
+reference sample of 100 sentences in each of twelve languages for query-side retrieval
+statistics."""
 
 from __future__ import annotations
 
@@ -8,13 +10,25 @@ from pathlib import Path
 from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
 
-__all__ = ["SAMPLE_LANGS", "FLORES_LANGS", "FLORES_SPLITS", "sample_path", "flores_path"]
+__all__ = [
+    "SAMPLE_LANGS",
+    "FLORES_LANGS",
+    "FLORES_SPLITS",
+    "REFERENCE_LANGS",
+    "sample_path",
+    "flores_path",
+    "reference_path",
+]
 
 SAMPLE_LANGS = ("eng", "fra", "deu", "swh", "wol")
 _DIR = Path(__file__).with_name("flores_sample")
 FLORES_LANGS = ("eng", "fra", "swh")
 FLORES_SPLITS = ("dev", "devtest")
 _FLORES_DIR = Path(__file__).with_name("flores_iclmt")
+REFERENCE_LANGS = (
+    "eng", "fra", "deu", "spa", "swh", "wol", "arb", "hin", "jpn", "cmn", "hau", "yor"
+)  # fmt: skip
+_REFERENCE_DIR = Path(__file__).with_name("reference_sample")
 
 
 def sample_path(lang: str) -> Path:
@@ -44,3 +58,17 @@ def flores_path(lang: str, split: str) -> Path:
             f"no bundled FLORES-200 split {split!r}; available: {', '.join(FLORES_SPLITS)}"
         )
     return _FLORES_DIR / split / f"{code}.txt"
+
+
+def reference_path(lang: str) -> Path:
+    """Path of the bundled 100-sentence reference sample of a language (see its README).
+
+    Raises:
+        InvalidInputError: On a language that is not bundled (the message lists them).
+    """
+    code = normalize_code(lang)
+    if code not in REFERENCE_LANGS:
+        raise InvalidInputError(
+            f"no bundled reference sample for {lang!r}; available: {', '.join(REFERENCE_LANGS)}"
+        )
+    return _REFERENCE_DIR / f"{code}.txt"

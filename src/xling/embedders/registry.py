@@ -2,8 +2,9 @@
 
 Spec grammar: ``NAME`` for a fixed embedder (``e5-small-q4``, ``e5-small-torch``, ``use-m3``)
 or ``KIND:ARG`` for a family (``st:BAAI/bge-m3``, ``hf:./my-model``,
-``openai:http://127.0.0.1:8000/v1#e5``), with options after ``?`` as ``key=value`` pairs joined
-by ``&`` (``st:Snowflake/...?dim=256``).
+``openai:http://127.0.0.1:8000/v1#e5``, ``ensemble:e5-small-q4=0.7,use-m3=0.3``: members
+without options, see :mod:`xling.embedders.ensemble`), with options after ``?`` as
+``key=value`` pairs joined by ``&`` (``st:Snowflake/...?dim=256``).
 The canonical spec string (options sorted) is the embedder's :attr:`~Embedder.id`.
 """
 
@@ -33,7 +34,7 @@ Factory = Callable[["EmbedderSpec"], Embedder]
 _NAMED: Registry[Factory] = Registry("embedder")
 _FAMILIES: Registry[Factory] = Registry("embedder family")
 _INT_OPTIONS = {"dim", "batch_size", "max_length", "batch_tokens", "threads"}
-_BOOL_OPTIONS = {"local_files_only", "input_type"}
+_BOOL_OPTIONS = {"local_files_only", "input_type", "coverage"}
 # Options that change how, not what, is computed; left out of the id (and never store a key).
 _RUNTIME_OPTIONS = {
     "batch_size",
@@ -231,9 +232,21 @@ def _openai(spec: EmbedderSpec) -> Embedder:
     return OpenAIEmbedder(base_url, model, spec_id=spec.canonical, **_check_options(spec, allowed))
 
 
+def _ensemble(spec: EmbedderSpec) -> Embedder:
+    from xling.embedders.ensemble import EnsembleEmbedder, parse_members
+
+    options = _check_options(spec, {"coverage"})
+    members = parse_members(spec.arg)
+    return EnsembleEmbedder(
+        [(get_embedder(name), weight) for name, weight in members],
+        coverage=options.get("coverage", True),
+    )
+
+
 register_embedder("e5-small-q4", _e5)
 register_embedder("e5-small-torch", _e5_torch)
 register_embedder("use-m3", _use)
 register_embedder("st", _st, family=True)
 register_embedder("hf", _hf, family=True)
 register_embedder("openai", _openai, family=True)
+register_embedder("ensemble", _ensemble, family=True)

@@ -179,7 +179,7 @@ class Retriever(ABC):
         if not texts:
             return []
         extra = max((len(x) for x in excluded), default=0)
-        found = await asyncio.to_thread(self._locked_search, texts, k + extra, filt)
+        found = await asyncio.to_thread(self._locked_search, texts, k + extra, filt, qlangs)
         pairs = zip(found, excluded, strict=True)
         kept = [[h for h in hits if h.id not in skip][:k] for hits, skip in pairs]
         if neighbours:
@@ -196,9 +196,20 @@ class Retriever(ABC):
     def prepare(self) -> None:  # noqa: B027 - most methods derive nothing
         """Builds (or loads) what the method derives from the pool, ahead of the first query."""
 
-    def _locked_search(self, texts: list[str], k: int, filt: Filter) -> list[list[Hit]]:
+    def search_languages(
+        self, queries: list[str], k: int, where: Filter, langs: list[str | None]
+    ) -> list[list[Hit]]:
+        """Blocking search that knows the queries' languages where given (``None``: unknown).
+
+        Methods that use the languages (centering) override it; the others search as is.
+        """
+        return self.search(queries, k, where)
+
+    def _locked_search(
+        self, texts: list[str], k: int, filt: Filter, langs: list[str | None]
+    ) -> list[list[Hit]]:
         with self._lock:
-            return self.search(texts, k, filt)
+            return self.search_languages(texts, k, filt, langs)
 
     @staticmethod
     def _qids(qids: Sequence[str] | None, n: int) -> list[str]:

@@ -8,15 +8,35 @@ ranks as CSLS does) a query–passage cosine by the mean similarity of both neig
     ratio(q, p)    = cos(q, p) / ((m_k(q) + m_k(p)) / 2)
     distance(q, p) = cos(q, p) - (m_k(q) + m_k(p)) / 2
 
-``m_k(p)``, a passage's mean cosine to its ``k`` nearest neighbours, is precomputed and stored
-(:mod:`.derived`): within the pool (``reference="pool"``, itself excluded), or over a sample
-of queries (``reference_queries``: texts like the expected queries, embedded in the query
-role). ``m_k(q)`` comes from the query's shortlist. So a query costs one kNN search (a
-``shortlist`` of dense candidates, with the filter) plus a rescoring of that shortlist.
+``m_k(p)``, a passage's mean cosine to its ``k`` nearest neighbours, comes from one of three
+references (``reference``):
 
-The statistics follow the pool: when passages were added, only the new ones are compared with
-the pool (an ``added × pool`` product; the old passages' top-k lists take in the new
-neighbours exactly), where a rebuild costs ``pool × pool``.
+- ``pool``: the pool itself (itself excluded), precomputed and stored (:mod:`.derived`);
+- ``sample``: query-role texts, precomputed and stored: the bundled reference sample (100
+  sentences in each of twelve languages, :func:`xling.data.reference_path`) or the
+  ``reference_queries`` given;
+- ``batch``: the batch's own queries, computed per batch for the shortlisted passages; a batch
+  of fewer than ``min_batch`` queries (a single question) is scored without passage
+  statistics, by its centred cosines: on ``bench/retrieval.py`` the sample's statistics
+  lowered single questions' R@1 (68.5 against 73.1).
+
+The query-side references measure what matters for a question: how close a passage is to
+questions in general, which is where a passage in the questions' language gains from
+language bias; the pool reference measures passages against passages. ``m_k(q)`` comes from
+the query's shortlist (a constant per query, so ``distance`` ranks by ``cos - m_k(p) / 2``). With
+``center=True`` every vector is first centred on its language's mean (:mod:`.centering`) and
+the statistics are taken over centred vectors. So a query costs one kNN search (a ``shortlist``
+of dense candidates, with the filter) plus a rescoring of that shortlist.
+
+The defaults, ``center=True, kind="distance", reference="batch"``, are the best measured
+without a second embedder on ``bench/retrieval.py``'s cross-lingual question set (see its
+note); ``MarginRetriever(pool, center=False, kind="ratio", reference="pool")`` is the margin
+as first shipped.
+
+Stored statistics follow the pool: without centering, when passages were added only the new
+ones are compared with the pool (an ``added × pool`` product; the old passages' top-k lists
+take in the new neighbours exactly), where a rebuild costs ``pool × pool``; with centering the
+language means move with every change, so the statistics are recomputed.
 """
 
 from __future__ import annotations
@@ -24,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -34,13 +55,16 @@ from xling.core.records import Hit
 from xling.core.validation import check_choice, check_positive_int, check_texts
 from xling.embedders import Task
 from xling.retrieval.base import Filter, Retriever
-from xling.retrieval.dense import DenseRetriever
+from xling.retrieval.centering import QUERY_MEAN_SOURCES, LanguageMeans, QueryMeans, QueryMeanSource
+from xling.retrieval.dense import DenseRetriever, check_flag, rescored
 from xling.retrieval.derived import derived_dir, read_json, snapshot
 from xling.store.pool import Pool
 
-__all__ = ["MarginRetriever"]
+__all__ = ["MARGIN_REFERENCES", "MarginReference", "MarginRetriever"]
 
-_FORMAT = 1
+MarginReference = Literal["pool", "batch", "sample"]
+MARGIN_REFERENCES: tuple[MarginReference, ...] = get_args(MarginReference)
+_FORMAT = 2
 _BLOCK = 1024
 
 
@@ -50,15 +74,24 @@ def _neighbour_sims(x: np.ndarray, y: np.ndarray, k: int, offset: int | None = N
 
 
 class MarginRetriever(Retriever):
-    """Dense retrieval reranked by a margin over stored neighbourhood means.
+    """Dense retrieval reranked by a margin over neighbourhood means (see the module).
 
     Args:
         pool: The pool.
         neighbors: ``k`` of the neighbourhood means.
         kind: ``ratio`` (Artetxe & Schwenk) or ``distance`` (CSLS order).
         shortlist: Dense candidates rescored per query (at least ``k`` is used).
-        reference_queries: A sample of queries for the passages' neighbourhoods; ``None``:
-            the pool itself.
+        reference: Where passages' neighbourhoods come from: ``pool``, ``sample`` or
+            ``batch``.
+        reference_queries: The sample's texts (texts like the expected queries); ``None``:
+            the bundled reference sample. Given with ``reference="pool"``, it means
+            ``reference="sample"`` (as in earlier versions).
+        center: Centre every vector on its language's mean first.
+        query_means: With ``center``: where the queries' means come from first, ``batch``,
+            ``pool`` or ``sample`` (see :class:`~.centering.QueryMeans`).
+        min_batch: With ``reference="batch"``: the fewest queries in a batch whose own
+            neighbourhoods are used; a smaller batch is scored without passage statistics
+            (its centred cosines, in the order of the ``distance`` margin).
         task: ``"asymmetric"`` (question → passage) or ``"symmetric"``.
     """
 
@@ -69,36 +102,84 @@ class MarginRetriever(Retriever):
         pool: Pool,
         *,
         neighbors: int = 10,
-        kind: MarginKind = "ratio",
+        kind: MarginKind = "distance",
         shortlist: int = 100,
+        reference: MarginReference = "batch",
         reference_queries: Sequence[str] | None = None,
+        center: bool = True,
+        query_means: QueryMeanSource = "batch",
+        min_batch: int = 50,
         task: Task = "asymmetric",
     ) -> None:
         super().__init__(pool, task=task)
         self.neighbors = check_positive_int(neighbors, "neighbors")
         self.kind: MarginKind = check_choice(kind, "kind", MARGIN_KINDS)
         self.shortlist = check_positive_int(shortlist, "shortlist")
-        self.reference = None if reference_queries is None else check_texts(reference_queries)
-        if self.reference is not None and not self.reference:
+        self.reference: MarginReference = check_choice(reference, "reference", MARGIN_REFERENCES)
+        self.reference_queries = (
+            None if reference_queries is None else check_texts(reference_queries)
+        )
+        if self.reference_queries is not None and not self.reference_queries:
             raise InvalidInputError("reference_queries is empty; give texts or None")
+        if self.reference_queries is not None and self.reference == "pool":
+            self.reference = "sample"
+        self.center = check_flag(center, "center")
+        source = check_choice(query_means, "query_means", QUERY_MEAN_SOURCES)
+        self.min_batch = check_positive_int(min_batch, "min_batch")
         self.dense = DenseRetriever(pool, task=task)
+        self.language_means = LanguageMeans(pool)
+        self.query_means = QueryMeans(
+            pool.embedder, self.task, source, pool_means=self.language_means
+        )
         self._state: tuple[str, int] | None = None
         self._means: dict[str, float] = {}
+        self._sample: np.ndarray | None = None
         self.work = 0  # passage × reference products computed in this process (for benchmarks)
 
+    def __repr__(self) -> str:
+        return (
+            f"MarginRetriever(pool={self.pool.name!r}, kind={self.kind!r}, "
+            f"reference={self.reference!r}, center={self.center}, task={self.task!r})"
+        )
+
     def _name(self) -> str:
-        if self.reference is None:
-            return f"margin-pool-k={self.neighbors}"
-        digest = hashlib.sha256("\n".join(self.reference).encode("utf-8")).hexdigest()[:12]
-        return f"margin-queries-{digest}-{self.task}-k={self.neighbors}"
+        tail = f"k={self.neighbors}" + ("-centered" if self.center else "")
+        if self.reference == "pool":
+            return f"margin-pool-{tail}"
+        texts = self.reference_queries or ["<bundled reference sample>"]
+        digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
+        return f"margin-queries-{digest}-{self.task}-{tail}"
+
+    def sample_vectors(self) -> np.ndarray:
+        """The reference sample in the query role (centred with ``center``)."""
+        if self._sample is None:
+            langs: list[str | None]
+            if self.reference_queries is None:
+                vectors, known = self.query_means.sample()
+                langs = list(known)
+            else:
+                texts = self.reference_queries
+                vectors = self.pool.embedder.embed_queries(texts, task=self.task)
+                langs = self.query_means.languages(texts, [None] * len(texts))
+            vectors = np.asarray(vectors, dtype=np.float32)
+            if self.center:  # on the sample's own means
+                own = QueryMeans(self.pool.embedder, self.task, "batch", min_batch=1)
+                vectors = own.center(vectors, langs)
+            self._sample = vectors
+        return self._sample
 
     def prepare(self) -> None:
-        """Loads, updates or computes the passages' neighbourhood means."""
+        """Loads, updates or computes the language means and stored neighbourhood means."""
         state = self.pool.state()
         if state == self._state:
             return
         if state[1] == 0:
             self._state, self._means = state, {}
+            return
+        if self.reference == "batch":
+            if self.center:
+                self.language_means.prepare()
+            self._state = state
             return
         folder = derived_dir(self.pool, state[0])
         header_path, data_path = folder / f"{self._name()}.json", folder / f"{self._name()}.npz"
@@ -112,11 +193,18 @@ class MarginRetriever(Retriever):
             except (OSError, ValueError, KeyError):
                 old_ids = []
             if header.get("state") == list(state) and len(old_ids) == state[1]:
+                if self.center:
+                    self.language_means.prepare()
                 self._set(state, old_ids, old_top)
                 return
         snap = snapshot(self.pool, with_vectors=True)
         assert snap.vectors is not None
-        ids, top = self._update(snap.ids, snap.vectors, old_ids, old_top)
+        vectors = snap.vectors
+        if self.center:  # the means moved with the pool: nothing stored is reusable
+            self.language_means.prepare(snap)
+            vectors = self.language_means.center(vectors, snap.langs)
+            old_ids, old_top = [], np.zeros((0, 0), dtype=np.float32)
+        ids, top = self._update(snap.ids, vectors, old_ids, old_top)
         write_atomic(data_path, lambda p: np.savez(p, ids=np.asarray(ids, dtype=str), top=top))
         header = {"format": _FORMAT, "state": list(snap.state), "neighbors": self.neighbors}
         write_atomic(header_path, json.dumps(header))
@@ -132,9 +220,8 @@ class MarginRetriever(Retriever):
         """Every passage's top-k similarities, reusing the stored ones where still valid."""
         position = {rid: i for i, rid in enumerate(ids)}
         reusable = bool(old_ids) and all(rid in position for rid in old_ids)
-        if self.reference is not None:
-            ref = self.pool.embedder.embed_queries(self.reference, task=self.task)
-            ref = np.asarray(ref, dtype=np.float32)
+        if self.reference == "sample":
+            ref = self.sample_vectors()
             known = dict(zip(old_ids, old_top, strict=True)) if reusable else {}
             new = [i for i, rid in enumerate(ids) if rid not in known]
             fresh = _neighbour_sims(vectors[new], ref, self.neighbors) if new else None
@@ -168,24 +255,50 @@ class MarginRetriever(Retriever):
         return old_ids + new_ids, np.concatenate([merged_old, new_top]).astype(np.float32)
 
     def search(self, queries: list[str], k: int, where: Filter) -> list[list[Hit]]:
+        """Up to ``k`` hits per query by decreasing margin score (languages detected)."""
+        return self.search_languages(queries, k, where, [None] * len(queries))
+
+    def search_languages(
+        self, queries: list[str], k: int, where: Filter, langs: list[str | None]
+    ) -> list[list[Hit]]:
         """Up to ``k`` hits per query by decreasing margin score."""
         self.prepare()
         depth = max(k, self.shortlist)
-        dense = self.dense.search(queries, depth, where)
+        vectors = self.pool.embedder.embed_queries(queries, task=self.task)
+        on_the_fly = self.reference == "batch"
+        hits, found = self.dense.nearest(
+            vectors, depth, where, with_vectors=self.center or on_the_fly
+        )
+        if self.center:
+            vectors = self.query_means.center(vectors, self.query_means.languages(queries, langs))
+        reference = None
+        if on_the_fly and len(vectors) >= self.min_batch:
+            reference = vectors
         out: list[list[Hit]] = []
-        for hits in dense:
-            if not hits:
+        known: dict[str, float] = {}  # m_k(p) over the batch, once per passage of the batch
+        for i, these in enumerate(hits):
+            if not these:
                 out.append([])
                 continue
-            sims = np.asarray([h.score for h in hits], dtype=np.float64)
+            rows = found[i] if found else None
+            if self.center:
+                assert rows is not None
+                rows = self.language_means.center(rows, [h.lang for h in these])
+                sims = (rows @ vectors[i]).astype(np.float64)
+            else:
+                sims = np.asarray([h.score for h in these], dtype=np.float64)
             own = float(np.sort(sims)[::-1][: self.neighbors].mean())
-            theirs = np.asarray([self._means.get(h.id, own) for h in hits], dtype=np.float64)
-            scores = margin_scores(sims, own, theirs, self.kind, floor=1e-3)
-            order = np.lexsort((np.arange(len(hits)), -scores))[:k]
-            out.append(
-                [
-                    Hit(hits[i].id, hits[i].text, float(scores[i]), hits[i].lang, hits[i].metadata)
-                    for i in order
-                ]
-            )
+            if reference is not None:
+                assert rows is not None
+                todo = [j for j, h in enumerate(these) if h.id not in known]
+                if todo:
+                    fresh = _neighbour_sims(rows[todo], reference, self.neighbors).mean(axis=1)
+                    known.update(zip([these[j].id for j in todo], fresh.tolist(), strict=True))
+                theirs = np.asarray([known[h.id] for h in these])
+            elif on_the_fly:  # too few queries for statistics (measured: the sample's hurt)
+                theirs = np.zeros(len(these))
+            else:
+                theirs = np.asarray([self._means.get(h.id, own) for h in these])
+            scores = margin_scores(sims, own, theirs.astype(np.float64), self.kind, floor=1e-3)
+            out.append(rescored(these, scores, k))
         return out
