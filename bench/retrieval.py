@@ -372,10 +372,13 @@ class Question:
 
 
 def read_questions() -> list[Question]:
-    """The questions of ``bench/data/rag_questions.jsonl`` (answer lines are 1-based there)."""
+    """The questions of ``bench/data/rag_questions.jsonl`` in the pool's languages (answer lines
+    are 1-based there)."""
     out = []
     for line in QUESTIONS.read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
+        if item["lang"] not in LANGS:  # spa/por/ind questions have no sentences of their own here
+            continue
         rows = tuple(int(x) - 1 for x in item["answer_lines"])
         out.append(Question(item["qid"], item["lang"], item["question"], rows))
     return out
