@@ -59,29 +59,9 @@ def _emit_json(payload: dict[str, Any]) -> None:
 
 def _bar_plot(path: Path, groups: dict[str, dict[str, float]], ylabel: str, title: str) -> None:
     """Grouped bars: one group per key of ``groups``, one bar per inner key."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise fail("--plot needs matplotlib; install it with `pip install 'xling[plot]'`") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from xling.eval.plots import bar_plot
 
-    labels = list(groups)
-    series = list(dict.fromkeys(k for values in groups.values() for k in values))
-    width = 0.8 / max(len(series), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(labels) * max(len(series), 1)), 4))
-    for i, name in enumerate(series):
-        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(labels))]
-        ax.bar(xs, [groups[label].get(name, 0.0) for label in labels], width, label=name)
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    if len(series) > 1:
-        ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    bar_plot(path, groups, ylabel, title)
     console.print(f"plot written to {path}", markup=False)
 
 

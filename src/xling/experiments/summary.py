@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 
 from xling.core.errors import InvalidInputError
-from xling.core.files import write_atomic, write_json_atomic
-from xling.core.imports import import_optional
 from xling.core.progress import ProgressCallback
 from xling.eval.bootstrap import BOOTSTRAP_SAMPLE_SIZE, BOOTSTRAP_SAMPLES, paired_bootstrap
 from xling.eval.mt_metrics import corpus_stats
+from xling.eval.plots import pyplot, save_figure
 from xling.experiments.runs import RunResult, finished_runs
+from xling.experiments.summary_files import write_summary
 
 __all__ = [
     "BASELINE_LABEL",
@@ -48,12 +48,6 @@ BASELINE_LABEL = "random"
 """The label every other label is tested against."""
 TESTED_METRICS = ("chrf", "bleu")
 """Metrics the significance test recomputes from the outputs (corpus statistics)."""
-SUMMARY_MD, SUMMARY_CSV, SUMMARY_PNG, SIGNIFICANCE_JSON = (
-    "summary.md",
-    "summary.csv",
-    "summary.png",
-    "significance.json",
-)
 CSV_COLUMNS = ("direction", "label", "template", "k", "metric", "mean", "std", "seeds")
 
 
@@ -185,6 +179,21 @@ class Summary:
                 ]
             )
         return buffer.getvalue()
+
+    def significance(self) -> dict[str, Any]:
+        """``significance.json``: the tests against random, what their figures mean, notes."""
+        return {
+            "baseline": BASELINE_LABEL,
+            "p_value": "share of resamples where the label does not score strictly higher than "
+            "random (one-sided)",
+            "ci95": "2.5th and 97.5th percentiles of label - random over the resamples",
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "notes": list(self.notes),
+        }
+
+    def plot(self, path: Path) -> Path:
+        """``summary.png`` (:func:`plot_summary`)."""
+        return plot_summary(self, path)
 
     def markdown(self) -> str:
         """Tables per direction and metric (label × k), then the tests against random."""
@@ -422,10 +431,7 @@ def plot_summary(summary: Summary, path: Path, metric: str | None = None) -> Pat
     cells = [c for c in summary.cells if c.metric == chosen]
     if not cells:
         raise InvalidInputError(f"no {chosen or 'metric'} scores to plot")
-    matplotlib = import_optional("matplotlib", "plot", "summary plots")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot("summary plots")
     directions = list(dict.fromkeys(c.direction for c in cells))
     fig, axes = plt.subplots(
         1, len(directions), figsize=(4.5 * len(directions), 3.8), squeeze=False
@@ -456,43 +462,4 @@ def plot_summary(summary: Summary, path: Path, metric: str | None = None) -> Pat
         ax.grid(color="grey", linestyle="--", linewidth=0.5)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    try:
-        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120))
-    finally:
-        plt.close(fig)
-    return path
-
-
-def write_summary(summary: Summary, *, plot: bool = True) -> Summary:
-    """Writes ``summary.md``, ``summary.csv``, ``significance.json`` and ``summary.png``.
-
-    Args:
-        summary: From :func:`summarize`; the files go into its folder.
-        plot: Also write the plot (needs matplotlib).
-
-    Returns:
-        The summary with :attr:`Summary.files` set.
-    """
-    folder = summary.folder
-    files = [folder / SUMMARY_MD, folder / SUMMARY_CSV, folder / SIGNIFICANCE_JSON]
-    write_atomic(files[0], summary.markdown())
-    write_atomic(files[1], summary.csv_text())
-    payload = {
-        "baseline": BASELINE_LABEL,
-        "p_value": "share of resamples where the label does not score strictly higher than "
-        "random (one-sided)",
-        "ci95": "2.5th and 97.5th percentiles of label - random over the resamples",
-        "comparisons": [c.to_dict() for c in summary.comparisons],
-        "notes": list(summary.notes),
-    }
-    write_json_atomic(files[2], payload)
-    if plot:
-        files.append(plot_summary(summary, folder / SUMMARY_PNG))
-    return Summary(
-        summary.folder,
-        summary.cells,
-        summary.comparisons,
-        summary.runs,
-        tuple(files),
-        summary.notes,
-    )
+    return save_figure(fig, path)
