@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +101,8 @@ def test_retrieval_only_compares_the_recipes_per_language(
     pivot = by_label["dense/pivot"].scores
     assert pivot["deu"]["R@3"] == 0.0 and pivot["fra"]["R@3"] == 0.0
     assert pivot["eng"]["R@3"] == 100.0 and pivot["all"]["R@3"] == 25.0
-    # In the asker's own language, e5 finds each gold sentence first.
-    assert by_label["dense/user"].scores["all"]["R@1"] == 100.0
+    # In the asker's own language, e5 finds each gold sentence among the first three.
+    assert by_label["dense/user"].scores["all"]["R@3"] == 100.0
     assert set(by_label["dense/user"].scores) == {"all", "deu", "eng", "fra"}
     assert by_label["dense/user"].scores["deu"]["n"] == 2.0
     # No LLM: no answer metric, no language share, no tokens.
@@ -168,7 +167,8 @@ def test_summary_files_and_the_paired_bootstrap_against_the_baseline(
     assert tests["baseline"] == "dense/user"
     r3 = [c for c in tests["comparisons"] if c["metric"] == "R@3"]
     assert len(r3) == 1 and r3[0]["row"] == "dense/pivot"
-    assert (r3[0]["system"], r3[0]["baseline_score"], r3[0]["delta"]) == (25.0, 100.0, -75.0)
+    assert (r3[0]["system"], r3[0]["baseline"], r3[0]["delta"]) == (25.0, 100.0, -75.0)
+    assert r3[0]["baseline_row"] == "dense/user"
     assert r3[0]["wins"] == 0 and r3[0]["p_value"] == 1.0 and r3[0]["questions"] == 4
     assert r3[0]["n_samples"] == 200 and r3[0]["sample_size"] == 4
     assert r3[0]["ci95"][1] <= 0.0
@@ -206,8 +206,8 @@ def test_a_bad_config_names_every_problem_at_once(questions: Path, tmp_path: Pat
             source="study.toml", base=tmp_path,
         )  # fmt: skip
     keys = [key for key, _ in caught.value.problems]
-    assert keys == ["extra", "recipes[1]", "methods[1]", "instruction_lang[0]",
-                    "translate_query", "recall_k[0]", "answer.colour"]  # fmt: skip
+    assert keys == ["extra", "answer.colour", "recipes[1]", "methods[1]",
+                    "instruction_lang[0]", "translate_query", "recall_k[0]"]  # fmt: skip
     assert "unknown value 'nearby'; allowed: user, pivot, all, balanced" in str(caught.value)
     toml = tmp_path / "study.toml"
     toml.write_text(
@@ -215,7 +215,6 @@ def test_a_bad_config_names_every_problem_at_once(questions: Path, tmp_path: Pat
         'instruction_lang = ["user", "eng"]\nbaseline = "dense/all/eng"\n[answer]\nk = 3\n',
         encoding="utf-8",
     )
-    shutil.copy(questions, tmp_path / "questions.jsonl")
     config = load_rag_config(toml)
     assert config.name == "study" and config.answer == {"k": 3}
     assert Path(config.questions) == tmp_path / "questions.jsonl"

@@ -16,6 +16,7 @@ from xling.cli.options import (
     BleuTokenizeOpt,
     BootstrapSampleSizeOpt,
     BootstrapSamplesOpt,
+    BootstrapSeedOpt,
     ChromaPath,
     ChromaUrl,
     EmbedderOpt,
@@ -23,6 +24,7 @@ from xling.cli.options import (
     MaxTokensOpt,
     OnLongOpt,
     SpmModelOpt,
+    SummaryPlotOpt,
     max_tokens_or_none,
     on_long_choice,
 )
@@ -435,8 +437,8 @@ def rag(
     chroma_url: ChromaUrl = None,
     samples: BootstrapSamplesOpt = BOOTSTRAP_SAMPLES,
     sample_size: BootstrapSampleSizeOpt = BOOTSTRAP_SAMPLE_SIZE,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
-    plot: Annotated[bool, typer.Option(help="Also write summary.png (needs matplotlib).")] = True,
+    seed: BootstrapSeedOpt = 0,
+    plot: SummaryPlotOpt = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Compares RAG recipes on questions with gold answers: Recall@k, answer char-3-gram
@@ -527,7 +529,7 @@ def _print_study(report: RagStudyReport) -> None:
         for column in ("row", "metric", "score", "baseline", "Δ", "95% CI", "p"):
             table.add_column(column, justify="left" if column in ("row", "metric") else "right")
         for c in summary.comparisons:
-            table.add_row(escape(c.row), c.metric, f"{c.system:.1f}", f"{c.baseline_score:.1f}",
+            table.add_row(escape(c.row), c.metric, f"{c.system:.1f}", f"{c.baseline:.1f}",
                           f"{c.delta:+.1f}", f"{c.ci95[0]:+.1f}…{c.ci95[1]:+.1f}",
                           f"{c.p_value:.3f}")  # fmt: skip
         console.print(table)

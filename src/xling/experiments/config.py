@@ -225,6 +225,11 @@ class Problems:
     def add(self, key: str, message: str) -> None:
         self.items.append((key, message))
 
+    def unknown(self, table: Mapping[str, Any], allowed: set[str], prefix: str = "") -> None:
+        """Records every key of ``table`` not in ``allowed`` (``prefix``: its table's name)."""
+        for key in sorted(set(table) - allowed):
+            self.add(prefix + key, f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
     def check(self, key: str, make: Callable[[], Any]) -> Any:
         """``make()``, or ``None`` with the problem recorded when it raises an xling error."""
         try:
@@ -329,8 +334,7 @@ def table_section(
     if not isinstance(table, dict):
         problems.add(name, "must be a table")
         return {}
-    for key in sorted(set(table) - allowed):
-        problems.add(f"{name}.{key}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
+    problems.unknown(table, allowed, f"{name}.")
     return {k: v for k, v in table.items() if k in allowed}
 
 
@@ -349,8 +353,10 @@ def _decoding(table: dict[str, Any], problems: Problems) -> DecodingConfig:
     return config
 
 
-def llm_settings(table: dict[str, Any], problems: Problems) -> LLMConfig:
-    """The ``[llm]`` table as an :class:`LLMConfig`; a bad URL or concurrency is recorded."""
+def llm_settings(data: Mapping[str, Any], problems: Problems) -> LLMConfig:
+    """The config's ``[llm]`` table as an :class:`LLMConfig`; an unknown key, a bad URL or
+    concurrency is recorded."""
+    table = table_section(data, "llm", {"url", "model", "concurrency", "timeout"}, problems)
     config = LLMConfig(**table) if table else LLMConfig()
     if config.url is not None and (
         not isinstance(config.url, str) or not config.url.startswith(("http://", "https://"))
@@ -384,8 +390,7 @@ def parse_config(data: Mapping[str, Any], *, source: str, base: Path) -> Experim
         ConfigError: With every problem found.
     """
     problems = Problems()
-    for key in sorted(set(data) - _TOP_KEYS):
-        problems.add(key, f"unknown key; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    problems.unknown(data, _TOP_KEYS)
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str) or not name.strip() or "/" in name:
         problems.add("name", f"{name!r} is not a usable name (a folder is made of it)")
@@ -430,10 +435,7 @@ def parse_config(data: Mapping[str, Any], *, source: str, base: Path) -> Experim
             base,
             problems,
         ),  # fmt: skip
-        llm=llm_settings(
-            table_section(data, "llm", {"url", "model", "concurrency", "timeout"}, problems),
-            problems,
-        ),  # fmt: skip
+        llm=llm_settings(data, problems),
         decoding=_decoding(
             table_section(
                 data,

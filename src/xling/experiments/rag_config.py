@@ -244,10 +244,8 @@ def _check(config: RagStudyConfig, problems: Problems) -> None:
         int_list(config.limit, "limit", problems, minimum=1)
     if config.relevance not in RELEVANCE:
         problems.add("relevance", f"{config.relevance!r}; allowed: {', '.join(RELEVANCE)}")
-    unknown = sorted(set(config.answer) - set(ANSWER_FIELDS))
-    for key in unknown:
-        problems.add(f"answer.{key}", f"unknown key; allowed: {', '.join(ANSWER_FIELDS)}")
-    if not unknown:
+    problems.unknown(config.answer, set(ANSWER_FIELDS), "answer.")
+    if not set(config.answer) - set(ANSWER_FIELDS):
         problems.check("answer", lambda: AnswerConfig(**config.answer))
     if not problems.items and config.baseline is not None:
         labels = [c.label for c in config.cells()]
@@ -262,8 +260,7 @@ def parse_rag_config(data: Mapping[str, Any], *, source: str, base: Path) -> Rag
         ConfigError: With every problem found.
     """
     problems = Problems()
-    for key in sorted(set(data) - _TOP_KEYS):
-        problems.add(key, f"unknown key; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    problems.unknown(data, _TOP_KEYS)
 
     def listed(key: str, default: tuple[Any, ...]) -> tuple[Any, ...]:
         value = data.get(key, list(default))
@@ -291,10 +288,7 @@ def parse_rag_config(data: Mapping[str, Any], *, source: str, base: Path) -> Rag
         baseline=data.get("baseline"),
         retrieval_only=bool(data.get("retrieval_only", False)),
         answer=table_section(data, "answer", set(ANSWER_FIELDS), problems),
-        llm=llm_settings(
-            table_section(data, "llm", {"url", "model", "concurrency", "timeout"}, problems),
-            problems,
-        ),
+        llm=llm_settings(data, problems),
         source=source,
     )
     _check(config, problems)

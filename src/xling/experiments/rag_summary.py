@@ -35,6 +35,7 @@ from xling.eval.bootstrap import (
     segment_stats,
 )
 from xling.eval.plots import bar_plot
+from xling.experiments.paired_test import PairedTest, significance_payload
 from xling.experiments.rag_rows import ALL, ANSWER_METRICS, RagRow
 from xling.experiments.run_folder import finished_hash
 from xling.experiments.runs import OUTPUTS_FILE, RUNS_DIR, SCORES_FILE
@@ -84,43 +85,20 @@ class RagScore:
 
 
 @dataclass(frozen=True)
-class RagComparison:
-    """A paired bootstrap test of one row against the baseline row, over all languages.
+class RagComparison(PairedTest):
+    """A paired bootstrap test of one row against the baseline row over all languages (the
+    figures of :class:`~xling.experiments.paired_test.PairedTest`, in %, on the questions
+    both rows have a value for).
 
     Attributes:
         row: The row tested.
-        baseline: The baseline row.
-        metric: The metric (in %).
-        system: The row's score on the questions both rows have a value for.
-        baseline_score: The baseline's score on them.
-        delta: ``system - baseline_score``.
-        ci95: 95 % interval of the difference over the resamples.
-        p_value: One-sided p-value that the row beats the baseline: the share of resamples
-            where it does not score strictly higher.
-        wins: Resamples where the row scores higher.
-        n_samples: Resamples.
-        sample_size: Questions per resample.
+        baseline_row: The baseline row.
         questions: Questions paired.
     """
 
     row: str
-    baseline: str
-    metric: str
-    system: float
-    baseline_score: float
-    delta: float
-    ci95: tuple[float, float]
-    p_value: float
-    wins: int
-    n_samples: int
-    sample_size: int
+    baseline_row: str
     questions: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        out = asdict(self)
-        out["ci95"] = list(self.ci95)
-        return out
 
 
 @dataclass(frozen=True)
@@ -191,14 +169,7 @@ class RagSummary:
 
     def significance(self) -> dict[str, Any]:
         """``significance.json``: the tests against the baseline, what they mean, notes."""
-        return {
-            "baseline": self.baseline,
-            "p_value": "share of resamples where the row does not score strictly higher than "
-            "the baseline (one-sided)",
-            "ci95": "2.5th and 97.5th percentiles of row - baseline over the resamples",
-            "comparisons": [c.to_dict() for c in self.comparisons],
-            "notes": list(self.notes),
-        }
+        return significance_payload(self.baseline, "row", self.comparisons, self.notes)
 
     def plot(self, path: Path) -> Path:
         """``summary.png``: the headline metric per row, one bar per language."""
@@ -237,7 +208,7 @@ class RagSummary:
                       "|---|---|---:|---:|---:|---|---:|"]  # fmt: skip
             for c in self.comparisons:
                 lines.append(
-                    f"| {c.row} | {c.metric} | {c.system:.1f} | {c.baseline_score:.1f} | "
+                    f"| {c.row} | {c.metric} | {c.system:.1f} | {c.baseline:.1f} | "
                     f"{c.delta:+.1f} | [{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}] | {c.p_value:.3f} |"
                 )
         if self.notes:
@@ -282,11 +253,9 @@ def _compare(
             a = segment_stats(metric, [100.0 * float(b.value(metric) or 0.0) for b, _ in pairs])
             b_ = segment_stats(metric, [100.0 * float(r.value(metric) or 0.0) for _, r in pairs])
             test = paired_bootstrap(a, b_, n_samples=n_samples, sample_size=sample_size, seed=seed)
-            out.append(RagComparison(
-                label, baseline, metric, test.score_b, test.score_a, test.score_b - test.score_a,
-                test.ci_delta, test.p_value, test.wins_b, test.n_samples, test.sample_size,
-                len(pairs),
-            ))  # fmt: skip
+            out.append(
+                RagComparison(label, baseline, len(pairs), **PairedTest.figures(metric, test))
+            )
         if on_progress is not None:
             on_progress(done, len(others))
     return out

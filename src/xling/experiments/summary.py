@@ -30,6 +30,7 @@ from xling.core.progress import ProgressCallback
 from xling.eval.bootstrap import BOOTSTRAP_SAMPLE_SIZE, BOOTSTRAP_SAMPLES, paired_bootstrap
 from xling.eval.mt_metrics import corpus_stats
 from xling.eval.plots import pyplot, save_figure
+from xling.experiments.paired_test import PairedTest, significance_payload
 from xling.experiments.runs import RunResult, finished_runs
 from xling.experiments.summary_files import write_summary
 
@@ -83,8 +84,9 @@ class SummaryCell:
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """A paired bootstrap test of one run against the random run at the same k.
+class Comparison(PairedTest):
+    """A paired bootstrap test of one run against the random run at the same k (the figures
+    of :class:`~xling.experiments.paired_test.PairedTest`, ``baseline`` being random's).
 
     Attributes:
         direction: ``src-tgt``.
@@ -93,17 +95,6 @@ class Comparison:
         k: Examples per prompt.
         seed: The tested run's seed.
         baseline_seed: The random run's seed it was paired with.
-        metric: Metric name.
-        system: The run's full-set score.
-        baseline: Random's full-set score.
-        delta: ``system - baseline``.
-        ci95: 95 % interval of the difference over the resamples (2.5th and 97.5th
-            percentiles of ``system - baseline`` on the same resampled sentences).
-        p_value: One-sided p-value that the run beats random: the share of resamples where it
-            does not score strictly higher (:attr:`xling.eval.BootstrapResult.p_value`).
-        wins: Resamples where the run scores higher.
-        n_samples: Resamples.
-        sample_size: Sentences per resample.
     """
 
     direction: str
@@ -112,21 +103,6 @@ class Comparison:
     k: int
     seed: int
     baseline_seed: int
-    metric: str
-    system: float
-    baseline: float
-    delta: float
-    ci95: tuple[float, float]
-    p_value: float
-    wins: int
-    n_samples: int
-    sample_size: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        out = asdict(self)
-        out["ci95"] = list(self.ci95)
-        return out
 
 
 @dataclass(frozen=True)
@@ -182,14 +158,7 @@ class Summary:
 
     def significance(self) -> dict[str, Any]:
         """``significance.json``: the tests against random, what their figures mean, notes."""
-        return {
-            "baseline": BASELINE_LABEL,
-            "p_value": "share of resamples where the label does not score strictly higher than "
-            "random (one-sided)",
-            "ci95": "2.5th and 97.5th percentiles of label - random over the resamples",
-            "comparisons": [c.to_dict() for c in self.comparisons],
-            "notes": list(self.notes),
-        }
+        return significance_payload(BASELINE_LABEL, "label", self.comparisons, self.notes)
 
     def plot(self, path: Path) -> Path:
         """``summary.png`` (:func:`plot_summary`)."""
@@ -361,16 +330,8 @@ def _compare(
                         s.k,
                         s.seed,
                         base.spec.seed,
-                        metric,
-                        test.score_b,
-                        test.score_a,
-                        test.score_b - test.score_a,
-                        test.ci_delta,
-                        test.p_value,
-                        test.wins_b,
-                        test.n_samples,
-                        test.sample_size,
-                    )
+                        **PairedTest.figures(metric, test),
+                    )  # fmt: skip
                 )
         if on_progress is not None:
             on_progress(done, len(pairs))
