@@ -150,11 +150,33 @@ def test_ask_bad_input(xling: Run, db: Path, tmp_path: Path) -> None:
         (["ask", "--questions", str(bad), "--pool", "sample"], "bad.jsonl:2:"),
         (["ask", "Wer?", "--pool", "sample", "--rerank", "magic"], "--rerank='magic'"),
         (["ask", "Wer?", "--pool", "gone"], "pool 'gone' does not exist"),
-    ]
+        (["ask", "Wer?", "--pool", "sample", "--recipe", "mixed"],
+         "--recipe='mixed' is not allowed; use one of: user, pivot, all, balanced"),
+        (["ask", "Wer?", "--pool", "sample", "--instruction-lang", "fra"],
+         "--instruction-lang='fra' is not allowed; use one of: user, eng"),
+    ]  # fmt: skip
     for args, message in cases:
         result = xling(*args, "--chroma-path", str(db))
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ask_passes_the_recipe_and_instruction_language(
+    xling: Run, db: Path, tmp_path: Path
+) -> None:
+    # The LLM is down and the passages are kept: what was retrieved, and how it was asked.
+    url = f"http://127.0.0.1:{refused_port()}/v1"
+    out = tmp_path / "answers.jsonl"
+    result = xling(
+        "ask", "Qui a présenté l'iPhone sur scène ?", "--pool", "sample", "--url", url,
+        "--query-lang", "fr", "--recipe", "user", "--instruction-lang", "eng",
+        "--on-llm-failure", "passages", "--chroma-path", str(db), "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 4, result.output
+    (line,) = [json.loads(x) for x in out.read_text("utf-8").splitlines()]
+    assert {p["lang"] for p in line["passages"]} == {"fra"}
+    assert line["instruction_lang"] == "eng" and line["translations"] == {}
 
 
 def test_ask_with_an_unreachable_llm_names_the_url(xling: Run, db: Path, tmp_path: Path) -> None:

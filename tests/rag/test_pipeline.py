@@ -39,11 +39,17 @@ def test_citations_and_prompt_are_plain_text() -> None:
         [2, 1, 3],
         [9],
     )
+    passages = [ContextPassage(1, "Steve Jobs.", "eng")]
     messages = answer_messages(
-        "Wer?", [ContextPassage(1, "Steve Jobs.", "eng")], "deu", strict=True, avoid=["eng"]
+        "Wer?", passages, "deu", strict=True, avoid=["eng"], instruction_lang="eng"
     )
     assert "[1] Steve Jobs." in messages[1]["content"]
     assert "Answer ONLY in German; do not write in English." in messages[0]["content"]
+    german = answer_messages("Wer?", passages, "deu", strict=True, avoid=["eng"])
+    assert "Antworte NUR auf Deutsch" in german[0]["content"]
+    assert german[1]["content"] == "Textstellen:\n[1] Steve Jobs.\n\nFrage: Wer?\n" + (
+        "Antworte nur auf Deutsch."
+    )
 
 
 def test_question_files_name_the_bad_line(tmp_path: Path) -> None:

@@ -35,9 +35,10 @@ from xling.core.languages import language_name
 from xling.core.records import Question, read_questions
 from xling.core.validation import check_choice, check_positive_int
 from xling.llm.client import DEFAULT_CONCURRENCY
+from xling.prompts.instructions import INSTRUCTION_LANGS
 from xling.rag.pipeline import Answer, AnswerConfig, build_answer_pipeline
 from xling.rerankers import available_rerankers
-from xling.retrieval import available_retrievers
+from xling.retrieval import RECIPES, available_retrievers
 from xling.store import open_pool
 
 __all__ = ["ask", "render_answer"]
@@ -63,6 +64,23 @@ def ask(
     ] = None,
     method: MethodOpt = "dense",
     task: TaskOpt = "asymmetric",
+    recipe: Annotated[
+        str,
+        typer.Option(
+            help="Passages from: user (the asker's language), pivot (English), all, or "
+            "balanced (an equal quota per language)."
+        ),
+    ] = "all",
+    translate_query: Annotated[
+        bool,
+        typer.Option(
+            "--translate-query", help="Translate the question with the LLM before searching."
+        ),
+    ] = False,
+    instruction_lang: Annotated[
+        str,
+        typer.Option(help="Write the instruction in the asker's language (user) or English (eng)."),
+    ] = "user",
     k: Annotated[int, typer.Option("-k", help="Passages shown to the LLM.")] = 5,
     retrieve_k: Annotated[int, typer.Option(help="Passages retrieved (and reranked).")] = 20,
     rerank: Annotated[
@@ -92,12 +110,15 @@ def ask(
         raise fail("--pool is required: the pool to answer from (see `xling index`)")
     check_positive_int(k, "-k")
     check_choice(method, "--method", available_retrievers())
+    check_choice(recipe, "--recipe", RECIPES)
+    check_choice(instruction_lang, "--instruction-lang", INSTRUCTION_LANGS)
     if rerank is not None:
         check_choice(rerank, "--rerank", available_rerankers())
     if out is not None:
         check_output(out, "--out")
     config = AnswerConfig(
         k=k, retrieve_k=max(retrieve_k, k), langs=tuple(passage_lang) if passage_lang else None,
+        recipe=recipe, translate_query=translate_query, instruction_lang=instruction_lang,
         max_tokens=max_tokens, reask=reask, on_llm_failure=on_llm_failure,  # type: ignore[arg-type]
     )  # fmt: skip
     options: dict[str, Any] = parse_settings(rerank_setting or []) if rerank else {}
@@ -163,6 +184,8 @@ def render_answer(answer: Answer) -> Panel:
         lines.append("[yellow]the answer cites no passage[/]")
     if answer.dropped_citations:
         lines.append(f"[yellow]cited but not shown: {answer.dropped_citations}[/]")
+    for lang, text in answer.translations.items():
+        lines.append(f"[dim]searched in {escape(lang)} as: {escape(text)}[/]")
     verdict = "[green]ok[/]" if answer.language_ok else "[red]wrong language[/]"
     tries = len(answer.attempts)
     lines.append(

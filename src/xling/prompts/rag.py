@@ -5,6 +5,8 @@ They are shown numbered, ``[1]``, ``[2]``, ...; the answer cites them by those n
 pipeline maps back to passage ids (short labels are what a small model reproduces reliably).
 The re-ask variant repeats the language instruction after the question, the place models
 follow best, and names the languages not to use (XRAG's failure: English, or the passages').
+The instruction is written in the answer's language where :mod:`xling.prompts.instructions` has
+it (``instruction_lang="user"``, BERGEN's recommended setting), else in English.
 Pure text: no I/O.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 from xling.core.chat import ChatMessage
 from xling.core.languages import language_name
+from xling.prompts.instructions import Instruction, InstructionLang, get_instruction
 
 __all__ = [
     "ContextPassage",
@@ -42,30 +45,24 @@ class ContextPassage:
     lang: str | None = None
 
 
-def _instruction(language: str, strict: bool, avoid: Sequence[str]) -> str:
-    name = language_name(language)
-    rule = (
-        f"Answer the question using only the passages below. Write your answer in {name}, "
-        f"even when the passages are in other languages. Cite the passages you used by their "
-        f"numbers in square brackets, like [1]. If the passages do not contain the answer, say "
-        f"so in {name}."
-    )
-    if strict:
-        others = ", ".join(language_name(x) for x in avoid if x != language)
-        rule += f" Your previous answer was not in {name}. Answer ONLY in {name}" + (
-            f"; do not write in {others}." if others else "."
-        )
-    return rule
+def _instruction(
+    language: str, strict: bool, avoid: Sequence[str], instruction: Instruction
+) -> str:
+    others = ", ".join(language_name(x) for x in avoid if x != language)
+    return instruction.system(language_name(language), strict=strict, others=others)
 
 
 def _user_text(
-    question: str, passages: Sequence[ContextPassage], language: str, strict: bool
+    question: str,
+    passages: Sequence[ContextPassage],
+    language: str,
+    strict: bool,
+    instruction: Instruction,
 ) -> str:
     """Passages, question and the language reminder: the user's part of either prompt."""
     context = "\n".join(f"[{p.label}] {p.text}" for p in passages)
-    name = language_name(language)
-    reminder = f"Answer in {name} only." if strict else f"Answer in {name}."
-    return f"Passages:\n{context}\n\nQuestion: {question}\n{reminder}"
+    reminder = instruction.user_reminder(language_name(language), strict=strict)
+    return f"{instruction.passages}\n{context}\n\n{instruction.question} {question}\n{reminder}"
 
 
 def answer_messages(
@@ -75,22 +72,30 @@ def answer_messages(
     *,
     strict: bool = False,
     avoid: Sequence[str] = (),
+    instruction_lang: InstructionLang = "user",
 ) -> list[ChatMessage]:
     """The chat prompt of one question.
 
     Args:
         question: The user's question.
         passages: The context, numbered.
-        language: The language the answer must be in (any code; named in English).
+        language: The language the answer must be in (any code).
         strict: The re-ask: a stronger instruction, repeated after the question.
-        avoid: Languages to name as not wanted (the passages', English), for ``strict``.
+        avoid: Languages to name as not wanted (the passages', English), for ``strict`` with
+            the English instruction (a written one says "English or any other language").
+        instruction_lang: ``user``: the instruction written in ``language`` where one is
+            written (:mod:`xling.prompts.instructions`), else in English; ``eng``: in English.
 
     Returns:
         A system message with the instruction and a user message with passages and question.
     """
+    instruction = get_instruction(language, instruction_lang)
     return [
-        {"role": "system", "content": _instruction(language, strict, avoid)},
-        {"role": "user", "content": _user_text(question, passages, language, strict)},
+        {"role": "system", "content": _instruction(language, strict, avoid, instruction)},
+        {
+            "role": "user",
+            "content": _user_text(question, passages, language, strict, instruction),
+        },
     ]
 
 
@@ -101,11 +106,14 @@ def answer_prompt(
     *,
     strict: bool = False,
     avoid: Sequence[str] = (),
+    instruction_lang: InstructionLang = "user",
 ) -> str:
-    """The completion variant of :func:`answer_messages` (base models); ends in ``Answer:``."""
+    """The completion variant of :func:`answer_messages` (base models); ends in the
+    instruction's answer label (``Answer:``)."""
+    instruction = get_instruction(language, instruction_lang)
     return (
-        f"{_instruction(language, strict, avoid)}\n\n"
-        f"{_user_text(question, passages, language, strict)}\nAnswer:"
+        f"{_instruction(language, strict, avoid, instruction)}\n\n"
+        f"{_user_text(question, passages, language, strict, instruction)}\n{instruction.answer}"
     )
 
 

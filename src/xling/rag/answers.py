@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from xling.core.errors import InvalidInputError
+from xling.core.languages import normalize_code
 from xling.core.records import Hit
 from xling.core.validation import check_choice, check_finite, check_positive_int
 from xling.lid import get_identifier
+from xling.prompts.instructions import INSTRUCTION_LANGS
+from xling.retrieval import RECIPES
 
 __all__ = ["Answer", "AnswerConfig", "Attempt", "OnLLMFailure", "PromptStyle", "StreamCallback"]
 
@@ -29,7 +32,19 @@ class AnswerConfig:
     Attributes:
         k: Passages shown to the LLM.
         retrieve_k: Passages retrieved (and reranked, with a reranker) per question.
-        langs: Only passages in these languages.
+        langs: Only passages in these languages: bounds the recipe (``all`` searches only
+            these, ``balanced`` balances among them, ``user`` and ``pivot`` find nothing when
+            their language is outside them).
+        recipe: Which languages the passages come from (:mod:`xling.retrieval.recipes`):
+            ``user`` (the asker's), ``pivot`` (``pivot``'s), ``all`` (no filter) or
+            ``balanced`` (an equal quota per language of the pool, merged by rank).
+        translate_query: Translate the question with the LLM into the languages the recipe
+            searches and search each with its translation (cached; reported in
+            :attr:`Answer.translations`).
+        pivot: The pivot language of the ``pivot`` recipe.
+        instruction_lang: The prompt's instruction written in the asker's language (``user``,
+            where one is written, else English; see :mod:`xling.prompts.instructions`) or in
+            English (``eng``).
         max_passage_tokens: Cap per passage, in the served model's tokens (lowered further to
             fit its context).
         max_tokens: Most tokens an answer may have.
@@ -48,6 +63,10 @@ class AnswerConfig:
     k: int = 5
     retrieve_k: int = 20
     langs: tuple[str, ...] | None = None
+    recipe: str = "all"
+    translate_query: bool = False
+    pivot: str = "eng"
+    instruction_lang: str = "user"
     max_passage_tokens: int = 160
     max_tokens: int = 160
     temperature: float = 0.0
@@ -65,6 +84,13 @@ class AnswerConfig:
             raise InvalidInputError(
                 f"retrieve_k={self.retrieve_k} is below k={self.k}; retrieve at least k passages"
             )
+        check_choice(self.recipe, "recipe", RECIPES)
+        check_choice(self.instruction_lang, "instruction_lang", INSTRUCTION_LANGS)
+        if not isinstance(self.translate_query, bool):
+            raise InvalidInputError(
+                f"translate_query={self.translate_query!r} is not allowed; use True or False"
+            )
+        object.__setattr__(self, "pivot", normalize_code(self.pivot))
         check_positive_int(self.max_passage_tokens, "max_passage_tokens")
         check_positive_int(self.max_tokens, "max_tokens")
         check_finite(self.temperature, "temperature", minimum=0.0)
@@ -82,6 +108,10 @@ class AnswerConfig:
             "k": self.k,
             "retrieve_k": self.retrieve_k,
             "langs": list(self.langs) if self.langs else None,
+            "recipe": self.recipe,
+            "translate_query": self.translate_query,
+            "pivot": self.pivot,
+            "instruction_lang": self.instruction_lang,
             "max_passage_tokens": self.max_passage_tokens,
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
@@ -144,8 +174,13 @@ class Answer:
         passages: The passages shown to the LLM (as retrieved or reranked).
         reranker_fallback: Whether the reranker fell back to the retrieval order.
         timings: Seconds per stage (``retrieve`` and ``rerank`` are the batch's).
-        usage: LLM tokens of this question (``prompt_tokens``, ``completion_tokens``, ``calls``).
+        usage: LLM tokens of this question (``prompt_tokens``, ``completion_tokens``, ``calls``;
+            the question's translations are not counted).
         error: Why the answer is missing, if it is.
+        translations: Language → the question's translation that searched it (with
+            ``translate_query``).
+        instruction_lang: The language the prompt's instruction was written in (English when
+            none is written in the asker's language).
     """
 
     qid: str
@@ -166,6 +201,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    translations: dict[str, str] = field(default_factory=dict)
+    instruction_lang: str = "eng"
 
     def sources(self) -> list[dict[str, Any]]:
         """The documents the answer cites, in order of first citation: ``doc_id``, ``title``,
@@ -205,4 +242,6 @@ class Answer:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "usage": self.usage,
             "error": self.error,
+            "translations": self.translations,
+            "instruction_lang": self.instruction_lang,
         }

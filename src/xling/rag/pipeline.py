@@ -1,5 +1,10 @@
 """The answer pipeline: retrieve → rerank (optional) → prompt → generate → language check → re-ask.
 
+Retrieval follows the config's language recipe (:mod:`xling.retrieval.recipes`: the asker's
+language, the pivot, all, or balanced, optionally with the question translated by the LLM), and
+the prompt's instruction is written in the asker's language where one is written
+(:mod:`xling.prompts.instructions`).
+
 Many questions go at once: retrieval and reranking are batched, and every question's
 generation is in flight together within the LLM client's bound (``max_concurrency``). Async
 inside (:meth:`AnswerPipeline.aanswer_many`); :meth:`AnswerPipeline.answer_many` is the
@@ -17,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from xling.core.aio import run_sync
 from xling.core.errors import InvalidInputError, ServiceUnavailableError, XlingError
@@ -29,10 +34,20 @@ from xling.lid import UNDETERMINED, default_backend, get_identifier
 from xling.llm import Completion, EmbeddedLLMConfig, LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from xling.llm.fitting import passage_budget, truncate_passages
+from xling.prompts.instructions import InstructionLang, get_instruction
 from xling.prompts.rag import ContextPassage, answer_messages, answer_prompt, parse_citations
 from xling.rag.answers import Answer, AnswerConfig, Attempt, StreamCallback
 from xling.rerankers import Reranker, get_reranker
-from xling.retrieval import Retriever, get_retriever
+from xling.retrieval import (
+    CachedTranslator,
+    LLMTranslator,
+    Recipe,
+    RecipeRetriever,
+    Retriever,
+    TranslationCache,
+    Translator,
+    get_retriever,
+)
 from xling.store import Pool
 
 __all__ = [
@@ -46,6 +61,8 @@ __all__ = [
     "read_questions",
 ]
 
+_LLM_TRANSLATIONS = TranslationCache()  # in memory: the LRU of every pipeline's LLM translations
+
 
 class AnswerPipeline:
     """Answers questions from a pool, in the user's language, with citations.
@@ -55,6 +72,10 @@ class AnswerPipeline:
         client: The LLM client (its ``max_concurrency`` bounds the requests in flight).
         reranker: Any registered reranker (its own client may be the same), or ``None``.
         config: The settings.
+        translator: Translates questions when ``config.translate_query`` (default: the LLM of
+            ``client``, through :class:`~xling.retrieval.LLMTranslator`, cached in memory);
+            any ``translate(text, src, tgt)`` callable or a
+            :class:`~xling.retrieval.CachedTranslator` (one with an on-disk cache, say).
     """
 
     def __init__(
@@ -64,6 +85,7 @@ class AnswerPipeline:
         *,
         reranker: Reranker | None = None,
         config: AnswerConfig | None = None,
+        translator: Translator | CachedTranslator | None = None,
     ) -> None:
         if not isinstance(retriever, Retriever):
             raise InvalidInputError(f"retriever must be an xling Retriever, got {retriever!r:.60}")
@@ -75,6 +97,18 @@ class AnswerPipeline:
         self.client = client
         self.reranker = reranker
         self.config = config or AnswerConfig()
+        cache = None
+        if self.config.translate_query and translator is None:
+            # The LLM's translations are keyed by model and server: pipelines built per
+            # request (the server's) share them.
+            translator, cache = LLMTranslator(client), _LLM_TRANSLATIONS
+        self.recipe = RecipeRetriever(
+            retriever,
+            cast(Recipe, self.config.recipe),
+            pivot=self.config.pivot,
+            translator=translator if self.config.translate_query else None,
+            cache=cache,
+        )
 
     # -- the edges --------------------------------------------------------------------------
     def answer(self, question: str | Question, lang: str | None = None) -> Answer:
@@ -145,13 +179,14 @@ class AnswerPipeline:
             return []
         langs, detected = self._languages(items)
         started = time.perf_counter()
-        retrieved = await self.retriever.aretrieve(
+        found = await self.recipe.aretrieve(
             [q.text for q in items],
             self.config.retrieve_k,
-            langs=self.config.langs,
             query_lang=langs,
+            langs=self.config.langs,
             qids=[q.qid for q in items],
         )
+        retrieved = [r.hits for r in found]
         t_retrieve = time.perf_counter() - started
         reranked: list[QueryHits | None] = [None] * len(items)
         fell_back = [False] * len(items)
@@ -172,6 +207,7 @@ class AnswerPipeline:
                 items[i], langs[i], detected[i], retrieved[i], reranked[i], fell_back[i], on_event
             )
             answer.timings.update({"retrieve": t_retrieve, "rerank": t_rerank})
+            answer.translations = dict(found[i].translations)
             done += 1
             if on_progress is not None:
                 on_progress(done, len(items))
@@ -242,6 +278,7 @@ class AnswerPipeline:
             passages=context,
             reranker_fallback=fell_back,
             usage={"prompt_tokens": 0, "completion_tokens": 0, "calls": 0},
+            instruction_lang=get_instruction(lang, self._instruction_lang).lang,
         )
         try:
             await self._generate(answer, q.text, lang, context, on_event)
@@ -312,7 +349,10 @@ class AnswerPipeline:
         if not context:
             return []
         empty = [ContextPassage(i + 1, "") for i in range(len(context))]
-        skeleton = answer_messages(question, empty, lang, strict=True, avoid=["eng"])
+        skeleton = answer_messages(
+            question, empty, lang, strict=True, avoid=["eng"],
+            instruction_lang=self._instruction_lang,
+        )  # fmt: skip
         budget = await passage_budget(
             self.client,
             skeleton,
@@ -325,6 +365,10 @@ class AnswerPipeline:
             ContextPassage(i + 1, text, hit.lang)
             for i, (text, hit) in enumerate(zip(texts, context, strict=True))
         ]
+
+    @property
+    def _instruction_lang(self) -> InstructionLang:
+        return cast(InstructionLang, self.config.instruction_lang)
 
     async def _ask(
         self,
@@ -341,10 +385,16 @@ class AnswerPipeline:
         }
         if self.config.repetition_penalty is not None:
             options["extra"] = {"repetition_penalty": self.config.repetition_penalty}
+        wording = self._instruction_lang
         if self.config.style == "completion":
-            prompt = answer_prompt(question, passages, lang, strict=strict, avoid=avoid)
-            return await self.client.acomplete(prompt, stop=["\nQuestion:"], **options)
-        messages = answer_messages(question, passages, lang, strict=strict, avoid=avoid)
+            prompt = answer_prompt(
+                question, passages, lang, strict=strict, avoid=avoid, instruction_lang=wording
+            )
+            stop = ["\n" + get_instruction(lang, wording).question]
+            return await self.client.acomplete(prompt, stop=stop, **options)
+        messages = answer_messages(
+            question, passages, lang, strict=strict, avoid=avoid, instruction_lang=wording
+        )
         if stream is None:
             return await self.client.achat(messages, **options)
         parts: list[str] = []
@@ -370,6 +420,7 @@ def build_answer_pipeline(
     concurrency: int = DEFAULT_CONCURRENCY,
     timeout: float = DEFAULT_TIMEOUT,
     config: AnswerConfig | None = None,
+    translator: Translator | CachedTranslator | None = None,
 ) -> AnswerPipeline:
     """The answer pipeline of ``xling ask``, ``xling demo`` and the server, in one call.
 
@@ -385,6 +436,8 @@ def build_answer_pipeline(
         concurrency: Most LLM requests in flight; with a URL only.
         timeout: Seconds per LLM request; with a URL only.
         config: How questions are answered.
+        translator: The question's translator with ``config.translate_query`` (default: the
+            LLM's).
 
     Raises:
         UnknownSpecError: On an unknown method or reranker (the message lists them).
@@ -399,4 +452,6 @@ def build_answer_pipeline(
     reranker = None
     if rerank is not None:
         reranker = get_reranker(rerank, client, **dict(rerank_options or {}))
-    return AnswerPipeline(retriever, client, reranker=reranker, config=config)
+    return AnswerPipeline(
+        retriever, client, reranker=reranker, config=config, translator=translator
+    )
