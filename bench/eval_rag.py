@@ -63,7 +63,7 @@ from xling.embedders import get_embedder
 from xling.embedders.cache import EmbeddingCache
 from xling.eval.qa_datasets import QAExample, write_qa_examples
 from xling.experiments import RagStudyConfig, RagSummary, run_rag_study
-from xling.retrieval.recipes import RECIPES
+from xling.retrieval import RECIPES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from documents import DOC_LANGS, load_questions, unpack  # noqa: E402

@@ -278,3 +278,29 @@ def test_the_embedded_llm_answers_every_cell(
     summary = report.summary
     assert summary is not None and summary.headline == "char3_recall"
     assert {c.metric for c in summary.comparisons} >= {"char3_recall", "lang_ok_final", "R@3"}
+
+
+def test_query_translation_is_used_and_recorded(pool: Pool, tmp_path: Path) -> None:
+    path = tmp_path / "questions.jsonl"
+    write_qa_examples(path, [QUESTIONS[0]])  # German, about the Gripen crash
+    config = RagStudyConfig(name="translated", questions=str(path), pool="flores3",
+                            recipes=("pivot",), translate_query=(False, True), recall_k=(1,),
+                            answer={"k": 1})  # fmt: skip
+
+    def reply(body: dict[str, Any]) -> Reply:
+        # A stand-in model that translates when asked to, and answers in German otherwise.
+        if body["messages"][0]["content"].startswith("You translate"):
+            return Reply.chat("Where did the JAS 39C Gripen crash?")
+        return Reply.chat("Der Gripen stürzte auf eine Startbahn und explodierte [1].")
+
+    with StandIn() as llm:
+        llm.answer(CHAT, reply)
+        report = run_rag_study(config, tmp_path / "out", pool=pool, llm_url=llm.url,
+                               summary=False)  # fmt: skip
+    assert [c.cell.label for c in report.cells] == ["dense/pivot/user", "dense/pivot+tq/user"]
+    (plain,), (translated,) = (_rows(c.folder) for c in report.cells)
+    assert plain.translations == {}
+    assert translated.translations == {"eng": "Where did the JAS 39C Gripen crash?"}
+    # Searched in English with the translation: the English sentence of the crash comes first.
+    (first,) = pool.get(translated.retrieved[:1])
+    assert first is not None and first.text == _line("eng", 2)

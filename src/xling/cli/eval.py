@@ -443,10 +443,10 @@ def rag(
 ) -> None:
     """Compares RAG recipes on questions with gold answers: Recall@k, answer char-3-gram
     recall / EM / F1, answers in the asker's language, latency and tokens; resumable."""
-    from xling.experiments.rag_config import INSTRUCTION_LANGS, RagStudyConfig, load_rag_config
+    from xling.experiments.rag_config import RagStudyConfig, load_rag_config
     from xling.experiments.rag_study import run_rag_study
-    from xling.retrieval import available_retrievers
-    from xling.retrieval.recipes import RECIPES
+    from xling.prompts.instructions import INSTRUCTION_LANGS
+    from xling.retrieval import RECIPES, available_retrievers
 
     answer: dict[str, Any] = {}
     if k is not None:

@@ -45,12 +45,11 @@ from xling.experiments.config import (
     read_toml,
     table_section,
 )
+from xling.prompts.instructions import INSTRUCTION_LANGS
 from xling.rag.answers import AnswerConfig
-from xling.retrieval import available_retrievers
-from xling.retrieval.recipes import RECIPES
+from xling.retrieval import RECIPES, available_retrievers
 
 __all__ = [
-    "INSTRUCTION_LANGS",
     "RELEVANCE",
     "RagCell",
     "RagStudyConfig",
@@ -58,13 +57,11 @@ __all__ = [
     "parse_rag_config",
 ]
 
-InstructionLang = Literal["user", "eng"]
-INSTRUCTION_LANGS: tuple[InstructionLang, ...] = get_args(InstructionLang)
 Relevance = Literal["passages", "answers"]
 RELEVANCE: tuple[Relevance, ...] = get_args(Relevance)
 """How a retrieved passage is judged relevant: it is one of the question's gold passages (by id,
 ``doc_id`` or text), or its text holds one of the gold answers (case-sensitive)."""
-ANSWER_FIELDS = ("k", "retrieve_k", "max_passage_tokens", "max_tokens", "temperature",
+ANSWER_FIELDS = ("k", "retrieve_k", "pivot", "max_passage_tokens", "max_tokens", "temperature",
                  "repetition_penalty", "reask", "style", "lid_backend",
                  "check_backend")  # fmt: skip
 _TOP_KEYS = {"name", "questions", "format", "langs", "limit", "pool", "chroma_path",

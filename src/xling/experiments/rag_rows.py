@@ -52,10 +52,12 @@ class RagRow:
         scores: ``char3_recall``, ``em``, ``f1`` of the final answer, 0–1 (empty: no gold
             answer, or no answer generated).
         seconds: Wall time of the question through the pipeline.
-        prompt_tokens: LLM prompt tokens of the question (re-ask and translation included
-            where the pipeline counts them).
+        prompt_tokens: LLM prompt tokens of the question's answers (the re-ask included; its
+            query translations are not counted, and are cached across cells).
         completion_tokens: LLM completion tokens.
-        calls: LLM calls.
+        calls: LLM answer calls (2 after a re-ask).
+        translations: Language → the question's translation that searched it (query
+            translation only).
         error: Why the answer is missing, if it is.
     """
 
@@ -74,6 +76,7 @@ class RagRow:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     calls: int = 0
+    translations: dict[str, str] = field(default_factory=dict)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

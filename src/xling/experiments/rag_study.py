@@ -58,8 +58,7 @@ from xling.experiments.summary_files import write_summary
 from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.rag.answers import Answer, AnswerConfig
 from xling.rag.pipeline import AnswerPipeline
-from xling.retrieval import Retriever, get_retriever
-from xling.retrieval.recipes import RecipeRetriever
+from xling.retrieval import RecipeRetriever, Retriever, get_retriever
 from xling.store import Pool, open_pool
 
 __all__ = [
@@ -190,8 +189,8 @@ class _Cell:
             settings["retrieve_k"] = max(settings.get("retrieve_k", 20), self.depth)
             answer = AnswerConfig(
                 **settings, recipe=cell.recipe, translate_query=cell.translate_query,
-                instruction_lang=cell.instruction_lang,
-            )  # type: ignore[call-arg]  # fmt: skip
+                instruction_lang=cell.instruction_lang or "user",
+            )  # fmt: skip
             self.pipeline = AnswerPipeline(retriever, client, config=answer)
 
     def _judge(self, example: QAExample, hits: Sequence[Any]) -> dict[str, float]:
@@ -248,7 +247,8 @@ class _Cell:
             scores=scores, seconds=sum(answer.timings.values()),
             prompt_tokens=answer.usage.get("prompt_tokens", 0),
             completion_tokens=answer.usage.get("completion_tokens", 0),
-            calls=answer.usage.get("calls", 0), error=answer.error,
+            calls=answer.usage.get("calls", 0), translations=dict(answer.translations),
+            error=answer.error,
         )  # fmt: skip
 
 
