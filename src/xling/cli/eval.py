@@ -397,41 +397,50 @@ def rag(
         Path | None, typer.Option(help="A TOML study config; the options below override it.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Study folder [default: runs/<name>].")
+        Path | None, typer.Option("--out", "-o", help="Study folder (default runs/NAME).")
     ] = None,
-    name: Annotated[str | None, typer.Option(help="The study's name [default: file stem].")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="The study's name (default the file's stem).")
+    ] = None,
     question_format: Annotated[
         str | None, typer.Option("--format", help="auto, xling, mkqa, xor_tydi or miracl.")
     ] = None,
     langs: Annotated[str | None, typer.Option(help="Only questions in these languages.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     recipes: Annotated[
-        str | None, typer.Option(help="Comma-separated: user, pivot, all, balanced [all].")
+        str | None, typer.Option(help="Comma-separated: user, pivot, all, balanced (default all).")
     ] = None,
     translate_query: Annotated[
-        str | None, typer.Option(help="Comma-separated: false, true [false].")
+        str | None, typer.Option(help="Comma-separated: false, true (default false).")
     ] = None,
     instruction_lang: Annotated[
-        str | None, typer.Option(help="Comma-separated: user, eng [user].")
+        str | None, typer.Option(help="Comma-separated: user, eng (default user).")
     ] = None,
     methods: Annotated[
-        str | None, typer.Option(help="Comma-separated retrieval methods [dense].")
+        str | None, typer.Option(help="Comma-separated retrieval methods (default dense).")
     ] = None,
-    recall_k: Annotated[str | None, typer.Option(help="The k of Recall@k [1,5,10].")] = None,
+    recall_k: Annotated[
+        str | None, typer.Option(help="The k of Recall@k (default 1,5,10).")
+    ] = None,
     relevance: Annotated[
         str | None,
         typer.Option(help="passages (gold passage ids or texts) or answers (a hit holds one)."),
     ] = None,
     baseline: Annotated[
-        str | None, typer.Option(help="The row tested against [the first]: dense/all/user.")
+        str | None,
+        typer.Option(help="The row tested against (default the first): dense/all/user."),
     ] = None,
     retrieval_only: Annotated[
         bool, typer.Option("--retrieval-only", help="No LLM: Recall@k per method and recipe.")
     ] = False,
-    k: Annotated[int | None, typer.Option("-k", help="Passages shown to the LLM [5].")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Most tokens per answer [160].")] = None,
+    k: Annotated[
+        int | None, typer.Option("-k", help="Passages shown to the LLM (default 5).")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Most tokens per answer (default 160).")
+    ] = None,
     llm_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible /v1 URL [default: the embedded one].")
+        str | None, typer.Option(help="OpenAI-compatible /v1 URL (default the embedded server).")
     ] = None,
     chroma_path: ChromaPath = None,
     chroma_url: ChromaUrl = None,
