@@ -168,6 +168,14 @@ def _cell_hash(
     })  # fmt: skip
 
 
+async def _warm(retriever: Retriever) -> Retriever:
+    """The retriever with its derived indexes built and its embedder loaded, so that the
+    first cell's latency is not the model's loading time."""
+    await asyncio.to_thread(retriever.prepare)
+    await retriever.aretrieve(["warm-up"], 1)
+    return retriever
+
+
 # -- one cell ----------------------------------------------------------------------------------
 class _Cell:
     """Asks one cell's questions, batch by batch."""
@@ -361,8 +369,7 @@ async def arun_rag_study(
                 outcomes.append(CellOutcome(cell, "skipped", 0, 0, scores, cell_folder, 0.0))
                 continue
             if cell.method not in retrievers:
-                retrievers[cell.method] = get_retriever(cell.method, opened)
-                await asyncio.to_thread(retrievers[cell.method].prepare)
+                retrievers[cell.method] = await _warm(get_retriever(cell.method, opened))
             progress = on_cell(cell, number, len(cells)) if on_cell is not None else None
             status, asked, kept, scores = await _one_cell(
                 config, cell, examples, cell_folder, hashes[cell.key], retrievers[cell.method],
