@@ -39,10 +39,10 @@ with ``--llm-url`` of a real model for those questions.
 
 Ends with ``RESULT best_recipe=… recall5_best=… recall5_user_only=…
 lang_ok_translated_instruction=… lang_ok_english_instruction=…``: the recipe with the best
-overall Recall@5 (retrieval study), its R@5 and the ``user`` recipe's (in %), and, on the
-answer study's rows of that recipe, the share of *first* answers in the asker's language with
-the instruction in the asker's language and in English (before the re-ask, which hides the
-instruction's effect; ``nan`` with ``--retrieval-only``).
+overall Recall@5 (retrieval study; ties broken by R@1), its R@5 and the ``user`` recipe's (in
+%), and, on the answer study's rows of that recipe, the share of *first* answers in the asker's
+language with the instruction in the asker's language and in English (before the re-ask, which
+hides the instruction's effect; ``nan`` with ``--retrieval-only``).
 """
 
 from __future__ import annotations
@@ -174,7 +174,8 @@ def main() -> int:
     console.print(recall_table(retrieval.summary, 10))
     console.print((out / "retrieval" / "summary.md").read_text("utf-8"), markup=False)
     r5 = {r: retrieval.summary.value(r, "R@5") or 0.0 for r in retrieval.summary.rows}
-    best = max(r5, key=lambda r: r5[r])
+    r1 = {r: retrieval.summary.value(r, "R@1") or 0.0 for r in retrieval.summary.rows}
+    best = max(r5, key=lambda r: (r5[r], r1[r]))  # ties on R@5 broken by R@1
     best_recipe = best.split("/")[1]
     lang_user = lang_eng = math.nan
     if not args.retrieval_only:

@@ -27,7 +27,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -193,10 +193,10 @@ class _Cell:
         self.retriever = retriever
         self.pipeline: AnswerPipeline | None = None
         if client is not None:
-            settings = dict(config.answer)
-            settings["retrieve_k"] = max(settings.get("retrieve_k", 20), self.depth)
-            answer = AnswerConfig(
-                **settings, recipe=cell.recipe, translate_query=cell.translate_query,
+            base = AnswerConfig(**config.answer)
+            answer = replace(
+                base, retrieve_k=max(base.retrieve_k, self.depth), recipe=cell.recipe,
+                translate_query=cell.translate_query,
                 instruction_lang=cell.instruction_lang or "user",
             )  # fmt: skip
             self.pipeline = AnswerPipeline(retriever, client, config=answer)
