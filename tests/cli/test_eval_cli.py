@@ -95,6 +95,7 @@ def test_lang_json_table_and_plot(
     assert plot.stat().st_size > 1000
     table = xling("eval", "lang", "--responses", str(data), "--backend", "pycld2", "--per-item")
     assert table.exit_code == 0 and "overall accuracy: 0.800" in table.stdout
+    assert "unsure" in table.stdout  # the open-set verdict has its column
     plain = tmp_path / "plain.txt"
     plain.write_text("\n".join(swh))
     ok = xling("eval", "lang", "--responses", str(plain), "--expected", "swh_Latn",

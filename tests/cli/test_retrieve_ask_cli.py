@@ -179,6 +179,22 @@ def test_ask_passes_the_recipe_and_instruction_language(
     assert line["instruction_lang"] == "eng" and line["translations"] == {}
 
 
+def test_ask_takes_the_languages_askers_are_expected_to_use(
+    xling: Run, db: Path, tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{refused_port()}/v1"
+    out = tmp_path / "answers.jsonl"
+    result = xling(
+        "ask", "Hvor ligger Eiffeltårnet?", "--pool", "sample", "--url", url,
+        "--expected-lang", "nb", "--expected-lang", "en", "--on-llm-failure", "passages",
+        "--chroma-path", str(db), "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 4, result.output
+    (line,) = [json.loads(x) for x in out.read_text("utf-8").splitlines()]
+    # Danish without the prior (the same words); the deployment expects Norwegian Bokmål.
+    assert line["query_language"] == "nob" and line["query_language_detected"] is True
+
+
 def test_ask_with_an_unreachable_llm_names_the_url(xling: Run, db: Path, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{refused_port()}/v1"
     out = tmp_path / "answers.jsonl"

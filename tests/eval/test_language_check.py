@@ -160,7 +160,8 @@ def test_report_to_dict(
     assert len(payload["verdicts"]) == 5
     first = payload["verdicts"][0]
     assert list(first) == [
-        "expected", "detected", "verdict", "confidence", "expected_share", "backend",
+        "expected", "detected", "verdict", "confidence", "expected_share", "backend", "evidence",
+        "unrestricted",
     ]  # fmt: skip
     assert first == report.verdicts[0].to_dict()
     assert first["expected"] == "swh" and first["verdict"] == "correct"

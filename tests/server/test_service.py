@@ -128,6 +128,10 @@ def test_malformed_bodies(service_url: str) -> None:
     assert negative.status_code == 422 and "top_n" in negative.json()["detail"]
     no_llm = _post(service_url, "/v2/rerank", {"query": "q", "documents": ["a"]})
     assert no_llm.status_code == 503 and "no LLM server" in no_llm.json()["detail"]
+    recipe = _post(service_url, "/v1/answer", {"question": "q", "recipe": "mixed"})
+    assert recipe.status_code == 422 and "'balanced'" in recipe.json()["detail"], recipe.text
+    lang = _post(service_url, "/v1/answer", {"question": "q", "instruction_lang": "fra"})
+    assert lang.status_code == 422 and "'eng'" in lang.json()["detail"], lang.text
     assert _post(service_url, "/v1/retrieve", {"queries": ["still serving"]}).status_code == 200
 
 
@@ -175,6 +179,12 @@ def test_answer(make_service: Callable[..., Any], llm_target: tuple[str, str]) -
         assert got.status_code == 200, got.text
         body = got.json()
         assert body["query_language"] == "fra" and body["answer"] and "language_ok" in body
+        assert body["instruction_lang"] == "fra"
+        pivot = httpx.post(f"{url}/v1/answer", json={"question": "Qui a présenté l'iPhone ?",
+                           "recipe": "pivot", "instruction_lang": "eng"}, timeout=300)  # fmt: skip
+        assert pivot.status_code == 200, pivot.text
+        assert pivot.json()["instruction_lang"] == "eng"
+        assert all(p["lang"] == "eng" for p in pivot.json()["passages"])
 
 
 def test_graceful_shutdown_finishes_a_request_in_flight(make_service: Callable[..., Any]) -> None:

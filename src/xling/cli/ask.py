@@ -59,6 +59,13 @@ def ask(
     lang: Annotated[
         str | None, typer.Option("--query-lang", help="The asker's language [default: detected].")
     ] = None,
+    expected_langs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expected-lang",
+            help="A language askers are expected to use (repeatable): a prior for detection.",
+        ),
+    ] = None,
     passage_lang: Annotated[
         list[str] | None, typer.Option("--lang", "-l", help="Only passages in this language.")
     ] = None,
@@ -119,6 +126,7 @@ def ask(
     config = AnswerConfig(
         k=k, retrieve_k=max(retrieve_k, k), langs=tuple(passage_lang) if passage_lang else None,
         recipe=recipe, translate_query=translate_query, instruction_lang=instruction_lang,
+        expected_langs=tuple(expected_langs) if expected_langs else None,
         max_tokens=max_tokens, reask=reask, on_llm_failure=on_llm_failure,  # type: ignore[arg-type]
     )  # fmt: skip
     options: dict[str, Any] = parse_settings(rerank_setting or []) if rerank else {}

@@ -209,6 +209,10 @@ def lang(
     sentence_voting: Annotated[
         bool, typer.Option(help="Let each sentence vote (long or code-switched answers).")
     ] = True,
+    open_set: Annotated[
+        bool,
+        typer.Option(help="Confirm a win with open-set evidence; 'unsure' when it is thin."),
+    ] = True,
     per_item: Annotated[bool, typer.Option(help="Also list every verdict.")] = False,
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
@@ -221,6 +225,7 @@ def lang(
         backend=backend,
         candidates=_split(candidates, None, "candidates") if candidates else None,
         sentence_voting=sentence_voting,
+        open_set=open_set,
     )
     report = checker.check_many(items)
     if as_json:
@@ -235,15 +240,16 @@ def lang(
                                v.backend)  # fmt: skip
             console.print(detail)
         table = Table(title=f"response language ({len(report.verdicts)} responses)")
-        for column in ("expected", "n", "correct", "mixed", "wrong", "undetermined", "accuracy",
-                       "most detected"):  # fmt: skip
+        for column in ("expected", "n", "correct", "mixed", "wrong", "unsure", "undetermined",
+                       "accuracy", "most detected"):  # fmt: skip
             table.add_column(column, justify="left" if column in ("expected",) else "right")
         for code, s in report.per_language.items():
             counts = s.verdicts
             top = ", ".join(f"{k}:{n}" for k, n in list(s.detected.items())[:3])
             table.add_row(code, str(s.total), str(counts.get("correct", 0)),
                           str(counts.get("mixed", 0)), str(counts.get("wrong_language", 0)),
-                          str(counts.get("undetermined", 0)), f"{s.accuracy:.3f}", top)  # fmt: skip
+                          str(counts.get("unsure", 0)), str(counts.get("undetermined", 0)),
+                          f"{s.accuracy:.3f}", top)  # fmt: skip
         console.print(table)
         console.print(f"overall accuracy: {report.accuracy:.3f}")
     if plot is not None:

@@ -382,11 +382,15 @@ class Question:
         text: The question.
         qid: Its id (the JSONL ``qid``, else the 0-based line number).
         lang: The user's language; ``None``: detected from the question.
+        hint: A client's hint of the user's language when ``lang`` is not given: an
+            ``Accept-Language`` value (``"fr-CH, fr;q=0.9"``) or a code. It nudges the
+            detection of short questions; the question's own words still win.
     """
 
     text: str
     qid: str = "0"
     lang: str | None = None
+    hint: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str) or is_blank(self.text):
@@ -397,6 +401,10 @@ class Question:
             raise InvalidInputError(f"qid {preview(self.qid)} is not allowed; use a non-empty str")
         if self.lang is not None:
             object.__setattr__(self, "lang", normalize_code(self.lang))
+        if self.hint is not None and not isinstance(self.hint, str):
+            raise InvalidInputError(
+                f"hint {preview(self.hint)} is not allowed; give an Accept-Language value or a code"
+            )
 
 
 def read_questions(path: str | Path) -> list[Question]:

@@ -5,6 +5,28 @@ sentence is identified and votes for its language with weight ``characters × co
 verdict is ``correct`` when the expected language wins the vote, ``mixed`` when it holds at least
 ``mixed_share`` of the vote without winning (code-switching), ``wrong_language`` otherwise, and
 ``undetermined`` when nothing could be identified (an empty answer, only digits).
+
+Restricted identification (``candidates``) always names a candidate: asked "Swahili or
+English?", it calls invented words Swahili. So a win of the expected language is confirmed
+(``open_set``, the default) by evidence that the text really is in it, taken on the sentences
+that voted for it:
+
+* the unrestricted ``evidence_backends`` (pycld2 and py3langid): how many name the expected
+  language or a language they cannot tell from it (:data:`SIBLINGS`: Indonesian and Malay), the
+  support, and how many name another one;
+* the share of the language's common words and character 3-grams
+  (:func:`xling.lid.evidence.language_evidence`) against the floor measured for that language
+  (the 5th percentile over its real sentences); a score under half the floor is alien.
+
+The win stands (``correct``) when the words are not alien and the backends support the language
+more often than they name another, or as often with the words reaching the floor. Under
+:data:`SHORT_WORDS` words, where open-set LID guesses, it stands when the words reach the floor,
+half of them are common words, or a backend supports it with words not alien. A language
+without a word profile stands when the backends support it more often than not. When it does not
+stand, the verdict is ``wrong_language`` if the text is not short, its words fall short and every
+backend names the same other language (whose own words do not fall short of its floor), and
+``unsure`` otherwise.
+Measured in ``bench/rag_language.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +34,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +43,7 @@ from xling.core.languages import normalize_code
 from xling.core.validation import check_sequence, json_object, preview
 from xling.eval.files import read_hypotheses, read_text_file
 from xling.lid import UNDETERMINED, default_backend, get_identifier
+from xling.lid.evidence import language_evidence
 
 __all__ = [
     "Verdict",
@@ -33,7 +56,20 @@ __all__ = [
     "read_responses",
 ]
 
-Verdict = Literal["correct", "mixed", "wrong_language", "undetermined"]
+Verdict = Literal["correct", "mixed", "wrong_language", "unsure", "undetermined"]
+
+# Unrestricted backends whose agreement confirms a restricted win: fast, and together they know
+# Wolof, Hausa and Yoruba (pycld2) as well as 97 languages (py3langid).
+EVIDENCE_BACKENDS = ("pycld2", "py3langid")
+# Languages open-set backends cannot tell apart (one standard language, or measured: pycld2,
+# lingua and py3langid split real Indonesian sentences between ind and zsm): a backend naming
+# one of them supports the expected language.
+_SIBLING_GROUPS = (frozenset({"ind", "zsm"}), frozenset({"hrv", "bos", "srp"}))
+SIBLINGS: dict[str, frozenset[str]] = {
+    code: group - {code} for group in _SIBLING_GROUPS for code in group
+}
+# Below this many words, open-set backends are guesses and do not count against the language.
+SHORT_WORDS = 4
 
 # Sentence ends: Latin/Cyrillic/Arabic/Devanagari punctuation followed by space, CJK full stops
 # (no space follows them), and line breaks.
@@ -52,12 +88,18 @@ class LanguageVerdict:
     Attributes:
         expected: Canonical code of the expected language.
         detected: The language that won the sentence vote (``und`` if none).
-        verdict: ``correct``, ``mixed``, ``wrong_language`` or ``undetermined``.
+        verdict: ``correct``, ``mixed``, ``wrong_language``, ``unsure`` (the expected language
+            won a restricted vote but the evidence that the text is in it is thin) or
+            ``undetermined``.
         confidence: Weighted confidence of the detected language over the whole response, 0–1.
         expected_share: Share of the vote held by the expected language, 0–1.
         votes: Vote share per detected language.
         sentences: Number of sentences voted.
         backend: LID backend used.
+        evidence: Common-word and 3-gram score of the sentences that voted for the expected
+            language (``None`` when the open-set check did not run or the language has no
+            profile).
+        unrestricted: Each evidence backend's open-set answer on those sentences.
     """
 
     expected: str
@@ -68,6 +110,8 @@ class LanguageVerdict:
     votes: dict[str, float]
     sentences: int
     backend: str
+    evidence: float | None = None
+    unrestricted: dict[str, str] = field(default_factory=dict)
 
     @property
     def correct(self) -> bool:
@@ -78,8 +122,8 @@ class LanguageVerdict:
         """The verdict as JSON-ready data (``votes`` and ``sentences`` left out).
 
         Returns:
-            ``expected``, ``detected``, ``verdict``, ``confidence``, ``expected_share`` and
-            ``backend``.
+            ``expected``, ``detected``, ``verdict``, ``confidence``, ``expected_share``,
+            ``backend``, ``evidence`` and ``unrestricted``.
         """
         return {
             "expected": self.expected,
@@ -88,6 +132,8 @@ class LanguageVerdict:
             "confidence": self.confidence,
             "expected_share": self.expected_share,
             "backend": self.backend,
+            "evidence": self.evidence,
+            "unrestricted": dict(self.unrestricted),
         }
 
 
@@ -168,17 +214,27 @@ class LanguageChecker:
         sentence_voting: Split long answers into sentences that vote; otherwise identify the
             whole response at once.
         mixed_share: Minimum vote share of the expected language for a ``mixed`` verdict.
+        open_set: Confirm a win of the expected language with evidence that the text is in it
+            (see the module's description), giving ``unsure`` or ``wrong_language`` when it is
+            thin or points elsewhere; ``False`` keeps the vote's verdict.
+        evidence_backends: The unrestricted backends consulted by ``open_set``.
     """
 
     backend: str | None = None
     candidates: Sequence[str] | None = None
     sentence_voting: bool = True
     mixed_share: float = 0.25
+    open_set: bool = True
+    evidence_backends: Sequence[str] = EVIDENCE_BACKENDS
 
     def __post_init__(self) -> None:
         if self.candidates is not None:
             codes = check_sequence(self.candidates, "candidates", "language codes")
             self.candidates = [normalize_code(code) for code in codes]
+        names = check_sequence(self.evidence_backends, "evidence_backends", "LID backend names")
+        for name in names:
+            get_identifier(name)  # fail early on an unknown name
+        self.evidence_backends = tuple(names)
         if (
             isinstance(self.mixed_share, bool)
             or not isinstance(self.mixed_share, int | float)
@@ -217,12 +273,57 @@ class LanguageChecker:
         parts = [p for p in parts if p]
         weights: dict[str, float] = defaultdict(float)
         total = 0.0
+        voted: list[str] = []
         for part, detection in zip(parts, identifier.detect_many(parts, restricted), strict=True):
             size = float(len(part))
             total += size
             if detection.lang != UNDETERMINED:
                 weights[detection.lang] += size * detection.confidence
-        return self._verdict(code, weights, total, len(parts), name)
+            if detection.lang == code:
+                voted.append(part)
+        verdict = self._verdict(code, weights, total, len(parts), name)
+        if not self.open_set or verdict.verdict != "correct":
+            return verdict
+        return self._confirm(verdict, " ".join(voted))
+
+    def _confirm(self, verdict: LanguageVerdict, text: str) -> LanguageVerdict:
+        """The open-set check of a restricted win (see the module's description)."""
+        code = verdict.expected
+        found: dict[str, str] = {}
+        for name in self.evidence_backends:
+            identifier = get_identifier(name)
+            if code in identifier.supported_languages():
+                found[name] = identifier.detect(text).lang
+        same = {code, *SIBLINGS.get(code, ())}
+        support = sum(lang in same for lang in found.values())
+        others = [lang for lang in found.values() if lang not in (*same, UNDETERMINED)]
+        evidence = language_evidence(text, code)
+        enough = evidence.enough
+        short = evidence.words < SHORT_WORDS
+        # Words far under the floor (half of it) are not the language's, whatever LID says.
+        alien = (
+            enough is False and evidence.floor is not None and evidence.score < evidence.floor / 2
+        )
+        if enough is None:
+            confirmed = support > len(others)
+        elif short:
+            # Open-set LID guesses on a few words; the restricted vote and the words decide.
+            confirmed = enough or evidence.word_share >= 0.5 or (support > 0 and not alien)
+        else:
+            confirmed = not alien and (support > len(others) or (enough and support >= len(others)))
+        outcome: Verdict = "correct"
+        detected = verdict.detected
+        if not confirmed:
+            outcome = "unsure"
+            unanimous = len(found) > 1 and len(others) == len(found) and len(set(others)) == 1
+            if not enough and not short and unanimous:
+                other = language_evidence(text, others[0]).enough
+                if other is not False:
+                    outcome, detected = "wrong_language", others[0]
+        score = evidence.score if evidence.floor is not None else None
+        return replace(
+            verdict, detected=detected, verdict=outcome, evidence=score, unrestricted=found
+        )
 
     def _verdict(
         self, code: str, weights: dict[str, float], total: float, count: int, backend: str

@@ -30,7 +30,7 @@ from xling.core.progress import ProgressCallback
 from xling.core.records import Hit, QueryHits, Question, read_questions
 from xling.core.validation import preview
 from xling.eval.language_check import LanguageChecker
-from xling.lid import UNDETERMINED, default_backend, get_identifier
+from xling.lid import UNDETERMINED, default_backend, get_identifier, identify_asker_language
 from xling.llm import Completion, EmbeddedLLMConfig, LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from xling.llm.fitting import passage_budget, truncate_passages
@@ -177,7 +177,8 @@ class AnswerPipeline:
         items = self._questions(questions)
         if not items:
             return []
-        langs, detected = self._languages(items)
+        # A thread: the ensemble's first call loads lingua's models (seconds), off the loop.
+        langs, detected = await asyncio.to_thread(self._languages, items)
         started = time.perf_counter()
         found = await self.recipe.aretrieve(
             [q.text for q in items],
@@ -236,7 +237,7 @@ class AnswerPipeline:
 
     def _languages(self, items: Sequence[Question]) -> tuple[list[str], list[bool]]:
         """The user's language of each question: given, else detected (English if undecided)."""
-        identifier = get_identifier(self.config.lid_backend)
+        backends = [self.config.lid_backend] if self.config.lid_backend else None
         langs: list[str] = []
         detected: list[bool] = []
         for q in items:
@@ -244,8 +245,10 @@ class AnswerPipeline:
                 langs.append(q.lang)
                 detected.append(False)
                 continue
-            found = identifier.detect(q.text).lang
-            langs.append(found if found != UNDETERMINED else "eng")
+            found = identify_asker_language(
+                q.text, expected=self.config.expected_langs, hint=q.hint, backends=backends
+            )
+            langs.append(found.lang)
             detected.append(True)
         return langs, detected
 
@@ -330,8 +333,11 @@ class AnswerPipeline:
             started = time.perf_counter()
             verdict = checker.check(lang, text)
             answer.timings["check_reask" if strict else "check"] = time.perf_counter() - started
+            # unsure (no evidence the text is in the language) is re-asked like a wrong language.
             ok = verdict.verdict == "correct"
-            attempt = Attempt(text, verdict.detected, verdict.confidence, ok, strict)
+            attempt = Attempt(
+                text, verdict.detected, verdict.confidence, ok, strict, verdict.verdict
+            )
             answer.attempts.append(attempt)
             if ok or strict or not self.config.reask:
                 break

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Header
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
@@ -182,7 +182,7 @@ def add_routes(
                 "results": [r.to_dict() for r in results]}  # fmt: skip
 
     @app.post("/v1/answer", dependencies=auth)
-    async def answer(body: AnswerBody) -> Any:
+    async def answer(body: AnswerBody, accept_language: str | None = Header(default=None)) -> Any:
         _check_cap(body.retrieve_k, config.max_k, "retrieve_k")
         _check_texts([body.question], config.max_text_chars, "question")
         admission.check()
@@ -190,9 +190,11 @@ def add_routes(
         retriever = service.retriever(body.pool, body.method, "asymmetric")
         cfg = AnswerConfig(
             k=body.k, retrieve_k=max(body.retrieve_k, body.k),
-            langs=tuple(body.langs) if body.langs else None,
+            langs=tuple(body.langs) if body.langs else None, recipe=body.recipe,
+            translate_query=body.translate_query, instruction_lang=body.instruction_lang,
         )  # fmt: skip
-        question = Question(body.question, "0", body.lang)
+        # The client's Accept-Language nudges detection when the body gives no language.
+        question = Question(body.question, "0", body.lang, hint=accept_language)
 
         def pipeline_on(client: LLMClient) -> Any:
             return build_answer_pipeline(retriever, client, rerank=body.rerank, config=cfg)

@@ -95,6 +95,15 @@ class AnswerBody(BaseModel):
     method: str = "dense"
     rerank: str | None = Field(default=None, description="A reranker name, or none.")
     langs: list[str] | None = None
+    recipe: Literal["user", "pivot", "all", "balanced"] = Field(
+        default="all", description="Which languages the passages come from."
+    )
+    translate_query: bool = Field(
+        default=False, description="Translate the question into the recipe's languages first."
+    )
+    instruction_lang: Literal["user", "eng"] = Field(
+        default="user", description="The instruction written in the asker's language or English."
+    )
     stream: bool = False
 
 
