@@ -107,6 +107,7 @@ def test_retrieval_only_compares_the_recipes_per_language(
     assert by_label["dense/user"].scores["deu"]["n"] == 2.0
     # No LLM: no answer metric, no language share, no tokens.
     assert set(by_label["dense/all"].scores["all"]) == {"n", "R@1", "R@3", "seconds"}
+    assert all(r.verdicts == () for r in _rows(by_label["dense/all"].folder))
 
 
 def test_a_killed_cell_resumes_and_a_changed_config_reruns(
@@ -246,10 +247,12 @@ def test_answers_are_scored_and_the_reask_is_counted(
     assert row.first_answer and row.first_answer.startswith("The Gripen")
     assert row.answer and row.answer.startswith("Der Gripen")
     assert (row.lang_ok_first, row.lang_ok_final, row.calls) == (False, True, 2)
+    assert len(row.verdicts) == 2 and row.verdicts[0] != "correct" and row.verdicts[1] == "correct"
     # The gold answer "Startbahn" is in the final answer: every character 3-gram recalled.
     assert row.scores["char3_recall"] == 1.0 and row.scores["em"] == 0.0
     scores = outcome.scores["all"]
-    assert (scores["lang_ok_first"], scores["lang_ok_final"]) == (0.0, 100.0)
+    assert (scores["lang_ok_first"], scores["lang_ok_final"], scores["unsure_final"]) == (
+        0.0, 100.0, 0.0)  # fmt: skip
     assert scores["R@1"] == 100.0 and scores["calls"] == 2.0
     assert scores["prompt_tokens"] > 0 and scores["seconds"] > 0
 
@@ -272,6 +275,7 @@ def test_the_embedded_llm_answers_every_cell(
         assert all(isinstance(r.lang_ok_first, bool) for r in rows)
         # A re-ask happens only after a first answer in the wrong language.
         assert all(r.calls == 1 or not r.lang_ok_first for r in rows)
+        assert all(len(r.verdicts) == r.calls for r in rows)  # one verdict per attempt
         assert set(rows[0].scores) == {"char3_recall", "em", "f1"}
         assert {"lang_ok_first", "lang_ok_final", "char3_recall", "completion_tokens"} <= set(
             outcome.scores["all"])  # fmt: skip

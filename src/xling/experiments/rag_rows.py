@@ -6,7 +6,8 @@ A cell's ``outputs.jsonl`` holds one :class:`RagRow` per question, in question o
 - ``n``: questions; ``R@k``: Recall@k in % (questions with relevance judgements only);
 - ``char3_recall``, ``em``, ``f1``: answer correctness in % (questions with gold answers only);
 - ``lang_ok_first`` / ``lang_ok_final``: % of answers in the asker's language at the first
-  attempt and after the re-ask;
+  attempt and after the re-ask; ``unsure_final``: % of final answers the language check could
+  not confirm either way (verdict ``unsure``: no evidence the text is in the language);
 - ``seconds``: mean wall time of a question through the pipeline (its batch's retrieval
   included); ``prompt_tokens``, ``completion_tokens``, ``calls``: mean LLM use per question.
 """
@@ -25,7 +26,7 @@ __all__ = ["ALL", "ANSWER_METRICS", "RagRow", "cell_scores", "judge", "recall_na
 ALL = "all"
 """The language key of the scores over every question."""
 ANSWER_METRICS = ("char3_recall", "em", "f1")
-_PERCENT = (*ANSWER_METRICS, "lang_ok_first", "lang_ok_final")
+_PERCENT = (*ANSWER_METRICS, "lang_ok_first", "lang_ok_final", "unsure_final")
 _MEANS = ("seconds", "prompt_tokens", "completion_tokens", "calls")
 
 
@@ -49,6 +50,7 @@ class RagRow:
         language: The language detected in the final answer.
         lang_ok_first: Whether the first attempt was in the asker's language.
         lang_ok_final: Whether the final answer is.
+        verdicts: Each attempt's language verdict (``correct``, ``unsure``, ...), in order.
         scores: ``char3_recall``, ``em``, ``f1`` of the final answer, 0–1 (empty: no gold
             answer, or no answer generated).
         seconds: Wall time of the question through the pipeline.
@@ -71,6 +73,7 @@ class RagRow:
     language: str | None = None
     lang_ok_first: bool | None = None
     lang_ok_final: bool | None = None
+    verdicts: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     prompt_tokens: int = 0
@@ -83,6 +86,7 @@ class RagRow:
         """JSON-ready fields."""
         data = asdict(self)
         data["retrieved"] = list(self.retrieved)
+        data["verdicts"] = list(self.verdicts)
         return data
 
     @classmethod
@@ -90,6 +94,7 @@ class RagRow:
         """The inverse of :meth:`to_dict`."""
         values = dict(data)
         values["retrieved"] = tuple(values.get("retrieved", ()))
+        values["verdicts"] = tuple(values.get("verdicts", ()))
         return cls(**values)
 
     def value(self, metric: str) -> float | None:
@@ -98,6 +103,8 @@ class RagRow:
             return self.recall.get(metric)
         if metric in ANSWER_METRICS:
             return self.scores.get(metric)
+        if metric == "unsure_final":
+            return float(self.verdicts[-1] == "unsure") if self.verdicts else None
         if metric in ("lang_ok_first", "lang_ok_final"):
             flag = getattr(self, metric)
             return None if flag is None else float(flag)

@@ -252,6 +252,7 @@ class _Cell:
             language=answer.language if answer.attempts else None,
             lang_ok_first=first.language_ok if first else None,
             lang_ok_final=answer.language_ok if answer.attempts else None,
+            verdicts=tuple(a.verdict for a in answer.attempts),
             scores=scores, seconds=sum(answer.timings.values()),
             prompt_tokens=answer.usage.get("prompt_tokens", 0),
             completion_tokens=answer.usage.get("completion_tokens", 0),

@@ -51,7 +51,7 @@ __all__ = [
 STUDY_FILE = "study.json"
 """The study's settings and its rows (labels and folder keys), in grid order."""
 CSV_COLUMNS = ("row", "lang", "metric", "value", "n")
-_OVERALL = ("R@1", "R@5", "R@10", *ANSWER_METRICS, "lang_ok_first", "lang_ok_final",
+_OVERALL = ("R@1", "R@5", "R@10", *ANSWER_METRICS, "lang_ok_first", "lang_ok_final", "unsure_final",
             "seconds", "prompt_tokens", "completion_tokens", "calls")  # fmt: skip
 _SHARES = ("lang_ok_first", "lang_ok_final")
 _COUNTS = ("prompt_tokens", "completion_tokens")
