@@ -1,4 +1,4 @@
-"""``xling eval mt|lang|retrieval|mining``: metrics as rich tables, JSON on request, bar plots."""
+"""``xling eval mt|lang|retrieval|mining|rag``: metrics as rich tables, JSON on request, plots."""
 
 from __future__ import annotations
 
@@ -11,19 +11,25 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from xling.cli.app import command_group, console, fail
+from xling.cli.app import command_group, console, err_console, fail, warn
 from xling.cli.options import (
     BleuTokenizeOpt,
     BootstrapSampleSizeOpt,
     BootstrapSamplesOpt,
+    BootstrapSeedOpt,
+    ChromaPath,
+    ChromaUrl,
     EmbedderOpt,
     JsonOpt,
     MaxTokensOpt,
     OnLongOpt,
     SpmModelOpt,
+    SummaryPlotOpt,
     max_tokens_or_none,
     on_long_choice,
 )
+from xling.cli.progress import progress_bars
+from xling.core.progress import ProgressCallback
 from xling.core.validation import check_finite
 from xling.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS
 from xling.eval.bootstrap import BOOTSTRAP_SAMPLE_SIZE, BOOTSTRAP_SAMPLES
@@ -31,11 +37,14 @@ from xling.eval.bootstrap import BOOTSTRAP_SAMPLE_SIZE, BOOTSTRAP_SAMPLES
 if TYPE_CHECKING:
     from xling.eval import BootstrapResult
     from xling.eval.comet import Device
+    from xling.experiments.rag_study import RagStudyReport
+    from xling.experiments.rag_summary import RagSummary
 
-__all__ = ["eval_app", "mt", "lang", "retrieval", "mining"]
+__all__ = ["eval_app", "mt", "lang", "retrieval", "mining", "rag"]
 
 eval_app = command_group(
-    "eval", "Evaluate translations, response languages, retrieval runs and bitext mining."
+    "eval",
+    "Evaluate translations, response languages, retrieval runs, bitext mining and RAG recipes.",
 )
 PlotOpt = Annotated[
     Path | None, typer.Option("--plot", help="Write a bar chart (PNG) to this path.")
@@ -59,29 +68,9 @@ def _emit_json(payload: dict[str, Any]) -> None:
 
 def _bar_plot(path: Path, groups: dict[str, dict[str, float]], ylabel: str, title: str) -> None:
     """Grouped bars: one group per key of ``groups``, one bar per inner key."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise fail("--plot needs matplotlib; install it with `pip install 'xling[plot]'`") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from xling.eval.plots import bar_plot
 
-    labels = list(groups)
-    series = list(dict.fromkeys(k for values in groups.values() for k in values))
-    width = 0.8 / max(len(series), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(labels) * max(len(series), 1)), 4))
-    for i, name in enumerate(series):
-        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(labels))]
-        ax.bar(xs, [groups[label].get(name, 0.0) for label in labels], width, label=name)
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    if len(series) > 1:
-        ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    bar_plot(path, groups, ylabel, title)
     console.print(f"plot written to {path}", markup=False)
 
 
@@ -384,3 +373,198 @@ def mining(
         groups = {label: {n: pair.accuracy[n] for n in kinds}
                   for label, pair in report.results.items()}  # fmt: skip
         _bar_plot(plot, groups, "accuracy (%)", f"bitext mining, {report.embedder}")
+
+
+ListOpt = Annotated[str | None, typer.Option(show_default=False)]
+_BOOLS = {"false": False, "no": False, "off": False, "true": True, "yes": True, "on": True}
+
+
+def _flags(value: str) -> tuple[bool, ...]:
+    items = _split(value, list(_BOOLS), "--translate-query value")
+    return tuple(dict.fromkeys(_BOOLS[v] for v in items))
+
+
+def _ks(value: str, what: str) -> tuple[int, ...]:
+    items = _split(value, None, what)
+    bad = [v for v in items if not v.isdigit() or int(v) < 1]
+    if bad:
+        raise fail(f"{what} {', '.join(bad)} is not allowed; give positive integers (1,5,10)")
+    return tuple(dict.fromkeys(int(v) for v in items))
+
+
+@eval_app.command()
+def rag(
+    questions: Annotated[
+        Path | None,
+        typer.Option(help="Questions with gold answers: xling QA JSONL, MKQA, XOR-TyDi, MIRACL."),
+    ] = None,
+    pool: Annotated[str | None, typer.Option("--pool", "-p", help="The pool to ask.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="A TOML study config; the options below override it.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Study folder (default runs/NAME).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="The study's name (default the file's stem).")
+    ] = None,
+    question_format: Annotated[
+        str | None, typer.Option("--format", help="auto, xling, mkqa, xor_tydi or miracl.")
+    ] = None,
+    langs: Annotated[str | None, typer.Option(help="Only questions in these languages.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    recipes: Annotated[
+        str | None, typer.Option(help="Comma-separated: user, pivot, all, balanced (default all).")
+    ] = None,
+    translate_query: Annotated[
+        str | None, typer.Option(help="Comma-separated: false, true (default false).")
+    ] = None,
+    instruction_lang: Annotated[
+        str | None, typer.Option(help="Comma-separated: user, eng (default user).")
+    ] = None,
+    methods: Annotated[
+        str | None, typer.Option(help="Comma-separated retrieval methods (default dense).")
+    ] = None,
+    recall_k: Annotated[
+        str | None, typer.Option(help="The k of Recall@k (default 1,5,10).")
+    ] = None,
+    relevance: Annotated[
+        str | None,
+        typer.Option(help="passages (gold passage ids or texts) or answers (a hit holds one)."),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="The row tested against (default the first): dense/all/user."),
+    ] = None,
+    retrieval_only: Annotated[
+        bool, typer.Option("--retrieval-only", help="No LLM: Recall@k per method and recipe.")
+    ] = False,
+    k: Annotated[
+        int | None, typer.Option("-k", help="Passages shown to the LLM (default 5).")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Most tokens per answer (default 160).")
+    ] = None,
+    llm_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible /v1 URL (default the embedded server).")
+    ] = None,
+    chroma_path: ChromaPath = None,
+    chroma_url: ChromaUrl = None,
+    samples: BootstrapSamplesOpt = BOOTSTRAP_SAMPLES,
+    sample_size: BootstrapSampleSizeOpt = BOOTSTRAP_SAMPLE_SIZE,
+    seed: BootstrapSeedOpt = 0,
+    plot: SummaryPlotOpt = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compares RAG recipes on questions with gold answers: Recall@k, answer char-3-gram
+    recall / EM / F1, answers in the asker's language, latency and tokens; resumable."""
+    from xling.experiments.rag_config import RagStudyConfig, load_rag_config
+    from xling.experiments.rag_study import run_rag_study
+    from xling.prompts.instructions import INSTRUCTION_LANGS
+    from xling.retrieval import RECIPES, available_retrievers
+
+    answer: dict[str, Any] = {}
+    if k is not None:
+        answer["k"] = k
+    if max_tokens is not None:
+        answer["max_tokens"] = max_tokens
+    changes: dict[str, Any] = {
+        "name": name, "questions": str(questions) if questions else None, "pool": pool,
+        "format": question_format, "limit": limit,
+        "langs": tuple(_split(langs, None, "--langs")) if langs else None,
+        "recipes": tuple(_split(recipes, RECIPES, "recipes")) if recipes else None,
+        "translate_query": _flags(translate_query) if translate_query else None,
+        "instruction_langs": (tuple(_split(instruction_lang, INSTRUCTION_LANGS,
+                                           "instruction languages"))
+                              if instruction_lang else None),
+        "methods": (tuple(_split(methods, available_retrievers(), "methods"))
+                    if methods else None),
+        "recall_k": _ks(recall_k, "--recall-k") if recall_k else None,
+        "relevance": relevance, "baseline": baseline,
+        "retrieval_only": True if retrieval_only else None,
+        "chroma_path": str(chroma_path) if chroma_path else None, "chroma_url": chroma_url,
+    }  # fmt: skip
+    if config is not None:
+        settings = load_rag_config(config)
+        changes["answer"] = {**settings.answer, **answer} if answer else None
+        settings = settings.with_changes(**changes)
+    else:
+        if questions is None or pool is None:
+            raise fail("give --questions FILE and --pool NAME, or --config STUDY.toml")
+        stem = questions.stem
+        changes["name"] = name or stem
+        changes["answer"] = answer or None
+        given = RagStudyConfig(name=changes["name"], questions=str(questions), pool=pool,
+                               source="from the command line")  # fmt: skip
+        settings = given.with_changes(**changes)
+    with progress_bars() as add_bar:
+
+        def on_cell(cell: Any, number: int, total: int) -> ProgressCallback:
+            return add_bar(f"[{number}/{total}] {cell.label}")
+
+        def on_status(text: str) -> None:
+            err_console.print(text, markup=False, highlight=False)
+
+        report = run_rag_study(
+            settings, out, llm_url=llm_url, plot=plot, n_samples=samples,
+            sample_size=sample_size, seed=seed, on_cell=on_cell, on_status=on_status,
+        )  # fmt: skip
+    if as_json:
+        _emit_json(report.to_dict())
+        return
+    _print_study(report)
+
+
+def _print_study(report: RagStudyReport) -> None:
+    summary = report.summary
+    ran = sum(c.status != "skipped" for c in report.cells)
+    llm = f"; LLM {report.llm}" if report.llm else ""
+    err_console.print(
+        f"{len(report.cells)} rows × {report.questions} questions in {report.out} ({ran} run "
+        f"now, {len(report.cells) - ran} finished before){llm}",
+        markup=False, highlight=False,
+    )  # fmt: skip
+    if summary is None:
+        return
+    console.print(_overall_table(summary))
+    langs = [x for x in summary.langs() if x != "all"]
+    for metric in dict.fromkeys((summary.headline, "lang_ok_first", "lang_ok_final")):
+        if metric not in summary.metrics:
+            continue
+        table = Table(title=f"{metric} per asker's language")
+        table.add_column("row")
+        for lang in ("all", *langs):
+            table.add_column(lang, justify="right")
+        for row in summary.rows:
+            values = [summary.value(row, metric, lang) for lang in ("all", *langs)]
+            table.add_row(escape(row), *("" if v is None else f"{v:.1f}" for v in values))
+        console.print(table)
+    if summary.comparisons:
+        table = Table(title=f"against {escape(summary.baseline)} (paired bootstrap)")
+        for column in ("row", "metric", "score", "baseline", "Δ", "95% CI", "p"):
+            table.add_column(column, justify="left" if column in ("row", "metric") else "right")
+        for c in summary.comparisons:
+            table.add_row(escape(c.row), c.metric, f"{c.system:.1f}", f"{c.baseline:.1f}",
+                          f"{c.delta:+.1f}", f"{c.ci95[0]:+.1f}…{c.ci95[1]:+.1f}",
+                          f"{c.p_value:.3f}")  # fmt: skip
+        console.print(table)
+    for note in summary.notes:
+        warn(note)
+    for path in summary.files:
+        console.print(f"written: {path}", markup=False, highlight=False)
+
+
+def _overall_table(summary: RagSummary) -> Table:
+    metrics = summary.metrics
+    table = Table(title=f"{escape(summary.folder.name)}: all questions")
+    table.add_column("row")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for row in summary.rows:
+        cells = []
+        for metric in metrics:
+            value = summary.value(row, metric)
+            digits = 2 if metric == "seconds" else 1
+            cells.append("" if value is None else f"{value:.{digits}f}")
+        table.add_row(escape(row), *cells)
+    return table

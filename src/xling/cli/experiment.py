@@ -15,8 +15,10 @@ from xling.cli.options import (
     BleuTokenizeOpt,
     BootstrapSampleSizeOpt,
     BootstrapSamplesOpt,
+    BootstrapSeedOpt,
     JsonOpt,
     SpmModelOpt,
+    SummaryPlotOpt,
 )
 from xling.cli.progress import progress_bar, progress_bars
 from xling.core.progress import ProgressCallback
@@ -110,8 +112,8 @@ def summary(
     directory: Annotated[Path, typer.Argument(help="An experiment output folder (runs/<key>/).")],
     samples: BootstrapSamplesOpt = BOOTSTRAP_SAMPLES,
     sample_size: BootstrapSampleSizeOpt = BOOTSTRAP_SAMPLE_SIZE,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
-    plot: Annotated[bool, typer.Option(help="Also write summary.png (needs matplotlib).")] = True,
+    seed: BootstrapSeedOpt = 0,
+    plot: SummaryPlotOpt = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Writes summary.md, summary.csv, summary.png and significance.json into DIRECTORY."""

@@ -79,6 +79,8 @@ BootstrapSampleSizeOpt = Annotated[
     int, typer.Option("--sample-size", help="Segments (sentences) per bootstrap resample.")
 ]
 """``--sample-size N`` (default :data:`~xling.eval.bootstrap.BOOTSTRAP_SAMPLE_SIZE`)."""
+BootstrapSeedOpt = Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")]
+SummaryPlotOpt = Annotated[bool, typer.Option(help="Also write summary.png (needs matplotlib).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 PoolName = Annotated[str, typer.Option("--pool", "-p", help="Pool (Chroma collection) name.")]
 MaxTokensOpt = Annotated[

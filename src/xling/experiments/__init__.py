@@ -1,5 +1,6 @@
-"""Jobs composing the library for ICL-MT experiments: translating prompts with an LLM, the runs
-of a grid, re-scoring their outputs (xling's or the ICL-MT repository's layout) and summaries."""
+"""Jobs composing the library for studies: ICL-MT experiments (translating prompts with an LLM,
+the runs of a grid, re-scoring their outputs in xling's or the ICL-MT repository's layout,
+summaries) and RAG studies (the answer pipeline over a grid of recipes, scored and tested)."""
 
 from xling.experiments.config import (
     ConfigError,
@@ -21,6 +22,19 @@ from xling.experiments.iclmt_layout import (
     write_iclmt_outputs,
     write_iclmt_scores,
 )
+from xling.experiments.rag_config import (
+    RagCell,
+    RagStudyConfig,
+    load_rag_config,
+    parse_rag_config,
+)
+from xling.experiments.rag_study import (
+    CellOutcome,
+    RagStudyReport,
+    arun_rag_study,
+    run_rag_study,
+)
+from xling.experiments.rag_summary import RagComparison, RagScore, RagSummary, summarize_rag
 from xling.experiments.rescore import (
     LAYOUTS,
     RescoredFile,
@@ -50,6 +64,18 @@ from xling.experiments.summary import (
 from xling.experiments.translate import atranslate, translate
 
 __all__ = [
+    "CellOutcome",
+    "RagCell",
+    "RagComparison",
+    "RagScore",
+    "RagStudyConfig",
+    "RagStudyReport",
+    "RagSummary",
+    "arun_rag_study",
+    "load_rag_config",
+    "parse_rag_config",
+    "run_rag_study",
+    "summarize_rag",
     "LAYOUTS",
     "Comparison",
     "ConfigError",

@@ -216,7 +216,7 @@ class ExperimentConfig:
 
 
 # -- reading ---------------------------------------------------------------------------------
-class _Problems:
+class Problems:
     """Collects ``(key, message)`` problems while a config is read."""
 
     def __init__(self) -> None:
@@ -224,6 +224,11 @@ class _Problems:
 
     def add(self, key: str, message: str) -> None:
         self.items.append((key, message))
+
+    def unknown(self, table: Mapping[str, Any], allowed: set[str], prefix: str = "") -> None:
+        """Records every key of ``table`` not in ``allowed`` (``prefix``: its table's name)."""
+        for key in sorted(set(table) - allowed):
+            self.add(prefix + key, f"unknown key; allowed: {', '.join(sorted(allowed))}")
 
     def check(self, key: str, make: Callable[[], Any]) -> Any:
         """``make()``, or ``None`` with the problem recorded when it raises an xling error."""
@@ -234,7 +239,8 @@ class _Problems:
             return None
 
 
-def _ints(value: Any, key: str, problems: _Problems, *, minimum: int) -> tuple[int, ...]:
+def int_list(value: Any, key: str, problems: Problems, *, minimum: int) -> tuple[int, ...]:
+    """Integers ``>= minimum`` from one value or a list, repeats dropped; bad ones recorded."""
     items = value if isinstance(value, list) else [value]
     good: list[int] = []
     for i, item in enumerate(items):
@@ -248,7 +254,7 @@ def _ints(value: Any, key: str, problems: _Problems, *, minimum: int) -> tuple[i
     return tuple(dict.fromkeys(good))
 
 
-def _directions(value: Any, problems: _Problems) -> tuple[tuple[str, str], ...]:
+def _directions(value: Any, problems: Problems) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, list) or not value:
         problems.add("directions", 'give a list such as ["eng-fra", "eng-swh"]')
         return ()
@@ -269,7 +275,7 @@ def _directions(value: Any, problems: _Problems) -> tuple[tuple[str, str], ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _strategy(item: Any, key: str, default_embedder: str, problems: _Problems) -> StrategyConfig:
+def _strategy(item: Any, key: str, default_embedder: str, problems: Problems) -> StrategyConfig:
     before = len(problems.items)
     if not isinstance(item, str | dict):
         problems.add(key, f"{item!r} is not a strategy; give a name or a table with name = …")
@@ -320,17 +326,19 @@ def _labelled(strategies: list[StrategyConfig]) -> tuple[StrategyConfig, ...]:
     return tuple(out)
 
 
-def _section(data: Mapping[str, Any], name: str, allowed: set[str], problems: _Problems) -> dict:
+def table_section(
+    data: Mapping[str, Any], name: str, allowed: set[str], problems: Problems
+) -> dict[str, Any]:
+    """The ``[name]`` table's allowed keys; a non-table or an unknown key is recorded."""
     table = data.get(name, {})
     if not isinstance(table, dict):
         problems.add(name, "must be a table")
         return {}
-    for key in sorted(set(table) - allowed):
-        problems.add(f"{name}.{key}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
+    problems.unknown(table, allowed, f"{name}.")
     return {k: v for k, v in table.items() if k in allowed}
 
 
-def _decoding(table: dict[str, Any], problems: _Problems) -> DecodingConfig:
+def _decoding(table: dict[str, Any], problems: Problems) -> DecodingConfig:
     config = DecodingConfig(**table) if table else DecodingConfig()
     if config.mode not in DECODING_MODES:
         problems.add("decoding.mode", f"{config.mode!r}; allowed: {', '.join(DECODING_MODES)}")
@@ -345,7 +353,10 @@ def _decoding(table: dict[str, Any], problems: _Problems) -> DecodingConfig:
     return config
 
 
-def _llm(table: dict[str, Any], problems: _Problems) -> LLMConfig:
+def llm_settings(data: Mapping[str, Any], problems: Problems) -> LLMConfig:
+    """The config's ``[llm]`` table as an :class:`LLMConfig`; an unknown key, a bad URL or
+    concurrency is recorded."""
+    table = table_section(data, "llm", {"url", "model", "concurrency", "timeout"}, problems)
     config = LLMConfig(**table) if table else LLMConfig()
     if config.url is not None and (
         not isinstance(config.url, str) or not config.url.startswith(("http://", "https://"))
@@ -360,7 +371,7 @@ def _llm(table: dict[str, Any], problems: _Problems) -> LLMConfig:
     return config
 
 
-def _data(table: dict[str, Any], base: Path, problems: _Problems) -> DataConfig:
+def _data(table: dict[str, Any], base: Path, problems: Problems) -> DataConfig:
     config = DataConfig(**table, base=base)
     for key in ("pool", "test"):
         value = getattr(config, key)
@@ -378,9 +389,8 @@ def parse_config(data: Mapping[str, Any], *, source: str, base: Path) -> Experim
     Raises:
         ConfigError: With every problem found.
     """
-    problems = _Problems()
-    for key in sorted(set(data) - _TOP_KEYS):
-        problems.add(key, f"unknown key; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    problems = Problems()
+    problems.unknown(data, _TOP_KEYS)
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str) or not name.strip() or "/" in name:
         problems.add("name", f"{name!r} is not a usable name (a folder is made of it)")
@@ -394,8 +404,8 @@ def parse_config(data: Mapping[str, Any], *, source: str, base: Path) -> Experim
         _strategy(item, f"strategies[{i}]", default_embedder, problems)
         for i, item in enumerate(raw)
     ]
-    ks = _ints(data.get("k", [5]), "k", problems, minimum=1)
-    seeds = _ints(data.get("seeds", [0]), "seeds", problems, minimum=0)
+    ks = int_list(data.get("k", [5]), "k", problems, minimum=1)
+    seeds = int_list(data.get("seeds", [0]), "seeds", problems, minimum=0)
     templates = data.get("templates", [DEFAULT_MT_TEMPLATE])
     templates = [templates] if isinstance(templates, str) else list(templates)
     for i, template in enumerate(templates):
@@ -404,7 +414,7 @@ def parse_config(data: Mapping[str, Any], *, source: str, base: Path) -> Experim
                 f"templates[{i}]",
                 f"unknown MT template {template!r}; allowed: {', '.join(sorted(MT_TEMPLATES))}",
             )
-    scoring = _section(data, "scoring", {"comet"}, problems)
+    scoring = table_section(data, "scoring", {"comet"}, problems)
     comet = scoring.get("comet")
     if comet is not None:
         path = base / comet
@@ -419,17 +429,15 @@ def parse_config(data: Mapping[str, Any], *, source: str, base: Path) -> Experim
         seeds=seeds,
         templates=tuple(templates),
         data=_data(
-            _section(
+            table_section(
                 data, "data", {"pool", "test", "test_size", "chroma_path", "chroma_url"}, problems
             ),
             base,
             problems,
         ),  # fmt: skip
-        llm=_llm(
-            _section(data, "llm", {"url", "model", "concurrency", "timeout"}, problems), problems
-        ),  # fmt: skip
+        llm=llm_settings(data, problems),
         decoding=_decoding(
-            _section(
+            table_section(
                 data,
                 "decoding",
                 {"mode", "max_new_tokens", "temperature", "top_p", "beams"},
@@ -448,19 +456,27 @@ def parse_config(data: Mapping[str, Any], *, source: str, base: Path) -> Experim
     return config
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Reads and checks an experiment config file.
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A config file's TOML data.
 
     Raises:
-        ConfigError: With every problem found (a file that is not TOML is one problem).
+        ConfigError: If the file is missing, unreadable or not TOML (one problem, key ``file``).
     """
-    file = Path(path)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(str(path), [("file", "does not exist")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [("file", str(exc))]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [("file", f"not TOML ({exc})")]) from None
-    return parse_config(data, source=str(path), base=file.resolve().parent)
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Reads and checks an experiment config file.
+
+    Raises:
+        ConfigError: With every problem found (a file that is not TOML is one problem).
+    """
+    data = read_toml(path)
+    return parse_config(data, source=str(path), base=Path(path).resolve().parent)

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
-import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
@@ -32,7 +30,6 @@ from typing import Any, Literal
 
 from xling.core.aio import blocking
 from xling.core.errors import ServiceUnavailableError, XlingError
-from xling.core.files import write_atomic
 from xling.core.progress import ProgressCallback
 from xling.experiments.config import ConfigError, ExperimentConfig, StrategyConfig
 from xling.experiments.iclmt_layout import (
@@ -41,7 +38,16 @@ from xling.experiments.iclmt_layout import (
     write_iclmt_outputs,
     write_iclmt_scores,
 )
+from xling.experiments.llm_session import aembedded_client, url_client
 from xling.experiments.rescore import Layout, score_outputs
+from xling.experiments.run_folder import (
+    appending,
+    config_digest,
+    finished_hash,
+    mark_finished,
+    resume_rows,
+    write_jsonl_atomic,
+)
 from xling.experiments.runs import (
     OUTPUTS_FILE,
     RUN_FILE,
@@ -54,7 +60,7 @@ from xling.experiments.runs import (
     write_scores,
 )
 from xling.experiments.sources import Direction, load_directions
-from xling.llm import EmbeddedLLMConfig, LLMClient, aembedded_llm
+from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.prompts.mt import build_mt_prompt
 from xling.prompts.postprocess import clean_translation, mt_stop_sequences
 from xling.selectors import Example, Selection, select_examples
@@ -71,8 +77,6 @@ __all__ = [
 
 RunProgress = Callable[[RunSpec, int, int], ProgressCallback | None]
 """Called as a run starts with ``(spec, number, runs)``; returns that run's progress callback."""
-PARTIAL_FILE = "outputs.partial.jsonl"
-PARTIAL_META = "partial.json"
 _FORMAT = 1  # bump when the outputs of an unchanged config would change
 
 
@@ -156,29 +160,15 @@ def plan_runs(config: ExperimentConfig) -> list[PlannedRun]:
 def _config_hash(
     config: ExperimentConfig, run: PlannedRun, direction: Direction, model: str
 ) -> str:
-    effective = {
+    return config_digest({
         "format": _FORMAT, "spec": run.spec.to_dict(), "strategy": run.strategy.to_dict(),
         "pool": direction.pool_fingerprint, "test": direction.test.fingerprint, "model": model,
         "decoding": config.decoding.to_dict(), "metrics": list(config.metrics),
         "comet": config.comet,
-    }  # fmt: skip
-    return hashlib.sha256(json.dumps(effective, sort_keys=True).encode()).hexdigest()
-
-
-def _finished_hash(folder: Path) -> str | None:
-    try:
-        return str(json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))["config_hash"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    })  # fmt: skip
 
 
 # -- the LLM -----------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _sampling(config: ExperimentConfig, spec: RunSpec, index: int) -> dict[str, Any]:
     decoding = config.decoding
     params: dict[str, Any] = {
@@ -214,31 +204,6 @@ async def _check_llm(
 
 
 # -- one run ---------------------------------------------------------------------------------
-def _resume(folder: Path, config_hash: str) -> dict[int, OutputRow]:
-    """Lines of an interrupted attempt with the same config; the partial file is rewritten
-    without a torn last line, so appending continues cleanly."""
-    partial, meta = folder / PARTIAL_FILE, folder / PARTIAL_META
-    try:
-        same = json.loads(meta.read_text(encoding="utf-8")).get("config_hash") == config_hash
-    except (OSError, ValueError, AttributeError):
-        same = False
-    rows: dict[int, OutputRow] = {}
-    if same and partial.is_file():
-        for line in partial.read_text(encoding="utf-8").split("\n"):
-            try:
-                row = OutputRow.from_dict(json.loads(line))
-            except (ValueError, TypeError, KeyError):
-                continue  # the torn line of a kill
-            rows.setdefault(row.index, row)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(meta, json.dumps({"config_hash": config_hash}) + "\n")
-    write_atomic(
-        partial,
-        "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rows.values()),
-    )
-    return rows
-
-
 def _selection(direction: Direction, run: PlannedRun) -> Selection | None:
     """The run's examples and prompts (``None`` for 0-shot); selectors are kept per direction
     and strategy so that the pool side is embedded once for every k and template."""
@@ -283,7 +248,7 @@ async def _generate(
 
     tasks = [asyncio.create_task(one(i)) for i in todo]
     try:
-        with (folder / PARTIAL_FILE).open("a", encoding="utf-8") as partial:
+        with appending(folder) as append:
             for next_done in asyncio.as_completed(tasks):
                 i, raw = await next_done
                 row = OutputRow(
@@ -295,9 +260,7 @@ async def _generate(
                     raw=raw,
                     translation=clean_translation(raw, spec.src, spec.tgt, spec.template),
                 )
-                # One write and a flush per line: a kill leaves at most one torn last line.
-                partial.write(json.dumps(row.to_dict(), ensure_ascii=False) + "\n")
-                partial.flush()
+                append(row.to_dict())
                 done[i] = row
                 if progress is not None:
                     progress(len(done), n)
@@ -313,19 +276,13 @@ def _finish(
     layout: Layout, model: str,
 ) -> RunScores:  # fmt: skip
     spec = run.spec
-    write_atomic(
-        folder / OUTPUTS_FILE,
-        "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rows),
-    )
+    write_jsonl_atomic(folder / OUTPUTS_FILE, (r.to_dict() for r in rows))
     scores = score_outputs(rows, spec.tgt, comet=config.comet)
     write_scores(folder, scores)
     if layout == "iclmt":
         root = folder.parent.parent / "iclmt" / _model_folder(model)
         write_iclmt_outputs(root, spec, [r.translation for r in rows])
-    meta = {"spec": spec.to_dict(), "config_hash": digest, "model": model}
-    write_atomic(folder / RUN_FILE, json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
-    (folder / PARTIAL_FILE).unlink(missing_ok=True)
-    (folder / PARTIAL_META).unlink(missing_ok=True)
+    mark_finished(folder, {"spec": spec.to_dict(), "config_hash": digest, "model": model})
     return scores
 
 
@@ -377,9 +334,7 @@ async def arun_experiment(
     model = config.llm.model or EmbeddedLLMConfig().served_model_name
     async with AsyncExitStack() as stack:
         if url is not None:
-            client = LLMClient(url, config.llm.model, max_concurrency=config.llm.concurrency,
-                               timeout=config.llm.timeout)  # fmt: skip
-            stack.push_async_callback(client.aclose)
+            client = url_client(stack, config.llm, url)
             model = await _check_llm(client, config, problems) or model
         if problems:
             raise ConfigError(config.source, problems)
@@ -388,17 +343,9 @@ async def arun_experiment(
             for r in runs
         }
         root = folder / RUNS_DIR
-        pending = [r for r in runs if _finished_hash(root / r.spec.key) != hashes[r.spec.key]]
+        pending = [r for r in runs if finished_hash(root / r.spec.key) != hashes[r.spec.key]]
         if pending and client is None:
-            # Its own server on a free port, unless the user's default one is already up.
-            own = EmbeddedLLMConfig(port=_free_port(), cpu_cores="all")
-            handle = await stack.enter_async_context(
-                aembedded_llm(own, say, reuse=EmbeddedLLMConfig())
-            )
-            url, model = handle.url, handle.model
-            client = LLMClient(url, handle.model, max_concurrency=config.llm.concurrency,
-                               timeout=config.llm.timeout)  # fmt: skip
-            stack.push_async_callback(client.aclose)  # closed before the server stops
+            client, url, model = await aembedded_client(stack, config.llm, say)
             if config.decoding.mode == "beam":
                 await _check_llm(client, config, problems)
                 if problems:
@@ -434,7 +381,7 @@ async def _one_run(
     spec = run.spec
     folder = root / spec.key
     started = time.monotonic()
-    if _finished_hash(folder) == digest:
+    if finished_hash(folder) == digest:
         finished = read_run(folder)
         assert finished is not None
         say(f"[{number}/{total}] {spec.key}: finished before, skipped")
@@ -442,7 +389,7 @@ async def _one_run(
     if client is None:  # every run finished: no LLM was started
         raise ServiceUnavailableError("no LLM for a run that needs generation")
     (folder / RUN_FILE).unlink(missing_ok=True)  # a run of another config is redone
-    done = _resume(folder, digest)
+    done = resume_rows(folder, digest, OutputRow.from_dict, lambda row: row.index)
     kept = len(done)
     progress = on_run(spec, number, total) if on_run is not None else None
     direction = directions[(spec.src, spec.tgt)]

@@ -21,6 +21,7 @@ from typing import Any
 
 from xling.core.errors import InvalidInputError
 from xling.core.files import write_json_atomic
+from xling.experiments.run_folder import RUN_FILE
 
 __all__ = [
     "RunSpec",
@@ -41,7 +42,6 @@ __all__ = [
 RUNS_DIR = "runs"
 OUTPUTS_FILE = "outputs.jsonl"
 SCORES_FILE = "scores.json"
-RUN_FILE = "run.json"
 ZERO_SHOT = "0-shot"
 
 

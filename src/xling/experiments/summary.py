@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 
 from xling.core.errors import InvalidInputError
-from xling.core.files import write_atomic, write_json_atomic
-from xling.core.imports import import_optional
 from xling.core.progress import ProgressCallback
 from xling.eval.bootstrap import BOOTSTRAP_SAMPLE_SIZE, BOOTSTRAP_SAMPLES, paired_bootstrap
 from xling.eval.mt_metrics import corpus_stats
+from xling.eval.plots import pyplot, save_figure
+from xling.experiments.paired_test import PairedTest, significance_payload
 from xling.experiments.runs import RunResult, finished_runs
+from xling.experiments.summary_files import write_summary
 
 __all__ = [
     "BASELINE_LABEL",
@@ -48,12 +49,6 @@ BASELINE_LABEL = "random"
 """The label every other label is tested against."""
 TESTED_METRICS = ("chrf", "bleu")
 """Metrics the significance test recomputes from the outputs (corpus statistics)."""
-SUMMARY_MD, SUMMARY_CSV, SUMMARY_PNG, SIGNIFICANCE_JSON = (
-    "summary.md",
-    "summary.csv",
-    "summary.png",
-    "significance.json",
-)
 CSV_COLUMNS = ("direction", "label", "template", "k", "metric", "mean", "std", "seeds")
 
 
@@ -89,8 +84,9 @@ class SummaryCell:
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """A paired bootstrap test of one run against the random run at the same k.
+class Comparison(PairedTest):
+    """A paired bootstrap test of one run against the random run at the same k (the figures
+    of :class:`~xling.experiments.paired_test.PairedTest`, ``baseline`` being random's).
 
     Attributes:
         direction: ``src-tgt``.
@@ -99,17 +95,6 @@ class Comparison:
         k: Examples per prompt.
         seed: The tested run's seed.
         baseline_seed: The random run's seed it was paired with.
-        metric: Metric name.
-        system: The run's full-set score.
-        baseline: Random's full-set score.
-        delta: ``system - baseline``.
-        ci95: 95 % interval of the difference over the resamples (2.5th and 97.5th
-            percentiles of ``system - baseline`` on the same resampled sentences).
-        p_value: One-sided p-value that the run beats random: the share of resamples where it
-            does not score strictly higher (:attr:`xling.eval.BootstrapResult.p_value`).
-        wins: Resamples where the run scores higher.
-        n_samples: Resamples.
-        sample_size: Sentences per resample.
     """
 
     direction: str
@@ -118,21 +103,6 @@ class Comparison:
     k: int
     seed: int
     baseline_seed: int
-    metric: str
-    system: float
-    baseline: float
-    delta: float
-    ci95: tuple[float, float]
-    p_value: float
-    wins: int
-    n_samples: int
-    sample_size: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        out = asdict(self)
-        out["ci95"] = list(self.ci95)
-        return out
 
 
 @dataclass(frozen=True)
@@ -185,6 +155,14 @@ class Summary:
                 ]
             )
         return buffer.getvalue()
+
+    def significance(self) -> dict[str, Any]:
+        """``significance.json``: the tests against random, what their figures mean, notes."""
+        return significance_payload(BASELINE_LABEL, "label", self.comparisons, self.notes)
+
+    def plot(self, path: Path) -> Path:
+        """``summary.png`` (:func:`plot_summary`)."""
+        return plot_summary(self, path)
 
     def markdown(self) -> str:
         """Tables per direction and metric (label × k), then the tests against random."""
@@ -352,16 +330,8 @@ def _compare(
                         s.k,
                         s.seed,
                         base.spec.seed,
-                        metric,
-                        test.score_b,
-                        test.score_a,
-                        test.score_b - test.score_a,
-                        test.ci_delta,
-                        test.p_value,
-                        test.wins_b,
-                        test.n_samples,
-                        test.sample_size,
-                    )
+                        **PairedTest.figures(metric, test),
+                    )  # fmt: skip
                 )
         if on_progress is not None:
             on_progress(done, len(pairs))
@@ -422,10 +392,7 @@ def plot_summary(summary: Summary, path: Path, metric: str | None = None) -> Pat
     cells = [c for c in summary.cells if c.metric == chosen]
     if not cells:
         raise InvalidInputError(f"no {chosen or 'metric'} scores to plot")
-    matplotlib = import_optional("matplotlib", "plot", "summary plots")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot("summary plots")
     directions = list(dict.fromkeys(c.direction for c in cells))
     fig, axes = plt.subplots(
         1, len(directions), figsize=(4.5 * len(directions), 3.8), squeeze=False
@@ -456,43 +423,4 @@ def plot_summary(summary: Summary, path: Path, metric: str | None = None) -> Pat
         ax.grid(color="grey", linestyle="--", linewidth=0.5)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    try:
-        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120))
-    finally:
-        plt.close(fig)
-    return path
-
-
-def write_summary(summary: Summary, *, plot: bool = True) -> Summary:
-    """Writes ``summary.md``, ``summary.csv``, ``significance.json`` and ``summary.png``.
-
-    Args:
-        summary: From :func:`summarize`; the files go into its folder.
-        plot: Also write the plot (needs matplotlib).
-
-    Returns:
-        The summary with :attr:`Summary.files` set.
-    """
-    folder = summary.folder
-    files = [folder / SUMMARY_MD, folder / SUMMARY_CSV, folder / SIGNIFICANCE_JSON]
-    write_atomic(files[0], summary.markdown())
-    write_atomic(files[1], summary.csv_text())
-    payload = {
-        "baseline": BASELINE_LABEL,
-        "p_value": "share of resamples where the label does not score strictly higher than "
-        "random (one-sided)",
-        "ci95": "2.5th and 97.5th percentiles of label - random over the resamples",
-        "comparisons": [c.to_dict() for c in summary.comparisons],
-        "notes": list(summary.notes),
-    }
-    write_json_atomic(files[2], payload)
-    if plot:
-        files.append(plot_summary(summary, folder / SUMMARY_PNG))
-    return Summary(
-        summary.folder,
-        summary.cells,
-        summary.comparisons,
-        summary.runs,
-        tuple(files),
-        summary.notes,
-    )
+    return save_figure(fig, path)
