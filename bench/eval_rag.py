@@ -38,7 +38,11 @@ with ``--llm-url`` of a real model for those questions.
     PYTHONPATH=src .venv/bin/python bench/eval_rag.py --llm-url http://127.0.0.1:8000/v1
 
 Ends with ``RESULT best_recipe=… recall5_best=… recall5_user_only=…
-lang_ok_translated_instruction=… lang_ok_english_instruction=…``: the recipe with the best
+lang_ok_translated_instruction=… lang_ok_english_instruction=… asker_lang_acc=…
+verdict_agreement_min=… margin_default_r1=…``; the last three come from running the other
+parts' benchmarks after this one (``bench/asker_language.py``, ``bench/rag_language.py`` on the
+saved answers, ``bench/retrieval.py --part crosslingual``; ``--no-other-parts`` skips them).
+The others: the recipe with the best
 overall Recall@5 (retrieval study; ties broken by R@1), its R@5 and the ``user`` recipe's (in
 %), and, on the answer study's rows of that recipe, the share of *first* answers in the asker's
 language with the instruction in the asker's language and in English (before the re-ask, which
@@ -50,6 +54,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -132,6 +137,36 @@ def first_share(summary: RagSummary, rows: list[str]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
+# The issue's other parts, measured by their own benchmarks: script, arguments, keys taken from
+# its RESULT line (asker's language, the open-set verdict re-measured on the saved answers
+# without an LLM, the cross-lingual retrieval defaults).
+OTHER_PARTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("asker_language.py", (), ("asker_lang_acc",)),
+    ("rag_language.py", ("--answers", str(ROOT / "bench" / "data" / "rag_language_answers.jsonl")),
+     ("verdict_agreement_min",)),
+    ("retrieval.py", ("--part", "crosslingual"), ("margin_default_r1",)),
+)  # fmt: skip
+
+
+def other_parts() -> dict[str, str]:
+    """Runs the other parts' benchmarks one after another and takes their figures (``nan``
+    where one failed)."""
+    figures: dict[str, str] = {}
+    for script, extra, keys in OTHER_PARTS:
+        console.print(f"running bench/{script} {' '.join(extra)}")
+        started = time.perf_counter()
+        run = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / script), *extra],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), "")
+        values = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+        figures.update({key: values.get(key, "nan") for key in keys})
+        taken = " ".join(f"{k}={figures[k]}" for k in keys)
+        console.print(f"  {taken} ({time.perf_counter() - started:.0f} s, exit {run.returncode})")
+    return figures
+
+
 def main() -> int:
     """Runs the studies and prints their tables and the RESULT line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -142,6 +177,12 @@ def main() -> int:
     parser.add_argument("--method", default="dense")
     parser.add_argument("--embedder", default="e5-small-q4")
     parser.add_argument("--retrieval-only", action="store_true")
+    parser.add_argument(
+        "--no-other-parts",
+        action="store_true",
+        help="Skip running bench/asker_language.py, rag_language.py (saved answers) and "
+        "retrieval.py --part crosslingual for the RESULT line's last three keys.",
+    )
     parser.add_argument("--translate", action="store_true", help="Also translate_query = true.")
     parser.add_argument("--llm-url", default=None)
     parser.add_argument("-k", type=int, default=3, help="Passages shown to the LLM.")
@@ -194,11 +235,13 @@ def main() -> int:
         mine = [r for r in answers.summary.rows if r.split("/")[1] == best_recipe]
         lang_user = first_share(answers.summary, [r for r in mine if r.endswith("/user")])
         lang_eng = first_share(answers.summary, [r for r in mine if r.endswith("/eng")])
+    others = {} if args.no_other_parts else other_parts()
     console.print(
         f"RESULT best_recipe={best_recipe} recall5_best={r5[best]:.1f} "
         f"recall5_user_only={r5[f'{args.method}/user']:.1f} "
         f"lang_ok_translated_instruction={lang_user:.1f} "
-        f"lang_ok_english_instruction={lang_eng:.1f}",
+        f"lang_ok_english_instruction={lang_eng:.1f}"
+        + "".join(f" {key}={value}" for key, value in others.items()),
         markup=False, highlight=False, soft_wrap=True,
     )  # fmt: skip
     return 0
