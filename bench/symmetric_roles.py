@@ -12,20 +12,22 @@ roles, ``query:`` and ``passage:``; the pairings measured (:data:`xling.embedder
 Tasks, with the bundled e5 (``e5-small-q4``):
 
 1. **Tatoeba** xxx→eng accuracy, cosine nearest neighbour (similarity search) and ratio margin
-   (k = 4), on all 112 languages, **subsampled** to ``--sample`` pairs per language (default 200,
-   the same seeded sample for every pairing: the full 88,877 pairs embedded in two roles each take
-   over an hour on the 2 shared cores this ran on). Fewer candidates make the task easier than the
-   full set, so the absolute figures sit above ``bench/tatoeba.py``'s; the comparison between
-   pairings is what counts.
+   (k = 4, mining), on all 112 languages, **subsampled** to ``--sample`` pairs per language
+   (default 200; the same seeded sample for every pairing, and a smaller sample is a prefix of a
+   larger one). The full 88,877 pairs embedded in two roles each take over an hour on two free
+   cores. Fewer candidates make the task easier than the full set, so the absolute figures sit
+   above ``bench/tatoeba.py``'s; the comparison between pairings is what counts.
 2. **Selection**: the kNN-translation proxy of ``bench/select_quality.py`` (no LLM): pool = FLORES
    dev English→X (997 pairs), queries = FLORES devtest English (1,012); the target side of the
    best s2s example is the "translation", scored with chrF++ against the reference; with the
    dense and the margin selector (the real selectors, over the pairing's vectors).
-3. **Mining**: FLORES devtest X→eng (1,012 pairs per language), ratio margin k = 4 (xSIM
-   accuracy, :func:`xling.eval.mining.xsim`) and BUCC-style F1 of the pairs mined over a margin
-   threshold of 1.06 (:func:`xling.eval.mining.mine_pairs`, :func:`xling.eval.bucc.bucc_f1`).
+3. **Mining**: FLORES devtest X→eng (the first ``--mining-lines`` pairs per language, default
+   all 1,012), ratio margin k = 4 (xSIM accuracy, :func:`xling.eval.mining.xsim`) and BUCC-style
+   F1 of the pairs mined over a margin threshold of 1.06 (:func:`xling.eval.mining.mine_pairs`,
+   :func:`xling.eval.bucc.bucc_f1`); and the Tatoeba margin of part 1.
 
-    .venv/bin/python bench/symmetric_roles.py                  # everything (~25 min the first time)
+    .venv/bin/python bench/symmetric_roles.py                  # everything (~1.5 h the first time)
+    .venv/bin/python bench/symmetric_roles.py --sample 10 --mining-lines 200   # as measured
     .venv/bin/python bench/symmetric_roles.py --langs deu,tha,swh --no-flores
 
 Embeddings go through the persistent embedding cache, so a rerun is fast. Prints the tables,
@@ -162,14 +164,15 @@ def selection(embedder: Embedder) -> dict[str, dict[str, dict[str, float]]]:
     return results
 
 
-def mining(embedder: Embedder) -> dict[str, dict[str, dict[str, float]]]:
-    """Per language, per measure (margin accuracy, BUCC F1), per pairing, X→eng."""
-    eng = flores("devtest", "eng")
+def mining(embedder: Embedder, lines: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Per language, per measure (margin accuracy, BUCC F1), per pairing, X→eng, on the first
+    ``lines`` devtest lines."""
+    eng = flores("devtest", "eng")[:lines]
     y = embed_roles(embedder, eng)
     gold = [(i, i) for i in range(len(eng))]
     results: dict[str, dict[str, dict[str, float]]] = {}
     for lang in FLORES_LANGS:
-        x = embed_roles(embedder, flores("devtest", lang))
+        x = embed_roles(embedder, flores("devtest", lang)[:lines])
         acc, f1 = {}, {}
         for pairing in SYMMETRIC_ROLES:
             xs, ys = sides(x, y, pairing)
@@ -201,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--langs", help="comma-separated Tatoeba codes (default: all 112)")
     parser.add_argument("--sample", type=int, default=200, help="Tatoeba pairs per language")
+    parser.add_argument("--mining-lines", type=int, default=1012, help="FLORES lines mined")
     parser.add_argument("--no-flores", action="store_true", help="skip selection and mining")
     parser.add_argument("--no-tatoeba", action="store_true", help="skip Tatoeba")
     parser.add_argument("--embedder", default="e5-small-q4")
@@ -220,12 +224,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_flores:
         sel = selection(embedder)
-        mine = mining(embedder)
+        mine = mining(embedder, args.mining_lines)
         figures |= {"selection": sel, "mining": mine}
         rows = {f"{name} eng->{t}": sel[name][t] for name in sel for t in FLORES_LANGS}
         console.print(pairing_table("Selection proxy: chrF++ of the best s2s example", rows))
         rows = {f"{m} {lang}->eng": mine[lang][m] for m in ("margin", "bucc_f1") for lang in mine}
-        console.print(pairing_table("FLORES devtest mining: margin accuracy, BUCC F1 (%)", rows))
+        title = f"FLORES devtest mining, {args.mining_lines} lines: margin accuracy, BUCC F1 (%)"
+        console.print(pairing_table(title, rows))
         for name in sel:
             summary[f"select_{name}"] = {
                 p: mean([sel[name][t][p] for t in FLORES_LANGS]) for p in SYMMETRIC_ROLES

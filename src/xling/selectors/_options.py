@@ -40,7 +40,7 @@ class DenseOptions(SelectorOptions, total=False):
     format: DenseFormat
     alpha: float
     batch_size: int
-    symmetric_roles: SymmetricRoles
+    symmetric_roles: SymmetricRoles | None
 
 
 class BM25Options(SelectorOptions, total=False):

@@ -7,12 +7,13 @@ product with the blended vectors ``alpha * X + (1 - alpha) * Y``.
 
 Example selection is a symmetric task (a sentence against pool sentences): queries and pool
 sides are embedded in the roles of the selector's ``symmetric_roles``
-(:func:`~xling.embedders.symmetric_role_pair`; default :data:`SELECTION_SYMMETRIC_ROLES`, the
-pairing measured best for selection). Pool sides are embedded once. Vectors a pool carries (a
-Chroma pool's, always in the document role) are reused when they are what the selector would
-compute: the same embedder and document-role pool sides; otherwise (another embedder, or the
-``query`` pairing) the pool is embedded again. With the embedding cache, embedding the same pool
-again costs nothing.
+(:func:`~xling.embedders.symmetric_role_pair`). Pool sides are embedded once. Vectors a pool
+carries (a Chroma pool's, always in the document role) are reused when they are what the
+selector would compute: the same embedder and document-role pool sides; otherwise (another
+embedder, or the ``query`` pairing) the pool is embedded again. The default pairing is
+:data:`SELECTION_SYMMETRIC_ROLES` (``query``, measured best) for a pool the selector embeds
+itself, and ``document`` for a pool carrying the embedder's stored vectors, the better of the two
+pairings that reuse them. With the embedding cache, embedding the same pool again costs nothing.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class DenseSelector(Selector):
         symmetric_roles: The roles of queries and pool sentences: ``document``, ``query`` or
             ``query-document`` (:func:`~xling.embedders.symmetric_role_pair`). Stored pool
             vectors are document-role, so ``query`` embeds the pool again in the query role.
+            ``None``: ``document`` when the pool carries the embedder's stored vectors (reused
+            as they are), else :data:`SELECTION_SYMMETRIC_ROLES`.
         **options: :class:`~xling.selectors.base.Selector`'s ``order`` and ``leakage_guard``.
     """
 
@@ -88,21 +91,24 @@ class DenseSelector(Selector):
         format: DenseFormat = "s2s",
         alpha: float = 0.5,
         batch_size: int = 256,
-        symmetric_roles: SymmetricRoles = SELECTION_SYMMETRIC_ROLES,
+        symmetric_roles: SymmetricRoles | None = None,
         **options: Unpack[SelectorOptions],
     ) -> None:
         super().__init__(pool, **options)
         check_choice(format, "dense format", DENSE_FORMATS)
         check_finite(alpha, "alpha", minimum=0.0, maximum=1.0)
+        # Stored vectors are a Chroma pool's: document-role, by the embedder it records.
+        same_embedder = embedder is None or (
+            (embedder.id if isinstance(embedder, Embedder) else embedder) == pool.embedder_id
+        )
+        if symmetric_roles is None:
+            stored = pool.source_vectors is not None or pool.target_vectors is not None
+            symmetric_roles = "document" if stored and same_embedder else SELECTION_SYMMETRIC_ROLES
         self.query_role, self.pool_role = symmetric_role_pair(symmetric_roles)
         self.symmetric_roles: SymmetricRoles = symmetric_roles
         self._embedder: Embedder | None = None
         self._spec = embedder
-        # Stored vectors are a Chroma pool's: document-role, by the embedder it records.
-        self._trust_stored = self.pool_role == "document" and (
-            embedder is None
-            or (embedder.id if isinstance(embedder, Embedder) else embedder) == pool.embedder_id
-        )
+        self._trust_stored = self.pool_role == "document" and same_embedder
         self.format: DenseFormat = format
         self.alpha = float(alpha)
         self.batch_size = check_positive_int(batch_size, "batch_size")

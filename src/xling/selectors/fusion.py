@@ -19,7 +19,7 @@ from xling.selectors._options import SelectorOptions
 from xling.selectors.base import Blocked, Ranking, Selector
 from xling.selectors.dense import DenseSelector
 from xling.selectors.lexical import BM25Selector
-from xling.selectors.types import SELECTION_SYMMETRIC_ROLES, DenseFormat
+from xling.selectors.types import DenseFormat
 
 __all__ = ["FUSION_METHODS", "FusionMethod", "FusionSelector"]
 
@@ -63,7 +63,7 @@ class FusionSelector(Selector):
         b: float = DEFAULT_BM25.b,
         bm25_method: BM25Method = DEFAULT_BM25.method,
         batch_size: int = 256,
-        symmetric_roles: SymmetricRoles = SELECTION_SYMMETRIC_ROLES,
+        symmetric_roles: SymmetricRoles | None = None,
         **options: Unpack[SelectorOptions],
     ) -> None:
         super().__init__(pool, **options)
