@@ -22,8 +22,9 @@ Strategies comparing the English query with English pool sources use use-m3 (``-
 ``s2t`` and ``mix`` compare it with the target side and need an embedder that knows Swahili
 and Wolof (``--cross-embedder``, e5-small-q4). s2s and margin are also run with that default
 embedder (rows ``s2s (e5-small-q4)``, ``margin (e5-small-q4)``): e5 has query/passage roles,
-and selection, a symmetric task, embeds queries in the pool's role. Embeddings are cached, so a
-rerun is fast.
+and selection, a symmetric task, embeds queries and pool sentences in the roles of
+``xling.selectors.SELECTION_SYMMETRIC_ROLES`` (``bench/symmetric_roles.py`` compares the three
+pairings on this proxy). Embeddings are cached, so a rerun is fast.
 
     .venv/bin/python bench/select_quality.py            # proxy + LLM (~30 min the first time)
     .venv/bin/python bench/select_quality.py --no-llm   # proxy only
@@ -64,7 +65,7 @@ LANGS = ("fra", "deu", "swh", "wol")
 STRATEGIES = ("random", "bm25", "r-bm25", "s2s", "s2t", "mix", "mmr", "margin", "borda", "rrf")
 CROSS = {"s2t", "mix"}
 # Also run with the default embedder (--cross-embedder, e5-small-q4), labelled "s2s (e5-...)":
-# e5 has roles, and symmetric selection must embed queries like pool sentences.
+# e5 has roles; selection embeds both sides as SELECTION_SYMMETRIC_ROLES says.
 WITH_DEFAULT = ("s2s", "margin")
 LLM_LANGS = ("fra", "swh")
 LLM_RUNS = ("0-shot", "random", "bm25", "r-bm25", "s2s", "margin", "mmr", "rrf")

@@ -11,6 +11,7 @@ import pytest
 from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.embedders import Embedder, get_embedder
 from xling.eval import (
+    MINING_SYMMETRIC_ROLES,
     MiningPairResult,
     MiningReport,
     bucc_f1,
@@ -67,7 +68,8 @@ def test_to_dict_is_the_cli_json(
     src, tgt, _, _ = eng_fra
     plain = evaluate_mining([(src, tgt)], use_m3)
     payload = plain.to_dict()
-    assert list(payload) == ["embedder", "k", "results", "truncated"]
+    assert list(payload) == ["embedder", "symmetric_roles", "k", "results", "truncated"]
+    assert payload["symmetric_roles"] == MINING_SYMMETRIC_ROLES
     assert payload["embedder"] == use_m3.id and payload["k"] == 4 and payload["truncated"] == 0
     entry = payload["results"]["eng.txt"]
     assert list(entry) == ["cosine", "ratio", "pairs"] and entry["pairs"] == N
@@ -123,6 +125,10 @@ def test_length_mismatch_and_bad_arguments(
         ({"kinds": "cosine"}, "kinds must be a list of mining kinds"),
         ({"k": 0}, "k=0 is not allowed; use a positive integer"),
         ({"threshold": float("nan")}, "threshold=nan is not allowed; use a finite number"),
+        (
+            {"symmetric_roles": "passage"},
+            "symmetric_roles='passage' is not allowed; use one of: document, query, query-document",
+        ),
         ({"embedder": "use-m3"}, "embedder must be an Embedder"),
         ({"pairs": [(tmp_path / "none.txt", tgt)]}, "none.txt"),
     ]
@@ -132,3 +138,26 @@ def test_length_mismatch_and_bad_arguments(
             evaluate_mining(**kwargs)  # type: ignore[arg-type]
         assert message in str(info.value), (overrides, str(info.value))
         assert "\n" not in str(info.value)
+
+
+def test_each_side_is_embedded_in_the_pairings_role(
+    e5: Embedder, eng_fra: tuple[Path, Path, list[str], list[str]]
+) -> None:
+    # Mining's default pairing is query/passage: best margin accuracy on Tatoeba and FLORES
+    # (bench/symmetric_roles.py).
+    assert MINING_SYMMETRIC_ROLES == "query-document"
+    src, tgt, eng, fra = eng_fra
+    roles = {
+        "document": ("document", "document"),
+        "query": ("query", "query"),
+        "query-document": ("query", "document"),
+    }
+    for pairing, (source_role, target_role) in roles.items():
+        report = evaluate_mining([(src, tgt)], e5, kinds=["cosine"], symmetric_roles=pairing)
+        assert report.symmetric_roles == pairing
+        x, y = e5.embed(eng, source_role), e5.embed(fra, target_role)
+        direct = xsim(x, y, kind="cosine", target_texts=fra)
+        got = report.results["eng.txt"].scores["cosine"]
+        assert list(got.predictions) == list(direct.predictions), pairing
+    default = evaluate_mining([(src, tgt)], e5, kinds=["cosine"])
+    assert default.symmetric_roles == MINING_SYMMETRIC_ROLES

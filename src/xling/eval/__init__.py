@@ -34,7 +34,12 @@ from xling.eval.language_check import (
     split_sentences,
 )
 from xling.eval.mining import MINING_KINDS, MinedPair, MiningResult, mine_pairs, xsim
-from xling.eval.mining_files import MiningPairResult, MiningReport, evaluate_mining
+from xling.eval.mining_files import (
+    MINING_SYMMETRIC_ROLES,
+    MiningPairResult,
+    MiningReport,
+    evaluate_mining,
+)
 from xling.eval.mt_metrics import CorpusStats, bleu, chrf, corpus_stats
 from xling.eval.mt_scoring import MT_METRICS, MTMetric, MTScores, bootstrap_dict, score_mt
 from xling.eval.qa_datasets import (
@@ -52,6 +57,7 @@ from xling.eval.scores import MetricResult
 __all__ = [
     "DEFAULT_COMET_MODEL",
     "MINING_KINDS",
+    "MINING_SYMMETRIC_ROLES",
     "MKQA_LANGUAGES",
     "MT_METRICS",
     "QA_FORMATS",

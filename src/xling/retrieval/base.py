@@ -105,7 +105,9 @@ class Retriever(ABC):
     Args:
         pool: The pool (its recorded embedder embeds the queries).
         task: ``"asymmetric"`` for questions against passages (e5's ``query:`` role) or
-            ``"symmetric"`` for texts like the passages themselves (a sentence's translations).
+            ``"symmetric"`` for texts like the passages themselves (a sentence's translations),
+            embedded in the query-side role of :data:`~xling.embedders.POOL_SYMMETRIC_ROLES`
+            (the pool's stored vectors are passages).
     """
 
     method: ClassVar[str] = ""

@@ -76,7 +76,9 @@ class DenseRetriever(Retriever):
     Args:
         pool: The pool.
         task: ``"asymmetric"`` (question → passage, e5's ``query:`` role) or ``"symmetric"``
-            (texts like the pool's own, such as a sentence's translations: the document role);
+            (texts like the pool's own, such as a sentence's translations: the query role
+            against the pool's document-role vectors,
+            :data:`~xling.embedders.POOL_SYMMETRIC_ROLES`);
             see :func:`~xling.embedders.query_role`.
         center: Rescore by the cosine of language-centred vectors (see :mod:`.centering`).
         query_means: With ``center``: where the queries' language means come from first,

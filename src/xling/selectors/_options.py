@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from xling.embedders import SymmetricRoles
 from xling.retrieval.bm25_index import BM25Method
 from xling.selectors.types import DenseFormat, Order
 
@@ -33,11 +34,13 @@ class DenseOptions(SelectorOptions, total=False):
         format: What the query is compared with (``s2s``, ``s2t``, ``mix``).
         alpha: Weight of the source side in ``mix``.
         batch_size: Queries embedded per progress step.
+        symmetric_roles: The roles of queries and pool sentences.
     """
 
     format: DenseFormat
     alpha: float
     batch_size: int
+    symmetric_roles: SymmetricRoles | None
 
 
 class BM25Options(SelectorOptions, total=False):

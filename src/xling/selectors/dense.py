@@ -5,9 +5,15 @@
 sim(x, y_i)``. Because the similarity is linear in the pool vectors, ``mix`` is one matrix
 product with the blended vectors ``alpha * X + (1 - alpha) * Y``.
 
-Pool sides are embedded once, in the document role (the vectors a Chroma pool stores, reused
-when the pool carries them for the same embedder); queries in the query role. With the
-embedding cache, embedding the same pool again costs nothing.
+Example selection is a symmetric task (a sentence against pool sentences): queries and pool
+sides are embedded in the roles of the selector's ``symmetric_roles``
+(:func:`~xling.embedders.symmetric_role_pair`). Pool sides are embedded once. Vectors a pool
+carries (a Chroma pool's, always in the document role) are reused when they are what the
+selector would compute: the same embedder and document-role pool sides; otherwise (another
+embedder, or the ``query`` pairing) the pool is embedded again. The default pairing is
+:data:`SELECTION_SYMMETRIC_ROLES` (``query``, measured best) for a pool the selector embeds
+itself, and ``document`` for a pool carrying the embedder's stored vectors, the better of the two
+pairings that reuse them. With the embedding cache, embedding the same pool again costs nothing.
 """
 
 from __future__ import annotations
@@ -22,10 +28,16 @@ from xling.core.numerics import top_k
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
 from xling.core.validation import check_choice, check_finite, check_positive_int
-from xling.embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
+from xling.embedders import (
+    DEFAULT_EMBEDDER,
+    Embedder,
+    SymmetricRoles,
+    get_embedder,
+    symmetric_role_pair,
+)
 from xling.selectors._options import SelectorOptions
 from xling.selectors.base import Blocked, Ranking, Selector, mask_blocked, row_chunks
-from xling.selectors.types import DENSE_FORMATS, DenseFormat
+from xling.selectors.types import DENSE_FORMATS, SELECTION_SYMMETRIC_ROLES, DenseFormat
 
 __all__ = ["DenseSelector", "check_query_dims", "resolve_embedder"]
 
@@ -61,6 +73,11 @@ class DenseSelector(Selector):
         format: ``s2s``, ``s2t`` or ``mix``.
         alpha: Weight of the source side in ``mix``.
         batch_size: Queries embedded per progress step.
+        symmetric_roles: The roles of queries and pool sentences: ``document``, ``query`` or
+            ``query-document`` (:func:`~xling.embedders.symmetric_role_pair`). Stored pool
+            vectors are document-role, so ``query`` embeds the pool again in the query role.
+            ``None``: ``document`` when the pool carries the embedder's stored vectors (reused
+            as they are), else :data:`SELECTION_SYMMETRIC_ROLES`.
         **options: :class:`~xling.selectors.base.Selector`'s ``order`` and ``leakage_guard``.
     """
 
@@ -74,16 +91,24 @@ class DenseSelector(Selector):
         format: DenseFormat = "s2s",
         alpha: float = 0.5,
         batch_size: int = 256,
+        symmetric_roles: SymmetricRoles | None = None,
         **options: Unpack[SelectorOptions],
     ) -> None:
         super().__init__(pool, **options)
         check_choice(format, "dense format", DENSE_FORMATS)
         check_finite(alpha, "alpha", minimum=0.0, maximum=1.0)
-        self._embedder: Embedder | None = None
-        self._spec = embedder
-        self._trust_stored = embedder is None or (
+        # Stored vectors are a Chroma pool's: document-role, by the embedder it records.
+        same_embedder = embedder is None or (
             (embedder.id if isinstance(embedder, Embedder) else embedder) == pool.embedder_id
         )
+        if symmetric_roles is None:
+            stored = pool.source_vectors is not None or pool.target_vectors is not None
+            symmetric_roles = "document" if stored and same_embedder else SELECTION_SYMMETRIC_ROLES
+        self.query_role, self.pool_role = symmetric_role_pair(symmetric_roles)
+        self.symmetric_roles: SymmetricRoles = symmetric_roles
+        self._embedder: Embedder | None = None
+        self._spec = embedder
+        self._trust_stored = self.pool_role == "document" and same_embedder
         self.format: DenseFormat = format
         self.alpha = float(alpha)
         self.batch_size = check_positive_int(batch_size, "batch_size")
@@ -106,7 +131,7 @@ class DenseSelector(Selector):
                 vectors = np.asarray(stored, dtype=np.float32)
             else:
                 texts = self.pool.sources if side == "source" else self.pool.targets
-                vectors = self._embed(texts, self.embedder.embed_documents, on_progress)
+                vectors = self._embed(texts, self._embed_pool_side, on_progress)
             other = next(iter(self._sides.values()), None)
             width = other.shape[1] if other is not None else vectors.shape[-1]
             if vectors.ndim != 2 or vectors.shape != (len(self.pool), width):
@@ -155,12 +180,15 @@ class DenseSelector(Selector):
         """Unit query vectors, embedded ``batch_size`` at a time.
 
         Example selection is a symmetric task (a source sentence against pool sentences), so
-        queries take the pool's document role (:func:`~xling.embedders.query_role`).
+        queries take the query side's role of :attr:`symmetric_roles`.
         """
-        return self._embed(queries, self._embed_symmetric_queries, on_progress)
+        return self._embed(queries, self._embed_query_side, on_progress)
 
-    def _embed_symmetric_queries(self, texts: list[str]) -> np.ndarray:
-        return self.embedder.embed_queries(texts, task="symmetric")
+    def _embed_query_side(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.embed(texts, self.query_role, what="query texts")
+
+    def _embed_pool_side(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.embed(texts, self.pool_role)
 
     def similarities(self, query_vectors: np.ndarray, rows: slice | None = None) -> np.ndarray:
         """Similarity of query vectors (or a row block of them) with every pool pair."""

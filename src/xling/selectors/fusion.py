@@ -13,7 +13,7 @@ from xling.core.fusion import fuse_rankings
 from xling.core.progress import ProgressCallback
 from xling.core.records import AlignedPool
 from xling.core.validation import check_choice, check_positive_int
-from xling.embedders import Embedder
+from xling.embedders import Embedder, SymmetricRoles
 from xling.retrieval.bm25_index import DEFAULT_BM25, BM25Method
 from xling.selectors._options import SelectorOptions
 from xling.selectors.base import Blocked, Ranking, Selector
@@ -43,6 +43,7 @@ class FusionSelector(Selector):
         b: BM25 length normalisation.
         bm25_method: BM25 variant.
         batch_size: Queries embedded per progress step.
+        symmetric_roles: The roles of queries and pool sentences on the dense side.
         **options: :class:`~xling.selectors.base.Selector`'s ``order`` and ``leakage_guard``.
 
     Example scores are the fused points.
@@ -62,6 +63,7 @@ class FusionSelector(Selector):
         b: float = DEFAULT_BM25.b,
         bm25_method: BM25Method = DEFAULT_BM25.method,
         batch_size: int = 256,
+        symmetric_roles: SymmetricRoles | None = None,
         **options: Unpack[SelectorOptions],
     ) -> None:
         super().__init__(pool, **options)
@@ -72,7 +74,7 @@ class FusionSelector(Selector):
         # The parts rank only; this selector applies the leakage guard once for both.
         self.dense = DenseSelector(
             pool, embedder, format=format, alpha=alpha, batch_size=batch_size,
-            leakage_guard=False,
+            symmetric_roles=symmetric_roles, leakage_guard=False,
         )  # fmt: skip
         self.lexical = BM25Selector(pool, k1=k1, b=b, method=bm25_method, leakage_guard=False)
 

@@ -52,6 +52,7 @@ def _dense_options(c: SelectionConfig, fmt: DenseFormat | None = None) -> DenseO
         "format": fmt or c.dense_format,
         "alpha": c.alpha,
         "batch_size": c.batch_size,
+        "symmetric_roles": c.symmetric_roles,
         **_common(c),
     }
 

@@ -29,7 +29,8 @@ class XlingEmbedding(BaseEmbedding):
     task: Task = Field(
         default="asymmetric",
         description="asymmetric: queries are questions against passages (query role); "
-        "symmetric: queries are texts like the documents (document role).",
+        "symmetric: queries are texts like the documents (the query side of "
+        "xling.embedders.POOL_SYMMETRIC_ROLES).",
     )
     cache: bool = Field(default=True, description="Use xling's persistent embedding cache.")
     _embedder: Embedder = PrivateAttr()
