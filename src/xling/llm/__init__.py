@@ -11,8 +11,22 @@ from xling.llm.embedded import (
     start,
     stop,
 )
+from xling.llm.embedded_models import (
+    DEFAULT_EMBEDDED_MODEL,
+    EMBEDDED_DEFAULTS,
+    EMBEDDED_MODELS,
+    EmbeddedModel,
+    answer_style_of,
+    embedded_model,
+)
 
 __all__ = [
+    "DEFAULT_EMBEDDED_MODEL",
+    "EMBEDDED_DEFAULTS",
+    "EMBEDDED_MODELS",
+    "EmbeddedModel",
+    "answer_style_of",
+    "embedded_model",
     "ChatMessage",
     "Completion",
     "EmbeddedLLMConfig",

