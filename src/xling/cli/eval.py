@@ -19,6 +19,7 @@ from xling.cli.options import (
     BootstrapSeedOpt,
     ChromaPath,
     ChromaUrl,
+    EmbeddedModelOpt,
     EmbedderOpt,
     JsonOpt,
     MaxTokensOpt,
@@ -27,6 +28,7 @@ from xling.cli.options import (
     SummaryPlotOpt,
     max_tokens_or_none,
     on_long_choice,
+    with_embedded,
 )
 from xling.cli.progress import progress_bars
 from xling.core.progress import ProgressCallback
@@ -448,6 +450,7 @@ def rag(
     llm_url: Annotated[
         str | None, typer.Option(help="OpenAI-compatible /v1 URL (default the embedded server).")
     ] = None,
+    model: EmbeddedModelOpt = None,
     chroma_path: ChromaPath = None,
     chroma_url: ChromaUrl = None,
     samples: BootstrapSamplesOpt = BOOTSTRAP_SAMPLES,
@@ -497,6 +500,7 @@ def rag(
         given = RagStudyConfig(name=changes["name"], questions=str(questions), pool=pool,
                                source="from the command line")  # fmt: skip
         settings = given.with_changes(**changes)
+    settings = with_embedded(settings, model)
     with progress_bars() as add_bar:
 
         def on_cell(cell: Any, number: int, total: int) -> ProgressCallback:

@@ -16,9 +16,11 @@ from xling.cli.options import (
     BootstrapSampleSizeOpt,
     BootstrapSamplesOpt,
     BootstrapSeedOpt,
+    EmbeddedModelOpt,
     JsonOpt,
     SpmModelOpt,
     SummaryPlotOpt,
+    with_embedded,
 )
 from xling.cli.progress import progress_bar, progress_bars
 from xling.core.progress import ProgressCallback
@@ -155,6 +157,7 @@ def run(
             help="OpenAI-compatible /v1 URL [default: the config's, or the embedded one]."
         ),
     ] = None,
+    model: EmbeddedModelOpt = None,
     summary: Annotated[bool, typer.Option(help="Summarise the finished runs at the end.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
@@ -165,7 +168,7 @@ def run(
 
     if layout not in LAYOUT_CHOICES:
         raise fail(f"unknown layout {layout!r}; allowed: {', '.join(LAYOUT_CHOICES)}")
-    settings = load_config(config)  # every problem at once: one line, exit 2
+    settings = with_embedded(load_config(config), model)  # every problem at once: exit 2
     with progress_bars() as add_bar:
 
         def on_run(spec: RunSpec, number: int, total: int) -> ProgressCallback:

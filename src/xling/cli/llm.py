@@ -109,9 +109,10 @@ def stop_cmd(
     ] = None,
 ) -> None:
     """Stops the server started on that port."""
+    if model is not None:
+        EmbeddedLLMConfig(model=model)  # an unknown name is refused first
     handle = running(EmbeddedLLMConfig(port=port))
     if model is not None and handle is not None and handle.model != model:
-        EmbeddedLLMConfig(model=model)  # an unknown name is refused first
         raise InvalidInputError(f"port {port} serves {handle.model}, not {model}; left it running")
     stopped = stop(EmbeddedLLMConfig(port=port))
     name = f" ({handle.model})" if handle is not None else ""

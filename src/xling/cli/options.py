@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from xling.core.validation import check_choice
 from xling.embedders.base import ON_LONG, OnLong
 from xling.llm.client import DEFAULT_DEADLINE
+from xling.llm.embedded_models import EMBEDDED_MODELS, embedded_model
 
 __all__ = [
     "BleuTokenizeOpt",
@@ -20,6 +22,7 @@ __all__ = [
     "ChromaPath",
     "ChromaUrl",
     "EmbedderOpt",
+    "EmbeddedModelOpt",
     "JsonOpt",
     "LLMConcurrencyOpt",
     "LLMDeadlineOpt",
@@ -33,7 +36,10 @@ __all__ = [
     "PoolName",
     "max_tokens_or_none",
     "on_long_choice",
+    "with_embedded",
 ]
+
+_Settings = TypeVar("_Settings", bound=Any)
 
 EMBEDDED_HINT = "the default server is the embedded LLM: start it with `xling llm serve`"
 """Added to an LLM failure when no ``--url`` was given."""
@@ -82,6 +88,25 @@ BootstrapSampleSizeOpt = Annotated[
 BootstrapSeedOpt = Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")]
 SummaryPlotOpt = Annotated[bool, typer.Option(help="Also write summary.png (needs matplotlib).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+EmbeddedModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m",
+        help=f"Embedded LLM started when no URL is given ({', '.join(EMBEDDED_MODELS)}) "
+        "[default: the config's llm.embedded, else the job's: gemma3-270m for MT, "
+        "smollm2-135m-instruct for answers].",
+    ),
+]  # fmt: skip
+
+
+def with_embedded(settings: _Settings, model: str | None) -> _Settings:
+    """``settings`` with ``llm.embedded`` set to ``model`` (checked: an unknown name exits 2)."""
+    if model is None:
+        return settings
+    embedded_model(model)
+    return replace(settings, llm=replace(settings.llm, embedded=model))
+
+
 PoolName = Annotated[str, typer.Option("--pool", "-p", help="Pool (Chroma collection) name.")]
 MaxTokensOpt = Annotated[
     int,
