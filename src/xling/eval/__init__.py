@@ -13,6 +13,7 @@ from xling.eval.answer_metrics import (
 from xling.eval.bootstrap import BootstrapResult, paired_bootstrap, segment_stats
 from xling.eval.bucc import BuccScore, best_threshold, bucc_f1
 from xling.eval.comet import DEFAULT_COMET_MODEL, CometScorer, resolve_checkpoint
+from xling.eval.copying import COPY_THRESHOLD, copies_source, copy_rate, source_overlap
 from xling.eval.files import check_aligned, read_hypotheses, read_references
 from xling.eval.ir_metrics import (
     Measure,
@@ -55,6 +56,10 @@ from xling.eval.qa_datasets import (
 from xling.eval.scores import MetricResult
 
 __all__ = [
+    "COPY_THRESHOLD",
+    "copies_source",
+    "copy_rate",
+    "source_overlap",
     "DEFAULT_COMET_MODEL",
     "MINING_KINDS",
     "MINING_SYMMETRIC_ROLES",
