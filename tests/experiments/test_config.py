@@ -138,3 +138,13 @@ def test_an_xling_pool_is_a_source(tmp_path: Path, e5: object) -> None:
     aligned, _ = load_pool(config.data, "eng", "swh")
     assert len(aligned) == 100
     assert aligned.targets[0] == sample_path("swh").read_text(encoding="utf-8").split("\n")[0]
+
+
+def test_ban_copy_is_a_decoding_switch(tmp_path: Path) -> None:
+    base = {"directions": ["eng-swh"], "strategies": ["random"]}
+    assert parse_config(base, source="t", base=tmp_path).decoding.ban_copy is False
+    on = parse_config({**base, "decoding": {"ban_copy": True}}, source="t", base=tmp_path)
+    assert on.decoding.ban_copy is True
+    with pytest.raises(ConfigError) as bad:
+        parse_config({**base, "decoding": {"ban_copy": "yes"}}, source="t.toml", base=tmp_path)
+    assert bad.value.problems == [("decoding.ban_copy", "'yes'; use true or false")]

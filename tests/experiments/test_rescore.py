@@ -107,6 +107,8 @@ def test_short_runs_are_skipped_with_the_reason(
     assert skipped.path.parent.parent.name == "Short"
     assert "100 lines but 1012 references" in skipped.reason
     assert "Short" not in _load(copy, "chrf_scores", "Eng_to_Fra")
+    # The English sources are in the references folder: copies are counted in every file.
+    assert all(isinstance(s.copies, int) and 0 <= s.copies <= s.n for s in report.scored)
     assert report.to_dict()["skipped"][0]["reason"] == skipped.reason
 
 
@@ -138,3 +140,5 @@ def test_xling_layout_rewrites_scores_from_outputs(
     assert result is not None
     assert result.scores.metrics["chrf"] == pytest.approx(chrf(hyp, ref).score, abs=1e-12)
     assert "tok:13a" in result.scores.signatures["bleu"]
+    # Every other line is the source itself: 25 copies, counted again (the stale file had none).
+    assert (result.scores.copies, result.scores.copy_rate, report.scored[0].copies) == (25, 0.5, 25)

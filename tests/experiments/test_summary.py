@@ -12,6 +12,7 @@ from tests.experiments.run_folders import write_run
 from xling.core.errors import InvalidInputError
 from xling.eval import chrf
 from xling.experiments import RunSpec, Summary, summarize, write_summary
+from xling.experiments.runs import RunScores, read_outputs
 from xling.experiments.summary import CSV_COLUMNS
 
 N = 200
@@ -73,7 +74,9 @@ def test_table_holds_means_over_seeds(
     assert random_1.std == pytest.approx(abs(one - two) / 2, abs=1e-12)  # population std of 2
     assert cells[("oracle", 1, "chrf")].mean == pytest.approx(100.0)
     assert cells[("0-shot", 0, "chrf")].mean == pytest.approx(chrf(texts["zero"], ref).score)
-    assert {m for _, _, m in cells} == {"chrf", "bleu"}
+    assert {m for _, _, m in cells} == {"chrf", "copy_rate", "bleu"}
+    # The references never copy the English source.
+    assert cells[("oracle", 1, "copy_rate")].mean == 0.0
     assert summary.runs == 6
 
 
@@ -90,6 +93,10 @@ def test_files_csv_markdown_and_plot(summary: Summary) -> None:
     text = (folder / "summary.md").read_text(encoding="utf-8")
     assert "## eng-fra — chrf" in text and "| label | k=0 | k=1 | k=10 |" in text
     assert "| oracle |  | 100.00 |  |" in text
+    # The copy rate is the table right after chrF++.
+    assert text.index("## eng-fra — chrf") < text.index("## eng-fra — copy_rate")
+    assert text.index("## eng-fra — copy_rate") < text.index("## eng-fra — bleu")
+    assert "| oracle |  | 0.0 % |  |" in text
     assert "Against random" in text
 
 
@@ -112,3 +119,26 @@ def test_summary_needs_finished_runs(tmp_path: Path) -> None:
         summarize(tmp_path)
     with pytest.raises(InvalidInputError, match="is not a folder"):
         summarize(tmp_path / "missing")
+
+
+def test_copy_rates_of_runs_scored_before_copies_were_counted(tmp_path: Path) -> None:
+    sources = ["The cat sat on the mat.", "I like tea.", "The dog runs home.", "It rains."]
+    references = ["Le chat est assis.", "J'aime le thé.", "Le chien rentre.", "Il pleut."]
+    copying = ["The cat sat on the mat.", "J'aime le thé.", "The dog runs home!", "Il pleut."]
+    folder = write_run(tmp_path, RunSpec("eng", "fra", "random", 1, 0), sources, references,
+                       copying)  # fmt: skip
+    # Files as runs wrote them before copies were counted: no copies, no copied.
+    old = {"n": 4, "metrics": {"chrf": 50.0, "bleu": 20.0}, "signatures": {}}
+    (folder / "scores.json").write_text(json.dumps(old), encoding="utf-8")
+    assert RunScores.from_dict(old).copies is None and RunScores.from_dict(old).copy_rate is None
+    lines = [json.loads(x) for x in (folder / "outputs.jsonl").read_text().splitlines()]
+    for line in lines:
+        del line["copied"], line["redecoded"], line["raw_copy"]
+    (folder / "outputs.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    rows = read_outputs(folder / "outputs.jsonl")
+    assert [r.copied for r in rows] == [True, False, True, False]  # computed on reading
+    write_run(tmp_path, RunSpec("eng", "fra", "random", 1, 1), sources, references, references)
+    cells = {(c.metric, c.seeds): c for c in summarize(tmp_path, n_samples=10).cells}
+    rate = cells[("copy_rate", (0, 1))]
+    assert (rate.mean, rate.std) == (0.25, 0.25)  # seed 0: 2 of 4 copied; seed 1: none
+    assert "| random | 25.0 % ± 25.0 |" in summarize(tmp_path, n_samples=10).markdown()

@@ -123,6 +123,11 @@ class DecodingConfig:
         temperature: Sampling temperature (``sample``).
         top_p: Nucleus mass (``sample``).
         beams: Beam width (``beam``).
+        ban_copy: When a translation repeats its source (:func:`xling.eval.copies_source`),
+            send the prompt again with the source's first tokens banned (OpenAI
+            ``logit_bias``); the row keeps the copy as ``raw_copy``. The ban holds for the
+            whole second answer, so a translation that should start with the source's first
+            name cannot; off by default, as ICL-MT decodes once.
     """
 
     mode: DecodingMode = "greedy"
@@ -130,6 +135,7 @@ class DecodingConfig:
     temperature: float = 0.7
     top_p: float = 0.95
     beams: int = 2
+    ban_copy: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -355,6 +361,8 @@ def _decoding(table: dict[str, Any], problems: Problems) -> DecodingConfig:
         problems.add("decoding.temperature", f"{config.temperature!r}; use a number in (0, 5]")
     if not isinstance(config.top_p, int | float) or not 0 < config.top_p <= 1:
         problems.add("decoding.top_p", f"{config.top_p!r}; use a number in (0, 1]")
+    if not isinstance(config.ban_copy, bool):
+        problems.add("decoding.ban_copy", f"{config.ban_copy!r}; use true or false")
     return config
 
 
@@ -450,7 +458,7 @@ def parse_config(data: Mapping[str, Any], *, source: str, base: Path) -> Experim
             table_section(
                 data,
                 "decoding",
-                {"mode", "max_new_tokens", "temperature", "top_p", "beams"},
+                {"mode", "max_new_tokens", "temperature", "top_p", "beams", "ban_copy"},
                 problems,
             ),
             problems,

@@ -2,7 +2,9 @@
 
 chrF++ and BLEU always (BLEU with sacrebleu's default ``13a`` tokenizer, which its signature
 states: ICL-MT used ``flores200``, whose SentencePiece model needs a download, so published BLEU
-entries differ); COMET and laCOMET when a COMET checkpoint is given.
+entries differ); COMET and laCOMET when a COMET checkpoint is given. Copies of the source
+(:func:`xling.eval.copies_source`) are counted wherever the sources are known (always in xling's
+layout; in ICL-MT's when ``<references>/<src>/<split>.txt`` exists).
 
 - xling layout: every finished run under ``<folder>/runs/`` gets its ``scores.json`` rewritten
   from its ``outputs.jsonl`` (sources and references are in the rows).
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from xling.core.errors import InvalidInputError
 from xling.core.progress import ProgressCallback
 from xling.eval.comet import CometScorer
+from xling.eval.copying import copies_source
 from xling.eval.files import read_references
 from xling.eval.mt_metrics import bleu as bleu_metric
 from xling.eval.mt_scoring import score_mt
@@ -71,16 +74,19 @@ class RescoredFile:
         n: Sentences scored.
         metrics: Metric → corpus score.
         run: The ICL-MT file's fields (ICL-MT layout only).
+        copies: Translations that repeat their source.
     """
 
     path: Path
     n: int
     metrics: dict[str, float]
     run: IclmtRun | None = None
+    copies: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
-        out: dict[str, Any] = {"path": str(self.path), "n": self.n, "metrics": self.metrics}
+        out: dict[str, Any] = {"path": str(self.path), "n": self.n, "metrics": self.metrics,
+                               "copies": self.copies}  # fmt: skip
         if self.run is not None:
             out["run"] = self.run.to_dict()
         return out
@@ -166,10 +172,16 @@ def _score(
         comet=scorer,
         lid_backend=lid_backend,
     )
+    copies = (
+        None
+        if sources is None
+        else sum(copies_source(s, h) for s, h in zip(sources, hypotheses, strict=True))
+    )
     return RunScores(
         n=len(hypotheses),
         metrics={name: r.score for name, r in scores.results.items()},
         signatures={name: r.signature for name, r in scores.results.items()},
+        copies=copies,
     )
 
 
@@ -182,7 +194,8 @@ def score_outputs(
     tokenize: str = "13a",
     spm_model: str | os.PathLike[str] | None = None,
 ) -> RunScores:
-    """Scores a run's output rows: chrF++ and BLEU (13a), COMET and laCOMET given a checkpoint.
+    """Scores a run's output rows: chrF++ and BLEU (13a), COMET and laCOMET given a checkpoint,
+    and counts the copies of the source and the re-decoded rows.
 
     The runner and :func:`score_directory` both score through this, so a re-score gives the
     numbers a run wrote.
@@ -201,7 +214,7 @@ def score_outputs(
     """
     if not rows:
         raise InvalidInputError("no output rows to score")
-    return _score(
+    scores = _score(
         [r.translation for r in rows],
         [r.reference for r in rows],
         [r.source for r in rows],
@@ -210,6 +223,7 @@ def score_outputs(
         lid_backend,
         _Bleu(tokenize, spm_model),
     )
+    return replace(scores, redecoded=sum(r.redecoded for r in rows))
 
 
 def _score_xling(
@@ -251,7 +265,7 @@ def _score_xling(
                 )
                 written.append(write_scores(run_dir, scores))
                 signatures.update(scores.signatures)
-                scored.append(RescoredFile(run_dir, scores.n, scores.metrics))
+                scored.append(RescoredFile(run_dir, scores.n, scores.metrics, None, scores.copies))
         if on_progress is not None:
             on_progress(done, len(runs))
     return RescoreReport(folder, "xling", tuple(scored), tuple(skipped), tuple(written), signatures)
@@ -320,13 +334,15 @@ def _score_iclmt(
                     f"{len(hyps)} lines but {len(refs)} references in {run.tgt}/{split}.txt "
                     "(ICL-MT scores only full runs)"
                 )
-            sources = text_of(run.src) if scorer is not None else None
+            # COMET's input; without COMET the copies are counted when the sources are there.
+            has_sources = (references / run.src / f"{split}.txt").is_file()
+            sources = text_of(run.src) if scorer is not None or has_sources else None
             scores = _score(hyps, refs, sources, run.tgt, scorer, lid_backend, bleu)
         except InvalidInputError as exc:
             skipped.append(SkippedFile(path, str(exc)))
         else:
             signatures.update(scores.signatures)
-            scored.append(RescoredFile(path, scores.n, scores.metrics, run))
+            scored.append(RescoredFile(path, scores.n, scores.metrics, run, scores.copies))
             entries.setdefault(direction, []).extend(
                 ScoreEntry(metric, run.method, run.variant, run.k, run.seed, value)
                 for metric, value in scores.metrics.items()

@@ -9,6 +9,9 @@ one :class:`~xling.experiments.config.ConfigError`), then runs what is not finis
 - Every prompt of a run is sent at once; the LLM client bounds how many are in flight. Each
   translation is appended to ``outputs.partial.jsonl`` as it arrives, so a run killed midway
   resumes with the prompts it still lacks: no line is lost or written twice.
+- Each translation that repeats its source is marked ``copied`` and counted (``copies`` in
+  ``scores.json``, and in the run's status line); with ``[decoding] ban_copy`` its prompt is
+  sent again with the source's first tokens banned (:func:`copy_ban`), once.
 - A finished run writes ``outputs.jsonl`` (test-set order), ``scores.json`` and, last,
   ``run.json``, each atomically; with ``layout="iclmt"`` its translations and score files are
   also written in the ICL-MT repository's layout.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
@@ -31,6 +35,7 @@ from typing import Any, Literal
 from xling.core.aio import blocking
 from xling.core.errors import ServiceUnavailableError, XlingError
 from xling.core.progress import ProgressCallback
+from xling.eval.copying import copies_source
 from xling.experiments.config import ConfigError, ExperimentConfig, StrategyConfig
 from xling.experiments.iclmt_layout import (
     ScoreEntry,
@@ -71,6 +76,7 @@ __all__ = [
     "RunOutcome",
     "ExperimentReport",
     "plan_runs",
+    "copy_ban",
     "arun_experiment",
     "run_experiment",
 ]
@@ -78,6 +84,7 @@ __all__ = [
 RunProgress = Callable[[RunSpec, int, int], ProgressCallback | None]
 """Called as a run starts with ``(spec, number, runs)``; returns that run's progress callback."""
 _FORMAT = 1  # bump when the outputs of an unchanged config would change
+_BANNED_TOKENS = 3  # tokens banned from each of the two spellings of the source start
 
 
 @dataclass(frozen=True)
@@ -160,10 +167,13 @@ def plan_runs(config: ExperimentConfig) -> list[PlannedRun]:
 def _config_hash(
     config: ExperimentConfig, run: PlannedRun, direction: Direction, model: str
 ) -> str:
+    decoding = config.decoding.to_dict()
+    if not decoding["ban_copy"]:
+        del decoding["ban_copy"]  # runs finished before the option existed stay finished
     return config_digest({
         "format": _FORMAT, "spec": run.spec.to_dict(), "strategy": run.strategy.to_dict(),
         "pool": direction.pool_fingerprint, "test": direction.test.fingerprint, "model": model,
-        "decoding": config.decoding.to_dict(), "metrics": list(config.metrics),
+        "decoding": decoding, "metrics": list(config.metrics),
         "comet": config.comet,
     })  # fmt: skip
 
@@ -183,6 +193,49 @@ def _sampling(config: ExperimentConfig, spec: RunSpec, index: int) -> dict[str, 
     elif decoding.mode == "beam":
         params["extra"] = {"use_beam_search": True, "n": decoding.beams}
     return params
+
+
+async def copy_ban(client: LLMClient, source: str) -> dict[str, int]:
+    """The ``logit_bias`` that keeps a completion from starting to copy ``source``.
+
+    The source's first two words with a letter (punctuation and numbers left out: a
+    translation needs them) are tokenized by the served model (``/tokenize``) as they are and
+    after a space, the two ways a continuation can begin them; the first three tokens of each
+    get a bias of -100. The ban holds for the whole completion.
+
+    Returns:
+        Token id (a string, as the OpenAI API keys it) → -100; empty when the source has no
+        word with a letter.
+    """
+    words = [w for w in re.findall(r"\w+", source) if not w.isdigit()][:2]
+    if not words:
+        return {}
+    lead = " ".join(words)
+    ids: list[int] = []
+    for text in (lead, f" {lead}"):
+        ids.extend((await client.atokenize(text))[:_BANNED_TOKENS])
+    return {str(token): -100 for token in dict.fromkeys(ids)}
+
+
+async def _translate(
+    client: LLMClient, config: ExperimentConfig, spec: RunSpec, index: int, prompt: str,
+    source: str,
+) -> tuple[str, str, bool, str | None]:  # fmt: skip
+    """``(raw, translation, copied, raw_copy)`` of one prompt, re-decoded once when it copies
+    and ``ban_copy`` is on (``raw_copy``: the first, copying answer)."""
+    params = _sampling(config, spec, index)
+    raw = (await client.acomplete(prompt, **params)).text
+    translation = clean_translation(raw, spec.src, spec.tgt, spec.template)
+    copied = copies_source(source, translation)
+    if not (copied and config.decoding.ban_copy):
+        return raw, translation, copied, None
+    ban = await copy_ban(client, source)
+    if not ban:
+        return raw, translation, copied, None
+    params["extra"] = {**params.get("extra", {}), "logit_bias": ban}
+    again = (await client.acomplete(prompt, **params)).text
+    translation = clean_translation(again, spec.src, spec.tgt, spec.template)
+    return again, translation, copies_source(source, translation), raw
 
 
 async def _check_llm(
@@ -242,15 +295,14 @@ async def _generate(
     else:
         examples, prompts = selection.examples, selection.prompts
 
-    async def one(i: int) -> tuple[int, str]:
-        completion = await client.acomplete(prompts[i], **_sampling(config, spec, i))
-        return i, completion.text
+    async def one(i: int) -> tuple[int, tuple[str, str, bool, str | None]]:
+        return i, await _translate(client, config, spec, i, prompts[i], test.sources[i])
 
     tasks = [asyncio.create_task(one(i)) for i in todo]
     try:
         with appending(folder) as append:
             for next_done in asyncio.as_completed(tasks):
-                i, raw = await next_done
+                i, (raw, translation, copied, raw_copy) = await next_done
                 row = OutputRow(
                     index=i,
                     source=test.sources[i],
@@ -258,7 +310,10 @@ async def _generate(
                     examples=tuple(ExampleRow(str(e.row), e.source, e.target) for e in examples[i]),
                     prompt_sha256=hashlib.sha256(prompts[i].encode("utf-8")).hexdigest(),
                     raw=raw,
-                    translation=clean_translation(raw, spec.src, spec.tgt, spec.template),
+                    translation=translation,
+                    copied=copied,
+                    redecoded=raw_copy is not None,
+                    raw_copy=raw_copy,
                 )
                 append(row.to_dict())
                 done[i] = row
@@ -398,8 +453,10 @@ async def _one_run(
     scores = await asyncio.to_thread(_finish, config, run, rows, folder, digest, layout, model)
     status: Literal["ran", "resumed"] = "resumed" if kept else "ran"
     seconds = time.monotonic() - started
-    say(f"[{number}/{total}] {spec.key}: chrF++ {scores.metrics['chrf']:.2f}, {generated} "
-        f"generated{f', {kept} kept' if kept else ''} ({seconds:.0f} s)")  # fmt: skip
+    redecoded = f" ({scores.redecoded} re-decoded)" if config.decoding.ban_copy else ""
+    say(f"[{number}/{total}] {spec.key}: chrF++ {scores.metrics['chrf']:.2f}, copies "
+        f"{scores.copies}/{scores.n}{redecoded}, {generated} generated"
+        f"{f', {kept} kept' if kept else ''} ({seconds:.0f} s)")  # fmt: skip
     return RunOutcome(spec, status, generated, kept, scores, folder, seconds)
 
 

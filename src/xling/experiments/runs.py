@@ -21,6 +21,7 @@ from typing import Any
 
 from xling.core.errors import InvalidInputError
 from xling.core.files import write_json_atomic
+from xling.eval.copying import copies_source
 from xling.experiments.run_folder import RUN_FILE
 
 __all__ = [
@@ -130,6 +131,13 @@ class OutputRow:
         prompt_sha256: Hash of the exact prompt sent.
         raw: The LLM's continuation as returned.
         translation: The cleaned translation that is scored.
+        copied: Whether the translation repeats the source
+            (:func:`xling.eval.copies_source`); computed from the two when not given, so rows
+            written before copies were counted read back with it.
+        redecoded: Whether the first output copied the source and the prompt was sent again
+            with the source's first tokens banned (``[decoding] ban_copy``); ``raw`` and
+            ``translation`` are then the second answer's.
+        raw_copy: The first, copying continuation of a re-decoded row (``None`` otherwise).
     """
 
     index: int
@@ -139,6 +147,13 @@ class OutputRow:
     prompt_sha256: str
     raw: str
     translation: str
+    copied: bool | None = None
+    redecoded: bool = False
+    raw_copy: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.copied is None:
+            object.__setattr__(self, "copied", copies_source(self.source, self.translation))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -155,25 +170,41 @@ class OutputRow:
 class RunScores:
     """Corpus scores of one run.
 
+    ``scores.json`` holds these fields and ``copy_rate``; a file written before copies were
+    counted reads back with ``copies=None`` (``xling experiment rescore`` adds them).
+
     Attributes:
         n: Sentences scored.
         metrics: Metric name (``chrf``, ``bleu``, ``comet``, ``lacomet``) → score.
         signatures: Metric name → its signature (sacrebleu's, or the COMET checkpoint).
+        copies: Translations that repeat their source (:func:`xling.eval.copies_source`);
+            ``None`` when not counted.
+        redecoded: Sentences re-decoded because their first output copied (``ban_copy``).
     """
 
     n: int
     metrics: dict[str, float]
     signatures: dict[str, str] = field(default_factory=dict)
+    copies: int | None = None
+    redecoded: int = 0
+
+    @property
+    def copy_rate(self) -> float | None:
+        """The share of translations that copy their source (``None`` when not counted)."""
+        return None if self.copies is None or not self.n else self.copies / self.n
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "copy_rate": self.copy_rate}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunScores:
+        copies = data.get("copies")
         return cls(
             n=int(data["n"]),
             metrics={k: float(v) for k, v in data["metrics"].items()},
             signatures=dict(data.get("signatures", {})),
+            copies=None if copies is None else int(copies),
+            redecoded=int(data.get("redecoded", 0)),
         )
 
 

@@ -4,7 +4,11 @@ From the finished runs of an output folder (:func:`xling.experiments.finished_ru
 
 - a table per direction and metric, one row per label (strategy), one column per k, holding the
   mean over seeds (± the population std when there are several): ``summary.md`` (wide tables)
-  and ``summary.csv`` (one line per direction, label, template, k and metric);
+  and ``summary.csv`` (one line per direction, label, template, k and metric). Beside the
+  metrics, ``copy_rate`` (shown as a percentage in ``summary.md``, right after chrF++) is the
+  share of translations that repeat their source (:func:`xling.eval.copies_source`), so a
+  chrF++ gain from copied names shows; runs scored before copies were counted get theirs
+  from their ``outputs.jsonl``;
 - ``summary.png``: chrF++ (or the first metric present) against k, one line per label, one
   panel per direction; the 0-shot score is a dashed line;
 - ``significance.json`` (and a table in ``summary.md``): each label against ``random`` at the
@@ -36,6 +40,7 @@ from xling.experiments.summary_files import write_summary
 
 __all__ = [
     "BASELINE_LABEL",
+    "COPY_RATE",
     "TESTED_METRICS",
     "SummaryCell",
     "Comparison",
@@ -47,6 +52,9 @@ __all__ = [
 
 BASELINE_LABEL = "random"
 """The label every other label is tested against."""
+COPY_RATE = "copy_rate"
+"""The summary's name for the share of translations that copy their source (not a metric of
+the runs' ``scores.json``, which keeps ``copies`` apart from the metrics)."""
 TESTED_METRICS = ("chrf", "bleu")
 """Metrics the significance test recomputes from the outputs (corpus statistics)."""
 CSV_COLUMNS = ("direction", "label", "template", "k", "metric", "mean", "std", "seeds")
@@ -218,6 +226,10 @@ def _row_name(label: str, template: str, cells: Sequence[SummaryCell]) -> str:
 
 
 def _cell_text(cell: SummaryCell) -> str:
+    if cell.metric == COPY_RATE:
+        if len(cell.seeds) > 1:
+            return f"{100 * cell.mean:.1f} % ± {100 * cell.std:.1f}"
+        return f"{100 * cell.mean:.1f} %"
     digits = 4 if cell.metric in ("comet", "lacomet") else 2
     if len(cell.seeds) > 1:
         return f"{cell.mean:.{digits}f} ± {cell.std:.{digits}f}"
@@ -228,7 +240,8 @@ def _cells(runs: Sequence[RunResult]) -> list[SummaryCell]:
     groups: dict[tuple[str, str, str, int, str], dict[int, float]] = {}
     for run in runs:
         s = run.spec
-        for metric, value in run.scores.metrics.items():
+        scores = {**run.scores.metrics, COPY_RATE: _copy_rate(run)}
+        for metric, value in scores.items():
             groups.setdefault((s.direction, s.label, s.template, s.k, metric), {})[s.seed] = value
     cells = []
     for (direction, label, template, k, metric), by_seed in groups.items():
@@ -246,7 +259,7 @@ def _cells(runs: Sequence[RunResult]) -> list[SummaryCell]:
                 seeds,
             )
         )
-    metric_order = {m: i for i, m in enumerate(("chrf", "bleu", "comet", "lacomet"))}
+    metric_order = {m: i for i, m in enumerate(("chrf", COPY_RATE, "bleu", "comet", "lacomet"))}
     cells.sort(
         key=lambda c: (
             c.direction,
@@ -258,6 +271,15 @@ def _cells(runs: Sequence[RunResult]) -> list[SummaryCell]:
         )
     )
     return cells
+
+
+def _copy_rate(run: RunResult) -> float:
+    """The run's copy rate; counted from its rows when its scores predate copy counting."""
+    rate = run.scores.copy_rate
+    if rate is not None:
+        return rate
+    rows = run.outputs()
+    return sum(bool(r.copied) for r in rows) / len(rows) if rows else 0.0
 
 
 def _tokenize_of(run: RunResult) -> str:
