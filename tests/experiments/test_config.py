@@ -148,3 +148,6 @@ def test_ban_copy_is_a_decoding_switch(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as bad:
         parse_config({**base, "decoding": {"ban_copy": "yes"}}, source="t.toml", base=tmp_path)
     assert bad.value.problems == [("decoding.ban_copy", "'yes'; use true or false")]
+    with pytest.raises(ConfigError, match="decoding.ban_copy: needs mode greedy or sample"):
+        parse_config({**base, "decoding": {"ban_copy": True, "mode": "beam"}}, source="t",
+                     base=tmp_path)  # fmt: skip

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sacrebleu.metrics import CHRF
 
+from xling.eval import copies_source
 from xling.experiments.config import parse_config
-from xling.experiments.runner import run_experiment
+from xling.experiments.runner import copy_ban, run_experiment
 from xling.experiments.runs import finished_runs, read_outputs
+from xling.llm import LLMClient
 from xling.prompts.mt import build_mt_prompt
+from xling.prompts.postprocess import clean_translation, mt_stop_sequences
 
 pytestmark = pytest.mark.vllm
 
@@ -127,3 +131,47 @@ def test_gemma_translates_french_five_shot(tmp_path: Path, gemma_target: tuple[s
     rows = read_outputs(report.runs[0].folder / "outputs.jsonl")
     assert report.runs[0].scores.metrics["chrf"] > 30
     assert all(r.translation and "\n" not in r.translation for r in rows)
+
+
+async def test_a_banned_start_keeps_a_copying_prompt_from_its_copy(
+    llm: LLMClient, flores: Callable[[str, str], list[str]]
+) -> None:
+    source = flores("eng", "devtest")[1]
+    assert source.startswith("Dr. Ehud Ur")
+    # Examples whose "translations" are their sources teach the model to copy.
+    prompt = build_mt_prompt(source, [(s, s) for s in flores("eng", "dev")[:3]], "eng", "swh")
+    stop = mt_stop_sequences("eng", "swh")
+    plain = await llm.acomplete(prompt, max_tokens=24, stop=stop)
+    assert copies_source(source, clean_translation(plain.text, "eng", "swh"))
+    ban = await copy_ban(llm, source)
+    # vLLM's /tokenize answered ids; logit_bias keys them as strings.
+    assert 1 <= len(ban) <= 6 and set(ban.values()) == {-100}
+    assert all(key.isdigit() for key in ban)
+    banned = await llm.acomplete(prompt, max_tokens=24, stop=stop, extra={"logit_bias": ban})
+    assert banned.text != plain.text
+    assert not banned.text.lstrip().startswith("Dr")
+
+
+def test_ban_copy_re_decodes_the_copies_of_a_real_model(
+    tmp_path: Path, llm_target: tuple[str, str], flores: Callable[[str, str], list[str]]
+) -> None:
+    dev, devtest, swh = flores("eng", "dev"), flores("eng", "devtest"), flores("swh", "devtest")
+    (tmp_path / "copies.tsv").write_text("".join(f"{s}\t{s}\n" for s in dev[:20]), "utf-8")
+    (tmp_path / "test.tsv").write_text(
+        "".join(f"{s}\t{t}\n" for s, t in zip(devtest[:4], swh[:4], strict=True)), "utf-8"
+    )
+    config = _config(tmp_path, strategies=["bm25"], seeds=[0],
+                     data={"pool": "copies.tsv", "test": "test.tsv"},
+                     decoding={"max_new_tokens": 24, "ban_copy": True})  # fmt: skip
+    said: list[str] = []
+    report = run_experiment(config, tmp_path / "out", llm_url=llm_target[0], on_status=said.append)  # type: ignore[arg-type]
+    rows = read_outputs(report.runs[0].folder / "outputs.jsonl")
+    redone = [r for r in rows if r.redecoded]
+    assert redone  # the copying examples made it copy
+    for row in redone:
+        assert row.raw_copy is not None and row.raw != row.raw_copy
+        assert copies_source(row.source, clean_translation(row.raw_copy, "eng", "swh"))
+    assert all(r.raw_copy is None for r in rows if not r.redecoded)
+    scores = report.runs[0].scores
+    assert scores.redecoded == len(redone) and scores.copies == sum(bool(r.copied) for r in rows)
+    assert f"({len(redone)} re-decoded)" in said[-1]

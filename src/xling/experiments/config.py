@@ -127,7 +127,8 @@ class DecodingConfig:
             send the prompt again with the source's first tokens banned (OpenAI
             ``logit_bias``); the row keeps the copy as ``raw_copy``. The ban holds for the
             whole second answer, so a translation that should start with the source's first
-            name cannot; off by default, as ICL-MT decodes once.
+            name cannot; off by default, as ICL-MT decodes once. Not with ``beam``, whose vLLM
+            implementation takes no ``logit_bias``.
     """
 
     mode: DecodingMode = "greedy"
@@ -363,6 +364,10 @@ def _decoding(table: dict[str, Any], problems: Problems) -> DecodingConfig:
         problems.add("decoding.top_p", f"{config.top_p!r}; use a number in (0, 1]")
     if not isinstance(config.ban_copy, bool):
         problems.add("decoding.ban_copy", f"{config.ban_copy!r}; use true or false")
+    elif config.ban_copy and config.mode == "beam":
+        # vLLM's beam search takes no logit_bias: the re-decode would repeat the copy.
+        problems.add("decoding.ban_copy", "needs mode greedy or sample (beam search ignores "
+                     "the logit_bias that bans the copy)")  # fmt: skip
     return config
 
 
