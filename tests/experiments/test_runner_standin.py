@@ -130,3 +130,26 @@ def test_copies_are_counted_and_re_decoded_with_their_first_tokens_banned(tmp_pa
     scores = banned.runs[0].scores
     assert (scores.copies, scores.redecoded) == (0, 3)
     assert ", copies 0/3 (3 re-decoded), 3 generated (" in said[-1]
+
+
+def test_a_run_finished_before_copies_were_counted_stays_finished(tmp_path: Path) -> None:
+    config = parse_config(
+        {"name": "old", "directions": ["eng-swh"], "strategies": ["random"], "k": [1],
+         "data": {"test_size": 2}},
+        source="old.toml", base=tmp_path,
+    )  # fmt: skip
+    folder = tmp_path / "out" / "runs" / "eng-swh.random.k1.seed0.icl-mt-11"
+    folder.mkdir(parents=True)
+    # The files of that run as the runner wrote them before ban_copy and copies existed: the
+    # hash is the one the runner computed then (stand-in model, 2 bundled devtest sentences).
+    (folder / "scores.json").write_text('{"n": 2, "metrics": {"chrf": 9.0}, "signatures": {}}')
+    spec = {"src": "eng", "tgt": "swh", "strategy": "random", "k": 1, "seed": 0,
+            "template": "icl-mt-11", "embedder": None, "label": "random"}  # fmt: skip
+    old_hash = "c54e706d431bda2ee8cc9fed7c2e61c0d0898b9f21befef74a2022e7627f5ca4"
+    (folder / "run.json").write_text(json.dumps({"spec": spec, "config_hash": old_hash}))
+    with StandIn() as llm:
+        report = run_experiment(config, tmp_path / "out", llm_url=llm.url)
+    [run] = report.runs
+    assert (run.status, run.generated, run.scores.copies, run.scores.copy_rate) == (
+        "skipped", 0, None, None
+    )  # fmt: skip
