@@ -175,3 +175,29 @@ def test_ban_copy_re_decodes_the_copies_of_a_real_model(
     scores = report.runs[0].scores
     assert scores.redecoded == len(redone) and scores.copies == sum(bool(r.copied) for r in rows)
     assert f"({len(redone)} re-decoded)" in said[-1]
+
+
+@pytest.mark.gemma
+def test_gemma_copies_some_swahili_and_the_ban_re_decodes_each_copy(
+    tmp_path: Path, gemma_target: tuple[str, str]
+) -> None:
+    # Gemma 3 270M base copies the English source for about a quarter of these Swahili prompts.
+    config = _config(
+        tmp_path, directions=["eng-swh"], strategies=["random"], k=[5], seeds=[0],
+        data={"pool": "bundled:dev", "test": "bundled:devtest", "test_size": 12},
+        decoding={"max_new_tokens": 75, "ban_copy": True},
+    )  # fmt: skip
+    said: list[str] = []
+    report = run_experiment(
+        config, tmp_path / "out", llm_url=gemma_target[0], on_status=said.append
+    )  # type: ignore[arg-type]
+    rows = read_outputs(report.runs[0].folder / "outputs.jsonl")
+    redone = [r for r in rows if r.redecoded]
+    assert redone
+    for row in redone:
+        assert row.raw_copy is not None
+        assert copies_source(row.source, clean_translation(row.raw_copy, "eng", "swh"))
+        assert not clean_translation(row.raw, "eng", "swh").startswith(row.source.split()[0])
+    scores = report.runs[0].scores
+    assert scores.redecoded == len(redone) and scores.copies is not None
+    assert scores.copies < len(redone)  # the ban turned copies into attempts at Swahili

@@ -95,11 +95,13 @@ def score(
     table.add_column("n", justify="right")
     for name in names:
         table.add_column(name, justify="right")
+    table.add_column("copies", justify="right")
     for scored in report.scored:
         table.add_row(
             escape(scored.path.name),
             str(scored.n),
             *(f"{scored.metrics[m]:.2f}" if m in scored.metrics else "" for m in names),
+            "" if scored.copies is None else str(scored.copies),
         )
     console.print(table)
     for skipped in report.skipped:
