@@ -137,3 +137,20 @@ def test_an_unreachable_llm_is_one_clear_error_or_flagged(english_pool: Pool) ->
     )
     answers = kept.answer_many(QUESTIONS[:2])
     assert all(a.answer is None and a.error and a.passages for a in answers)
+
+
+@pytest.mark.vllm
+@pytest.mark.gemma
+def test_a_base_model_answers_in_completion_style(
+    english_pool: Pool, gemma_target: tuple[str, str]
+) -> None:
+    # Gemma 3 270M base, prompted as a text to continue: the answer stops before the next
+    # "Question:" line the model would go on to write, and cites what it was shown.
+    llm = LLMClient(gemma_target[0], gemma_target[1], timeout=120)
+    config = AnswerConfig(k=3, style="completion", reask=False)
+    pipeline = AnswerPipeline(get_retriever("dense", english_pool), llm, config=config)
+    english = pipeline.answer(Question("What did Arthur Guinness sign in 1759?", "guinness", "eng"))
+    assert english.answer and "Question:" not in english.answer
+    assert english.usage["calls"] == 1 and english.language_ok
+    assert RELEVANT["eng"] in [h.metadata["row"] for h in english.passages]
+    assert set(english.citations) <= {h.id for h in english.passages}

@@ -7,6 +7,8 @@ the parse of the model's real answer to the same prompt, and that calls and toke
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from xling.llm import LLMClient
@@ -110,3 +112,16 @@ def test_sync_wrapper(llm: LLMClient, short_request: RerankRequest) -> None:
     assert result.ids[3:] == ["deu", "swh"]
     assert sorted(result.ids[:3]) == ["eng-a", "eng-b", "fra"]
     assert result.usage.llm_calls == 1
+
+
+@pytest.mark.gemma
+async def test_a_base_model_ranks_through_the_transcript_template(
+    gemma_target: tuple[str, str], new_llm: Callable[..., LLMClient], short_request: RerankRequest
+) -> None:
+    # Gemma 3 270M base has no chat template: the chat request reaches it as plain text.
+    llm = new_llm(gemma_target[0], gemma_target[1], timeout=120)
+    for name in ("listwise", "first"):
+        result = await get_reranker(name, llm, window=5).arerank(short_request)
+        assert result.usage.llm_calls == 1 and result.usage.prompt_tokens > 0
+        assert sorted(result.ids) == sorted(c.id for c in short_request.candidates)
+        assert not result.fallbacks
