@@ -65,8 +65,10 @@ class EmbeddedModel:
         licence: The weights' licence, in words.
         chat: Whether the model has a chat template of its own. A base model (``False``) is
             served with :data:`TRANSCRIPT_TEMPLATE` and answers in completion style.
-        answer_style: How the answer pipeline prompts it (``chat`` or ``completion``).
-        stop: Strings that end a completion besides the prompts' own markers.
+        answer_style: How the answer pipeline prompts it (``chat`` or ``completion``). Neither
+            model needs stop strings of its own: vLLM ends both at their EOS token, MT completions
+            at ICL-MT's markers (``###``, the source label) and completion-style answers at
+            the next question label, all sent as stop strings.
         context_length: The model's own context (tokens).
         max_model_len: The context it is served with: KV cache for several such requests at
             once in :attr:`~xling.llm.embedded.EmbeddedLLMConfig.kv_cache_gib`.
@@ -84,7 +86,6 @@ class EmbeddedModel:
     licence: str
     chat: bool
     answer_style: Literal["chat", "completion"]
-    stop: tuple[str, ...]
     context_length: int
     max_model_len: int
 
@@ -123,7 +124,6 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
             licence="Apache-2.0",
             chat=True,
             answer_style="chat",
-            stop=(),
             context_length=8192,
             max_model_len=8192,
         ),
@@ -146,7 +146,6 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
             licence="Gemma Terms of Use (GEMMA_TERMS.html, shipped beside the model)",
             chat=False,
             answer_style="completion",
-            stop=("<eos>",),
             context_length=32768,
             max_model_len=8192,
         ),
