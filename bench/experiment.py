@@ -49,7 +49,7 @@ sys.path.insert(0, str(HERE))
 
 from rerank import engine_seconds, free_port, reset_prefix_cache  # noqa: E402
 from xling.experiments import parse_config, run_experiment, summarize, write_summary  # noqa: E402
-from xling.experiments.runs import read_outputs  # noqa: E402
+from xling.experiments.summary import COPY_RATE  # noqa: E402
 from xling.llm import EmbeddedLLMConfig, LLMClient  # noqa: E402
 from xling.llm import start as start_llm  # noqa: E402
 from xling.llm import stop as stop_llm  # noqa: E402
@@ -101,9 +101,9 @@ def speed(url: str, model: str, sentences: int) -> dict[str, float]:
 
 def quality(
     url: str | None, model: str, sentences: int, more: bool
-) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, Path]], Any]:
-    """chrF++ and the run folder per direction and strategy, and the summary (with the
-    tests against random)."""
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], Any]:
+    """chrF++ and copy rate per direction and strategy, and the summary (with the tests
+    against random)."""
     out = OUT / model / "quality"
     bundled = {"pool": "bundled:dev", "test": "bundled:devtest", "test_size": sentences}
     shared = {"pool": str(FLORES / "{lang}" / "dev.txt"),
@@ -115,28 +115,20 @@ def quality(
     grids = [grid("quality", ["eng-fra", "eng-swh"], bundled, model)]
     if more:
         grids.append(grid("quality", ["eng-deu", "eng-wol"], shared, model))
-    chrf: dict[str, dict[str, float]] = {}
-    folders: dict[str, dict[str, Path]] = {}
     for config in grids:
-        report = run_experiment(config, out, llm_url=url, on_status=status)
-        for run in report.runs:
-            chrf.setdefault(run.spec.tgt, {})[run.spec.label] = run.scores.metrics["chrf"]
-            folders.setdefault(run.spec.tgt, {})[run.spec.label] = run.folder
-    return chrf, folders, write_summary(summarize(out))
+        run_experiment(config, out, llm_url=url, on_status=status)
+    summary = write_summary(summarize(out))
+    return by_metric(summary, "chrf"), by_metric(summary, COPY_RATE), summary
 
 
-def copies_of(folders: dict[str, dict[str, Path]]) -> dict[str, dict[str, float]]:
-    """The share of each run's outputs that copy their source."""
-    from xling.eval.copying import copy_rate
-
-    copies: dict[str, dict[str, float]] = {}
-    for tgt, runs in folders.items():
-        for label, folder in runs.items():
-            rows = read_outputs(folder / "outputs.jsonl")
-            copies.setdefault(tgt, {})[label] = copy_rate(
-                [r.source for r in rows], [r.translation for r in rows]
-            )
-    return copies
+def by_metric(summary: Any, metric: str) -> dict[str, dict[str, float]]:
+    """``{target language: {label: value}}`` of one metric of the summary (the copy rate of a
+    run is the summary's too, counted from its rows when its scores predate copy counting)."""
+    table: dict[str, dict[str, float]] = {}
+    for cell in summary.cells:
+        if cell.metric == metric:
+            table.setdefault(cell.direction.split("-")[1], {})[cell.label] = cell.mean
+    return table
 
 
 def measure(model: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -146,8 +138,8 @@ def measure(model: str, args: argparse.Namespace) -> dict[str, Any]:
     kept = folder / "speed.json"
     if args.reuse and kept.exists():
         figures = json.loads(kept.read_text(encoding="utf-8"))
-        chrf, folders, summary = quality(None, model, args.quality_sentences, args.more)
-        return {"speed": figures, "chrf": chrf, "folders": folders, "summary": summary}
+        chrf, copies, summary = quality(None, model, args.quality_sentences, args.more)
+        return {"speed": figures, "chrf": chrf, "copies": copies, "summary": summary}
     config = EmbeddedLLMConfig(model=model, port=args.port or free_port(), cpu_cores="all",
                                env={"VLLM_SERVER_DEV_MODE": "1"})  # fmt: skip
     console.print(f"starting {model} on port {config.port} ...")
@@ -158,10 +150,10 @@ def measure(model: str, args: argparse.Namespace) -> dict[str, Any]:
         console.print(f"{model} ready after {startup:.0f} s")
         figures = {**speed(handle.url, model, args.speed_sentences), "startup_s": startup}
         kept.write_text(json.dumps(figures, indent=1), encoding="utf-8")
-        chrf, folders, summary = quality(handle.url, model, args.quality_sentences, args.more)
+        chrf, copies, summary = quality(handle.url, model, args.quality_sentences, args.more)
     finally:
         stop_llm(config)
-    return {"speed": figures, "chrf": chrf, "folders": folders, "summary": summary}
+    return {"speed": figures, "chrf": chrf, "copies": copies, "summary": summary}
 
 
 def best_of(chrf: dict[str, float]) -> str:
@@ -170,8 +162,7 @@ def best_of(chrf: dict[str, float]) -> str:
 
 def report(model: str, found: dict[str, Any], args: argparse.Namespace) -> dict[str, float]:
     """Prints one model's tables; returns its RESULT figures."""
-    figures, chrf = found["speed"], found["chrf"]
-    copies = found["copies"] = copies_of(found["folders"])
+    figures, chrf, copies = found["speed"], found["chrf"], found["copies"]
     short = MODELS[model]
     table = Table(title=f"{model}: speed, eng→fra random k=5, {args.speed_sentences} prompts")
     for column in ("run", "prompts/s", "seconds"):
