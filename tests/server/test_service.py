@@ -77,7 +77,7 @@ def test_retrieve(service_url: str) -> None:
         ({"queries": [], "k": 3}, 422, "queries: List should have at least 1 item"),
         ({"queries": ["x"], "k": 0}, 422, "k: Input should be greater than or equal to 1"),
         ({"queries": ["x"], "k": 5000}, 422, "k is 5000, over this server's cap of 1000"),
-        ({"queries": ["x"], "pool": "nope"}, 422, "unknown pool 'nope'; served pools: sample"),
+        ({"queries": ["x"], "pool": "nope"}, 404, "unknown pool 'nope'; served pools: sample"),
         ({"queries": ["x"], "method": "magic"}, 400, "unknown method 'magic'; use one of"),
         ({"queries": [" "]}, 422, "queries[0] is empty"),
         ({"queries": "x"}, 422, "queries: Input should be a valid list"),

@@ -16,7 +16,10 @@ __all__ = ["serve"]
 
 @app.command()
 def serve(
-    pool: Annotated[list[str] | None, typer.Option("--pool", "-p", help="Pool to serve.")] = None,
+    pool: Annotated[
+        list[str] | None,
+        typer.Option("--pool", "-p", help="Pool to serve [default: every pool of the database]."),
+    ] = None,
     chroma_path: ChromaPath = None,
     chroma_url: ChromaUrl = None,
     llm_url: Annotated[
@@ -73,7 +76,7 @@ def serve(
         settings = ServiceConfig(**{k: v for k, v in given.items() if v is not None})
     asgi = create_app(settings, Service(settings))  # bad pools or embedders: one line, exit 2
     err_console.print(
-        f"serving {', '.join(settings.pools) or 'no pool'} on http://{settings.host}:"
+        f"serving {', '.join(settings.pools) or 'every pool of the database'} on http://{settings.host}:"
         f"{settings.port} (LLM: {', '.join(settings.llm_urls) or 'none'}; auth: "
         f"{'on' if settings.api_keys else 'off'})",
         highlight=False,

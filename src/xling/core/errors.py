@@ -19,6 +19,8 @@ __all__ = [
     "XlingError",
     "InvalidInputError",
     "UnknownSpecError",
+    "NotFoundError",
+    "ForbiddenError",
     "ServiceUnavailableError",
     "ServerRefusedError",
     "PoolLockedError",
@@ -57,6 +59,14 @@ class InvalidInputError(XlingError, ValueError):
 
 class UnknownSpecError(InvalidInputError):
     """A registry spec (embedder, strategy, template, ...) names nothing registered."""
+
+
+class NotFoundError(InvalidInputError):
+    """A named thing (a pool, a document, a job) does not exist, or the caller may not see it."""
+
+
+class ForbiddenError(XlingError):
+    """The caller may see a thing but not do this to it (a read-only key writing)."""
 
 
 class ServiceUnavailableError(XlingError, ConnectionError):

@@ -17,11 +17,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xling.core.errors import (
+    ForbiddenError,
+    NotFoundError,
     ServerRefusedError,
     ServiceUnavailableError,
     UnknownSpecError,
     XlingError,
 )
+from xling.server.access import ANONYMOUS, Caller
 from xling.server.config import ServiceConfig
 
 __all__ = ["BodyLimit", "HTTPError", "RateLimit", "Authorizer", "add_error_handlers",
@@ -111,14 +114,14 @@ class Authorizer:
         self.per_minute = config.rate_limit
         self.limiter = RateLimit(config.rate_limit) if config.rate_limit else None
 
-    async def __call__(self, request: Request) -> str:
-        """The caller's key (``anonymous`` without keys).
+    async def __call__(self, request: Request) -> Caller:
+        """The caller (:data:`~xling.server.access.ANONYMOUS` without keys).
 
         Raises:
             HTTPError: 401 on a missing or wrong key, 429 over the rate limit.
         """
         if not self.keys:
-            return "anonymous"
+            return ANONYMOUS
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         given = token.strip().encode()
         ok = scheme.lower() == "bearer" and any(hmac.compare_digest(given, k) for k in self.keys)
@@ -134,7 +137,7 @@ class Authorizer:
                     429, f"rate limit of {self.per_minute} requests a minute reached",
                     {"Retry-After": str(max(1, round(wait)))},
                 )  # fmt: skip
-        return token.strip()
+        return Caller.of_key(token.strip())
 
 
 def add_request_ids(app: FastAPI, observe: Callable[[str, int, float], None]) -> None:
@@ -162,7 +165,8 @@ def add_request_ids(app: FastAPI, observe: Callable[[str, int, float], None]) ->
 def add_error_handlers(app: FastAPI) -> None:
     """Every error as ``{"detail": "one line"}``: 422 naming the field, 400 for an unknown
     name, 502 when an upstream server (the LLM, an embeddings server) refused xling's request,
-    503 with ``Retry-After`` when a backend is down, 500 without a stack trace."""
+    404 for something that does not exist (or that the caller may not see), 503 with
+    ``Retry-After`` when a backend is down, 500 without a stack trace."""
 
     @app.exception_handler(HTTPError)
     async def http_error(_: Request, exc: HTTPError) -> JSONResponse:
@@ -181,6 +185,10 @@ def add_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, ServerRefusedError):
             # The caller's request was fine; the server behind xling said no (a 4xx).
             return JSONResponse({"detail": str(exc)}, 502)
+        if isinstance(exc, NotFoundError):
+            return JSONResponse({"detail": str(exc)}, 404)
+        if isinstance(exc, ForbiddenError):
+            return JSONResponse({"detail": str(exc)}, 403)
         status = 400 if isinstance(exc, UnknownSpecError) else 422
         return JSONResponse({"detail": str(exc)}, status)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
@@ -17,6 +17,7 @@ from xling.llm import LLMClient
 from xling.rag.answers import Answer, AnswerConfig
 from xling.rag.pipeline import build_answer_pipeline
 from xling.rerankers import RerankResult, available_rerankers
+from xling.server.access import Caller
 from xling.server.admission import Admission
 from xling.server.config import ServiceConfig
 from xling.server.middleware import Authorizer
@@ -30,7 +31,16 @@ from xling.server.schemas import (
 )
 from xling.server.service import Service, relevance_scores
 
-__all__ = ["add_routes"]
+__all__ = ["Authorized", "add_routes"]
+
+
+async def _caller(request: Request) -> Caller:
+    authorizer: Authorizer = request.app.state.authorizer
+    return await authorizer(request)
+
+
+Authorized = Annotated[Caller, Depends(_caller)]
+"""A route parameter of this type is the authenticated caller (401/429 before the route)."""
 
 
 def _check_cap(value: int, cap: int, what: str) -> None:
@@ -90,7 +100,8 @@ def add_routes(
     on_fallback: Callable[[], None],
 ) -> None:
     """Adds every route to ``app``; all but ``/healthz`` and ``/readyz`` need the API key."""
-    auth = [Depends(Authorizer(config))]
+    app.state.authorizer = Authorizer(config)
+    auth = [Depends(app.state.authorizer)]
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -101,8 +112,7 @@ def add_routes(
         service = svc()
         checks = {"chroma": True, "llm": bool(service.llm) and await service.llm.areachable()}
         try:
-            for pool in service.pools.values():
-                pool.count()
+            service.pool_names()
         except ServiceUnavailableError:
             checks["chroma"] = False
         ready = checks["chroma"] and (checks["llm"] or not service.llm)
@@ -120,11 +130,12 @@ def add_routes(
         ]
         return {"object": "list", "data": data}
 
-    @app.get("/v1/pools", dependencies=auth)
-    async def pools() -> dict[str, Any]:
+    @app.get("/v1/pools")
+    async def pools(caller: Authorized) -> dict[str, Any]:
+        service = svc()
+        served = [service.pool(name, caller) for name in service.pool_names(caller)]
         return {"data": [
-            {"name": p.name, "embedder": p.embedder.id, "count": p.count()}
-            for p in svc().pools.values()
+            {"name": p.name, "embedder": p.embedder.id, "count": p.count()} for p in served
         ]}  # fmt: skip
 
     async def rerank(body: RerankBody) -> Any:
@@ -169,25 +180,27 @@ def add_routes(
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
 
-    @app.post("/v1/retrieve", dependencies=auth)
-    async def retrieve(body: RetrieveBody) -> dict[str, Any]:
+    @app.post("/v1/retrieve")
+    async def retrieve(body: RetrieveBody, caller: Authorized) -> dict[str, Any]:
         _check_cap(len(body.queries), config.max_batch, "the number of queries")
         _check_cap(body.k, config.max_k, "k")
         _check_texts(body.queries, config.max_text_chars, "queries")
         retriever, results = await svc().aretrieve(
-            body.pool, body.method, body.task, body.queries, body.k, langs=body.langs,
+            body.pool, body.method, body.task, body.queries, body.k, caller, langs=body.langs,
             exclude_langs=body.exclude_langs, where=body.where, query_lang=body.query_lang,
         )  # fmt: skip
         return {"pool": retriever.pool.name, "method": body.method,
                 "results": [r.to_dict() for r in results]}  # fmt: skip
 
-    @app.post("/v1/answer", dependencies=auth)
-    async def answer(body: AnswerBody, accept_language: str | None = Header(default=None)) -> Any:
+    @app.post("/v1/answer")
+    async def answer(
+        body: AnswerBody, caller: Authorized, accept_language: str | None = Header(default=None)
+    ) -> Any:
         _check_cap(body.retrieve_k, config.max_k, "retrieve_k")
         _check_texts([body.question], config.max_text_chars, "question")
         admission.check()
         service = svc()
-        retriever = service.retriever(body.pool, body.method, "asymmetric")
+        retriever = service.retriever(body.pool, body.method, "asymmetric", caller)
         cfg = AnswerConfig(
             k=body.k, retrieve_k=max(body.retrieve_k, body.k),
             langs=tuple(body.langs) if body.langs else None, recipe=body.recipe,
@@ -218,11 +231,11 @@ def add_routes(
             result = await service.llm.arun(on)
         return result.to_dict()
 
-    @app.post("/v1/select-examples", dependencies=auth)
-    async def select_examples(body: SelectBody) -> dict[str, Any]:
+    @app.post("/v1/select-examples")
+    async def select_examples(body: SelectBody, caller: Authorized) -> dict[str, Any]:
         _check_cap(len(body.queries), config.max_batch, "the number of queries")
         _check_texts(body.queries, config.max_text_chars, "queries")
         selection = await svc().aselect(
-            body.pool, body.src, body.tgt, body.queries, body.method, body.k
+            body.pool, body.src, body.tgt, body.queries, body.method, body.k, caller
         )
         return {"results": selection.records()}

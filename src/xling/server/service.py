@@ -17,7 +17,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from xling.core.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
+from xling.core.errors import (
+    InvalidInputError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnknownSpecError,
+)
 from xling.core.languages import normalize_code
 from xling.core.records import AlignedPool, Hit, QueryHits
 from xling.embedders import Embedder, get_embedder
@@ -32,9 +37,12 @@ from xling.selectors import (
     aligned_pool,
     select_examples,
 )
+from xling.server.access import ANONYMOUS, Caller
 from xling.server.batching import RetrieveBatcher
 from xling.server.config import ServiceConfig
 from xling.store import Pool, open_pool
+from xling.store.chroma_client import Database
+from xling.store.collection import collection_names
 
 __all__ = ["Replicas", "Service", "reranker_name", "relevance_scores"]
 
@@ -161,8 +169,9 @@ class Service:
 
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
-        self.pools: dict[str, Pool] = {}
-        for name in config.pools:
+        self.pools: dict[str, Pool] = {}  # opened so far, by name
+        self.db = Database.open(path=config.chroma_path, url=config.chroma_url)
+        for name in config.pools or self.pool_names():
             self.pools[name] = open_pool(name, path=config.chroma_path, url=config.chroma_url)
         self.embedders: dict[str, Embedder] = {}
         for pool in self.pools.values():
@@ -180,19 +189,44 @@ class Service:
         ] = {}
 
     # -- lookups ----------------------------------------------------------------------------
-    def pool(self, name: str | None) -> Pool:
-        """A served pool (the first one when ``name`` is ``None``)."""
-        if not self.pools:
-            raise InvalidInputError("this service serves no pool; start it with --pool NAME")
+    def pool_names(self, caller: Caller = ANONYMOUS) -> list[str]:
+        """The served pools ``caller`` may read, sorted: those ``--pool`` named, or else every
+        pool of the Chroma database, read now (so pools created since start-up appear)."""
+        if self.config.pools:
+            names = list(self.config.pools)
+        else:
+            with self.db.calls("listing pools"), self.db.reading() as client:
+                names = collection_names(client)
+        return [n for n in names if caller.can_read(n)]
+
+    def pool(self, name: str | None, caller: Caller = ANONYMOUS) -> Pool:
+        """A served pool ``caller`` may read (the first one when ``name`` is ``None``).
+
+        Raises:
+            NotFoundError: When there is no such pool, it is not served, or ``caller`` may not
+                read it (the message lists only the pools the caller may read).
+        """
         if name is None:
-            return next(iter(self.pools.values()))
-        if name not in self.pools:
-            raise InvalidInputError(f"unknown pool {name!r}; served pools: {', '.join(self.pools)}")
+            readable = self.pool_names(caller)
+            if not readable:
+                raise NotFoundError("this service serves no pool you may read")
+            name = readable[0]
+        if name not in self.pools or not caller.can_read(name):
+            readable = self.pool_names(caller)
+            if name not in readable:
+                raise NotFoundError(
+                    f"unknown pool {name!r}; served pools: {', '.join(readable) or 'none'}"
+                )
+            self.pools[name] = open_pool(
+                name, path=self.config.chroma_path, url=self.config.chroma_url
+            )
         return self.pools[name]
 
-    def retriever(self, pool: str | None, method: str, task: str) -> Retriever:
+    def retriever(
+        self, pool: str | None, method: str, task: str, caller: Caller = ANONYMOUS
+    ) -> Retriever:
         """One retriever per (pool, method, task), kept for the process (derived indexes)."""
-        target = self.pool(pool)
+        target = self.pool(pool, caller)
         if method not in available_retrievers():
             raise UnknownSpecError(
                 f"unknown method {method!r}; use one of: {', '.join(available_retrievers())}"
@@ -216,10 +250,17 @@ class Service:
 
     # -- work -------------------------------------------------------------------------------
     async def aretrieve(
-        self, pool: str | None, method: str, task: str, queries: list[str], k: int, **filters: Any
+        self,
+        pool: str | None,
+        method: str,
+        task: str,
+        queries: list[str],
+        k: int,
+        caller: Caller = ANONYMOUS,
+        **filters: Any,
     ) -> tuple[Retriever, list[QueryHits]]:
         """Hits of ``queries``; concurrent requests are merged into one search (batching.py)."""
-        retriever = self.retriever(pool, method, task)
+        retriever = self.retriever(pool, method, task, caller)
         return retriever, await self.batcher.aretrieve(retriever, queries, k, **filters)
 
     async def arerank(
@@ -262,12 +303,19 @@ class Service:
         return array.tolist(), embedder, tokens
 
     async def aselect(
-        self, pool: str | None, src: str, tgt: str, queries: list[str], method: str, k: int
+        self,
+        pool: str | None,
+        src: str,
+        tgt: str,
+        queries: list[str],
+        method: str,
+        k: int,
+        caller: Caller = ANONYMOUS,
     ) -> Selection:
         """ICL examples and prompts through :func:`~xling.selectors.select_examples`, on the
         pool's stored vectors and embedder; a direction's pairs and selectors are kept until
         the pool changes."""
-        target = self.pool(pool)
+        target = self.pool(pool, caller)
         config = SelectionConfig(method=method, k=k, embedder=target.embedder.id)
 
         def work() -> Selection:
