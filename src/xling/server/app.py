@@ -17,9 +17,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from xling.server.access import Caller
 from xling.server.admission import Admission
 from xling.server.config import ServiceConfig
+from xling.server.dify import add_dify_routes
 from xling.server.middleware import BodyLimit, add_error_handlers, add_request_ids
 from xling.server.routes import add_routes
 from xling.server.service import Service
+from xling.server.vector_stores import add_vector_store_routes
 
 __all__ = ["create_app"]
 
@@ -87,4 +89,6 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
         metrics_text=lambda: generate_latest(registry).decode(),
         on_fallback=fallbacks.inc,
     )
+    add_dify_routes(app, config, svc, admission)
+    add_vector_store_routes(app, config, svc, admission)
     return BodyLimit(app, config.max_body_bytes)  # type: ignore[return-value]
