@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
 from tests.server.conftest import running
+from tests.server.test_serve_process import _wait_healthy
 from tests.server.metadata_pools import build_db
 from xling.core.errors import ForbiddenError, InvalidInputError, NotFoundError
 from xling.embedders import Embedder
@@ -183,6 +185,24 @@ def test_xling_serve_exits_2_on_a_bad_key_file(db: Path, tmp_path: Path) -> None
     lines = [x for x in done.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "[[key]] #1 has no read list" in lines[0], done.stderr
     assert "k-x" not in done.stderr
+
+
+def test_xling_serve_reads_a_toml_key_file(db: Path, keys_file: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [XLING, "serve", "--chroma-path", str(db), "--api-keys-file", str(keys_file),
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(base, proc)
+        listed = get(base, "/v1/pools", "k-ro-docs").json()["data"]
+        assert [p["name"] for p in listed] == ["docs"]
+        assert get(base, "/v1/pools", "nope").status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
 
 
 def test_pool_names_from_clients_are_checked(url: str) -> None:

@@ -1,7 +1,8 @@
 """Who is calling: the caller a bearer key stands for, and the pools it may read and write.
 
 A plain key (one a line in ``--api-keys-file``, or ``$XLING_API_KEYS``) may read and write
-every pool. A pool the caller may not read is answered as if it did not exist (404), so a
+every pool; a key of a TOML key file (``[[key]]`` tables, :class:`KeyGrant`) the pools it
+names. A pool the caller may not read is answered as if it did not exist (404), so a
 key never learns the names of other tenants' pools.
 """
 
