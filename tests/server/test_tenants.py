@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import free_port
 from tests.server.conftest import running
-from tests.server.test_serve_process import _wait_healthy
 from tests.server.metadata_pools import build_db
+from tests.server.test_serve_process import _wait_healthy
 from xling.core.errors import ForbiddenError, InvalidInputError, NotFoundError
 from xling.embedders import Embedder
 from xling.server.config import ServiceConfig, read_api_keys
