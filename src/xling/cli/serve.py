@@ -32,7 +32,11 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: 8080].")] = None,
     api_keys_file: Annotated[
-        Path | None, typer.Option(help="Bearer keys, one a line (plus $XLING_API_KEYS).")
+        Path | None,
+        typer.Option(
+            help="Bearer keys: one a line, or TOML [[key]] tables with the pools each may read "
+            "and write (plus $XLING_API_KEYS)."
+        ),
     ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML settings ([serve] keys).")] = None,
     max_body_bytes: Annotated[int | None, typer.Option(help="Largest request body.")] = None,
@@ -68,8 +72,10 @@ def serve(
         "drain_seconds": drain_seconds,
     }  # fmt: skip
     keys = read_api_keys(api_keys_file)
-    if keys:
-        given["api_keys"] = keys
+    if keys.plain:
+        given["api_keys"] = keys.plain
+    if keys.grants:
+        given["api_grants"] = keys.grants
     if config is not None:
         settings = ServiceConfig.from_toml(config, **given)
     else:
@@ -78,7 +84,7 @@ def serve(
     err_console.print(
         f"serving {', '.join(settings.pools) or 'every pool of the database'} on http://{settings.host}:"
         f"{settings.port} (LLM: {', '.join(settings.llm_urls) or 'none'}; auth: "
-        f"{'on' if settings.api_keys else 'off'})",
+        f"{'on' if settings.api_keys or settings.api_grants else 'off'})",
         highlight=False,
     )
     serve_forever(settings, asgi)

@@ -1,7 +1,8 @@
 """Who is calling: the caller a bearer key stands for, and the pools it may read and write.
 
 A plain key (one a line in ``--api-keys-file``, or ``$XLING_API_KEYS``) may read and write
-every pool. A pool the caller may not read is answered as if it did not exist (404), so a
+every pool; a key of a TOML key file (``[[key]]`` tables, :class:`KeyGrant`) the pools it
+names. A pool the caller may not read is answered as if it did not exist (404), so a
 key never learns the names of other tenants' pools.
 """
 
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xling.core.errors import ForbiddenError, NotFoundError
 
-__all__ = ["ALL_POOLS", "ANONYMOUS", "Caller"]
+__all__ = ["ALL_POOLS", "ANONYMOUS", "Caller", "KeyGrant"]
 
 ALL_POOLS = "*"
 
@@ -62,3 +63,22 @@ class Caller:
 
 
 ANONYMOUS = Caller("anonymous")
+
+
+@dataclass(frozen=True)
+class KeyGrant:
+    """One key of a TOML key file and the pools it may read and write.
+
+    Attributes:
+        key: The bearer key (never shown: left out of ``repr``).
+        read: Pools it may read (``"*"``: all).
+        write: Pools it may write (``"*"``: all); each also readable.
+    """
+
+    key: str = field(repr=False)
+    read: frozenset[str]
+    write: frozenset[str] = frozenset()
+
+    def caller(self) -> Caller:
+        """The caller this key stands for."""
+        return Caller.of_key(self.key, self.read, self.write)

@@ -14,11 +14,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from xling.server.access import Caller
 from xling.server.admission import Admission
 from xling.server.config import ServiceConfig
+from xling.server.dify import add_dify_routes
 from xling.server.middleware import BodyLimit, add_error_handlers, add_request_ids
 from xling.server.routes import add_routes
 from xling.server.service import Service
+from xling.server.vector_stores import add_vector_store_routes
 
 __all__ = ["create_app"]
 
@@ -40,6 +43,11 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
     latency = Histogram(
         "xling_request_seconds", "Request latency by route", ["route"], registry=registry
     )
+    by_caller = Counter(
+        "xling_caller_requests_total",
+        "Requests by API key (its hash label, never the key) and status",
+        ["caller", "status"], registry=registry,
+    )  # fmt: skip
     llm_calls = Counter("xling_llm_requests_total", "LLM-bound requests", registry=registry)
     fallbacks = Counter(
         "xling_reranker_fallbacks_total", "Reranks that kept the first-stage order",
@@ -58,9 +66,11 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
     def svc() -> Service:
         return state["service"]
 
-    def observe(route: str, status: int, seconds: float) -> None:
+    def observe(route: str, status: int, seconds: float, caller: Caller | None) -> None:
         requests_total.labels(route, str(status)).inc()
         latency.labels(route).observe(seconds)
+        if caller is not None:
+            by_caller.labels(caller.label, str(status)).inc()
 
     app = FastAPI(title="xling", version="1", lifespan=lifespan)
     if config.cors_origins:
@@ -70,12 +80,15 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
         )  # fmt: skip
     add_request_ids(app, observe)
     add_error_handlers(app)
+    admission = Admission(svc, config.max_llm_waiting, llm_calls.inc)
     add_routes(
         app,
         config,
         svc,
-        Admission(svc, config.max_llm_waiting, llm_calls.inc),
+        admission,
         metrics_text=lambda: generate_latest(registry).decode(),
         on_fallback=fallbacks.inc,
     )
+    add_dify_routes(app, config, svc, admission)
+    add_vector_store_routes(app, config, svc, admission)
     return BodyLimit(app, config.max_body_bytes)  # type: ignore[return-value]

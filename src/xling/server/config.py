@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from xling.core.errors import InvalidInputError
-from xling.core.validation import check_positive_int
+from xling.core.validation import check_positive_int, preview
+from xling.server.access import ALL_POOLS, KeyGrant
+from xling.server.names import check_pool_name
 
-__all__ = ["ServiceConfig", "read_api_keys"]
+__all__ = ["ApiKeys", "ServiceConfig", "parse_key_grants", "read_api_keys"]
 
 
 @dataclass
@@ -27,7 +31,9 @@ class ServiceConfig:
         embedders: Further embedder specs ``/v1/embeddings`` may use besides the pools' own.
         host: Address to listen on.
         port: Port to listen on.
-        api_keys: Bearer keys; empty: no authentication.
+        api_keys: Bearer keys that may read and write every pool; with ``api_grants`` empty
+            too: no authentication.
+        api_grants: Bearer keys with the pools each may read and write (a TOML key file).
         max_body_bytes: Largest request body (413 above).
         max_documents: Most documents of one rerank request.
         max_text_chars: Longest text (query, document, input) in characters.
@@ -49,6 +55,7 @@ class ServiceConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     api_keys: list[str] = field(default_factory=list)
+    api_grants: list[KeyGrant] = field(default_factory=list)
     max_body_bytes: int = 2 * 1024 * 1024
     max_documents: int = 1000
     max_text_chars: int = 20_000
@@ -72,6 +79,14 @@ class ServiceConfig:
             raise InvalidInputError(f"rate_limit={self.rate_limit!r} is not allowed; use 0 or more")
         if self.chroma_path and self.chroma_url:
             raise InvalidInputError("give chroma_path or chroma_url, not both")
+        if any(not isinstance(g, KeyGrant) for g in self.api_grants):
+            # From a TOML config's [[serve.api_grants]] tables: the key file's rules.
+            self.api_grants = parse_key_grants({"key": self.api_grants}, "api_grants")
+        granted = {g.key for g in self.api_grants}
+        if any(key in granted for key in self.api_keys):
+            raise InvalidInputError(
+                "a key is both a plain key (all pools) and a key with grants; give it once"
+            )
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> ServiceConfig:
@@ -95,14 +110,115 @@ class ServiceConfig:
         return cls(**{**section, **{k: v for k, v in overrides.items() if v is not None}})
 
 
-def read_api_keys(path: str | Path | None) -> list[str]:
-    """The union of the keys in a file (one a line) and ``$XLING_API_KEYS`` (comma-separated)."""
-    keys: list[str] = []
+class ApiKeys(NamedTuple):
+    """The keys a service accepts.
+
+    Attributes:
+        plain: Keys that may read and write every pool.
+        grants: Keys with the pools each may read and write.
+    """
+
+    plain: list[str]
+    grants: list[KeyGrant]
+
+
+_GRANT_FIELDS = ("key", "read", "write")
+_TOML_KEY_TABLE = re.compile(r"^\s*\[\[\s*key\s*\]\]", re.MULTILINE)
+
+
+def _pools(value: Any, where: str) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInputError(
+            f'{where} is {preview(value)}; use a list of pool names, or ["*"] for all'
+        )
+    return frozenset(v if v == ALL_POOLS else check_pool_name(v) for v in value)
+
+
+def parse_key_grants(data: Mapping[str, Any], where: str) -> list[KeyGrant]:
+    """The ``[[key]]`` tables of a key file: ``key = "..."``, ``read = ["docs", ...]``,
+    ``write = [...]`` (optional; ``"*"``: every pool).
+
+    Args:
+        data: The parsed TOML document.
+        where: The file, for messages (which never show a key, only its table's number).
+
+    Raises:
+        InvalidInputError: On another top-level key, an unknown field, a missing or empty
+            ``key`` or ``read``, a key given twice, a bad pool name, or a pool written but
+            not read.
+    """
+    other = sorted(set(data) - {"key"})
+    if other:
+        raise InvalidInputError(f"{where}: unknown top-level key(s) {', '.join(other)}; use "
+                                "[[key]] tables with key, read and write")  # fmt: skip
+    tables = data.get("key")
+    if not isinstance(tables, list) or not tables:
+        raise InvalidInputError(f"{where}: no [[key]] table; give at least one")
+    grants: list[KeyGrant] = []
+    first: dict[str, int] = {}
+    for n, table in enumerate(tables, 1):
+        at = f"{where}: [[key]] #{n}"
+        if not isinstance(table, Mapping):
+            raise InvalidInputError(f"{at} is not a table; use key, read and write")
+        unknown = sorted(set(table) - set(_GRANT_FIELDS))
+        if unknown:
+            raise InvalidInputError(
+                f"{at} has unknown field(s) {', '.join(unknown)}; allowed: key, read, write"
+            )
+        key = table.get("key")
+        if not isinstance(key, str) or not key.strip() or key != key.strip() or " " in key:
+            raise InvalidInputError(f'{at} needs key = "...": a non-empty string without spaces')
+        if key in first:
+            raise InvalidInputError(f"{at} repeats the key of [[key]] #{first[key]}")
+        first[key] = n
+        if "read" not in table:
+            raise InvalidInputError(f'{at} has no read list; give read = ["pool", ...] or ["*"]')
+        read = _pools(table["read"], f"{at} read")
+        if not read:
+            raise InvalidInputError(f"{at} has an empty read list; give at least one pool")
+        write = _pools(table.get("write", []), f"{at} write")
+        unreadable = sorted(p for p in write if ALL_POOLS not in read and p not in read)
+        if unreadable:
+            raise InvalidInputError(
+                f"{at} may write {', '.join(unreadable)} but not read it; add it to read"
+            )
+        grants.append(KeyGrant(key, read, write))
+    return grants
+
+
+def read_api_keys(path: str | Path | None) -> ApiKeys:
+    """The keys of ``--api-keys-file`` and ``$XLING_API_KEYS`` (comma-separated, plain).
+
+    The file is either one key a line (each may read and write every pool), or TOML with
+    ``[[key]]`` tables (see :func:`parse_key_grants`): a file named ``*.toml`` or holding a
+    ``[[key]]`` line.
+
+    Raises:
+        InvalidInputError: On an unreadable file, bad TOML or a bad table (one line, which
+            never shows a key).
+    """
+    plain: list[str] = []
+    grants: list[KeyGrant] = []
     if path is not None:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInputError(f"--api-keys-file {path}: {exc.strerror}") from None
-        keys += [line.strip() for line in text.splitlines() if line.strip()]
-    keys += [k.strip() for k in os.environ.get("XLING_API_KEYS", "").split(",") if k.strip()]
-    return list(dict.fromkeys(keys))
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"--api-keys-file {path}: not UTF-8 text") from None
+        if Path(path).suffix == ".toml" or _TOML_KEY_TABLE.search(text):
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise InvalidInputError(f"--api-keys-file {path}: not TOML ({exc})") from None
+            grants = parse_key_grants(data, f"--api-keys-file {path}")
+        else:
+            plain += [line.strip() for line in text.splitlines() if line.strip()]
+    plain += [k.strip() for k in os.environ.get("XLING_API_KEYS", "").split(",") if k.strip()]
+    plain = list(dict.fromkeys(plain))
+    if {g.key for g in grants} & set(plain):
+        raise InvalidInputError(
+            f"--api-keys-file {path}: a key of a [[key]] table is also in $XLING_API_KEYS "
+            "(which grants every pool); give it once"
+        )
+    return ApiKeys(plain, grants)

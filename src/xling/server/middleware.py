@@ -27,8 +27,8 @@ from xling.core.errors import (
 from xling.server.access import ANONYMOUS, Caller
 from xling.server.config import ServiceConfig
 
-__all__ = ["BodyLimit", "HTTPError", "RateLimit", "Authorizer", "add_error_handlers",
-           "add_request_ids"]  # fmt: skip
+__all__ = ["BodyLimit", "HTTPError", "RateLimit", "Authorizer", "Unauthenticated",
+           "add_error_handlers", "add_request_ids"]  # fmt: skip
 
 access_log = logging.getLogger("xling.server.access")
 
@@ -106,11 +106,27 @@ class RateLimit:
         return 0.0
 
 
+class Unauthenticated(HTTPError):
+    """401: no usable ``Authorization: Bearer KEY`` header (``malformed``), or an unknown key."""
+
+    def __init__(self, malformed: bool) -> None:
+        super().__init__(
+            401, "missing or wrong API key; send Authorization: Bearer KEY",
+            {"WWW-Authenticate": "Bearer"},
+        )  # fmt: skip
+        self.malformed = malformed
+
+
 class Authorizer:
-    """The route dependency that checks the bearer key (when keys are set) and its rate."""
+    """The route dependency that checks the bearer key (when keys are set) and its rate.
+
+    The caller it returns is also left on ``request.state.caller`` (for the per-key metrics).
+    """
 
     def __init__(self, config: ServiceConfig) -> None:
-        self.keys = [k.encode() for k in config.api_keys]
+        self.callers = [(k.encode(), Caller.of_key(k)) for k in config.api_keys]
+        self.callers += [(g.key.encode(), g.caller()) for g in config.api_grants]
+        self.keys = [key for key, _ in self.callers]
         self.per_minute = config.rate_limit
         self.limiter = RateLimit(config.rate_limit) if config.rate_limit else None
 
@@ -121,15 +137,16 @@ class Authorizer:
             HTTPError: 401 on a missing or wrong key, 429 over the rate limit.
         """
         if not self.keys:
+            request.state.caller = ANONYMOUS
             return ANONYMOUS
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         given = token.strip().encode()
-        ok = scheme.lower() == "bearer" and any(hmac.compare_digest(given, k) for k in self.keys)
-        if not ok:
-            raise HTTPError(
-                401, "missing or wrong API key; send Authorization: Bearer KEY",
-                {"WWW-Authenticate": "Bearer"},
-            )  # fmt: skip
+        if scheme.lower() != "bearer" or not given:
+            raise Unauthenticated(malformed=True)
+        # Every key is compared (constant time each), so timing does not tell which matched.
+        found = [caller for key, caller in self.callers if hmac.compare_digest(given, key)]
+        if not found:
+            raise Unauthenticated(malformed=False)
         if self.limiter is not None:
             wait = self.limiter.take(token.strip())
             if wait:
@@ -137,12 +154,16 @@ class Authorizer:
                     429, f"rate limit of {self.per_minute} requests a minute reached",
                     {"Retry-After": str(max(1, round(wait)))},
                 )  # fmt: skip
-        return Caller.of_key(token.strip())
+        request.state.caller = found[0]
+        return found[0]
 
 
-def add_request_ids(app: FastAPI, observe: Callable[[str, int, float], None]) -> None:
+def add_request_ids(
+    app: FastAPI, observe: Callable[[str, int, float, Caller | None], None]
+) -> None:
     """Gives every response an ``X-Request-ID`` (the caller's or a new one), logs one JSON
-    access line, and reports ``(route, status, seconds)`` to ``observe`` (the metrics)."""
+    access line, and reports ``(route, status, seconds, caller)`` to ``observe`` (the metrics;
+    the caller is ``None`` when no key was accepted)."""
 
     @app.middleware("http")
     async def request_ids(
@@ -153,7 +174,7 @@ def add_request_ids(app: FastAPI, observe: Callable[[str, int, float], None]) ->
         response = await call_next(request)
         elapsed = time.perf_counter() - started
         path = getattr(request.scope.get("route"), "path", "unmatched")
-        observe(path, response.status_code, elapsed)
+        observe(path, response.status_code, elapsed, getattr(request.state, "caller", None))
         response.headers["X-Request-ID"] = rid
         access_log.info(json.dumps({
             "request_id": rid, "method": request.method, "path": request.url.path,

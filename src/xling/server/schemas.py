@@ -13,11 +13,15 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 __all__ = [
     "AnswerBody",
+    "DifyRetrievalBody",
+    "DifyRetrievalSetting",
     "EmbeddingsBody",
     "RerankBody",
     "RetrieveBody",
     "SelectBody",
     "TextDocument",
+    "VectorStoreRankingOptions",
+    "VectorStoreSearchBody",
 ]
 
 
@@ -118,3 +122,53 @@ class SelectBody(BaseModel):
     # "strategy" is the 0.1 name of the field, still read.
     method: str = Field(default="bm25", validation_alias=AliasChoices("method", "strategy"))
     k: int = Field(default=5, ge=1)
+
+
+# -- Dify's External Knowledge API and OpenAI's vector-store search (dify.py, vector_stores.py) --
+
+
+class DifyRetrievalSetting(BaseModel):
+    """``retrieval_setting`` of Dify's ``POST /retrieval``."""
+
+    model_config = ConfigDict(extra="ignore")
+    top_k: int | None = Field(default=None, ge=1, description="Most records (null: 5).")
+    score_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Least score kept (0.0 or null: all; Dify sends 0.0 when it is off).",
+    )  # fmt: skip
+
+
+class DifyRetrievalBody(BaseModel):
+    """``POST /retrieval`` as Dify sends it (fields Dify may add later are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    knowledge_id: str = Field(description="The pool.")
+    query: str = Field(min_length=1)
+    retrieval_setting: DifyRetrievalSetting = Field(default_factory=DifyRetrievalSetting)
+    metadata_condition: dict[str, Any] | None = Field(
+        default=None,
+        description="{logical_operator, conditions[{name, comparison_operator, value}]}",
+    )
+
+
+class VectorStoreRankingOptions(BaseModel):
+    """``ranking_options`` of OpenAI's vector-store search."""
+
+    model_config = ConfigDict(extra="forbid")
+    ranker: Literal["none", "auto", "default-2024-11-15"] | None = Field(
+        default=None, description="Accepted; every value ranks by the dense cosine."
+    )
+    score_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class VectorStoreSearchBody(BaseModel):
+    """``POST /v1/vector_stores/{pool}/search`` (OpenAI's shape)."""
+
+    model_config = ConfigDict(extra="forbid")
+    query: str | list[str] = Field(description="A query, or several searched together.")
+    max_num_results: int = Field(default=10, ge=1, le=50)
+    filters: dict[str, Any] | None = None
+    ranking_options: VectorStoreRankingOptions | None = None
+    rewrite_query: bool = Field(
+        default=False, description="Only false: queries are searched as given."
+    )

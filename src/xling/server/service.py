@@ -40,6 +40,7 @@ from xling.selectors import (
 from xling.server.access import ANONYMOUS, Caller
 from xling.server.batching import RetrieveBatcher
 from xling.server.config import ServiceConfig
+from xling.server.names import check_pool_name
 from xling.store import Pool, open_pool
 from xling.store.chroma_client import Database
 from xling.store.collection import collection_names
@@ -211,6 +212,8 @@ class Service:
             if not readable:
                 raise NotFoundError("this service serves no pool you may read")
             name = readable[0]
+        if name not in self.pools:
+            check_pool_name(name)  # a client's name: 422 before it is echoed or looked up
         if name not in self.pools or not caller.can_read(name):
             readable = self.pool_names(caller)
             if name not in readable:
