@@ -27,6 +27,7 @@ from xling.core.validation import check_choice, check_positive_int
 from xling.llm import ChatMessage, Completion, LLMClient
 from xling.llm.fitting import passage_budget, truncate_passages
 from xling.prompts.rerank import cross_lingual_note
+from xling.rerankers.calibration import CalibrationKind, relevance_probabilities
 from xling.rerankers.records import (
     Fallback,
     RankedCandidate,
@@ -299,6 +300,11 @@ class Reranker(ABC):
         self._locks: dict[int, asyncio.Lock] = {}
         self._setup()
 
+    @property
+    def calibration_kind(self) -> CalibrationKind:
+        """Which constants of :mod:`xling.rerankers.calibration` map its results to ``p``."""
+        return "listwise"
+
     def _setup(self) -> None:  # noqa: B027 (an optional hook, not an abstract method)
         """What a subclass prepares from its checked config (its prompt template, ...)."""
 
@@ -457,9 +463,12 @@ class Reranker(ABC):
             scores = list(ranking.scores) + [floor - 1 - i for i in range(n - len(head))]
         else:
             scores = [float(n - place) for place in range(n)]
+        relevance = relevance_probabilities(
+            self.calibration_kind, scores, [request.candidates[i].score for i in order]
+        )
         ranked = [
-            RankedCandidate(request.candidates[i], float(score), i)
-            for i, score in zip(order, scores, strict=True)
+            RankedCandidate(request.candidates[i], float(score), i, p)
+            for i, score, p in zip(order, scores, relevance, strict=True)
         ]
         return RerankResult(
             qid=request.qid,
