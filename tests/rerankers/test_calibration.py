@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import NewLLM
+from tests.llm.standin import CHAT, StandIn
+from tests.rerankers.test_scripted_orders import TEXTS, judged
 from xling.core.errors import InvalidInputError
 from xling.embedders import Embedder
 from xling.llm import LLMClient
+from xling.rag.pipeline import build_answer_pipeline
 from xling.rerankers import RerankRequest, get_reranker
 from xling.rerankers.calibration import (
     CALIBRATIONS,
@@ -80,6 +84,56 @@ def test_shipped_constants_never_reward_a_worse_score_or_rank() -> None:
         assert cal.score_weight >= 0 and cal.rank_weight <= 0 and cal.rank_only_weight <= 0, kind
         assert "bench/calibrate_rerank.py" in cal.source
         assert cal.form == ("platt" if kind == "pointwise" else "order")
+
+
+async def test_ranked_candidates_carry_the_shipped_first_probabilities(new_llm: NewLLM) -> None:
+    # FIRST against the stand-in judge of test_scripted_orders (truth c3 > c0 > c4 > c2 > c1),
+    # first-stage cosines given per candidate. "first" constants: a = -137.4883, b = 163.033,
+    # c = -10.2865; z = a + b·cos + c·r/5 = 9.2414, 3.92344, -1.39452, -9.97314, -15.2911.
+    cosines = {"c0": 0.88, "c1": 0.80, "c2": 0.82, "c3": 0.90, "c4": 0.86}
+    request = RerankRequest.from_texts(
+        "How do otters keep from drifting while sleeping?",
+        list(TEXTS.values()),
+        ids=list(TEXTS),
+        scores=[cosines[cid] for cid in TEXTS],
+    )
+    with StandIn() as stand_in:
+        judged(stand_in)
+        client = new_llm(stand_in.url, "stand-in", max_retries=0, timeout=10.0)
+        result = await get_reranker("first", client, window=5).arerank(request)
+        assert stand_in.seen[CHAT] == 1
+        # The rank-only form: a' = 1.0848, c' = -7.8092, z = 1.0848 - 7.8092·r/5.
+        ranked = await get_reranker("first", client, window=5, first_stage="rank").arerank(request)
+    assert result.ids == ranked.ids == ["c3", "c0", "c4", "c2", "c1"]
+    got = [c.relevance for c in result.candidates]
+    assert got == pytest.approx([0.999903, 0.98061, 0.198687, 4.66337e-05, 2.28644e-07], rel=1e-4)
+    assert result.to_dict()["candidates"][2]["relevance"] == got[2]
+    assert [h.score for h in result.query_hits().hits] == got
+    rank_only = [c.relevance for c in ranked.candidates]
+    expected = [0.747401, 0.382951, 0.115181, 0.0265784, 0.00569441]
+    assert rank_only == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_answer_pipeline_reads_only_plain_dense_scores_as_cosines(
+    tmp_path: Path, e5: Embedder
+) -> None:
+    pool = Pool.open("scores", e5, path=tmp_path / "db")
+    url = "http://127.0.0.1:9/v1"  # never called: only the reranker's options are read
+    for method, options, expected in [
+        ("dense", {}, "cosine"),
+        ("dense", {"first_stage": "rank"}, "rank"),
+        ("hybrid", {}, "rank"),
+        ("bm25", {}, "rank"),
+        ("margin", {}, "rank"),
+    ]:
+        pipeline = build_answer_pipeline(
+            pool, url, method=method, rerank="listwise", rerank_options=options
+        )
+        assert pipeline.reranker is not None
+        assert pipeline.reranker.config.first_stage == expected, method
+    centred = get_retriever("dense", pool, center=True)
+    pipeline = build_answer_pipeline(centred, url, rerank="pointwise")
+    assert pipeline.reranker is not None and pipeline.reranker.config.first_stage == "rank"
 
 
 @pytest.mark.vllm
