@@ -7,7 +7,8 @@ A reranker's order says which candidate is better, not whether any is good; a sc
   it is Platt-scaled: ``p = sigmoid(a + b·logit(P(yes)))`` (``b >= 0``).
 * ``listwise``, ``first`` and ``pairwise`` give only an order. ``p = sigmoid(a + b·s + c·r/n)``
   of the candidate's first-stage score ``s`` (read as a cosine similarity: the ``Hit.score`` of
-  ``dense`` retrieval) and its new 0-based rank ``r`` among ``n`` (``b >= 0``, ``c <= 0``: a
+  ``dense`` retrieval; ``first_stage="rank"`` on the reranker ignores scores of other kinds)
+  and its new 0-based rank ``r`` among ``n`` (``b >= 0``, ``c <= 0``: a
   better first-stage score or a better new rank never lowers ``p``). When any candidate has no
   first-stage score (the service's ``/rerank`` gets bare documents), the rank-only form
   ``p = sigmoid(a' + c'·r/n)`` with its own constants is used for the whole list.
@@ -20,7 +21,9 @@ cross-lingual FLORES relevance data (English FLORES dev queries, rows 0-19; each
 top 20 from the French, German, Swahili and Wolof translations of rows 0-399; relevant = the
 query's own translations), reranked by SmolLM2-135M-Instruct on vLLM (greedy), checked on rows
 20-39 (see that script's docstring for the figures). They belong to that model and to cosine
-scores of e5-sized embedders; another model or first-stage score needs its own fit.
+scores of e5-sized embedders; another model or first-stage score needs its own fit. Every
+fitted list had 20 candidates, so ``r/n`` is measured there only: on short lists the rank-only
+form is harsh (the second of two documents gets 0.001 under the listwise constants).
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ class XlingRerank(BaseNodePostprocessor):
     uncut), malformed answers repaired, a truly async path (many queries in flight share the
     client's bound), each node's score the reranker's calibrated probability that it is relevant
     (:mod:`xling.rerankers.calibration`; ``>= 0.5``: more likely relevant than not, from the
-    nodes' cosine scores and new ranks) rather than the retrieval score, and a server failure
+    nodes' cosine scores and new ranks; ``options={"first_stage": "rank"}`` for nodes whose
+    scores are not cosines) rather than the retrieval score, and a server failure
     that keeps the first-stage order and says so in each node's metadata
     (``xling_rerank_fallback``).
     """
