@@ -76,8 +76,12 @@ class Hit:
     Attributes:
         id: The passage id: the pool's record id for pool hits (unique within a query's hits).
         text: The passage text.
-        score: The retriever's score (higher is better; cosine similarity for ``dense``), or
-            ``None`` when unknown. A list of hits is in its best-first order whatever the scores.
+        score: The retriever's score (higher is better), or ``None`` when unknown: cosine
+            similarity for ``dense`` (of language-centred vectors with ``center``), the BM25
+            score for ``bm25``, the fused score for ``hybrid`` (``weighted``: in [0, 1]; RRF:
+            a sum of ``1 / (60 + rank)``), the CSLS or ratio margin for ``margin``; after a
+            reranker, its relevance probability. A list of hits is in its best-first order
+            whatever the scores.
         lang: Its language code (any ISO 639-1/639-3/FLORES code; stored normalised).
         metadata: Everything else stored with it (``source``, ``row``, the user's own fields
             such as their document id).

@@ -40,6 +40,7 @@ from xling.rag.answers import Answer, AnswerConfig, Attempt, StreamCallback
 from xling.rerankers import Reranker, get_reranker
 from xling.retrieval import (
     CachedTranslator,
+    DenseRetriever,
     LLMTranslator,
     Recipe,
     RecipeRetriever,
@@ -463,7 +464,11 @@ def build_answer_pipeline(
         client = LLMClient(url, model, max_concurrency=concurrency, timeout=timeout)
     reranker = None
     if rerank is not None:
-        reranker = get_reranker(rerank, client, **dict(rerank_options or {}))
+        options = dict(rerank_options or {})
+        # Relevance probabilities read first-stage scores as cosines: only plain dense has them.
+        plain_dense = isinstance(retriever, DenseRetriever) and not retriever.center
+        options.setdefault("first_stage", "cosine" if plain_dense else "rank")
+        reranker = get_reranker(rerank, client, **options)
     return AnswerPipeline(
         retriever, client, reranker=reranker, config=config, translator=translator
     )

@@ -27,6 +27,7 @@ from xling.core.validation import check_choice, check_positive_int
 from xling.llm import ChatMessage, Completion, LLMClient
 from xling.llm.fitting import passage_budget, truncate_passages
 from xling.prompts.rerank import cross_lingual_note
+from xling.rerankers.calibration import CalibrationKind, relevance_probabilities
 from xling.rerankers.records import (
     Fallback,
     RankedCandidate,
@@ -37,6 +38,7 @@ from xling.rerankers.records import (
 )
 
 __all__ = [
+    "FirstStage",
     "OnFailure",
     "Scoring",
     "RerankerConfig",
@@ -51,6 +53,8 @@ __all__ = [
 ]
 
 OnFailure = Literal["fallback", "raise"]
+# What candidates' first-stage scores are: cosines that feed the relevance probability, or not.
+FirstStage = Literal["cosine", "rank"]
 # How answers are read: next-token logprobs, generated text, or logprobs where the server has them.
 Scoring = Literal["logprob", "generate", "auto"]
 C = TypeVar("C", bound="RerankerConfig")
@@ -108,6 +112,10 @@ class RerankerConfig:
         rank_end: Only the first ``rank_end`` candidates are reranked (``None``: all); the
             rest keep their first-stage order below them.
         temperature: Sampling temperature of generated answers (0: greedy).
+        first_stage: What the candidates' first-stage scores are, for their relevance
+            probabilities (:mod:`~xling.rerankers.calibration`): ``cosine`` (``dense``
+            retrieval without centering) feeds them to the mapping; ``rank`` ignores them (the
+            rank-only form; for BM25, hybrid, margin or centred scores).
     """
 
     # Former option names and what they are called now (the old name gets a one-line error).
@@ -118,9 +126,11 @@ class RerankerConfig:
     max_passage_tokens: int = 300
     rank_end: int | None = 100
     temperature: float = 0.0
+    first_stage: FirstStage = "cosine"
 
     def __post_init__(self) -> None:
         check_choice(self.on_failure, "on_failure", ("fallback", "raise"))
+        check_choice(self.first_stage, "first_stage", ("cosine", "rank"))
         if self.cross_lingual is not None and not isinstance(self.cross_lingual, bool):
             raise InvalidInputError(
                 f"cross_lingual={self.cross_lingual!r} is not allowed; use true, false or None"
@@ -299,6 +309,11 @@ class Reranker(ABC):
         self._locks: dict[int, asyncio.Lock] = {}
         self._setup()
 
+    @property
+    def calibration_kind(self) -> CalibrationKind:
+        """Which constants of :mod:`xling.rerankers.calibration` map its results to ``p``."""
+        return "listwise"
+
     def _setup(self) -> None:  # noqa: B027 (an optional hook, not an abstract method)
         """What a subclass prepares from its checked config (its prompt template, ...)."""
 
@@ -457,9 +472,15 @@ class Reranker(ABC):
             scores = list(ranking.scores) + [floor - 1 - i for i in range(n - len(head))]
         else:
             scores = [float(n - place) for place in range(n)]
+        cosine = self.config.first_stage == "cosine"
+        relevance = relevance_probabilities(
+            self.calibration_kind,
+            scores,
+            [request.candidates[i].score if cosine else None for i in order],
+        )
         ranked = [
-            RankedCandidate(request.candidates[i], float(score), i)
-            for i, score in zip(order, scores, strict=True)
+            RankedCandidate(request.candidates[i], float(score), i, p)
+            for i, score, p in zip(order, scores, relevance, strict=True)
         ]
         return RerankResult(
             qid=request.qid,

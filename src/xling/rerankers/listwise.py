@@ -47,6 +47,7 @@ from xling.rerankers.base import (
     check_name,
     gather,
 )
+from xling.rerankers.calibration import CalibrationKind
 from xling.rerankers.permutation import parse_permutation
 from xling.rerankers.records import Repair, RerankRequest
 from xling.rerankers.windows import partition_blocks, sliding_windows
@@ -168,6 +169,11 @@ class ListwiseReranker(Reranker):
     default_name = "listwise"
     config_class = ListwiseConfig
     config: ListwiseConfig
+
+    @property
+    def calibration_kind(self) -> CalibrationKind:
+        """``first`` for FIRST logprob orders, else ``listwise``."""
+        return "first" if self.config.scoring == "first" else "listwise"
 
     def _setup(self) -> None:
         self.template: ListwiseTemplate = get_listwise_template(self.config.template)

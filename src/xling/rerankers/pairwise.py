@@ -27,6 +27,7 @@ from xling.rerankers.base import (
     check_name,
     gather,
 )
+from xling.rerankers.calibration import CalibrationKind
 from xling.rerankers.pairwise_variants import PAIRWISE_VARIANTS
 from xling.rerankers.permutation import MAX_ANSWER_CHARS
 from xling.rerankers.records import Repair, RerankRequest
@@ -83,6 +84,11 @@ class PairwiseReranker(Reranker):
     default_name = "prp"
     config_class = PairwiseConfig
     config: PairwiseConfig
+
+    @property
+    def calibration_kind(self) -> CalibrationKind:
+        """``pairwise``."""
+        return "pairwise"
 
     def _setup(self) -> None:
         self.template: PairwiseTemplate = get_pairwise_template(self.config.template)

@@ -21,6 +21,7 @@ from xling.rerankers.base import (
     check_name,
     gather,
 )
+from xling.rerankers.calibration import CalibrationKind
 from xling.rerankers.permutation import MAX_ANSWER_CHARS
 from xling.rerankers.records import Repair, RerankRequest
 
@@ -50,6 +51,11 @@ class PointwiseReranker(Reranker):
     default_name = "pointwise"
     config_class = PointwiseConfig
     config: PointwiseConfig
+
+    @property
+    def calibration_kind(self) -> CalibrationKind:
+        """``pointwise`` (Platt scaling of its ``P(yes)``)."""
+        return "pointwise"
 
     def _setup(self) -> None:
         self.template: PointwiseTemplate = get_pointwise_template(self.config.template)

@@ -179,11 +179,15 @@ class RankedCandidate:
         candidate: The original candidate.
         score: The reranker's score (higher is better; rank-derived for listwise/sorting).
         first_stage_rank: Its 0-based place in the request.
+        relevance: The probability that it is relevant, in (0, 1), non-increasing down the
+            reranked list (see :mod:`xling.rerankers.calibration`); ``p >= 0.5`` reads "more
+            likely relevant than not".
     """
 
     candidate: Hit
     score: float
     first_stage_rank: int
+    relevance: float
 
     @property
     def id(self) -> str:
@@ -266,7 +270,7 @@ class RerankResult:
     query_lang: str | None = None
 
     def query_hits(self, qid: str | None = None) -> QueryHits:
-        """The reranked hits, best first, with the reranker's scores (metadata kept).
+        """The reranked hits, best first, scored by their relevance probability (metadata kept).
 
         Args:
             qid: The query id to use when the request had none (default ``"0"``).
@@ -275,7 +279,7 @@ class RerankResult:
             self.qid or qid or "0",
             self.query,
             tuple(
-                Hit(c.id, c.text, c.score, c.candidate.lang, c.candidate.metadata)
+                Hit(c.id, c.text, c.relevance, c.candidate.lang, c.candidate.metadata)
                 for c in self.candidates
             ),
             self.query_lang,
@@ -310,6 +314,7 @@ class RerankResult:
                     "id": c.id,
                     "text": c.text,
                     "score": c.score,
+                    "relevance": c.relevance,
                     "lang": c.candidate.lang,
                     "metadata": dict(c.candidate.metadata),
                     "first_stage_rank": c.first_stage_rank,

@@ -63,13 +63,14 @@ def reranker_name(model: str | None) -> str:
 
 
 def relevance_scores(result: RerankResult) -> dict[int, float]:
-    """Document index → relevance score in (0, 1]: ``(n - rank) / n`` of its reranked place.
+    """Document index → relevance score: the probability that the document is relevant.
 
-    Rank-derived for every reranker, so scores of different rerankers and requests read the
-    same way: 1 for the best of n documents, 1/n for the last.
+    Each candidate's calibrated ``relevance`` (:mod:`xling.rerankers.calibration`): the
+    documents of ``/rerank`` carry no first-stage scores, so order-only rerankers use the
+    rank-only form; non-increasing down the reranked list, ``>= 0.5`` "more likely relevant
+    than not".
     """
-    n = len(result.candidates)
-    return {int(c.id): (n - rank) / n for rank, c in enumerate(result.candidates)}
+    return {int(c.id): c.relevance for c in result.candidates}
 
 
 @dataclass

@@ -35,8 +35,12 @@ class XlingRerank(BaseNodePostprocessor):
     Beats LlamaIndex's own LLM rerankers where they fail: sliding windows over any depth,
     passages cut by the model's tokens (not whitespace words, which leaves Chinese and Thai
     uncut), malformed answers repaired, a truly async path (many queries in flight share the
-    client's bound), rerank scores rather than the retrieval scores, and a server failure that
-    keeps the first-stage order and says so in each node's metadata (``xling_rerank_fallback``).
+    client's bound), each node's score the reranker's calibrated probability that it is relevant
+    (:mod:`xling.rerankers.calibration`; ``>= 0.5``: more likely relevant than not, from the
+    nodes' cosine scores and new ranks; ``options={"first_stage": "rank"}`` for nodes whose
+    scores are not cosines) rather than the retrieval score, and a server failure
+    that keeps the first-stage order and says so in each node's metadata
+    (``xling_rerank_fallback``).
     """
 
     method: str = Field(default="listwise", description="The xling reranker name.")
@@ -109,7 +113,7 @@ class XlingRerank(BaseNodePostprocessor):
             node = by_id[ranked.id].node
             if result.fallback:
                 node = node.model_copy(update={"metadata": {**node.metadata, FALLBACK_KEY: True}})
-            out.append(NodeWithScore(node=node, score=ranked.score))
+            out.append(NodeWithScore(node=node, score=ranked.relevance))
         return out
 
     def _begin(
