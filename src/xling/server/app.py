@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from xling.server.admission import Admission
+from xling.server.chat import add_chat_routes
 from xling.server.config import ServiceConfig
 from xling.server.middleware import BodyLimit, add_error_handlers, add_request_ids
 from xling.server.routes import add_routes
@@ -70,12 +71,14 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
         )  # fmt: skip
     add_request_ids(app, observe)
     add_error_handlers(app)
+    admission = Admission(svc, config.max_llm_waiting, llm_calls.inc)
     add_routes(
         app,
         config,
         svc,
-        Admission(svc, config.max_llm_waiting, llm_calls.inc),
+        admission,
         metrics_text=lambda: generate_latest(registry).decode(),
         on_fallback=fallbacks.inc,
     )
+    add_chat_routes(app, config, svc, admission)
     return BodyLimit(app, config.max_body_bytes)  # type: ignore[return-value]

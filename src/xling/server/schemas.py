@@ -13,6 +13,10 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 __all__ = [
     "AnswerBody",
+    "ChatBody",
+    "ChatContentPart",
+    "ChatMessageBody",
+    "ChatStreamOptions",
     "EmbeddingsBody",
     "RerankBody",
     "RetrieveBody",
@@ -118,3 +122,45 @@ class SelectBody(BaseModel):
     # "strategy" is the 0.1 name of the field, still read.
     method: str = Field(default="bm25", validation_alias=AliasChoices("method", "strategy"))
     k: int = Field(default=5, ge=1)
+
+
+# -- POST /v1/chat/completions (OpenAI's request shape) -------------------------------------------
+
+
+class ChatContentPart(BaseModel):
+    """One part of a message's content; only ``{"type": "text", "text": ...}`` is read."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessageBody(BaseModel):
+    """One chat message; fields beyond role and content (``name``, ``tool_calls``) are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ChatContentPart] | None = None
+
+
+class ChatStreamOptions(BaseModel):
+    """``stream_options``: ``include_usage`` adds a last chunk with the token counts."""
+
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+class ChatBody(BaseModel):
+    """``POST /v1/chat/completions``: OpenAI's body; sampling fields xling does not use
+    (``top_p``, ``presence_penalty``, ``tools``, ...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str = Field(description="xling:<pool> or xling:<pool>:<reranker> (GET /v1/models).")
+    messages: list[ChatMessageBody] = Field(min_length=1, description="The whole chat.")
+    stream: bool = False
+    stream_options: ChatStreamOptions | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int | None = Field(default=None, description="Choices to return: only 1.")
+    user: str | None = None
