@@ -22,7 +22,7 @@ attempt's verdict and the numbered passages with which the answer cites (``[n]``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -452,7 +452,7 @@ async def astream_chat(
     lang: str | None = None,
     hint: str | None = None,
     config: ChatConfig | None = None,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """:func:`aanswer_chat`, streaming: the ``condensed``, ``attempt`` and ``token`` events,
     then ``{"event": "done", "chat": ChatAnswer}`` or ``{"event": "error", "detail": ...}``.
 

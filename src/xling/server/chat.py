@@ -21,6 +21,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any
 
 from fastapi import FastAPI, Header
@@ -156,9 +157,12 @@ def add_chat_routes(
             return {**head, "choices": [choice]}
 
         async def events() -> AsyncIterator[str]:
-            async with admission.aslot():
+            # aclosing: a client gone away closes the chat's events at once, which cancels
+            # the LLM request in flight (not whenever the generator is collected).
+            chat = astream_chat(pipeline, turns, hint=accept_language)
+            async with admission.aslot(), aclosing(chat):
                 yield _sse(chunk({"role": "assistant", "content": ""}))
-                async for event in astream_chat(pipeline, turns, hint=accept_language):
+                async for event in chat:
                     kind = event["event"]
                     if kind == "attempt" and event["attempt"] > 0:
                         yield _sse(chunk({"content": "\n\n"}))
