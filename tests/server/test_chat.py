@@ -189,7 +189,8 @@ async def test_a_three_turn_french_chat_over_an_english_pool(chat_url: str) -> N
     assert len(final) == 1 and chunks[-1].choices == [] and chunks[-1].usage is not None
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     xling = final[0].model_extra["xling"]  # type: ignore[index]
-    assert xling["rewritten"] and xling["standalone_question"] != "Et pour combien d'années ?"
+    assert xling["rewritten"] and xling["method"] in {"rewrite", "joined"}
+    assert any(name in xling["standalone_question"] for name in ("Guinness", "St James"))
     # What was streamed is every attempt; the answer kept is one of them.
     assert xling["answer"] in streamed
     _check_xling(xling, xling["answer"])
@@ -204,6 +205,7 @@ async def test_a_three_turn_french_chat_over_an_english_pool(chat_url: str) -> N
         chunks3 = list(stream3)
     xling = chunks3[-1].model_extra["xling"]  # type: ignore[index]
     assert xling["rewritten"] and xling["history_turns"] == 4
+    assert any(name in xling["standalone_question"] for name in ("Guinness", "St James"))
     _check_xling(xling, xling["answer"])
 
 

@@ -9,7 +9,12 @@ language out.
 3. A follow-up is rewritten by the LLM into a standalone question in that language
    (:mod:`xling.prompts.chat`), from the newest turns that fit ``max_history_tokens`` model
    tokens (oldest dropped first). With no earlier user turn there is nothing to resolve and no
-   LLM call.
+   LLM call. A rewrite that resolves nothing (it brings no word of the earlier turns that the
+   question lacks, or it ran past ``rewrite_max_tokens``) is not used: the question is then
+   searched and answered joined after the earlier user turns that fit (``join_turns``), so that
+   the entity a follow-up refers to is always in the search. SmolLM2-135M mostly fails the
+   rewrite ("Et pour combien d'années ?" comes back as itself); a user's own LLM mostly
+   passes it.
 4. The standalone question goes through the answer pipeline (retrieval → optional rerank →
    answer → language check → one re-ask), with the client's system messages before the
    answer instruction.
@@ -25,6 +30,8 @@ import asyncio
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import regex
 
 from xling.core.errors import InvalidInputError, XlingError
 from xling.core.records import Question
@@ -148,6 +155,8 @@ class ChatConfig:
         max_system_tokens: Most model tokens of the client's system messages kept for the
             answer prompt (they share its context with the passages).
         language_turns: Earlier user turns whose languages are a prior for the asker's.
+        join_turns: Earlier user turns put before the question when the rewrite resolves
+            nothing.
     """
 
     rewrite: bool = True
@@ -155,11 +164,13 @@ class ChatConfig:
     rewrite_max_tokens: int = 64
     max_system_tokens: int = 256
     language_turns: int = 4
+    join_turns: int = 2
 
     def __post_init__(self) -> None:
         if not isinstance(self.rewrite, bool):
             raise InvalidInputError(f"rewrite={self.rewrite!r} is not allowed; use True or False")
-        for name in ("max_history_tokens", "rewrite_max_tokens", "max_system_tokens"):
+        for name in ("max_history_tokens", "rewrite_max_tokens", "max_system_tokens",
+                     "join_turns"):  # fmt: skip
             check_positive_int(getattr(self, name), name)
         if (
             isinstance(self.language_turns, bool)
@@ -180,7 +191,11 @@ class Condensed:
         standalone: The question retrieval and the answer use (``question`` when not rewritten).
         language: The asker's language (ISO 639-3).
         language_source: How it was found: ``given``, ``detected`` or ``prior``.
-        rewritten: Whether the LLM rewrote the question (there was an earlier user turn).
+        rewritten: Whether the question was made standalone (there was an earlier user turn).
+        method: How: ``as_asked`` (first question, or rewriting off), ``rewrite`` (the LLM's
+            rewrite) or ``joined`` (the earlier user turns and the question, when the LLM's
+            rewrite resolved nothing; ``rewrite`` keeps what it wrote).
+        rewrite: The LLM's rewrite, used or not (``None`` when it was not asked).
         history_turns: Earlier user and assistant turns shown to the rewrite.
         dropped_turns: Earlier turns left out to fit ``max_history_tokens`` (oldest first).
         system: The client's system messages as kept for the answer prompt, if any.
@@ -192,6 +207,8 @@ class Condensed:
     language: str
     language_source: str
     rewritten: bool
+    method: str
+    rewrite: str | None
     history_turns: int
     dropped_turns: int
     system: str | None = None
@@ -205,6 +222,8 @@ class Condensed:
             "language": self.language,
             "language_source": self.language_source,
             "rewritten": self.rewritten,
+            "method": self.method,
+            "rewrite": self.rewrite,
             "history_turns": self.history_turns,
             "dropped_turns": self.dropped_turns,
             "system": self.system,
@@ -313,7 +332,9 @@ async def acondense(
     )
     system = await _system_text(client, turns, config)
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0}
-    condensed = Condensed(question, question, language[0], language[1], False, 0, 0, system, usage)
+    condensed = Condensed(
+        question, question, language[0], language[1], False, "as_asked", None, 0, 0, system, usage
+    )
     if not config.rewrite or not any(t.role == "user" for t in earlier):
         return condensed
     history = await _fit_history(client, earlier, question, language[0], config)
@@ -327,11 +348,28 @@ async def acondense(
         completion_tokens=completion.completion_tokens,
         calls=1,
     )
-    condensed.standalone = clean_standalone(completion.text) or question
+    condensed.rewrite = clean_standalone(completion.text)
     condensed.rewritten = True
+    if completion.finish_reason != "length" and _resolves(condensed.rewrite, question, history):
+        condensed.standalone, condensed.method = condensed.rewrite, "rewrite"
+    else:
+        asked = [text for role, text in history if role == "user"][-config.join_turns :]
+        condensed.standalone, condensed.method = " ".join([*asked, question]), "joined"
     condensed.history_turns = len(history)
     condensed.dropped_turns = len(earlier) - len(history)
     return condensed
+
+
+_WORD = regex.compile(r"[\p{L}\p{N}]{4,}")
+
+
+def _resolves(rewrite: str, question: str, history: Sequence[tuple[str, str]]) -> bool:
+    """Whether a rewrite brings a word of the earlier turns that the question lacks (the name
+    its "it" or "he" stood for); words of four or more letters, case-folded."""
+    words = {w.casefold() for w in _WORD.findall(rewrite)}
+    known = {w.casefold() for w in _WORD.findall(question)}
+    earlier = {w.casefold() for _, text in history for w in _WORD.findall(text)}
+    return bool((words - known) & earlier)
 
 
 def _asker_language(
