@@ -31,7 +31,7 @@ from xling.core.records import Hit, QueryHits, Question, read_questions
 from xling.core.validation import preview
 from xling.eval.language_check import LanguageChecker
 from xling.lid import UNDETERMINED, default_backend, get_identifier, identify_asker_language
-from xling.llm import Completion, EmbeddedLLMConfig, LLMClient
+from xling.llm import ChatMessage, Completion, EmbeddedLLMConfig, LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from xling.llm.fitting import passage_budget, truncate_passages
 from xling.prompts.instructions import InstructionLang, get_instruction
@@ -130,15 +130,18 @@ class AnswerPipeline:
         """Blocking :meth:`aanswer_many`."""
         return run_sync(self._closing(self.aanswer_many(questions, on_progress=on_progress)))
 
-    async def astream(self, question: Question) -> AsyncIterator[dict[str, Any]]:
+    async def astream(
+        self, question: Question, *, system: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """Answers one question, streaming: ``attempt`` and ``token`` events, then one
         ``{"event": "done", "answer": {...}}`` with citations and the language verdict (or
-        ``{"event": "error", "detail": ...}`` when it failed)."""
+        ``{"event": "error", "detail": ...}`` when it failed); ``system`` as in
+        :meth:`aanswer_many`."""
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
         async def work() -> None:
             try:
-                (answer,) = await self.aanswer_many([question], on_event=queue.put)
+                (answer,) = await self.aanswer_many([question], on_event=queue.put, system=system)
                 await queue.put({"event": "done", "answer": answer.to_dict()})
             except XlingError as exc:
                 await queue.put({"event": "error", "detail": str(exc)})
@@ -167,12 +170,16 @@ class AnswerPipeline:
         *,
         on_progress: ProgressCallback | None = None,
         on_event: StreamCallback | None = None,
+        system: str | None = None,
     ) -> list[Answer]:
         """Answers many questions at once (async); answers come in input order.
 
         With ``on_event`` (chat style), answers are streamed: it receives
         ``{"event": "attempt", "qid", "attempt", "strict"}`` when an attempt starts and
         ``{"event": "token", "qid", "attempt", "text"}`` for each piece of text.
+
+        ``system`` (a chat client's own system messages) goes before the answer instruction in
+        every prompt; the instruction stays last, so its language rule still holds.
 
         Raises:
             InvalidInputError: On an empty question or repeated ids.
@@ -210,8 +217,9 @@ class AnswerPipeline:
         async def one(i: int) -> Answer:
             nonlocal done
             answer = await self._answer(
-                items[i], langs[i], detected[i], retrieved[i], reranked[i], fell_back[i], on_event
-            )
+                items[i], langs[i], detected[i], retrieved[i], reranked[i], fell_back[i],
+                on_event, system,
+            )  # fmt: skip
             answer.timings.update({"retrieve": t_retrieve, "rerank": t_rerank})
             answer.translations = dict(found[i].translations)
             done += 1
@@ -266,6 +274,7 @@ class AnswerPipeline:
         reranked: QueryHits | None,
         fell_back: bool,
         on_event: StreamCallback | None = None,
+        system: str | None = None,
     ) -> Answer:
         ranked = reranked if reranked is not None else retrieved
         context = list(ranked.hits[: self.config.k])
@@ -289,7 +298,7 @@ class AnswerPipeline:
             instruction_lang=get_instruction(lang, self._instruction_lang).lang,
         )
         try:
-            await self._generate(answer, q.text, lang, context, on_event)
+            await self._generate(answer, q.text, lang, context, on_event, system)
         except ServiceUnavailableError as exc:
             if self.config.on_llm_failure == "raise":
                 raise
@@ -303,11 +312,12 @@ class AnswerPipeline:
         lang: str,
         context: list[Hit],
         on_event: StreamCallback | None = None,
+        system: str | None = None,
     ) -> None:
         started = time.perf_counter()
         passage_langs = sorted({h.lang for h in context if h.lang})
         avoid = sorted({*passage_langs, "eng"} - {lang})
-        passages = await self._fit(question, lang, context)
+        passages = await self._fit(question, lang, context, system)
         answer.timings["fit"] = time.perf_counter() - started
         backend = self.config.check_backend or default_backend(lang)
         known = get_identifier(backend).supported_languages()
@@ -328,7 +338,7 @@ class AnswerPipeline:
                     await on_event({"event": "token", "qid": answer.qid, "attempt": index,
                                     "text": text})  # fmt: skip
 
-            completion = await self._ask(question, lang, passages, strict, avoid, stream)
+            completion = await self._ask(question, lang, passages, strict, avoid, stream, system)
             key = "generate_reask" if strict else "generate"
             answer.timings[key] = time.perf_counter() - started
             answer.usage["calls"] += 1
@@ -357,15 +367,17 @@ class AnswerPipeline:
         answer.citations = [context[n - 1].id for n in cited]
         answer.dropped_citations = dropped
 
-    async def _fit(self, question: str, lang: str, context: list[Hit]) -> list[ContextPassage]:
+    async def _fit(
+        self, question: str, lang: str, context: list[Hit], system: str | None = None
+    ) -> list[ContextPassage]:
         """The context numbered, each passage cut by model tokens so that the prompt fits."""
         if not context:
             return []
         empty = [ContextPassage(i + 1, "") for i in range(len(context))]
-        skeleton = answer_messages(
+        skeleton = _with_system(answer_messages(
             question, empty, lang, strict=True, avoid=["eng"],
             instruction_lang=self._instruction_lang,
-        )  # fmt: skip
+        ), system)  # fmt: skip
         budget = await passage_budget(
             self.client,
             skeleton,
@@ -391,6 +403,7 @@ class AnswerPipeline:
         strict: bool,
         avoid: Sequence[str],
         stream: Callable[[str], Awaitable[None]] | None = None,
+        system: str | None = None,
     ) -> Completion:
         options: dict[str, Any] = {
             "max_tokens": self.config.max_tokens,
@@ -404,10 +417,12 @@ class AnswerPipeline:
                 question, passages, lang, strict=strict, avoid=avoid, instruction_lang=wording
             )
             stop = ["\n" + get_instruction(lang, wording).question]
+            if system:
+                prompt = f"{system}\n\n{prompt}"
             return await self.client.acomplete(prompt, stop=stop, **options)
-        messages = answer_messages(
+        messages = _with_system(answer_messages(
             question, passages, lang, strict=strict, avoid=avoid, instruction_lang=wording
-        )
+        ), system)  # fmt: skip
         if stream is None:
             return await self.client.achat(messages, **options)
         parts: list[str] = []
@@ -419,6 +434,14 @@ class AnswerPipeline:
         prompt_tokens = self.client.usage.prompt_tokens - before[0]
         completion_tokens = self.client.usage.completion_tokens - before[1]
         return Completion("".join(parts), "stop", prompt_tokens, completion_tokens)
+
+
+def _with_system(messages: list[ChatMessage], system: str | None) -> list[ChatMessage]:
+    """The answer prompt with a client's system text before the instruction."""
+    if not system:
+        return messages
+    first = {**messages[0], "content": f"{system}\n\n{messages[0]['content']}"}
+    return [first, *messages[1:]]
 
 
 def build_answer_pipeline(

@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from xling.server.access import Caller
 from xling.server.admission import Admission
+from xling.server.chat import add_chat_routes
 from xling.server.config import ServiceConfig
 from xling.server.dify import add_dify_routes
 from xling.server.middleware import BodyLimit, add_error_handlers, add_request_ids
@@ -91,4 +92,5 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
     )
     add_dify_routes(app, config, svc, admission)
     add_vector_store_routes(app, config, svc, admission)
+    add_chat_routes(app, config, svc, admission)
     return BodyLimit(app, config.max_body_bytes)  # type: ignore[return-value]

@@ -44,6 +44,9 @@ class ServiceConfig:
         cors_origins: Origins allowed by CORS (empty: CORS off).
         llm_concurrency: LLM requests in flight per server.
         drain_seconds: On SIGTERM, seconds requests in flight may take to finish before exit.
+        max_messages: Most messages of one chat completion request (its oldest turns are
+            dropped anyway to fit the LLM's context; this bounds the work of reading them).
+        max_chat_chars: Most characters of all of one chat's messages together.
     """
 
     pools: list[str] = field(default_factory=list)
@@ -66,10 +69,13 @@ class ServiceConfig:
     cors_origins: list[str] = field(default_factory=list)
     llm_concurrency: int = 32
     drain_seconds: int = 30
+    max_messages: int = 1000
+    max_chat_chars: int = 500_000
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_documents", "max_text_chars", "max_k", "max_batch",
-                     "max_llm_waiting", "llm_concurrency", "drain_seconds", "port"):  # fmt: skip
+                     "max_llm_waiting", "llm_concurrency", "drain_seconds", "port", "max_messages",
+                     "max_chat_chars"):  # fmt: skip
             check_positive_int(getattr(self, name), name)
         if (
             isinstance(self.rate_limit, bool)

@@ -122,11 +122,17 @@ def add_routes(
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(metrics_text(), media_type="text/plain")
 
-    @app.get("/v1/models", dependencies=auth)
-    async def models() -> dict[str, Any]:
-        data = [{"id": e, "object": "model", "type": "embedding"} for e in svc().embedders]
+    @app.get("/v1/models")
+    async def models(caller: Authorized) -> dict[str, Any]:
+        service = svc()
+        data = [{"id": e, "object": "model", "type": "embedding"} for e in service.embedders]
         data += [
             {"id": f"xling-{r}", "object": "model", "type": "rerank"} for r in available_rerankers()
+        ]
+        # The chat models of chat.py (POST /v1/chat/completions): one per pool the key may read.
+        data += [
+            {"id": f"xling:{p}", "object": "model", "type": "chat", "owned_by": "xling"}
+            for p in service.pool_names(caller)
         ]
         return {"object": "list", "data": data}
 

@@ -15,6 +15,10 @@ __all__ = [
     "AnswerBody",
     "DifyRetrievalBody",
     "DifyRetrievalSetting",
+    "ChatBody",
+    "ChatContentPart",
+    "ChatMessageBody",
+    "ChatStreamOptions",
     "EmbeddingsBody",
     "RerankBody",
     "RetrieveBody",
@@ -172,3 +176,45 @@ class VectorStoreSearchBody(BaseModel):
     rewrite_query: bool = Field(
         default=False, description="Only false: queries are searched as given."
     )
+
+
+# -- POST /v1/chat/completions (OpenAI's request shape) -------------------------------------------
+
+
+class ChatContentPart(BaseModel):
+    """One part of a message's content; only ``{"type": "text", "text": ...}`` is read."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessageBody(BaseModel):
+    """One chat message; fields beyond role and content (``name``, ``tool_calls``) are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ChatContentPart] | None = None
+
+
+class ChatStreamOptions(BaseModel):
+    """``stream_options``: ``include_usage`` adds a last chunk with the token counts."""
+
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+class ChatBody(BaseModel):
+    """``POST /v1/chat/completions``: OpenAI's body; sampling fields xling does not use
+    (``top_p``, ``presence_penalty``, ``tools``, ...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str = Field(description="xling:<pool> or xling:<pool>:<reranker> (GET /v1/models).")
+    messages: list[ChatMessageBody] = Field(min_length=1, description="The whole chat.")
+    stream: bool = False
+    stream_options: ChatStreamOptions | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int | None = Field(default=None, description="Choices to return: only 1.")
+    user: str | None = None
