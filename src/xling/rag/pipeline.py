@@ -129,10 +129,13 @@ class AnswerPipeline:
         """Blocking :meth:`aanswer_many`."""
         return run_sync(self._closing(self.aanswer_many(questions, on_progress=on_progress)))
 
-    async def astream(self, question: Question) -> AsyncIterator[dict[str, Any]]:
+    async def astream(
+        self, question: Question, render_error: Callable[[XlingError], str] = str
+    ) -> AsyncIterator[dict[str, Any]]:
         """Answers one question, streaming: ``attempt`` and ``token`` events, then one
         ``{"event": "done", "answer": {...}}`` with citations and the language verdict (or
-        ``{"event": "error", "detail": ...}`` when it failed)."""
+        ``{"event": "error", "detail": render_error(exc)}`` when it failed; a server renders
+        the error without the LLM's address)."""
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
         async def work() -> None:
@@ -140,7 +143,7 @@ class AnswerPipeline:
                 (answer,) = await self.aanswer_many([question], on_event=queue.put)
                 await queue.put({"event": "done", "answer": answer.to_dict()})
             except XlingError as exc:
-                await queue.put({"event": "error", "detail": str(exc)})
+                await queue.put({"event": "error", "detail": render_error(exc)})
             finally:
                 await queue.put(None)
 
