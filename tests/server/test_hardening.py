@@ -18,7 +18,6 @@ import pytest
 from tests.conftest import refused_port
 from tests.llm.standin import CHAT, MODELS, Reply, StandIn
 from xling.core.errors import ServerRefusedError, ServiceUnavailableError
-from xling.server.outages import public_detail
 
 AUTH = {"Authorization": "Bearer k1"}
 JSON = {**AUTH, "content-type": "application/json"}
@@ -127,6 +126,8 @@ def test_503_names_the_service_down_not_its_address(
 
 
 def test_public_details_name_the_service() -> None:
+    from xling.server.outages import public_detail
+
     chroma = ServiceUnavailableError(
         "Chroma at http://10.0.0.5:8000 stopped answering while listing pools (ConnectError: "
         "[Errno 111] Connection refused)"
@@ -148,6 +149,48 @@ def test_public_details_name_the_service() -> None:
     )
     setting = ServiceUnavailableError("this service has no LLM server; start it with --llm-url")
     assert public_detail(setting) == str(setting)
+
+
+def test_an_internal_error_is_logged_once(served_db: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    import uvicorn
+
+    from tests.conftest import free_port
+    from xling.server.app import create_app
+    from xling.server.config import ServiceConfig
+    from xling.server.service import Service
+
+    config = ServiceConfig(pools=["sample"], chroma_path=str(served_db))
+    asgi = create_app(config, Service(config))
+
+    @asgi.app.get("/boom")  # type: ignore[attr-defined]
+    async def boom() -> None:  # a fault injected: an error no handler knows
+        raise RuntimeError("boom")
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="info"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        # uvicorn's own loggers do not propagate to the root logger: listen to them directly.
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        uvicorn_log.addHandler(caplog.handler)
+        with caplog.at_level(logging.INFO):
+            got = httpx.get(f"http://127.0.0.1:{port}/boom", timeout=10)
+            time.sleep(0.3)
+    finally:
+        uvicorn_log.removeHandler(caplog.handler)
+        server.should_exit = True
+        thread.join(timeout=20)
+    assert (got.status_code, got.json()) == (
+        500,
+        {"detail": "internal error (logged on the server)"},
+    )
+    tracebacks = [(r.name, r.getMessage()) for r in caplog.records if r.exc_info]
+    assert tracebacks == [("xling.server", "internal error")]
 
 
 # -- streamed answers ---------------------------------------------------------------------------
