@@ -11,6 +11,7 @@ from typing import Any
 from xling.core.errors import XlingError
 from xling.llm import LLMClient
 from xling.server.service import Service
+from xling.store.collection import collection_names
 
 __all__ = ["PROBE_SECONDS", "Readiness", "aprobe"]
 
@@ -63,9 +64,13 @@ async def _llm_answers(url: str, timeout: float) -> bool:
 
 
 async def _chroma_answers(service: Service, timeout: float) -> bool:
+    def listing() -> None:  # the database itself, even when --pool names the pools
+        with service.db.calls("probing readiness"), service.db.reading() as client:
+            collection_names(client)
+
     try:
         async with asyncio.timeout(timeout):
-            await asyncio.to_thread(service.pool_names)
+            await asyncio.to_thread(listing)
         return True
     except (XlingError, TimeoutError) as exc:
         log.warning("readyz: Chroma is down: %s", exc or "no answer in time")
