@@ -56,6 +56,27 @@ def serve(
         int | None,
         typer.Option(help="On SIGTERM, seconds to let requests in flight finish [default: 30]."),
     ] = None,
+    read_timeout: Annotated[
+        int | None,
+        typer.Option(help="Seconds to send a request head, longest pause in a body [default: 10]."),
+    ] = None,
+    keep_alive_timeout: Annotated[
+        int | None, typer.Option(help="Seconds an idle connection stays open [default: 5].")
+    ] = None,
+    max_connections: Annotated[
+        int | None, typer.Option(help="Most open connections [default: 1000].")
+    ] = None,
+    max_header_bytes: Annotated[
+        int | None, typer.Option(help="Largest request head [default: 65536].")
+    ] = None,
+    max_hits: Annotated[
+        int | None,
+        typer.Option(help="Most hits a retrieve request (queries x k) [default: 10000]."),
+    ] = None,
+    auth_failures: Annotated[
+        int | None,
+        typer.Option(help="Failed keys a minute per client address before 429 [default: 10]."),
+    ] = None,
 ) -> None:
     """Serves pools over HTTP: Cohere/Jina/TEI-compatible rerank, OpenAI embeddings, RAG."""
     from xling.server.app import create_app
@@ -69,7 +90,9 @@ def serve(
         "max_documents": max_documents, "max_text_chars": max_text_chars, "max_k": max_k,
         "max_batch": max_batch, "max_llm_waiting": max_llm_waiting, "rate_limit": rate_limit,
         "cors_origins": cors_origin, "llm_concurrency": llm_concurrency,
-        "drain_seconds": drain_seconds,
+        "drain_seconds": drain_seconds, "read_timeout": read_timeout,
+        "keep_alive_timeout": keep_alive_timeout, "max_connections": max_connections,
+        "max_header_bytes": max_header_bytes, "max_hits": max_hits, "auth_failures": auth_failures,
     }  # fmt: skip
     keys = read_api_keys(api_keys_file)
     if keys.plain:

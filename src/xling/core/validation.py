@@ -18,6 +18,7 @@ __all__ = [
     "preview",
     "is_blank",
     "check_texts",
+    "check_unicode",
     "check_positive_int",
     "check_non_negative_int",
     "check_finite",
@@ -51,6 +52,21 @@ def is_blank(text: str) -> bool:
     if stripped[0].isprintable():
         return False
     return all(unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in stripped)
+
+
+def check_unicode(text: str, what: str) -> None:
+    """Raises :class:`InvalidInputError` when ``text`` holds a lone surrogate.
+
+    JSON can carry one (``"\\ud800"``) and Python reads it into a ``str``, but no encoder,
+    tokenizer or database can store it.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} has a lone surrogate (U+{ord(text[exc.start]):04X}) at character "
+            f"{exc.start}; send valid Unicode"
+        ) from None
 
 
 def check_texts(texts: Iterable[Any], what: str = "texts") -> list[str]:

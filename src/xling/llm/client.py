@@ -303,7 +303,8 @@ class LLMClient:
             Text deltas, in order.
 
         Raises:
-            ServiceUnavailableError: If the server cannot be reached or the stream breaks.
+            ServiceUnavailableError: If the server cannot be reached, the stream breaks, or it
+                ends unfinished (no ``finish_reason``, no ``data: [DONE]``: not a stream).
             ServerRefusedError: If the server refuses the request (HTTP 4xx but 408 and 429).
         """
         payload = await self._payload(
@@ -316,8 +317,10 @@ class LLMClient:
         )
         url = f"{self.base_url}/chat/completions"
         prompt_tokens = completion_tokens = 0
+        finished = False  # a stream that just stops (or was never one) is no answer
         async for data in self._transport.astream_data(url, payload):
             if data == "[DONE]":
+                finished = True
                 break
             try:
                 chunk = json.loads(data)
@@ -331,9 +334,14 @@ class LLMClient:
             prompt_tokens = int(counts.get("prompt_tokens") or prompt_tokens)
             completion_tokens = int(counts.get("completion_tokens") or completion_tokens)
             for choice in chunk.get("choices") or []:
+                finished = finished or bool(choice.get("finish_reason"))
                 delta = (choice.get("delta") or {}).get("content")
                 if delta:
                     yield delta
+        if not finished:
+            raise malformed_error(
+                url, "the stream ended without a finish_reason or 'data: [DONE]'", what=WHAT
+            )
         self.usage.add(Completion("", "stop", prompt_tokens, completion_tokens))
 
     async def _payload(

@@ -131,12 +131,16 @@ class AnswerPipeline:
         return run_sync(self._closing(self.aanswer_many(questions, on_progress=on_progress)))
 
     async def astream(
-        self, question: Question, *, system: str | None = None
+        self,
+        question: Question,
+        *,
+        system: str | None = None,
+        render_error: Callable[[XlingError], str] = str,
     ) -> AsyncIterator[dict[str, Any]]:
         """Answers one question, streaming: ``attempt`` and ``token`` events, then one
         ``{"event": "done", "answer": {...}}`` with citations and the language verdict (or
-        ``{"event": "error", "detail": ...}`` when it failed); ``system`` as in
-        :meth:`aanswer_many`."""
+        ``{"event": "error", "detail": render_error(exc)}`` when it failed; a server renders
+        the error without the LLM's address); ``system`` as in :meth:`aanswer_many`."""
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
         async def work() -> None:
@@ -144,7 +148,7 @@ class AnswerPipeline:
                 (answer,) = await self.aanswer_many([question], on_event=queue.put, system=system)
                 await queue.put({"event": "done", "answer": answer.to_dict()})
             except XlingError as exc:
-                await queue.put({"event": "error", "detail": str(exc)})
+                await queue.put({"event": "error", "detail": render_error(exc)})
             finally:
                 await queue.put(None)
 

@@ -21,7 +21,13 @@ from xling.core.aio import blocking_method
 from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
 from xling.core.records import Hit, QueryHits
-from xling.core.validation import check_non_negative_int, check_positive_int, check_texts, preview
+from xling.core.validation import (
+    check_non_negative_int,
+    check_positive_int,
+    check_texts,
+    check_unicode,
+    preview,
+)
 from xling.embedders import Task
 from xling.store.pool import Pool
 
@@ -74,6 +80,8 @@ class Filter:
                 f"where={preview(where)} is not allowed; use a Chroma metadata filter such as "
                 '{"source": "news"}'
             )
+        if where:
+            _check_where(where)
         return cls(inc, exc, dict(where) if where else None)
 
     def chroma_where(self) -> dict[str, Any] | None:
@@ -241,3 +249,42 @@ class Retriever(ABC):
         if len(items) != n:
             raise InvalidInputError(f"exclude_ids has {len(items)} items but there are {n} queries")
         return [frozenset([x] if isinstance(x, str) else x) for x in items]
+
+
+def _check_where(where: Mapping[str, Any]) -> None:
+    """Rejects a ``where`` Chroma would refuse, before any search (so one bad request does not
+    fail the requests merged with it, and is answered as bad input, not as a failure)."""
+    from chromadb.api.types import validate_where
+
+    def strings(node: Any) -> None:
+        if isinstance(node, str):
+            check_unicode(node, "where")
+        elif isinstance(node, Mapping):
+            for key, value in node.items():
+                strings(key)
+                strings(value)
+        elif isinstance(node, list):
+            for item in node:
+                strings(item)
+
+    def clause(node: Any) -> None:  # Chroma's own check lets an unknown "$op" clause through
+        if not isinstance(node, Mapping):
+            return
+        for key, value in node.items():
+            if key in ("$and", "$or") and isinstance(value, list):
+                for item in value:
+                    clause(item)
+            elif isinstance(key, str) and key.startswith("$"):
+                raise ValueError(f"unknown operator {key!r} where a field name, $and or $or "
+                                 "belongs")  # fmt: skip
+
+    try:
+        strings(where)
+        clause(where)
+        validate_where(dict(where))
+    except ValueError as exc:
+        message = str(exc).removesuffix(" in query.").removesuffix(".")
+        raise InvalidInputError(
+            f"where={preview(dict(where), 80)} is not a valid Chroma filter ({message}); use "
+            'one such as {"source": "news"} or {"$and": [{"source": "news"}, {"year": 2020}]}'
+        ) from None

@@ -47,6 +47,15 @@ class ServiceConfig:
         max_messages: Most messages of one chat completion request (its oldest turns are
             dropped anyway to fit the LLM's context; this bounds the work of reading them).
         max_chat_chars: Most characters of all of one chat's messages together.
+        read_timeout: Seconds a client may take to send a request's head, and the longest pause
+            within its body; then the connection is closed.
+        keep_alive_timeout: Seconds an idle kept-alive connection stays open.
+        max_connections: Most open connections (lowered to fit the open-file limit); over it,
+            the connection idle the longest is closed.
+        max_header_bytes: Largest request line plus headers (431 above).
+        max_hits: Most hits of one retrieve request (queries x k).
+        auth_failures: Failed authentications a minute allowed per client address before
+            that address is answered 429 (even with a good key); 0: no limit.
     """
 
     pools: list[str] = field(default_factory=list)
@@ -71,18 +80,23 @@ class ServiceConfig:
     drain_seconds: int = 30
     max_messages: int = 1000
     max_chat_chars: int = 500_000
+    read_timeout: int = 10
+    keep_alive_timeout: int = 5
+    max_connections: int = 1000
+    max_header_bytes: int = 64 * 1024
+    max_hits: int = 10_000
+    auth_failures: int = 10
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_documents", "max_text_chars", "max_k", "max_batch",
                      "max_llm_waiting", "llm_concurrency", "drain_seconds", "port", "max_messages",
-                     "max_chat_chars"):  # fmt: skip
+                     "max_chat_chars", "read_timeout", "keep_alive_timeout", "max_connections",
+                     "max_header_bytes", "max_hits"):  # fmt: skip
             check_positive_int(getattr(self, name), name)
-        if (
-            isinstance(self.rate_limit, bool)
-            or not isinstance(self.rate_limit, int)
-            or (self.rate_limit < 0)
-        ):
-            raise InvalidInputError(f"rate_limit={self.rate_limit!r} is not allowed; use 0 or more")
+        for name in ("rate_limit", "auth_failures"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInputError(f"{name}={value!r} is not allowed; use 0 or more")
         if self.chroma_path and self.chroma_url:
             raise InvalidInputError("give chroma_path or chroma_url, not both")
         if any(not isinstance(g, KeyGrant) for g in self.api_grants):

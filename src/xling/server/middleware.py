@@ -26,8 +26,9 @@ from xling.core.errors import (
 )
 from xling.server.access import ANONYMOUS, Caller
 from xling.server.config import ServiceConfig
+from xling.server.outages import public_detail
 
-__all__ = ["BodyLimit", "HTTPError", "RateLimit", "Authorizer", "Unauthenticated",
+__all__ = ["AuthFailures", "BodyLimit", "HTTPError", "RateLimit", "Authorizer", "Unauthenticated",
            "add_error_handlers", "add_request_ids"]  # fmt: skip
 
 access_log = logging.getLogger("xling.server.access")
@@ -117,6 +118,43 @@ class Unauthenticated(HTTPError):
         self.malformed = malformed
 
 
+class AuthFailures:
+    """Throttles key guessing: past ``per_minute`` failed authentications from one client
+    address (a token bucket, refilled continuously), that address is answered 429 before any
+    key is compared, so a guesser learns nothing more until ``Retry-After``.
+
+    Per address only: a limit on everyone's failures would let a guesser spread over many
+    addresses lock every client out. Callers at other addresses are never affected, and
+    successful authentications are not counted.
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.buckets = RateLimit(per_minute) if per_minute else None
+
+    def check(self, address: str) -> None:
+        """Raises 429 (with ``Retry-After``) while ``address`` is throttled."""
+        if self.buckets is None or address not in self.buckets.buckets:
+            return
+        tokens, last = self.buckets.buckets[address]
+        tokens = min(self.per_minute, tokens + (time.monotonic() - last) * self.per_minute / 60)
+        if tokens < 1:
+            wait = (1 - tokens) * 60.0 / self.per_minute
+            raise HTTPError(
+                429, f"too many failed authentications from this address (over "
+                f"{self.per_minute} a minute); try again later",
+                {"Retry-After": str(max(1, round(wait)))},
+            )  # fmt: skip
+
+    def failed(self, address: str) -> None:
+        """Counts a failed authentication from ``address``."""
+        if self.buckets is not None:
+            self.buckets.take(address)
+            if len(self.buckets.buckets) > 100_000:  # a flood of addresses: forget the oldest
+                for old in list(self.buckets.buckets)[:50_000]:
+                    del self.buckets.buckets[old]
+
+
 class Authorizer:
     """The route dependency that checks the bearer key (when keys are set) and its rate.
 
@@ -129,23 +167,29 @@ class Authorizer:
         self.keys = [key for key, _ in self.callers]
         self.per_minute = config.rate_limit
         self.limiter = RateLimit(config.rate_limit) if config.rate_limit else None
+        self.failures = AuthFailures(config.auth_failures)
 
     async def __call__(self, request: Request) -> Caller:
         """The caller (:data:`~xling.server.access.ANONYMOUS` without keys).
 
         Raises:
-            HTTPError: 401 on a missing or wrong key, 429 over the rate limit.
+            HTTPError: 401 on a missing or wrong key, 429 over the rate limit or while the
+                client's address has failed too often (:class:`AuthFailures`).
         """
         if not self.keys:
             request.state.caller = ANONYMOUS
             return ANONYMOUS
+        address = request.client.host if request.client else "unknown"
+        self.failures.check(address)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         given = token.strip().encode()
         if scheme.lower() != "bearer" or not given:
+            self.failures.failed(address)
             raise Unauthenticated(malformed=True)
         # Every key is compared (constant time each), so timing does not tell which matched.
         found = [caller for key, caller in self.callers if hmac.compare_digest(given, key)]
         if not found:
+            self.failures.failed(address)
             raise Unauthenticated(malformed=False)
         if self.limiter is not None:
             wait = self.limiter.take(token.strip())
@@ -171,7 +215,13 @@ def add_request_ids(
     ) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:
+            # Answered and logged here, once: an exception left to Starlette's outermost
+            # middleware is logged by it and raised again for uvicorn to log a second time.
+            logging.getLogger("xling.server").exception("internal error")
+            response = JSONResponse({"detail": "internal error (logged on the server)"}, 500)
         elapsed = time.perf_counter() - started
         path = getattr(request.scope.get("route"), "path", "unmatched")
         observe(path, response.status_code, elapsed, getattr(request.state, "caller", None))
@@ -183,6 +233,12 @@ def add_request_ids(
         return response
 
 
+def _detail(detail: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    # A detail may quote a client's value holding a lone surrogate, which UTF-8 cannot carry.
+    safe = detail.encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse({"detail": safe}, status, headers)
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """Every error as ``{"detail": "one line"}``: 422 naming the field, 400 for an unknown
     name, 502 when an upstream server (the LLM, an embeddings server) refused xling's request,
@@ -191,27 +247,27 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPError)
     async def http_error(_: Request, exc: HTTPError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, exc.status, exc.headers)
+        return _detail(exc.detail, exc.status, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or "body"
-        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid')}"}, 422)
+        return _detail(f"{where}: {first.get('msg', 'invalid')}", 422)
 
     @app.exception_handler(XlingError)
     async def xling_error(_: Request, exc: XlingError) -> JSONResponse:
         if isinstance(exc, ServiceUnavailableError):
-            return JSONResponse({"detail": str(exc)}, 503, {"Retry-After": "5"})
+            return _detail(public_detail(exc), 503, {"Retry-After": "5"})
         if isinstance(exc, ServerRefusedError):
             # The caller's request was fine; the server behind xling said no (a 4xx).
-            return JSONResponse({"detail": str(exc)}, 502)
+            return _detail(public_detail(exc), 502)
         if isinstance(exc, NotFoundError):
-            return JSONResponse({"detail": str(exc)}, 404)
+            return _detail(str(exc), 404)
         if isinstance(exc, ForbiddenError):
-            return JSONResponse({"detail": str(exc)}, 403)
+            return _detail(str(exc), 403)
         status = 400 if isinstance(exc, UnknownSpecError) else 422
-        return JSONResponse({"detail": str(exc)}, status)
+        return _detail(str(exc), status)
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@ from typing import Any
 import uvicorn
 
 from xling.server.config import ServiceConfig
+from xling.server.connections import connection_cap, guarded_protocol
 
 __all__ = ["serve_forever"]
 
@@ -36,13 +37,20 @@ def serve_forever(config: ServiceConfig, asgi: Any) -> None:
 
     On SIGTERM the server stops accepting connections, lets requests in flight finish for up to
     ``config.drain_seconds``, runs the app's shutdown (closing its clients) and returns.
+    Connections are guarded by :mod:`xling.server.connections` (read deadline, head size,
+    connection cap).
     """
+    protocol = guarded_protocol(
+        config.read_timeout, config.max_header_bytes, connection_cap(config.max_connections)
+    )
     server = _DrainingServer(
         uvicorn.Config(
             asgi,
             host=config.host,
             port=config.port,
             log_level="warning",
+            http=protocol,
+            timeout_keep_alive=config.keep_alive_timeout,
             timeout_graceful_shutdown=config.drain_seconds,
         )  # fmt: skip
     )

@@ -10,9 +10,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
-from xling.core.errors import InvalidInputError, ServiceUnavailableError
+from xling.core.errors import InvalidInputError
 from xling.core.records import Question
+from xling.core.validation import check_unicode
 from xling.llm import LLMClient
 from xling.rag.answers import Answer, AnswerConfig
 from xling.rag.pipeline import build_answer_pipeline
@@ -21,6 +23,8 @@ from xling.server.access import Caller
 from xling.server.admission import Admission
 from xling.server.config import ServiceConfig
 from xling.server.middleware import Authorizer
+from xling.server.outages import client_detail
+from xling.server.readiness import aprobe
 from xling.server.schemas import (
     AnswerBody,
     EmbeddingsBody,
@@ -56,6 +60,7 @@ def _check_texts(texts: list[str], cap: int, what: str) -> None:
             raise InvalidInputError(
                 f"{what}[{i}] has {len(text)} characters, over the cap of {cap}"
             )
+        check_unicode(text, f"{what}[{i}]")
 
 
 def _rerank_response(
@@ -109,14 +114,8 @@ def add_routes(
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        service = svc()
-        checks = {"chroma": True, "llm": bool(service.llm) and await service.llm.areachable()}
-        try:
-            service.pool_names()
-        except ServiceUnavailableError:
-            checks["chroma"] = False
-        ready = checks["chroma"] and (checks["llm"] or not service.llm)
-        return JSONResponse({"ready": ready, **checks}, 200 if ready else 503)
+        readiness = await aprobe(svc())
+        return JSONResponse(readiness.to_dict(), 200 if readiness.ready else 503)
 
     @app.get("/metrics", dependencies=auth)
     async def metrics() -> PlainTextResponse:
@@ -154,8 +153,7 @@ def add_routes(
         _check_cap(len(documents), config.max_documents, "the number of documents")
         _check_texts([body.query], config.max_text_chars, "query")
         _check_texts(documents, config.max_text_chars, "documents")
-        admission.check()
-        async with admission.aslot():
+        with admission.admit():
             result, name = await svc().arerank(
                 body.query, documents, body.model, body.max_tokens_per_doc
             )
@@ -190,6 +188,8 @@ def add_routes(
     async def retrieve(body: RetrieveBody, caller: Authorized) -> dict[str, Any]:
         _check_cap(len(body.queries), config.max_batch, "the number of queries")
         _check_cap(body.k, config.max_k, "k")
+        hits = f"the number of hits asked ({len(body.queries)} queries x k={body.k})"
+        _check_cap(len(body.queries) * body.k, config.max_hits, hits)
         _check_texts(body.queries, config.max_text_chars, "queries")
         retriever, results = await svc().aretrieve(
             body.pool, body.method, body.task, body.queries, body.k, caller, langs=body.langs,
@@ -202,9 +202,9 @@ def add_routes(
     async def answer(
         body: AnswerBody, caller: Authorized, accept_language: str | None = Header(default=None)
     ) -> Any:
+        _check_cap(body.k, config.max_k, "k")
         _check_cap(body.retrieve_k, config.max_k, "retrieve_k")
         _check_texts([body.question], config.max_text_chars, "question")
-        admission.check()
         service = svc()
         retriever = service.retriever(body.pool, body.method, "asymmetric", caller)
         cfg = AnswerConfig(
@@ -218,22 +218,31 @@ def add_routes(
         def pipeline_on(client: LLMClient) -> Any:
             return build_answer_pipeline(retriever, client, rerank=body.rerank, config=cfg)
 
+        ticket = admission.admit()
         if body.stream:
-            pipeline = pipeline_on(service.llm.pick())
+            try:
+                pipeline = pipeline_on(service.llm.pick())
+            except BaseException:
+                ticket.release()
+                raise
 
             async def events() -> AsyncIterator[str]:
-                async with admission.aslot():
-                    async for event in pipeline.astream(question):
+                try:
+                    async for event in pipeline.astream(question, render_error=client_detail):
                         data = json.dumps(event, ensure_ascii=False)
                         yield f"event: {event['event']}\ndata: {data}\n\n"
+                finally:
+                    ticket.release()
 
-            return StreamingResponse(events(), media_type="text/event-stream")
+            return StreamingResponse(
+                events(), media_type="text/event-stream", background=BackgroundTask(ticket.release)
+            )
 
         async def on(client: LLMClient) -> Answer:
             (result,) = await pipeline_on(client).aanswer_many([question])
             return result
 
-        async with admission.aslot():
+        with ticket:
             result = await service.llm.arun(on)
         return result.to_dict()
 
