@@ -1,14 +1,17 @@
-"""Running coroutines from synchronous code, and the blocking twins of async functions."""
+"""Running coroutines from synchronous code, the blocking twins of async functions, and the
+events of async work as a stream."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-__all__ = ["blocking", "blocking_method", "run_sync"]
+from xling.core.errors import XlingError
+
+__all__ = ["blocking", "blocking_method", "event_stream", "run_sync"]
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -87,3 +90,36 @@ def blocking_method(
 
     _name_twin(twin, afn, "meth")
     return twin
+
+
+Event = dict[str, Any]
+
+
+async def event_stream(
+    run: Callable[[Callable[[Event], Awaitable[None]]], Awaitable[Event]],
+    render_error: Callable[[XlingError], str] = str,
+) -> AsyncGenerator[Event, None]:
+    """The events of a piece of work as they happen, then its last event.
+
+    ``run`` is called with a callback that receives its events (``attempt``, ``token``, ...)
+    and returns the final event (``done``); an :class:`~xling.core.errors.XlingError` it
+    raises becomes ``{"event": "error", "detail": render_error(exc)}`` (a server renders it
+    without internal addresses). Closing the iterator (a client that went away) cancels the
+    work, and with it any request it has in flight.
+    """
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+    async def work() -> None:
+        try:
+            await queue.put(await run(queue.put))
+        except XlingError as exc:
+            await queue.put({"event": "error", "detail": render_error(exc)})
+        finally:
+            await queue.put(None)
+
+    task = asyncio.create_task(work())
+    try:
+        while (item := await queue.get()) is not None:
+            yield item
+    finally:
+        task.cancel()

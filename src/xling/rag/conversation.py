@@ -27,12 +27,13 @@ attempt's verdict and the numbered passages with which the answer cites (``[n]``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import regex
 
+from xling.core.aio import event_stream
 from xling.core.errors import InvalidInputError, XlingError
 from xling.core.records import Question
 from xling.core.validation import check_positive_int, is_blank, preview
@@ -490,29 +491,21 @@ async def astream_chat(
     lang: str | None = None,
     hint: str | None = None,
     config: ChatConfig | None = None,
+    render_error: Callable[[XlingError], str] = str,
 ) -> AsyncGenerator[dict[str, Any], None]:
     """:func:`aanswer_chat`, streaming: the ``condensed``, ``attempt`` and ``token`` events,
-    then ``{"event": "done", "chat": ChatAnswer}`` or ``{"event": "error", "detail": ...}``.
+    then ``{"event": "done", "chat": ChatAnswer}`` or ``{"event": "error", "detail":
+    render_error(exc)}``.
 
     Closing the iterator (a client that went away) cancels the work, and with it the LLM's
     request in flight.
     """
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
-    async def work() -> None:
-        try:
-            result = await aanswer_chat(
-                pipeline, turns, lang=lang, hint=hint, config=config, on_event=queue.put
-            )
-            await queue.put({"event": "done", "chat": result})
-        except XlingError as exc:
-            await queue.put({"event": "error", "detail": str(exc)})
-        finally:
-            await queue.put(None)
+    async def run(on_event: Callable[[dict[str, Any]], Awaitable[None]]) -> dict[str, Any]:
+        result = await aanswer_chat(
+            pipeline, turns, lang=lang, hint=hint, config=config, on_event=on_event
+        )
+        return {"event": "done", "chat": result}
 
-    task = asyncio.create_task(work())
-    try:
-        while (item := await queue.get()) is not None:
-            yield item
-    finally:
-        task.cancel()
+    async for event in event_stream(run, render_error):
+        yield event

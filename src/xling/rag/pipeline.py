@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
-from xling.core.aio import run_sync
+from xling.core.aio import event_stream, run_sync
 from xling.core.errors import InvalidInputError, ServiceUnavailableError, XlingError
 from xling.core.progress import ProgressCallback
 from xling.core.records import Hit, QueryHits, Question, read_questions
@@ -141,23 +141,13 @@ class AnswerPipeline:
         ``{"event": "done", "answer": {...}}`` with citations and the language verdict (or
         ``{"event": "error", "detail": render_error(exc)}`` when it failed; a server renders
         the error without the LLM's address); ``system`` as in :meth:`aanswer_many`."""
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
-        async def work() -> None:
-            try:
-                (answer,) = await self.aanswer_many([question], on_event=queue.put, system=system)
-                await queue.put({"event": "done", "answer": answer.to_dict()})
-            except XlingError as exc:
-                await queue.put({"event": "error", "detail": render_error(exc)})
-            finally:
-                await queue.put(None)
+        async def run(on_event: Callable[[dict[str, Any]], Awaitable[None]]) -> dict[str, Any]:
+            (answer,) = await self.aanswer_many([question], on_event=on_event, system=system)
+            return {"event": "done", "answer": answer.to_dict()}
 
-        task = asyncio.create_task(work())
-        try:
-            while (item := await queue.get()) is not None:
-                yield item
-        finally:
-            task.cancel()
+        async for event in event_stream(run, render_error):
+            yield event
 
     async def _closing(self, coro: Any) -> Any:
         try:

@@ -4,8 +4,7 @@ admitted until they end (a streamed answer: until its stream ends or its client 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 from xling.core.errors import ServiceUnavailableError
 from xling.server.middleware import HTTPError
@@ -60,16 +59,6 @@ class Admission:
             ServiceUnavailableError: When the service has no LLM.
             HTTPError: 503 with ``Retry-After: 1`` when ``max_waiting`` requests wait.
         """
-        self.check()
-        return Ticket(self.service())
-
-    def check(self) -> None:
-        """Admits a request now or refuses it (without counting it; :meth:`admit` does).
-
-        Raises:
-            ServiceUnavailableError: When the service has no LLM.
-            HTTPError: 503 with ``Retry-After: 1`` when ``max_waiting`` requests wait.
-        """
         service = self.service()
         if not service.llm:
             raise ServiceUnavailableError("this service has no LLM server; start it with --llm-url")
@@ -79,13 +68,4 @@ class Admission:
                 {"Retry-After": "1"},
             )  # fmt: skip
         self.on_admit()
-
-    @asynccontextmanager
-    async def aslot(self) -> AsyncIterator[None]:
-        """Counts an admitted request as waiting for the length of the block."""
-        service = self.service()
-        service.waiting += 1
-        try:
-            yield
-        finally:
-            service.waiting -= 1
+        return Ticket(service)

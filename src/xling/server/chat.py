@@ -26,6 +26,7 @@ from typing import Any
 
 from fastapi import FastAPI, Header
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from xling.core.errors import InvalidInputError, NotFoundError
 from xling.llm import LLMClient
@@ -36,6 +37,7 @@ from xling.rerankers import available_rerankers
 from xling.server.access import Caller
 from xling.server.admission import Admission
 from xling.server.config import ServiceConfig
+from xling.server.outages import client_detail
 from xling.server.routes import Authorized
 from xling.server.schemas import ChatBody
 from xling.server.service import Service
@@ -125,7 +127,6 @@ def add_chat_routes(
         turns = _turns(body, config)
         service = svc()
         pool, rerank = chat_target(body.model, service, caller)
-        admission.check()
         retriever = service.retriever(pool, "dense", "asymmetric", caller)
         settings: dict[str, Any] = {}
         if body.temperature is not None:
@@ -143,11 +144,16 @@ def add_chat_routes(
             async def on(client: LLMClient) -> ChatAnswer:
                 return await aanswer_chat(pipeline_on(client), turns, hint=accept_language)
 
-            async with admission.aslot():
+            with admission.admit():
                 result = await service.llm.arun(on)
             return _completion(cid, created, body.model, result)
 
-        pipeline = pipeline_on(service.llm.pick())
+        ticket = admission.admit()  # counted from now, not from the stream's first read
+        try:
+            pipeline = pipeline_on(service.llm.pick())
+        except BaseException:
+            ticket.release()
+            raise
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         head = {"id": cid, "object": "chat.completion.chunk", "created": created,
                 "model": body.model}  # fmt: skip
@@ -159,23 +165,26 @@ def add_chat_routes(
         async def events() -> AsyncIterator[str]:
             # aclosing: a client gone away closes the chat's events at once, which cancels
             # the LLM request in flight (not whenever the generator is collected).
-            chat = astream_chat(pipeline, turns, hint=accept_language)
-            async with admission.aslot(), aclosing(chat):
-                yield _sse(chunk({"role": "assistant", "content": ""}))
-                async for event in chat:
-                    kind = event["event"]
-                    if kind == "attempt" and event["attempt"] > 0:
-                        yield _sse(chunk({"content": "\n\n"}))
-                    elif kind == "token":
-                        yield _sse(chunk({"content": event["text"]}))
-                    elif kind == "error":
-                        error = {"message": event["detail"], "type": "server_error"}
-                        yield _sse({"error": error})
-                    elif kind == "done":
-                        result: ChatAnswer = event["chat"]
-                        yield _sse({**chunk({}, "stop"), "xling": result.to_dict()})
-                        if include_usage:
-                            yield _sse({**head, "choices": [], "usage": _usage(result)})
-                yield "data: [DONE]\n\n"
+            chat = astream_chat(pipeline, turns, hint=accept_language, render_error=client_detail)
+            with ticket:
+                async with aclosing(chat):
+                    yield _sse(chunk({"role": "assistant", "content": ""}))
+                    async for event in chat:
+                        kind = event["event"]
+                        if kind == "attempt" and event["attempt"] > 0:
+                            yield _sse(chunk({"content": "\n\n"}))
+                        elif kind == "token":
+                            yield _sse(chunk({"content": event["text"]}))
+                        elif kind == "error":
+                            error = {"message": event["detail"], "type": "server_error"}
+                            yield _sse({"error": error})
+                        elif kind == "done":
+                            result: ChatAnswer = event["chat"]
+                            yield _sse({**chunk({}, "stop"), "xling": result.to_dict()})
+                            if include_usage:
+                                yield _sse({**head, "choices": [], "usage": _usage(result)})
+                    yield "data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return StreamingResponse(
+            events(), media_type="text/event-stream", background=BackgroundTask(ticket.release)
+        )
