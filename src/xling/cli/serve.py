@@ -36,6 +36,7 @@ def serve(
     ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML settings ([serve] keys).")] = None,
     max_body_bytes: Annotated[int | None, typer.Option(help="Largest request body.")] = None,
+    max_upload_bytes: Annotated[int | None, typer.Option(help="Largest document upload.")] = None,
     max_documents: Annotated[int | None, typer.Option(help="Most documents a rerank.")] = None,
     max_text_chars: Annotated[int | None, typer.Option(help="Longest text.")] = None,
     max_k: Annotated[int | None, typer.Option(help="Largest k / top_n.")] = None,
@@ -65,7 +66,7 @@ def serve(
         "max_documents": max_documents, "max_text_chars": max_text_chars, "max_k": max_k,
         "max_batch": max_batch, "max_llm_waiting": max_llm_waiting, "rate_limit": rate_limit,
         "cors_origins": cors_origin, "llm_concurrency": llm_concurrency,
-        "drain_seconds": drain_seconds,
+        "drain_seconds": drain_seconds, "max_upload_bytes": max_upload_bytes,
     }  # fmt: skip
     keys = read_api_keys(api_keys_file)
     if keys:

@@ -38,6 +38,11 @@ class ServiceConfig:
         cors_origins: Origins allowed by CORS (empty: CORS off).
         llm_concurrency: LLM requests in flight per server.
         drain_seconds: On SIGTERM, seconds requests in flight may take to finish before exit.
+        max_upload_bytes: Largest document upload (413 above); the documents route's body may
+            exceed ``max_body_bytes`` up to this (plus the multipart framing).
+        sync_upload_bytes: Uploads up to this size are ingested before the answer (201 with
+            the report); larger ones in the background (202 with a job to poll).
+        max_queued_jobs: Ingestion jobs allowed to wait; beyond, 503 with ``Retry-After``.
     """
 
     pools: list[str] = field(default_factory=list)
@@ -59,10 +64,14 @@ class ServiceConfig:
     cors_origins: list[str] = field(default_factory=list)
     llm_concurrency: int = 32
     drain_seconds: int = 30
+    max_upload_bytes: int = 50 * 1024 * 1024
+    sync_upload_bytes: int = 1024 * 1024
+    max_queued_jobs: int = 64
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_documents", "max_text_chars", "max_k", "max_batch",
-                     "max_llm_waiting", "llm_concurrency", "drain_seconds", "port"):  # fmt: skip
+                     "max_llm_waiting", "llm_concurrency", "drain_seconds", "port",
+                     "max_upload_bytes", "sync_upload_bytes", "max_queued_jobs"):  # fmt: skip
             check_positive_int(getattr(self, name), name)
         if (
             isinstance(self.rate_limit, bool)
