@@ -16,6 +16,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from xling.server.admission import Admission
 from xling.server.config import ServiceConfig
+from xling.server.documents import add_document_routes, upload_allowance
+from xling.server.jobs import JobRunner
 from xling.server.middleware import BodyLimit, add_error_handlers, add_request_ids
 from xling.server.routes import add_routes
 from xling.server.service import Service
@@ -78,4 +80,5 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
         metrics_text=lambda: generate_latest(registry).decode(),
         on_fallback=fallbacks.inc,
     )
-    return BodyLimit(app, config.max_body_bytes)  # type: ignore[return-value]
+    add_document_routes(app, config, svc, JobRunner(config.max_queued_jobs))
+    return BodyLimit(app, config.max_body_bytes, [upload_allowance(config)])  # type: ignore[return-value]

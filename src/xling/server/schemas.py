@@ -13,6 +13,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 __all__ = [
     "AnswerBody",
+    "DocumentBody",
     "EmbeddingsBody",
     "RerankBody",
     "RetrieveBody",
@@ -118,3 +119,22 @@ class SelectBody(BaseModel):
     # "strategy" is the 0.1 name of the field, still read.
     method: str = Field(default="bm25", validation_alias=AliasChoices("method", "strategy"))
     k: int = Field(default=5, ge=1)
+
+
+# -- documents (issue 24: documents over HTTP) -----------------------------------------------
+
+
+class DocumentBody(BaseModel):
+    """``POST /v1/pools/{pool}/documents`` with a JSON body: one text document."""
+
+    model_config = ConfigDict(extra="forbid")
+    doc_id: str = Field(description="The document's id in the pool; the same id replaces it.")
+    text: str = Field(description="The document's text (plain text).")
+    title: str | None = None
+    lang: str | None = Field(default=None, description="Its language (default: detected).")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Further scalar fields stored on each chunk."
+    )
+    embedder: str | None = Field(
+        default=None, description="For a new pool: one of the server's embedders (GET /v1/models)."
+    )
