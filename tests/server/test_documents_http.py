@@ -252,11 +252,11 @@ def test_a_thousand_tiny_uploads_are_all_listed(server: str) -> None:
         return doc_id, got.status_code
 
     started = time.monotonic()
-    with ThreadPoolExecutor(4) as workers:
+    with ThreadPoolExecutor(8) as workers:
         results = list(workers.map(send, range(1000)))
     elapsed = time.monotonic() - started
     acknowledged = {d for d, status in results if status == 201}
-    assert len(acknowledged) == 1000  # 4 clients never fill a queue of 64
+    assert len(acknowledged) == 1000  # 8 clients never fill a queue of 64
     listed = _listing(server, pool)
     assert set(listed) == acknowledged
     assert all(d["chunks"] == 1 for d in listed.values())

@@ -27,7 +27,6 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from xling.core.errors import InvalidInputError, NotFoundError
-from xling.core.progress import ProgressCallback
 from xling.server.config import ServiceConfig
 from xling.server.jobs import JobRunner
 from xling.server.middleware import HTTPError
@@ -43,7 +42,6 @@ from xling.server.uploads import (
     text_document,
     writable_pool,
 )
-from xling.store.ingest import IngestReport
 
 __all__ = ["UPLOAD_PATH", "add_document_routes", "upload_allowance"]
 
@@ -113,16 +111,13 @@ def add_document_routes(
             document.discard()
             raise
 
-        def work(progress: ProgressCallback) -> IngestReport:
-            try:
-                report = target.ingest([document.document], on_progress=progress)
-            finally:
-                document.discard()
-            service.pools.setdefault(target.name, target)  # served from now on
-            return report
+        def ended(succeeded: bool) -> None:
+            document.discard()
+            if succeeded:
+                service.pools.setdefault(target.name, target)  # served from now on
 
         try:
-            job = runner.submit(target.name, [document.document.doc_id], work)
+            job = runner.submit(target, document.document, document.size, ended)
         except BaseException:
             document.discard()
             raise

@@ -290,7 +290,8 @@ def writable_pool(service: Service, name: str, caller: Caller, embedder: str | N
         raise NotFoundError(
             f"unknown pool {name!r}; this service serves only: {', '.join(readable) or 'none'}"
         )
-    if name in service.pool_names(caller):
+    # A pool the service has open is known to exist: no listing (which waits for writers).
+    if name in service.pools or name in service.pool_names(caller):
         pool = service.pool(name, caller)
         if embedder is not None and embedder != pool.embedder.id:
             raise InvalidInputError(
