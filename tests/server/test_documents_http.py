@@ -3,6 +3,7 @@ upload (multipart and JSON), list, replace, delete, background jobs, caps and ab
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import zipfile
@@ -15,12 +16,20 @@ import httpx
 import pytest
 
 from tests.server.conftest import running
-from xling.core.errors import ForbiddenError, InvalidInputError, NotFoundError
+from xling.core.errors import (
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
+from xling.documents import Document
 from xling.embedders import Embedder
 from xling.server.access import Caller
 from xling.server.config import ServiceConfig
+from xling.server.jobs import JobRunner
 from xling.server.service import Service
 from xling.server.uploads import writable_pool
+from xling.store import Pool
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "documents"
 MAX_UPLOAD = 400_000
@@ -294,3 +303,23 @@ def test_write_access_is_checked(tmp_path: Path, e5: Embedder) -> None:
     with pytest.raises(InvalidInputError, match="pool name '../x' is not allowed"):
         writable_pool(service, "../x", Caller("w"), None)
     assert writable_pool(service, "shared", Caller("w"), None).embedder.id == "e5-small-q4"
+
+
+def test_job_queue_cap_and_visibility(tmp_path: Path, e5: Embedder) -> None:
+    pool = Pool.open("queued", e5, path=tmp_path / "db")
+
+    async def scenario() -> None:
+        runner = JobRunner(max_queued=1)
+        first = runner.submit(pool, Document("one", text="The first note."), 15, lambda _: None)
+        with pytest.raises(ServiceUnavailableError, match="1 ingestion jobs are waiting"):
+            runner.submit(pool, Document("two", text="The second note."), 16, lambda _: None)
+        await first.ended.wait()
+        assert first.status == "succeeded"
+        assert first.report is not None and first.report.added == 1
+        assert runner.get(first.id, Caller("any")).doc_ids == ("one",)
+        stranger = Caller("stranger", read=frozenset({"other"}), write=frozenset())
+        with pytest.raises(NotFoundError, match=f"unknown job '{first.id}'"):
+            runner.get(first.id, stranger)
+
+    asyncio.run(scenario())
+    assert [d.doc_id for d in pool.documents()] == ["one"]
