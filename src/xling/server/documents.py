@@ -48,6 +48,23 @@ __all__ = ["UPLOAD_PATH", "add_document_routes", "upload_allowance"]
 UPLOAD_PATH = r"/v1/pools/[^/]+/documents"
 """The path (pattern) whose body may be as large as an upload."""
 _FORM_FRAMING = 64 * 1024  # multipart boundaries, part headers and the small fields
+_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "PDF, DOCX, HTML, Markdown "
+                 "or text; the format by extension, else first bytes, else content type."},
+        "doc_id": {"type": "string", "description": "Default: the file name."},
+        "title": {"type": "string", "description": "Default: the one the parser finds."},
+        "lang": {"type": "string", "description": "Default: detected per chunk."},
+        "metadata": {"type": "string", "description": "A JSON object of names to scalars."},
+        "embedder": {"type": "string", "description": "For a new pool: a served embedder."},
+    },
+}  # fmt: skip
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": _FORM_SCHEMA},
+    "application/json": {"schema": DocumentBody.model_json_schema()},
+}}}  # fmt: skip
 
 
 def upload_allowance(config: ServiceConfig) -> tuple[str, int]:
@@ -93,7 +110,7 @@ def add_document_routes(
 ) -> None:
     """Adds the document and job routes to ``app`` (each needs the API key)."""
 
-    @app.post("/v1/pools/{pool}/documents")
+    @app.post("/v1/pools/{pool}/documents", openapi_extra=_UPLOAD_BODY)
     async def upload(pool: str, request: Request, caller: Authorized) -> JSONResponse:
         service = svc()
         check_pool_name(pool)
