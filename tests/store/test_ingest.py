@@ -271,3 +271,28 @@ def test_server_pool_ingests_and_deletes(chroma_url: str, folder: Path, e5: Embe
     assert report.added == 2 and pool.count() == 4
     assert pool.delete(["notes.md"]).chunks == 3
     assert pool.count() == 1
+
+
+def test_each_document_outcome_is_reported(tmp_path: Path, e5: Embedder) -> None:
+    from xling.store.ingest import DocumentOutcome, ingest_documents
+
+    pool = Pool.open("outcomes", e5, path=tmp_path / "db")
+    first = Document("a", text="The ferry leaves at noon.", lang="en")
+    pool.ingest([first])
+    outcomes: list[DocumentOutcome] = []
+    docs = [
+        first,  # unchanged
+        Document("a2", text="The ferry returns at dusk.", lang="en"),  # added, one chunk
+        Document("bad", path=tmp_path / "missing.md"),  # refused
+    ]
+    report = ingest_documents(pool, docs, errors="skip", on_document=outcomes.append)
+    assert (report.added, report.unchanged, len(report.refused)) == (1, 1, 1)
+    by_id = {o.doc_id: o for o in outcomes}
+    assert sorted(by_id) == ["a", "a2", "bad"]
+    assert by_id["a"] == DocumentOutcome("a", "unchanged")
+    assert by_id["a2"] == DocumentOutcome("a2", "added", 1, 1, 0)
+    assert by_id["bad"].outcome == "refused"
+    assert "missing.md" in by_id["bad"].reason and "does not exist" in by_id["bad"].reason
+    changed = Document("a", text="The ferry now leaves at one.", lang="en")
+    ingest_documents(pool, [changed], on_document=outcomes.append)
+    assert outcomes[-1] == DocumentOutcome("a", "updated", 1, 1, 1)

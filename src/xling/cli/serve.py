@@ -40,6 +40,7 @@ def serve(
     ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML settings ([serve] keys).")] = None,
     max_body_bytes: Annotated[int | None, typer.Option(help="Largest request body.")] = None,
+    max_upload_bytes: Annotated[int | None, typer.Option(help="Largest document upload.")] = None,
     max_documents: Annotated[int | None, typer.Option(help="Most documents a rerank.")] = None,
     max_text_chars: Annotated[int | None, typer.Option(help="Longest text.")] = None,
     max_k: Annotated[int | None, typer.Option(help="Largest k / top_n.")] = None,
@@ -93,6 +94,7 @@ def serve(
         "drain_seconds": drain_seconds, "read_timeout": read_timeout,
         "keep_alive_timeout": keep_alive_timeout, "max_connections": max_connections,
         "max_header_bytes": max_header_bytes, "max_hits": max_hits, "auth_failures": auth_failures,
+        "max_upload_bytes": max_upload_bytes,
     }  # fmt: skip
     keys = read_api_keys(api_keys_file)
     if keys.plain:

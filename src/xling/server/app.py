@@ -19,6 +19,8 @@ from xling.server.admission import Admission
 from xling.server.chat import add_chat_routes
 from xling.server.config import ServiceConfig
 from xling.server.dify import add_dify_routes
+from xling.server.documents import add_document_routes, upload_allowance
+from xling.server.jobs import JobRunner
 from xling.server.middleware import BodyLimit, add_error_handlers, add_request_ids
 from xling.server.routes import add_routes
 from xling.server.service import Service
@@ -93,4 +95,5 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
     add_dify_routes(app, config, svc, admission)
     add_vector_store_routes(app, config, svc, admission)
     add_chat_routes(app, config, svc, admission)
-    return BodyLimit(app, config.max_body_bytes)  # type: ignore[return-value]
+    add_document_routes(app, config, svc, JobRunner(config.max_queued_jobs))
+    return BodyLimit(app, config.max_body_bytes, [upload_allowance(config)])  # type: ignore[return-value]

@@ -56,6 +56,11 @@ class ServiceConfig:
         max_hits: Most hits of one retrieve request (queries x k).
         auth_failures: Failed authentications a minute allowed per client address before
             that address is answered 429 (even with a good key); 0: no limit.
+        max_upload_bytes: Largest document upload (413 above); the documents route's body may
+            exceed ``max_body_bytes`` up to this (plus the multipart framing).
+        sync_upload_bytes: Uploads up to this size are ingested before the answer (201 with
+            the report); larger ones in the background (202 with a job to poll).
+        max_queued_jobs: Ingestion jobs allowed to wait; beyond, 503 with ``Retry-After``.
     """
 
     pools: list[str] = field(default_factory=list)
@@ -86,12 +91,16 @@ class ServiceConfig:
     max_header_bytes: int = 64 * 1024
     max_hits: int = 10_000
     auth_failures: int = 10
+    max_upload_bytes: int = 50 * 1024 * 1024
+    sync_upload_bytes: int = 1024 * 1024
+    max_queued_jobs: int = 64
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_documents", "max_text_chars", "max_k", "max_batch",
                      "max_llm_waiting", "llm_concurrency", "drain_seconds", "port", "max_messages",
                      "max_chat_chars", "read_timeout", "keep_alive_timeout", "max_connections",
-                     "max_header_bytes", "max_hits"):  # fmt: skip
+                     "max_header_bytes", "max_hits", "max_upload_bytes", "sync_upload_bytes",
+                     "max_queued_jobs"):  # fmt: skip
             check_positive_int(getattr(self, name), name)
         for name in ("rate_limit", "auth_failures"):
             value = getattr(self, name)

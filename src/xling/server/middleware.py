@@ -6,10 +6,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -43,18 +44,38 @@ class HTTPError(Exception):
 
 
 class BodyLimit:
-    """Answers 413 to a body over ``limit`` bytes (declared or streamed), before any handler."""
+    """Answers 413 to a body over ``limit`` bytes (declared or streamed), before any handler.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    ``allowances`` give paths (full-match patterns) a larger limit of their own: the document
+    upload route takes files up to ``max_upload_bytes``. A body with a declared
+    ``Content-Length`` within the limit is passed on as it streams (the HTTP server never
+    delivers more than declared); only a body without one is read ahead up to the limit.
+    """
+
+    def __init__(
+        self, app: ASGIApp, limit: int, allowances: Sequence[tuple[str, int]] = ()
+    ) -> None:
         self.app, self.limit = app, limit
+        self.allowances = [(re.compile(pattern), cap) for pattern, cap in allowances]
+
+    def limit_for(self, path: str) -> int:
+        """The body limit of a request path."""
+        for pattern, cap in self.allowances:
+            if pattern.fullmatch(path):
+                return max(cap, self.limit)
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope.get("path", ""))
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _plain_error(send, 413, f"request body over {self.limit} bytes")
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                await _plain_error(send, 413, f"request body over {limit} bytes")
+                return
+            await self.app(scope, receive, send)
             return
         # A streamed body (no Content-Length) is read here up to the limit, before the app sees
         # it: raising from inside the app's receive would surface as a 400 body-parse error.
@@ -66,8 +87,8 @@ class BodyLimit:
             if message["type"] != "http.request":
                 break  # the client went away; the app sees it
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                await _plain_error(send, 413, f"request body over {self.limit} bytes")
+            if seen > limit:
+                await _plain_error(send, 413, f"request body over {limit} bytes")
                 return
             if not message.get("more_body", False):
                 break

@@ -17,8 +17,8 @@ __all__ = ["DOC_ID_MAX_CHARS", "POOL_NAME_MAX_CHARS", "check_doc_id", "check_poo
 
 POOL_NAME_MAX_CHARS = 512
 """Chroma's own cap on a collection name."""
-DOC_ID_MAX_CHARS = 512
-"""The longest document id a client may send (as :class:`xling.documents.Document`)."""
+DOC_ID_MAX_CHARS = 256
+"""The longest document id a client may send (the library allows 512)."""
 _POOL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
 
 
@@ -43,22 +43,25 @@ def check_pool_name(name: Any) -> str:
 
 
 def check_doc_id(doc_id: Any) -> str:
-    """A document id from a client: 1–512 printable characters, no absolute path, no ``..``
-    path segment and no backslash (ids are usually paths relative to a folder ingested).
+    """A document id from a client: 1–256 printable characters, no backslash, not starting
+    with ``/``, no ``.`` or ``..`` path segment (ids are usually paths relative to a folder).
 
     Raises:
-        InvalidInputError: Otherwise (the message previews the id).
+        InvalidInputError: Otherwise (the message previews the id and states the rule).
     """
-    if not isinstance(doc_id, str) or not doc_id.strip() or len(doc_id) > DOC_ID_MAX_CHARS:
-        raise InvalidInputError(
-            f"doc_id {preview(doc_id)} is not allowed; use 1-{DOC_ID_MAX_CHARS} printable "
-            "characters"
-        )
-    if any(ord(c) < 32 or ord(c) == 127 for c in doc_id):
-        raise InvalidInputError(f"doc_id {preview(doc_id)} holds a control character")
-    if doc_id.startswith("/") or "\\" in doc_id or ".." in doc_id.split("/"):
-        raise InvalidInputError(
-            f"doc_id {preview(doc_id)} is not allowed; use a relative id without '..' "
-            "segments or backslashes"
-        )
+    rule = (
+        f"use 1-{DOC_ID_MAX_CHARS} printable characters without a backslash, a leading '/' "
+        "or a '.' or '..' segment"
+    )
+    bad = (
+        not isinstance(doc_id, str)
+        or not doc_id.strip()
+        or len(doc_id) > DOC_ID_MAX_CHARS
+        or any(ord(c) < 32 or ord(c) == 127 for c in doc_id)
+        or "\\" in doc_id
+        or doc_id.startswith("/")
+        or any(part in (".", "..") for part in doc_id.split("/"))
+    )
+    if bad:
+        raise InvalidInputError(f"doc_id {preview(doc_id)} is not allowed; {rule}")
     return doc_id

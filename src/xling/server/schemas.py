@@ -19,6 +19,7 @@ __all__ = [
     "ChatContentPart",
     "ChatMessageBody",
     "ChatStreamOptions",
+    "DocumentBody",
     "EmbeddingsBody",
     "RerankBody",
     "RetrieveBody",
@@ -218,3 +219,22 @@ class ChatBody(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     n: int | None = Field(default=None, description="Choices to return: only 1.")
     user: str | None = None
+
+
+# -- documents (issue 24: documents over HTTP) -----------------------------------------------
+
+
+class DocumentBody(BaseModel):
+    """``POST /v1/pools/{pool}/documents`` with a JSON body: one text document."""
+
+    model_config = ConfigDict(extra="forbid")
+    doc_id: str = Field(description="The document's id in the pool; the same id replaces it.")
+    text: str = Field(description="The document's text (plain text).")
+    title: str | None = None
+    lang: str | None = Field(default=None, description="Its language (default: detected).")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Further scalar fields stored on each chunk."
+    )
+    embedder: str | None = Field(
+        default=None, description="For a new pool: one of the server's embedders (GET /v1/models)."
+    )

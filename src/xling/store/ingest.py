@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChunkedDocument",
+    "DocumentOutcome",
     "IngestReport",
     "Refusal",
     "chunk_stage",
@@ -76,6 +77,7 @@ __all__ = [
 ]
 
 ErrorPolicy = Literal["raise", "skip"]
+Outcome = Literal["added", "updated", "unchanged", "refused"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,28 @@ class Refusal(FieldsDict):
     doc_id: str
     source: str
     reason: str
+
+
+@dataclass(frozen=True)
+class DocumentOutcome(FieldsDict):
+    """What one ingestion did to one document (see ``on_document`` of
+    :func:`ingest_documents`).
+
+    Attributes:
+        doc_id: The document's id.
+        outcome: ``added``, ``updated``, ``unchanged`` or ``refused``.
+        chunks_written: Its chunks written.
+        chunks_embedded: Of those, chunks embedded (the others took their old vector).
+        chunks_deleted: Its old chunks deleted.
+        reason: Why it was refused (one line), else ``""``.
+    """
+
+    doc_id: str
+    outcome: Outcome
+    chunks_written: int = 0
+    chunks_embedded: int = 0
+    chunks_deleted: int = 0
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -322,6 +346,7 @@ def ingest_documents(
     errors: ErrorPolicy = "raise",
     batch_size: int = 256,
     on_progress: ProgressCallback | None = None,
+    on_document: Callable[[DocumentOutcome], None] | None = None,
 ) -> IngestReport:
     """Adds new documents, replaces changed ones and skips unchanged ones.
 
@@ -343,6 +368,9 @@ def ingest_documents(
             rest is ingested.
         batch_size: Chunks embedded per step.
         on_progress: Called with (chunks done, chunks to embed) after each step.
+        on_document: Called with each document's outcome once it is settled (skipped,
+            refused, or written whole), so a caller ingesting several users' documents in one
+            call can answer each of them.
 
     Returns:
         What was done.
@@ -369,6 +397,7 @@ def ingest_documents(
                 check_layout(pool.name, collection)
         stored = stored_versions(pool, [d.doc_id for d in docs])
         todo: list[ChunkedDocument] = []
+        replacing: set[str] = set()
         for doc in docs:
             versions = stored.get(doc.doc_id, {})
             try:
@@ -376,6 +405,8 @@ def ingest_documents(
                 version = document_version(raw, chunker)
                 if set(versions) == {version} and is_complete(versions[version]):
                     counts["unchanged"] += 1
+                    if on_document:
+                        on_document(DocumentOutcome(doc.doc_id, "unchanged"))
                     continue
                 old = [rid for ids in versions.values() for rid, _ in ids]
                 item = chunk_stage(raw, chunker, old_ids=old)
@@ -383,10 +414,14 @@ def ingest_documents(
                 if errors == "raise":
                     raise
                 refused.append(Refusal(doc.doc_id, doc.source or "", str(exc)))
+                if on_document:
+                    on_document(DocumentOutcome(doc.doc_id, "refused", reason=str(exc)))
                 continue
             counts["updated" if versions else "added"] += 1
             todo.append(item)
-        _embed_and_write(pool, todo, batch_size, on_progress, counts)
+            if versions:
+                replacing.add(doc.doc_id)
+        _embed_and_write(pool, todo, batch_size, on_progress, counts, replacing, on_document)
         deleted = DeleteReport(0, 0)
         if sync:
             keep = {d.doc_id for d in docs}
@@ -413,11 +448,14 @@ def _embed_and_write(
     batch_size: int,
     on_progress: ProgressCallback | None,
     counts: dict[str, int],
+    replacing: set[str],
+    on_document: Callable[[DocumentOutcome], None] | None,
 ) -> None:
     """Runs the embed and write stages over groups of documents of about a batch of chunks,
     so the embedder gets full batches and each document is written as soon as it is ready."""
     for item in todo:
         reuse_vectors(pool, item)
+    to_embed = {id(item): len(item.missing) for item in todo}
     total = sum(len(item.missing) for item in todo)
     done = 0
 
@@ -440,4 +478,9 @@ def _embed_and_write(
             written, deleted = write_stage(pool, ready)
             counts["written"] += written
             counts["deleted"] += deleted
+            if on_document:
+                doc_id = ready.parsed.document.doc_id
+                outcome: Outcome = "updated" if doc_id in replacing else "added"
+                embedded = to_embed[id(ready)]
+                on_document(DocumentOutcome(doc_id, outcome, written, embedded, deleted))
         group = []

@@ -105,3 +105,14 @@ def test_pdf_without_text_layer_needs_ocr(tmp_path) -> None:  # type: ignore[no-
     blank.save(str(path))
     with pytest.raises(InvalidInputError, match="a scanned PDF needs OCR, which xling does not do"):
         parse_document(Document("scan", path=path))
+
+
+def test_pdf_over_the_page_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xling.documents.parsers import pdf as pdf_parser
+
+    monkeypatch.setattr(pdf_parser, "MAX_PAGES", 2)
+    with pytest.raises(InvalidInputError) as caught:
+        parsed("ch03.en.pdf")
+    assert str(caught.value) == (  # the committed chapter has 10 pages
+        f"document {str(DATA / 'ch03.en.pdf')!r} has 10 pages, over the limit of 2; split it"
+    )

@@ -2,7 +2,8 @@
 ``Title`` style (else the core properties) the title, tables become one block per row.
 
 The zip is checked before python-docx opens it: not a zip, a zip that would unpack to more
-than :data:`MAX_UNPACKED_BYTES` (a zip bomb), or one without ``word/document.xml`` is refused
+than :data:`MAX_UNPACKED_BYTES` or with a member packed over :data:`MAX_RATIO` to 1 (a zip
+bomb), or one without ``word/document.xml`` is refused
 with one line.
 """
 
@@ -17,11 +18,16 @@ from xling.core.errors import InvalidInputError
 from xling.documents.parsers.common import collapse_spaces, library_error, where
 from xling.documents.records import BlockKind, ParsedDocument, RawDocument
 
-__all__ = ["MAX_UNPACKED_BYTES", "parse_docx"]
+__all__ = ["MAX_RATIO", "MAX_UNPACKED_BYTES", "parse_docx"]
 
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 """The most a DOCX may unpack to (the sum of its members' sizes); more is refused as a zip
 bomb. Real documents with many images stay far below."""
+
+MAX_RATIO = 200
+"""The most one member may unpack to per stored byte (beyond 1 MB unpacked); more is refused
+as a zip bomb. Word's own XML packs about 5-20 to 1; a run of one repeated byte, 1,000 to 1."""
+_RATIO_FLOOR = 1024 * 1024
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 
@@ -98,6 +104,14 @@ def _check_zip(raw: RawDocument) -> None:
                 f"document {where(raw)} unpacks to {size} bytes, over the limit of "
                 f"{MAX_UNPACKED_BYTES} (a zip bomb?); {allowed}"
             )
+        for member in members:
+            ratio = member.file_size / max(1, member.compress_size)
+            if member.file_size > _RATIO_FLOOR and ratio > MAX_RATIO:
+                raise InvalidInputError(
+                    f"document {where(raw)} has a member {member.filename!r} that unpacks "
+                    f"{ratio:.0f} times its packed size, over the limit of {MAX_RATIO} "
+                    f"(a zip bomb?); {allowed}"
+                )
         if "word/document.xml" not in {m.filename for m in members}:
             raise InvalidInputError(
                 f"document {where(raw)} is a zip without word/document.xml, not a DOCX; {allowed}"

@@ -22,7 +22,11 @@ from xling.core.errors import InvalidInputError
 from xling.documents.parsers.common import is_unspaced, join_lines, library_error, where
 from xling.documents.records import BlockKind, ParsedDocument, RawDocument
 
-__all__ = ["parse_pdf"]
+__all__ = ["MAX_PAGES", "parse_pdf"]
+
+MAX_PAGES = 5000
+"""The most pages a PDF may have; more is refused before any page is read (a PDF of millions
+of empty pages is a few hundred kilobytes)."""
 
 _EDGE_LINES = 2  # lines at each end of a page where running headers and footers are looked for
 _PAGE_NUMBER = re.compile(
@@ -51,8 +55,9 @@ def parse_pdf(raw: RawDocument) -> ParsedDocument:
     """Parses a PDF's text layer.
 
     Raises:
-        InvalidInputError: If the PDF is encrypted (needs a password), corrupt, or has no
-            text layer (a scan: OCR is needed, which xling does not do).
+        InvalidInputError: If the PDF is encrypted (needs a password), corrupt, has more than
+            :data:`MAX_PAGES` pages, or has no text layer (a scan: OCR is needed, which xling
+            does not do).
     """
     import pypdfium2 as pdfium
 
@@ -60,6 +65,12 @@ def parse_pdf(raw: RawDocument) -> ParsedDocument:
         pdf = pdfium.PdfDocument(raw.data)
     except pdfium.PdfiumError as exc:
         raise _open_error(raw, exc) from None
+    if len(pdf) > MAX_PAGES:
+        count = len(pdf)
+        pdf.close()
+        raise InvalidInputError(
+            f"document {where(raw)} has {count} pages, over the limit of {MAX_PAGES}; split it"
+        )
     try:
         title = (pdf.get_metadata_dict().get("Title") or "").strip() or None
         pages = [_page_lines(pdf, i) for i in range(len(pdf))]
