@@ -120,6 +120,35 @@ def test_read_only_key_may_not_write_and_unreadable_stays_hidden(keys_file: Path
     assert "k-ro-docs" not in repr(grants[frozenset({"docs"})])
 
 
+def test_writes_over_http_follow_the_grants(url: str) -> None:
+    def send(method: str, path: str, key: str, **kw: object) -> httpx.Response:
+        return httpx.request(method, f"{url}{path}", timeout=120,
+                             headers={"Authorization": f"Bearer {key}"}, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+    doc = {"doc_id": "tenants/new.txt", "text": "Green tea is steeped at 80 degrees.",
+           "lang": "eng"}  # fmt: skip
+    refused = send("POST", "/v1/pools/docs/documents", "k-ro-docs", json=doc)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "this API key may read pool 'docs' but not write it"
+    hidden = send("POST", "/v1/pools/faq/documents", "k-ro-docs", json=doc)
+    assert hidden.status_code == 404 and "faq" in hidden.json()["detail"]
+    assert "private" not in hidden.text
+    # A new pool the key may not write is not created either.
+    assert send("POST", "/v1/pools/tenant-new/documents", "k-rw-faq", json=doc).status_code == 404
+    assert "tenant-new" not in get(url, "/v1/pools", "k-all").text
+    added = send("POST", "/v1/pools/faq/documents", "k-rw-faq", json=doc)
+    assert added.status_code == 201, added.text
+    listed = send("GET", "/v1/pools/faq/documents", "k-rw-faq").json()["data"]
+    assert "tenants/new.txt" in [d["doc_id"] for d in listed]
+    assert send("DELETE", "/v1/pools/docs/documents/x.txt", "k-ro-docs").status_code == 403
+    assert send("GET", "/v1/pools/faq/documents", "k-ro-docs").status_code == 404
+    gone = send("DELETE", "/v1/pools/faq/documents/tenants/new.txt", "k-rw-faq")
+    assert gone.status_code == 200 and gone.json()["deleted"] is True
+    # The chat models a key sees are its pools.
+    models = {m["id"] for m in get(url, "/v1/models", "k-ro-docs").json()["data"]}
+    assert "xling:docs" in models and "xling:faq" not in models and "xling:private" not in models
+
+
 def test_metrics_count_per_key_by_hash_never_the_key(url: str) -> None:
     for _ in range(2):
         assert get(url, "/v1/pools", "k-rw-faq").status_code == 200
