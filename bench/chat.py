@@ -59,7 +59,8 @@ from xling.llm import stop as stop_llm  # noqa: E402
 from xling.rag.answers import AnswerConfig  # noqa: E402
 from xling.rag.pipeline import build_answer_pipeline  # noqa: E402
 from xling.retrieval import get_retriever  # noqa: E402
-from xling.store import Pool  # noqa: E402
+from xling.store import Pool, connect  # noqa: E402
+from xling.store.collection import collection_names  # noqa: E402
 
 ROOT = HERE.parent
 CHAPTERS = ("ch03", "ch05", "ch08")
@@ -102,6 +103,9 @@ def build_pool(out: Path) -> Pool:
     ]  # fmt: skip
     report = pool.ingest(docs)
     console.print(f"pool {POOL}: {pool.count()} chunks ({report.summary()})")
+    client = connect(out / "db")
+    if UPLOAD_POOL in collection_names(client):  # a run before this one uploaded the PDF
+        client.delete_collection(UPLOAD_POOL)
     return pool
 
 
@@ -222,10 +226,12 @@ def upload_to_search(url: str, pdf: Path, probe: str) -> tuple[float, dict[str, 
         )
         if reply.status_code not in (200, 201, 202):
             raise SystemExit(f"upload failed: {reply.status_code} {reply.text[:300]}")
-        job: dict[str, Any] = reply.json()
-        while job.get("status") in ("queued", "running"):
+        job: dict[str, Any] = reply.json()  # 201: the report; 202: a job to poll
+        while "job_id" in job and job.get("status") not in ("succeeded", "failed"):
             time.sleep(0.2)
-            job = http.get(f"/v1/jobs/{job['job_id']}").json()
+            job = {"job_id": job["job_id"], **http.get(f"/v1/jobs/{job['job_id']}").json()}
+        if job.get("status") == "failed":
+            raise SystemExit(f"the upload's job failed: {job.get('error')}")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             found = http.post("/v1/retrieve", json={"queries": [probe], "pool": UPLOAD_POOL,

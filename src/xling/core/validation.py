@@ -28,6 +28,7 @@ __all__ = [
     "check_output_file",
     "read_utf8",
     "json_object",
+    "check_fields",
 ]
 
 # Unicode categories that show nothing: controls (NUL, ...), format characters (zero-width
@@ -372,3 +373,18 @@ def check_scalars(
             "number or bool"
         )
     return dict(metadata)
+
+
+def check_fields(data: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    """Refuses fields of an object other than ``allowed``.
+
+    Raises:
+        InvalidInputError: ``"{where} has unknown field(s) a, b; allowed: x, y"``.
+    """
+    names = list(allowed)
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise InvalidInputError(
+            f"{where} has unknown field(s) {', '.join(map(str, unknown))}; allowed: "
+            f"{', '.join(names)}"
+        )

@@ -27,7 +27,7 @@ from typing import Any
 
 from xling.core.errors import InvalidInputError
 from xling.core.languages import normalize_code
-from xling.core.validation import preview
+from xling.core.validation import check_fields, preview
 
 __all__ = [
     "DIFY_OPERATORS",
@@ -128,10 +128,7 @@ def _dify_condition(condition: Any, where: str) -> dict[str, Any]:
     if not isinstance(condition, Mapping):
         raise InvalidInputError(f"{where} is {preview(condition)}; use an object with name, "
                                 "comparison_operator and value")  # fmt: skip
-    unknown = sorted(set(condition) - {"name", "comparison_operator", "value"})
-    if unknown:
-        raise InvalidInputError(f"{where} has unknown field(s) {', '.join(unknown)}; allowed: "
-                                "name, comparison_operator, value")  # fmt: skip
+    check_fields(condition, ("name", "comparison_operator", "value"), where)
     name = _field(condition.get("name"), where)
     op = condition.get("comparison_operator")
     value = condition.get("value")
@@ -180,10 +177,7 @@ def dify_where(metadata_condition: Mapping[str, Any] | None) -> dict[str, Any] |
     if not isinstance(metadata_condition, Mapping):
         raise InvalidInputError(f"metadata_condition is {preview(metadata_condition)}; use an "
                                 "object with logical_operator and conditions")  # fmt: skip
-    unknown = sorted(set(metadata_condition) - {"logical_operator", "conditions"})
-    if unknown:
-        raise InvalidInputError(f"metadata_condition has unknown field(s) {', '.join(unknown)}; "
-                                "allowed: logical_operator, conditions")  # fmt: skip
+    check_fields(metadata_condition, ("logical_operator", "conditions"), "metadata_condition")
     logical = metadata_condition.get("logical_operator") or "and"
     if logical not in ("and", "or"):
         raise InvalidInputError(
@@ -208,10 +202,7 @@ def _openai_filter(spec: Any, where: str, depth: int) -> dict[str, Any]:
                                 "value}} or a compound {type: and|or, filters}")  # fmt: skip
     kind = spec.get("type")
     if kind in ("and", "or"):
-        unknown = sorted(set(spec) - {"type", "filters"})
-        if unknown:
-            raise InvalidInputError(f"{where} has unknown field(s) {', '.join(unknown)}; a "
-                                    "compound filter has type and filters")  # fmt: skip
+        check_fields(spec, ("type", "filters"), f"{where} (a compound filter)")
         items = spec.get("filters")
         if not isinstance(items, list) or not items:
             raise InvalidInputError(f"{where}.filters is {preview(items)}; use a non-empty list")
@@ -222,10 +213,7 @@ def _openai_filter(spec: Any, where: str, depth: int) -> dict[str, Any]:
     if kind not in _OPENAI_OPS:
         raise InvalidInputError(f"{where}: unknown type {preview(kind)}; use one of "
                                 f"{', '.join((*OPENAI_COMPARISONS, 'and', 'or'))}")  # fmt: skip
-    unknown = sorted(set(spec) - {"type", "key", "value"})
-    if unknown:
-        raise InvalidInputError(f"{where} has unknown field(s) {', '.join(unknown)}; a "
-                                "comparison filter has type, key and value")  # fmt: skip
+    check_fields(spec, ("type", "key", "value"), f"{where} (a comparison filter)")
     name = _field(spec.get("key"), where)
     value = spec.get("value")
     op = _OPENAI_OPS[kind]

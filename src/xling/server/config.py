@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from xling.core.errors import InvalidInputError
-from xling.core.validation import check_positive_int, preview
+from xling.core.validation import check_fields, check_positive_int, preview
 from xling.server.access import ALL_POOLS, KeyGrant
 from xling.server.names import check_pool_name
 
@@ -189,11 +189,7 @@ def parse_key_grants(data: Mapping[str, Any], where: str) -> list[KeyGrant]:
         at = f"{where}: [[key]] #{n}"
         if not isinstance(table, Mapping):
             raise InvalidInputError(f"{at} is not a table; use key, read and write")
-        unknown = sorted(set(table) - set(_GRANT_FIELDS))
-        if unknown:
-            raise InvalidInputError(
-                f"{at} has unknown field(s) {', '.join(unknown)}; allowed: key, read, write"
-            )
+        check_fields(table, _GRANT_FIELDS, at)
         key = table.get("key")
         if not isinstance(key, str) or not key.strip() or key != key.strip() or " " in key:
             raise InvalidInputError(f'{at} needs key = "...": a non-empty string without spaces')
