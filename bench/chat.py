@@ -157,8 +157,8 @@ async def library_run(pool: Pool, llm_url: str, model: str, questions: list[tupl
 
     async def one(item: tuple[str, str]) -> None:
         (answer,) = await pipeline.aanswer_many([Question(item[0], "0")])
-        if not answer.text:
-            raise RuntimeError("empty answer")
+        if not answer.answer:
+            raise RuntimeError(answer.error or "empty answer")
 
     try:
         seconds, _, errors = await _pool_of_workers(questions, clients, one)
