@@ -32,9 +32,11 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -270,7 +272,9 @@ def main() -> int:
         model = httpx.get(f"{llm_url}/models", timeout=10).json()["data"][0]["id"]
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "XLING_API_KEYS": API_KEY}
+    # A fresh cache folder: no embedding from an earlier run makes the upload look faster.
+    cache = tempfile.mkdtemp(prefix="xling-chat-bench-")
+    env = {**os.environ, "XLING_API_KEYS": API_KEY, "XLING_CACHE_DIR": cache}
     xling_bin = Path(sys.executable).with_name("xling")
     server = subprocess.Popen(
         [str(xling_bin), "serve", "--chroma-path", str(out / "db"), "--llm-url", llm_url,
@@ -295,6 +299,7 @@ def main() -> int:
             server.kill()
         if handle is not None:
             stop_llm(handle)
+        shutil.rmtree(cache, ignore_errors=True)
     n = len(questions)
     table = Table(title=f"chat completions, {n} questions, {args.clients} concurrent clients")
     for column in ("path", "seconds", "questions/s", "errors"):
