@@ -69,7 +69,9 @@ def test_registry_names_and_errors() -> None:
     prp = get_reranker("prp-sliding", CLIENT, top_k=3)
     assert isinstance(prp, PairwiseReranker) and prp.config.variant == "sliding"
     assert prp.name == "prp-sliding"
-    with pytest.raises(UnknownSpecError, match="unknown reranker 'rankgpt'; allowed: listwise, "):
+    with pytest.raises(
+        UnknownSpecError, match="unknown reranker 'rankgpt'; use one of: first, listwise, "
+    ):
         get_reranker("rankgpt", CLIENT)
     with pytest.raises(InvalidInputError, match=r"unknown option\(s\) \['windw'\]"):
         get_reranker("listwise", CLIENT, windw=10)

@@ -35,7 +35,7 @@ from xling.cli.progress import progress_bar
 from xling.core.errors import EXIT_ALL_FELL_BACK, InvalidInputError, ServiceUnavailableError
 from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT
-from xling.rerankers import RerankResult, available_rerankers, get_reranker
+from xling.rerankers import RerankResult, get_reranker, reranker_forms
 from xling.rerankers.records import read_requests
 
 __all__ = ["rerank", "parse_settings", "summary", "fallback_summary"]
@@ -76,7 +76,7 @@ def rerank(
         Path | None, typer.Option("--output", "-o", help="JSONL results (default: stdout).")
     ] = None,
     method: Annotated[
-        str, typer.Option("--method", "-m", help=f"One of: {', '.join(available_rerankers())}.")
+        str, typer.Option("--method", "-m", help=f"A reranker spec: {', '.join(reranker_forms())}.")
     ] = "listwise",
     url: LLMUrlOpt = None,
     model: LLMModelOpt = None,

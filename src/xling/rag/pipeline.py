@@ -154,8 +154,11 @@ class AnswerPipeline:
             return await coro
         finally:
             await self.client.aclose()
-            if self.reranker is not None and self.reranker.client is not self.client:
-                await self.reranker.client.aclose()
+            if (
+                self.reranker is not None
+                and getattr(self.reranker, "client", None) is not self.client
+            ):
+                await self.reranker.aclose()
 
     # -- async inside -----------------------------------------------------------------------
     async def aanswer_many(

@@ -1,4 +1,4 @@
-"""LLM rerankers over OpenAI-compatible servers (vLLM): listwise, pairwise (PRP) and pointwise.
+"""Rerankers: LLMs over OpenAI-compatible servers (listwise, pairwise, pointwise), cross-encoders.
 
 from xling.llm import LLMClient
 from xling.rerankers import RerankRequest, get_reranker
@@ -10,12 +10,14 @@ results = reranker.rerank_many([RerankRequest.from_texts(query, texts) for ...])
 
 from xling.core.records import Hit, QueryHits
 from xling.rerankers.base import (
+    LLMReranker,
     OnFailure,
     Reranker,
     RerankerConfig,
     RerankOrder,
     Scoring,
 )
+from xling.rerankers.guard import DEFAULT_GUARD, fuse_orders
 from xling.rerankers.listwise import ListwiseConfig, ListwiseReranker, ListwiseScoring
 from xling.rerankers.pairwise import PairwiseConfig, PairwiseReranker, parse_choice
 from xling.rerankers.pairwise_variants import (
@@ -28,6 +30,7 @@ from xling.rerankers.permutation import Permutation, parse_permutation
 from xling.rerankers.pointwise import PointwiseConfig, PointwiseReranker
 from xling.rerankers.records import (
     Fallback,
+    ModelCall,
     RankedCandidate,
     Repair,
     RerankRequest,
@@ -36,15 +39,27 @@ from xling.rerankers.records import (
     read_requests,
 )
 from xling.rerankers.registry import (
+    RERANKER_FAMILIES,
     RERANKERS,
     RerankerEntry,
+    RerankerFamily,
     available_rerankers,
     get_reranker,
     register_reranker,
+    register_reranker_family,
+    reranker_forms,
 )
 from xling.rerankers.windows import count_sliding_windows, sliding_windows
 
 __all__ = [
+    "DEFAULT_GUARD",
+    "LLMReranker",
+    "ModelCall",
+    "RERANKER_FAMILIES",
+    "RerankerFamily",
+    "fuse_orders",
+    "register_reranker_family",
+    "reranker_forms",
     "read_requests",
     "Fallback",
     "Hit",

@@ -28,8 +28,10 @@ from xling.llm import ChatMessage, Completion, LLMClient
 from xling.llm.fitting import passage_budget, truncate_passages
 from xling.prompts.rerank import cross_lingual_note
 from xling.rerankers.calibration import CalibrationKind, relevance_probabilities
+from xling.rerankers.guard import check_guard, fuse_orders
 from xling.rerankers.records import (
     Fallback,
+    ModelCall,
     RankedCandidate,
     Repair,
     RerankRequest,
@@ -38,6 +40,7 @@ from xling.rerankers.records import (
 )
 
 __all__ = [
+    "LLMReranker",
     "FirstStage",
     "OnFailure",
     "Scoring",
@@ -116,6 +119,14 @@ class RerankerConfig:
             probabilities (:mod:`~xling.rerankers.calibration`): ``cosine`` (``dense``
             retrieval without centering) feeds them to the mapping; ``rank`` ignores them (the
             rank-only form; for BM25, hybrid, margin or centred scores).
+        guard: The weak-judge guard: the weight ``w`` in (0, 1] of the reranker's order in a
+            weighted reciprocal-rank fusion with the first-stage order
+            (:func:`~xling.rerankers.guard.fuse_orders`); ``None``: the reranker's order as
+            it is. The answer pipeline and the service turn it on by default
+            (:data:`~xling.rerankers.guard.DEFAULT_GUARD`).
+        guard_k: The fusion's rank offset ``k`` (60, as in Cormack et al.'s RRF).
+        trace: Keep each model call of a request (prompts, raw answers, tokens) in
+            :attr:`RerankResult.trace`, so a bad ranking can be explained afterwards.
     """
 
     # Former option names and what they are called now (the old name gets a one-line error).
@@ -127,9 +138,15 @@ class RerankerConfig:
     rank_end: int | None = 100
     temperature: float = 0.0
     first_stage: FirstStage = "cosine"
+    guard: float | None = None
+    guard_k: int = 60
+    trace: bool = False
 
     def __post_init__(self) -> None:
         check_choice(self.on_failure, "on_failure", ("fallback", "raise"))
+        check_guard(self.guard, self.guard_k)
+        if not isinstance(self.trace, bool):
+            raise InvalidInputError(f"trace={self.trace!r} is not allowed; use true or false")
         check_choice(self.first_stage, "first_stage", ("cosine", "rank"))
         if self.cross_lingual is not None and not isinstance(self.cross_lingual, bool):
             raise InvalidInputError(
@@ -206,17 +223,46 @@ class RerankOrder:
 
 @dataclass
 class Ledger:
-    """Calls, tokens, repairs and fallbacks of one request."""
+    """Calls, tokens, repairs, fallbacks and (with ``trace`` on) the calls themselves of one
+    request.
 
-    client: LLMClient
+    Attributes:
+        client: The LLM client calls go through (``None`` for rerankers without an LLM).
+        trace: Each call made, when the reranker's ``trace`` is on; else ``None``.
+    """
+
+    client: LLMClient | None
     usage: RerankUsage = field(default_factory=RerankUsage)
     repairs: list[Repair] = field(default_factory=list)
     fallbacks: list[Fallback] = field(default_factory=list)
+    trace: list[ModelCall] | None = None
 
-    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
-        """One chat call, counted."""
+    async def achat(
+        self, messages: Sequence[ChatMessage], *, where: str = "", **kwargs: Any
+    ) -> Completion:
+        """One chat call, counted (and kept, with ``trace`` on).
+
+        Args:
+            messages: The prompt.
+            where: Which step the call is, for the trace (``"window 20-40"``).
+            **kwargs: As :meth:`~xling.llm.LLMClient.achat`.
+        """
+        if self.client is None:
+            raise AssertionError("this reranker has no LLM client")
         completion = await self.client.achat(messages, **kwargs)
         self.usage.add(completion)
+        if self.trace is not None:
+            self.trace.append(
+                ModelCall(
+                    prompt=[dict(message) for message in messages],
+                    answer=completion.text,
+                    prompt_tokens=completion.prompt_tokens,
+                    completion_tokens=completion.completion_tokens,
+                    finish_reason=completion.finish_reason,
+                    top_logprobs=dict(completion.logprobs[0].top) if completion.logprobs else None,
+                    where=where,
+                )
+            )
         return completion
 
     async def anext_token_logprobs(
@@ -264,28 +310,26 @@ def answer_logprob(top: dict[str, float], answer: str, *, casefold: bool = False
 
 
 class Reranker(ABC):
-    """Base of every reranker: failure policy, accounting and sync wrappers.
+    """Base of every reranker: config, failure policy, the guard, results and sync wrappers.
+
+    Subclasses rank with a model of their own (:class:`LLMReranker` over an LLM server, the
+    cross-encoders in :mod:`~xling.rerankers.cross_encoder`) and implement :meth:`_rank`.
 
     Args:
-        client: The LLM client (its ``max_concurrency`` bounds requests in flight).
         config: The reranker's options; or give them as keywords in ``options``.
-        name: The name reported in results (the registry name).
+        name: The name reported in results (the registry name or spec).
         **options: Fields of :attr:`config_class`, when no ``config`` is given.
 
     Raises:
-        InvalidInputError: When both ``config`` and ``options`` are given, for unknown or
-            invalid options, or when ``client`` is not an :class:`~xling.llm.LLMClient`.
+        InvalidInputError: When both ``config`` and ``options`` are given, or for unknown or
+            invalid options.
     """
 
     default_name = "reranker"
     config_class: ClassVar[type[RerankerConfig]] = RerankerConfig
 
     def __init__(
-        self,
-        client: LLMClient,
-        config: RerankerConfig | None = None,
-        name: str | None = None,
-        **options: Any,
+        self, config: RerankerConfig | None = None, name: str | None = None, **options: Any
     ) -> None:
         if config is not None and options:
             raise InvalidInputError("give either config or keyword options, not both")
@@ -296,17 +340,10 @@ class Reranker(ABC):
                 f"config {config!r} is not a {self.config_class.__name__}; build one with "
                 f"{self.config_class.__name__}(...) or give the options as keywords"
             )
-        if not isinstance(client, LLMClient):
-            raise InvalidInputError(
-                f"client {client!r} is not an LLMClient; build one with LLMClient(base_url)"
-            )
         if name is not None:
             check_name(name, "name")
-        self.client = client
         self.config = config
         self.name = name or self.default_name
-        self._has_logprobs: bool | None = None  # unknown until the first logprob call
-        self._locks: dict[int, asyncio.Lock] = {}
         self._setup()
 
     @property
@@ -317,6 +354,13 @@ class Reranker(ABC):
     def _setup(self) -> None:  # noqa: B027 (an optional hook, not an abstract method)
         """What a subclass prepares from its checked config (its prompt template, ...)."""
 
+    async def aclose(self) -> None:  # noqa: B027 (an optional hook, not an abstract method)
+        """Closes the connections this reranker opened on the running event loop."""
+
+    def _ledger(self) -> Ledger:
+        """A fresh record of one request's model calls."""
+        return Ledger(None, trace=[] if self.config.trace else None)
+
     # -- public API -------------------------------------------------------------------------
     async def arerank(self, request: RerankRequest | QueryHits) -> RerankResult:
         """Reranks one request, or a retriever's hits as they are (async)."""
@@ -326,7 +370,7 @@ class Reranker(ABC):
                 "with RerankRequest.from_texts"
             )
         request = RerankRequest.of(request)
-        ledger = Ledger(self.client)
+        ledger = self._ledger()
         try:
             ranking = await self._rank(request, ledger)
         except ServiceUnavailableError as exc:
@@ -342,7 +386,7 @@ class Reranker(ABC):
         *,
         on_progress: ProgressCallback | None = None,
     ) -> list[RerankResult]:
-        """Reranks many requests concurrently against one server (async).
+        """Reranks many requests concurrently (async).
 
         With ``on_failure="raise"`` the first failure cancels the other requests and is raised
         (as itself, not inside an exception group).
@@ -380,6 +424,93 @@ class Reranker(ABC):
         """How many leading candidates are reranked."""
         n = len(request.candidates)
         return n if self.config.rank_end is None else min(n, self.config.rank_end)
+
+    # -- internals --------------------------------------------------------------------------
+    def _result(self, request: RerankRequest, ranking: RerankOrder, ledger: Ledger) -> RerankResult:
+        n = len(request.candidates)
+        head = list(ranking.order)
+        if sorted(head) != list(range(len(head))):
+            raise AssertionError(f"{self.name} produced a non-permutation {head}")
+        order = head + list(range(len(head), n))
+        if ranking.scores is not None:
+            # Candidates below the reranked span rank under every scored one.
+            floor = min(ranking.scores, default=0.0)
+            scores = list(ranking.scores) + [floor - 1 - i for i in range(n - len(head))]
+        else:
+            scores = [float(n - place) for place in range(n)]
+        if self.config.guard is not None:
+            score_of = dict(zip(order, scores, strict=True))
+            order = fuse_orders(order, self.config.guard, self.config.guard_k)
+            scores = [score_of[i] for i in order]
+        cosine = self.config.first_stage == "cosine"
+        relevance = relevance_probabilities(
+            self.calibration_kind,
+            scores,
+            [request.candidates[i].score if cosine else None for i in order],
+        )
+        ranked = [
+            RankedCandidate(request.candidates[i], float(score), i, p)
+            for i, score, p in zip(order, scores, relevance, strict=True)
+        ]
+        return RerankResult(
+            qid=request.qid,
+            query_lang=request.query_lang,
+            query=request.query,
+            candidates=ranked,
+            reranker=self.name,
+            usage=ledger.usage,
+            repairs=ledger.repairs,
+            fallbacks=ledger.fallbacks,
+            windows=ranking.windows,
+            comparisons=ranking.comparisons,
+            rounds=ranking.rounds,
+            guard=self.config.guard,
+            trace=ledger.trace,
+        )
+
+    async def _closing(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            return await coro
+        finally:
+            await self.aclose()
+
+
+class LLMReranker(Reranker):
+    """Base of the rerankers that prompt an LLM: the client, prompt fitting and logprob probing.
+
+    Args:
+        client: The LLM client (its ``max_concurrency`` bounds requests in flight).
+        config: The reranker's options; or give them as keywords in ``options``.
+        name: The name reported in results (the registry name).
+        **options: Fields of :attr:`config_class`, when no ``config`` is given.
+
+    Raises:
+        InvalidInputError: As :class:`Reranker`, and when ``client`` is not an
+            :class:`~xling.llm.LLMClient`.
+    """
+
+    def __init__(
+        self,
+        client: LLMClient,
+        config: RerankerConfig | None = None,
+        name: str | None = None,
+        **options: Any,
+    ) -> None:
+        if not isinstance(client, LLMClient):
+            raise InvalidInputError(
+                f"client {client!r} is not an LLMClient; build one with LLMClient(base_url)"
+            )
+        self.client = client
+        self._has_logprobs: bool | None = None  # unknown until the first logprob call
+        self._locks: dict[int, asyncio.Lock] = {}
+        super().__init__(config, name, **options)
+
+    def _ledger(self) -> Ledger:
+        return Ledger(self.client, trace=[] if self.config.trace else None)
+
+    async def aclose(self) -> None:
+        """Closes the client's connections on the running event loop."""
+        await self.client.aclose()
 
     def note(self, request: RerankRequest) -> str:
         """The cross-lingual sentence for this request, or ``""``."""
@@ -458,46 +589,3 @@ class Reranker(ABC):
         if lock is None:
             lock = self._locks[id(loop)] = asyncio.Lock()
         return lock
-
-    # -- internals --------------------------------------------------------------------------
-    def _result(self, request: RerankRequest, ranking: RerankOrder, ledger: Ledger) -> RerankResult:
-        n = len(request.candidates)
-        head = list(ranking.order)
-        if sorted(head) != list(range(len(head))):
-            raise AssertionError(f"{self.name} produced a non-permutation {head}")
-        order = head + list(range(len(head), n))
-        if ranking.scores is not None:
-            # Candidates below the reranked span rank under every scored one.
-            floor = min(ranking.scores, default=0.0)
-            scores = list(ranking.scores) + [floor - 1 - i for i in range(n - len(head))]
-        else:
-            scores = [float(n - place) for place in range(n)]
-        cosine = self.config.first_stage == "cosine"
-        relevance = relevance_probabilities(
-            self.calibration_kind,
-            scores,
-            [request.candidates[i].score if cosine else None for i in order],
-        )
-        ranked = [
-            RankedCandidate(request.candidates[i], float(score), i, p)
-            for i, score, p in zip(order, scores, relevance, strict=True)
-        ]
-        return RerankResult(
-            qid=request.qid,
-            query_lang=request.query_lang,
-            query=request.query,
-            candidates=ranked,
-            reranker=self.name,
-            usage=ledger.usage,
-            repairs=ledger.repairs,
-            fallbacks=ledger.fallbacks,
-            windows=ranking.windows,
-            comparisons=ranking.comparisons,
-            rounds=ranking.rounds,
-        )
-
-    async def _closing(self, coro: Coroutine[Any, Any, T]) -> T:
-        try:
-            return await coro
-        finally:
-            await self.client.aclose()

@@ -40,7 +40,7 @@ from xling.prompts.rerank import (
 from xling.rerankers.base import (
     MAX_TOP_LOGPROBS,
     Ledger,
-    Reranker,
+    LLMReranker,
     RerankerConfig,
     RerankOrder,
     answer_logprob,
@@ -153,7 +153,7 @@ class _Job:
     windows: int = 0
 
 
-class ListwiseReranker(Reranker):
+class ListwiseReranker(LLMReranker):
     """Listwise reranking over an OpenAI-compatible server (vLLM).
 
     Args:

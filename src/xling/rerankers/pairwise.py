@@ -20,7 +20,7 @@ from xling.core.validation import check_choice, check_positive_int
 from xling.prompts.rerank import PairwiseTemplate, get_pairwise_template
 from xling.rerankers.base import (
     Ledger,
-    Reranker,
+    LLMReranker,
     RerankOrder,
     ShortAnswerConfig,
     answer_logprob,
@@ -72,7 +72,7 @@ class PairwiseConfig(ShortAnswerConfig):
         get_pairwise_template(check_name(self.template, "template"))
 
 
-class PairwiseReranker(Reranker):
+class PairwiseReranker(LLMReranker):
     """PRP reranking: ``allpair``, ``heapsort`` top-k or ``sliding`` k passes.
 
     Args:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from xling.prompts.rerank import PointwiseTemplate, get_pointwise_template
 from xling.rerankers.base import (
     Ledger,
-    Reranker,
+    LLMReranker,
     RerankOrder,
     ShortAnswerConfig,
     answer_logprob,
@@ -45,7 +45,7 @@ class PointwiseConfig(ShortAnswerConfig):
         get_pointwise_template(check_name(self.template, "template"))
 
 
-class PointwiseReranker(Reranker):
+class PointwiseReranker(LLMReranker):
     """Scores each candidate alone by the model's yes/no answer; all prompts in flight."""
 
     default_name = "pointwise"

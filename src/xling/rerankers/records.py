@@ -21,6 +21,7 @@ __all__ = [
     "FallbackKind",
     "RerankUsage",
     "RerankResult",
+    "ModelCall",
     "read_requests",
 ]
 
@@ -240,6 +241,45 @@ class RerankUsage(TokenUsage):
 
 
 @dataclass(frozen=True)
+class ModelCall:
+    """One model call of a request, kept when the reranker's ``trace`` is on.
+
+    Attributes:
+        prompt: The messages sent (an LLM's chat prompt), or the query and passages of one
+            scoring batch (a cross-encoder's).
+        answer: The raw answer text as the model gave it (``""`` for scores only).
+        prompt_tokens: Tokens in the prompt, as the server counted them.
+        completion_tokens: Tokens generated.
+        finish_reason: Why generation stopped (``stop``, ``length``), when the server says.
+        top_logprobs: The first step's alternatives (token → logprob), when asked for.
+        reasoning: The thinking a reasoning model did before its answer, kept apart from it.
+        where: Which step (``"window 20-40"``, ``"pair 3/7"``).
+    """
+
+    prompt: list[dict[str, Any]]
+    answer: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    top_logprobs: dict[str, float] | None = None
+    reasoning: str | None = None
+    where: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "where": self.where,
+            "prompt": [dict(message) for message in self.prompt],
+            "answer": self.answer,
+            "reasoning": self.reasoning,
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "top_logprobs": self.top_logprobs,
+        }
+
+
+@dataclass(frozen=True)
 class RerankResult:
     """The reranked candidates of one request and how they were obtained.
 
@@ -255,6 +295,10 @@ class RerankResult:
         rounds: Longest chain of LLM calls that had to wait for each other.
         qid: The request's query id, if it had one.
         query_lang: The request's query language, if known.
+        guard: The reranker's weight in the weak-judge guard's fusion with the first-stage
+            order (:mod:`~xling.rerankers.guard`), or ``None`` when the order is the
+            reranker's own.
+        trace: Each model call, in order, when the reranker's ``trace`` is on; else ``None``.
     """
 
     query: str
@@ -268,6 +312,8 @@ class RerankResult:
     rounds: int = 0
     qid: str | None = None
     query_lang: str | None = None
+    guard: float | None = None
+    trace: list[ModelCall] | None = None
 
     def query_hits(self, qid: str | None = None) -> QueryHits:
         """The reranked hits, best first, scored by their relevance probability (metadata kept).
@@ -304,7 +350,7 @@ class RerankResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the CLI's output line)."""
-        return {
+        data: dict[str, Any] = {
             "qid": self.qid,
             "query": self.query,
             "query_lang": self.query_lang,
@@ -331,7 +377,11 @@ class RerankResult:
             "fallback": self.fallback,
             "fallbacks": [{"kind": f.kind, "reason": f.reason} for f in self.fallbacks],
             "repairs": self.repair_counts(),
+            "guard": self.guard,
         }
+        if self.trace is not None:
+            data["trace"] = [call.to_dict() for call in self.trace]
+        return data
 
 
 def read_requests(lines: Iterable[str | bytes], source: str) -> list[RerankRequest]:

@@ -1,11 +1,18 @@
-"""Rerankers by name: ``get_reranker("prp-heapsort", client, top_k=10)``."""
+"""Rerankers by spec: a name (``get_reranker("prp-heapsort", client, top_k=10)``) or a family
+with an argument (``get_reranker("ce:/models/bge-reranker-v2-m3")``).
+
+Names are the LLM rerankers, which prompt the model behind the ``client`` they are given.
+Families are ``kind:argument`` specs (:data:`RERANKER_FAMILIES`): rerankers with a model of
+their own (a cross-encoder, a scoring server), which ignore the client, and compositions of
+other specs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from xling.core.errors import InvalidInputError
+from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.core.registry import Registry
 from xling.llm import LLMClient
 from xling.rerankers.base import Reranker
@@ -13,7 +20,17 @@ from xling.rerankers.listwise import ListwiseReranker
 from xling.rerankers.pairwise import PairwiseReranker
 from xling.rerankers.pointwise import PointwiseReranker
 
-__all__ = ["RERANKERS", "RerankerEntry", "get_reranker", "available_rerankers", "register_reranker"]
+__all__ = [
+    "RERANKERS",
+    "RERANKER_FAMILIES",
+    "RerankerEntry",
+    "RerankerFamily",
+    "get_reranker",
+    "available_rerankers",
+    "reranker_forms",
+    "register_reranker",
+    "register_reranker_family",
+]
 
 
 class RerankerEntry:
@@ -24,7 +41,7 @@ class RerankerEntry:
         self.description = description
         self.preset = preset
 
-    def build(self, name: str, client: LLMClient, options: dict[str, Any]) -> Reranker:
+    def build(self, name: str, client: LLMClient | None, options: dict[str, Any]) -> Reranker:
         """The reranker with the preset options plus ``options`` (presets cannot change)."""
         for key, value in self.preset.items():
             if key in options and options[key] != value:
@@ -32,7 +49,33 @@ class RerankerEntry:
                     f"option {key}={options[key]!r} conflicts with reranker {name!r}, which "
                     f"fixes {key}={value!r}; choose another reranker name"
                 )
+        if client is None:
+            raise InvalidInputError(
+                f"reranker {name!r} prompts an LLM; give it a client, LLMClient(url)"
+            )
         return self.cls(client, name=name, **{**options, **self.preset})
+
+
+FamilyFactory = Callable[[str, str, LLMClient | None, dict[str, Any]], Reranker]
+
+
+class RerankerFamily:
+    """A ``kind:argument`` reranker spec: how to build one from its argument.
+
+    Args:
+        factory: ``factory(spec, argument, client, options)`` → the reranker (``spec`` is the
+            whole spec, its name in results; ``client`` may be ``None``).
+        form: The spec's shape for help texts (``"ce:<name-or-path>"``).
+        description: One line on what it is and what its scores mean.
+    """
+
+    def __init__(self, factory: FamilyFactory, form: str, description: str) -> None:
+        self.factory = factory
+        self.form = form
+        self.description = description
+
+
+RERANKER_FAMILIES: Registry[RerankerFamily] = Registry("reranker family", {})
 
 
 RERANKERS: Registry[RerankerEntry] = Registry(
@@ -70,8 +113,18 @@ RERANKERS: Registry[RerankerEntry] = Registry(
 
 
 def available_rerankers() -> list[str]:
-    """Registered reranker names."""
+    """Registered reranker names (the LLM rerankers; see :func:`reranker_forms` for all)."""
     return sorted(RERANKERS)
+
+
+def reranker_forms() -> list[str]:
+    """Every reranker spec's shape: the names, then the families (``ce:<name-or-path>``)."""
+    return [*available_rerankers(), *(family.form for _, family in RERANKER_FAMILIES.items())]
+
+
+def register_reranker_family(kind: str, family: RerankerFamily, *, replace: bool = False) -> None:
+    """Adds a ``kind:argument`` family (a kind in use is refused unless ``replace``)."""
+    RERANKER_FAMILIES.register(kind, family, replace=replace)
 
 
 def register_reranker(name: str, entry: RerankerEntry, *, replace: bool = False) -> None:
@@ -79,16 +132,29 @@ def register_reranker(name: str, entry: RerankerEntry, *, replace: bool = False)
     RERANKERS.register(name, entry, replace=replace)
 
 
-def get_reranker(name: str, client: LLMClient, **options: Any) -> Reranker:
-    """Builds the reranker registered as ``name``.
+def get_reranker(spec: str, client: LLMClient | None = None, **options: Any) -> Reranker:
+    """Builds the reranker a spec names.
 
     Args:
-        name: One of :func:`available_rerankers`.
-        client: The LLM client it uses.
+        spec: A name of :func:`available_rerankers` (an LLM reranker) or a family's
+            ``kind:argument`` (see :func:`reranker_forms`).
+        client: The LLM client of LLM rerankers (needed by those, ignored by the others).
         **options: Fields of its config (``window``, ``template``, ``top_k``, ``on_failure``...).
 
     Raises:
-        UnknownSpecError: For an unknown name (the message lists the known ones).
-        InvalidInputError: For unknown or invalid options.
+        UnknownSpecError: For an unknown name or family (the message lists the known ones).
+        InvalidInputError: For unknown or invalid options, or an LLM reranker without a client.
     """
-    return RERANKERS.get(name).build(name, client, options)
+    if isinstance(spec, str) and spec in RERANKERS:
+        return RERANKERS.get(spec).build(spec, client, options)
+    if isinstance(spec, str):
+        kind, sep, argument = spec.partition(":")
+        if sep and kind in RERANKER_FAMILIES:
+            if not argument.strip():
+                raise InvalidInputError(
+                    f"reranker {spec!r} has no argument; use {RERANKER_FAMILIES.get(kind).form}"
+                )
+            return RERANKER_FAMILIES.get(kind).factory(spec, argument, client, options)
+    raise UnknownSpecError(
+        f"unknown reranker {spec!r:.80}; use one of: {', '.join(reranker_forms())}"
+    )

@@ -1,0 +1,65 @@
+"""The weak-judge guard: the reranker's order fused with the first-stage order.
+
+A weak LLM can make a good first-stage ranking worse (on this project's FLORES task the bundled
+135M model's listwise order scores nDCG@10 0.82 against dense retrieval's 0.98). The guard
+bounds the damage: candidates are ordered by a weighted reciprocal-rank fusion (Cormack et
+al. 2009) of their two ranks,
+
+    fused(c) = w / (k + rank_reranker(c)) + (1 - w) / (k + rank_first_stage(c))
+
+with 1-based ranks, ``w`` the reranker's weight and ``k`` the rank offset (60). A candidate
+both orders put high stays high; one only the reranker likes moves up, but less far. Ties go
+to the reranker's order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from xling.core.errors import InvalidInputError
+
+__all__ = ["DEFAULT_GUARD", "DEFAULT_GUARD_K", "check_guard", "fuse_orders"]
+
+DEFAULT_GUARD = 0.5
+"""The reranker's weight where the answer pipeline and the service turn the guard on."""
+
+DEFAULT_GUARD_K = 60
+"""The fusion's rank offset ``k``."""
+
+
+def check_guard(weight: object, k: object) -> None:
+    """Raises unless ``weight`` is ``None`` or a number in (0, 1] and ``k`` an int >= 0."""
+    if weight is not None and (
+        isinstance(weight, bool)
+        or not isinstance(weight, int | float)
+        or not math.isfinite(weight)
+        or not 0 < weight <= 1
+    ):
+        raise InvalidInputError(
+            f"guard={weight!r} is not allowed; use the reranker's weight in (0, 1] (1: the "
+            "reranker's order as it is) or None to turn the guard off"
+        )
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise InvalidInputError(f"guard_k={k!r} is not allowed; use an integer >= 0")
+
+
+def fuse_orders(order: Sequence[int], weight: float, k: int = DEFAULT_GUARD_K) -> list[int]:
+    """The reranker's order fused with the first-stage order.
+
+    Args:
+        order: The reranker's order as first-stage positions, best first (a permutation of
+            ``0..n-1``).
+        weight: The reranker's weight ``w`` in (0, 1].
+        k: The rank offset.
+
+    Returns:
+        The fused order, as first-stage positions, best first.
+    """
+    check_guard(weight, k)
+    place = {position: rank for rank, position in enumerate(order)}
+
+    def fused(position: int) -> float:
+        return weight / (k + place[position] + 1) + (1 - weight) / (k + position + 1)
+
+    return sorted(order, key=lambda position: (-fused(position), place[position]))
