@@ -33,7 +33,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from documents import DOC_LANGS, load_questions, unpack  # noqa: E402
+from service import _free_port, _wait  # noqa: E402
 from xling.core.records import Question  # noqa: E402
 from xling.documents import Document  # noqa: E402
 from xling.embedders import get_embedder  # noqa: E402
@@ -73,24 +73,6 @@ PDF_PAGES = range(40, 60)  # chapter pages, past the table of contents
 API_KEY = "bench-key"
 
 console = Console() if sys.stdout.isatty() else Console(width=150)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} did not answer within {seconds:.0f} s")
 
 
 def build_pool(out: Path) -> Pool:
@@ -282,7 +264,7 @@ def main() -> int:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True,
     )  # fmt: skip
     try:
-        _wait(f"{url}/healthz")
+        _wait(f"{url}/healthz", seconds=180)
         # One warm-up question each way, so neither side pays first-call costs in the figures.
         asyncio.run(library_run(pool, llm_url, model, questions[:1], 1))
         asyncio.run(service_run(url, questions[:1], 1, stream=False))
