@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import refused_port
 from tests.llm.standin import CHAT, MODELS, Reply, StandIn
+from tests.server.sse import stream_events
 from xling.core.errors import ServerRefusedError, ServiceUnavailableError
 
 AUTH = {"Authorization": "Bearer k1"}
@@ -194,28 +195,14 @@ def test_an_internal_error_is_logged_once(served_db: Any, caplog: pytest.LogCapt
 
 
 # -- streamed answers ---------------------------------------------------------------------------
-def _events(url: str, body: dict[str, Any]) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
-    events: list[tuple[str, dict[str, Any]]] = []
-    with httpx.stream("POST", f"{url}/v1/answer", json=body, timeout=60) as response:
-        if response.status_code != 200:
-            response.read()
-            return response.status_code, [("refused", response.json())]
-        name = ""
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line.removeprefix("data: "))))
-    return 200, events
-
-
 def test_a_streamed_answer_from_garbage_ends_in_an_error_event(
     make_service: Callable[..., Any],
 ) -> None:
     body = {"question": "What did Arthur Guinness sign in 1759?", "stream": True, "lang": "eng"}
     with StandIn() as llm, make_service(llm_urls=[llm.url]) as url:
         llm.always(CHAT, Reply(200, b"this is not a stream of events"))
-        status, events = _events(url, body)
+        got = stream_events(f"{url}/v1/answer", body)
+        status, events = got.status, got.events
         plain = _post(url, "/v1/answer", {**body, "stream": False})
     assert status == 200
     assert [n for n, _ in events] == ["attempt", "error"], events

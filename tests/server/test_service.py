@@ -237,20 +237,13 @@ def test_backpressure_answers_503_beyond_the_waiting_bound(
 def test_answer_streams_tokens_then_citations_and_verdict(
     make_service: Callable[..., Any], llm_target: tuple[str, str]
 ) -> None:
-    import json
+    from tests.server.sse import stream_events
 
     body = {"question": "What did Arthur Guinness sign in 1759?", "stream": True}
-    events: list[tuple[str, dict[str, Any]]] = []
     with make_service(llm_urls=[llm_target[0]]) as url:
-        with httpx.stream("POST", f"{url}/v1/answer", json=body, timeout=300) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            name = ""
-            for line in response.iter_lines():
-                if line.startswith("event: "):
-                    name = line.removeprefix("event: ")
-                elif line.startswith("data: "):
-                    events.append((name, json.loads(line.removeprefix("data: "))))
+        got = stream_events(f"{url}/v1/answer", body, timeout=300)
+    assert got.status == 200 and got.content_type.startswith("text/event-stream")
+    events = got.events
     names = [n for n, _ in events]
     assert names[0] == "attempt" and names[-1] == "done" and names.count("token") > 3
     done = events[-1][1]["answer"]
