@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -93,3 +94,19 @@ def test_errors(url: str) -> None:
     with pytest.raises(openai.UnprocessableEntityError, match="unknown type 'like'"):
         search(vector_store_id="docs", query="x",
                filters={"type": "like", "key": "a", "value": "b"})  # type: ignore[typeddict-item]  # fmt: skip
+
+
+def test_queries_are_checked_as_on_every_other_route(url: str) -> None:
+    # The same checks as /v1/retrieve: empty texts and texts that are not valid Unicode are
+    # refused before any search, each naming the query's place.
+    def search(query: Any) -> httpx.Response:
+        return httpx.post(f"{url}/v1/vector_stores/docs/search", json={"query": query},
+                          headers={"Authorization": "Bearer vs-docs"}, timeout=30)  # fmt: skip
+
+    got = search(["Who signed the lease?", "  "])
+    assert got.status_code == 422 and "query[1] is empty" in got.json()["detail"]
+    got = httpx.post(f"{url}/v1/vector_stores/docs/search",
+                     content=b'{"query": ["ok", "\\ud800"]}',
+                     headers={"Authorization": "Bearer vs-docs",
+                              "Content-Type": "application/json"}, timeout=30)  # fmt: skip
+    assert got.status_code == 422 and "query[1]" in got.json()["detail"], got.text

@@ -47,12 +47,14 @@ Authorized = Annotated[Caller, Depends(_caller)]
 """A route parameter of this type is the authenticated caller (401/429 before the route)."""
 
 
-def _check_cap(value: int, cap: int, what: str) -> None:
+def check_cap(value: int, cap: int, what: str) -> None:
+    """Raises when ``value`` (a count, ``k``) is over the server's ``cap``."""
     if value > cap:
         raise InvalidInputError(f"{what} is {value}, over this server's cap of {cap}")
 
 
-def _check_texts(texts: list[str], cap: int, what: str) -> None:
+def check_request_texts(texts: list[str], cap: int, what: str) -> None:
+    """Raises on an empty text, one over ``cap`` characters, or one that is not valid Unicode."""
     for i, text in enumerate(texts):
         if not text.strip():
             raise InvalidInputError(f"{what}[{i}] is empty; give non-empty texts")
@@ -150,9 +152,9 @@ def add_routes(
         documents = [d.text if isinstance(d, TextDocument) else d for d in raw]
         if not documents:
             raise InvalidInputError("documents is empty; give at least one document")
-        _check_cap(len(documents), config.max_documents, "the number of documents")
-        _check_texts([body.query], config.max_text_chars, "query")
-        _check_texts(documents, config.max_text_chars, "documents")
+        check_cap(len(documents), config.max_documents, "the number of documents")
+        check_request_texts([body.query], config.max_text_chars, "query")
+        check_request_texts(documents, config.max_text_chars, "documents")
         with admission.admit():
             result, name = await svc().arerank(
                 body.query, documents, body.model, body.max_tokens_per_doc
@@ -169,8 +171,8 @@ def add_routes(
         texts = [body.input] if isinstance(body.input, str) else list(body.input)
         if not texts:
             raise InvalidInputError("input is empty; give a text or a list of texts")
-        _check_cap(len(texts), config.max_batch, "the number of inputs")
-        _check_texts(texts, config.max_text_chars, "input")
+        check_cap(len(texts), config.max_batch, "the number of inputs")
+        check_request_texts(texts, config.max_text_chars, "input")
         role = "document" if body.input_type in ("document", "passage") else "query"
         vectors, embedder, tokens = await svc().aembed(
             texts, body.model, role, body.encoding_format, body.dimensions
@@ -186,11 +188,11 @@ def add_routes(
 
     @app.post("/v1/retrieve")
     async def retrieve(body: RetrieveBody, caller: Authorized) -> dict[str, Any]:
-        _check_cap(len(body.queries), config.max_batch, "the number of queries")
-        _check_cap(body.k, config.max_k, "k")
+        check_cap(len(body.queries), config.max_batch, "the number of queries")
+        check_cap(body.k, config.max_k, "k")
         hits = f"the number of hits asked ({len(body.queries)} queries x k={body.k})"
-        _check_cap(len(body.queries) * body.k, config.max_hits, hits)
-        _check_texts(body.queries, config.max_text_chars, "queries")
+        check_cap(len(body.queries) * body.k, config.max_hits, hits)
+        check_request_texts(body.queries, config.max_text_chars, "queries")
         retriever, results = await svc().aretrieve(
             body.pool, body.method, body.task, body.queries, body.k, caller, langs=body.langs,
             exclude_langs=body.exclude_langs, where=body.where, query_lang=body.query_lang,
@@ -202,9 +204,9 @@ def add_routes(
     async def answer(
         body: AnswerBody, caller: Authorized, accept_language: str | None = Header(default=None)
     ) -> Any:
-        _check_cap(body.k, config.max_k, "k")
-        _check_cap(body.retrieve_k, config.max_k, "retrieve_k")
-        _check_texts([body.question], config.max_text_chars, "question")
+        check_cap(body.k, config.max_k, "k")
+        check_cap(body.retrieve_k, config.max_k, "retrieve_k")
+        check_request_texts([body.question], config.max_text_chars, "question")
         service = svc()
         retriever = service.retriever(body.pool, body.method, "asymmetric", caller)
         cfg = AnswerConfig(
@@ -248,8 +250,8 @@ def add_routes(
 
     @app.post("/v1/select-examples")
     async def select_examples(body: SelectBody, caller: Authorized) -> dict[str, Any]:
-        _check_cap(len(body.queries), config.max_batch, "the number of queries")
-        _check_texts(body.queries, config.max_text_chars, "queries")
+        check_cap(len(body.queries), config.max_batch, "the number of queries")
+        check_request_texts(body.queries, config.max_text_chars, "queries")
         selection = await svc().aselect(
             body.pool, body.src, body.tgt, body.queries, body.method, body.k, caller
         )

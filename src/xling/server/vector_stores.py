@@ -32,7 +32,7 @@ from xling.retrieval.merging import merge_hits
 from xling.retrieval.metadata_filters import openai_where
 from xling.server.admission import Admission
 from xling.server.config import ServiceConfig
-from xling.server.routes import Authorized
+from xling.server.routes import Authorized, check_cap, check_request_texts
 from xling.server.schemas import VectorStoreSearchBody
 from xling.server.service import Service
 
@@ -66,17 +66,10 @@ def add_vector_store_routes(
         pool: str, body: VectorStoreSearchBody, caller: Authorized
     ) -> dict[str, Any]:
         queries = [body.query] if isinstance(body.query, str) else list(body.query)
-        if not queries or any(not q.strip() for q in queries):
+        if not queries:
             raise InvalidInputError("query is empty; give a non-empty text or list of texts")
-        if len(queries) > config.max_batch:
-            raise InvalidInputError(
-                f"query has {len(queries)} texts, over this server's cap of {config.max_batch}"
-            )
-        for q in queries:
-            if len(q) > config.max_text_chars:
-                raise InvalidInputError(
-                    f"a query has {len(q)} characters, over the cap of {config.max_text_chars}"
-                )
+        check_cap(len(queries), config.max_batch, "the number of queries")
+        check_request_texts(queries, config.max_text_chars, "query")
         if body.rewrite_query:
             raise InvalidInputError(
                 "rewrite_query=true is not supported; xling searches the query as given"
