@@ -1,5 +1,9 @@
 """LLM reranking speed on the embedded vLLM server: sequential RankGPT vs xling, and PRP costs.
 
+``--judges`` runs the second part instead, ``bench/rerank_judges.py``: setwise vs PRP heapsort
+vs listwise (calls, wall time, nDCG@10), each alone and behind the weak-judge guard, against
+dense retrieval, and a tiny cross-encoder's pairs/s with and without ONNX.
+
 Data: 20 English FLORES devtest sentences are the queries; the pool is 1,000 devtest sentences
 (lines 0-249 in French, German, Swahili and Wolof, so each query's translations are in it); the
 top-100 candidates per query come from the bundled embedder (``e5-small-q4``, cosine, through
@@ -429,6 +433,11 @@ def plot(rows: list[Row], path: Path) -> None:
 
 
 def main() -> int:
+    if "--judges" in sys.argv[1:]:  # the second part: which judge to trust (rerank_judges.py)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from rerank_judges import main as judges
+
+        return judges([arg for arg in sys.argv[1:] if arg != "--judges"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--depth", type=int, default=100)
