@@ -209,7 +209,7 @@ class Repair:
     Attributes:
         kind: What was fixed.
         count: How many items (identifiers, characters, answers) it concerned.
-        where: Which step (``"window 80-100"``, ``"pair 3/7"``, ``"candidate d12"``).
+        where: Which step (``"window 80-100"``, ``"pair 3 (d1 vs d7)"``, ``"candidate d12"``).
     """
 
     kind: RepairKind
@@ -262,7 +262,7 @@ class ModelCall:
         finish_reason: Why generation stopped (``stop``, ``length``), when the server says.
         top_logprobs: The first step's alternatives (token → logprob), when asked for.
         reasoning: The thinking a reasoning model did before its answer, kept apart from it.
-        where: Which step (``"window 20-40"``, ``"pair 3/7"``).
+        where: Which step (``"window 20-40"``, ``"pair 3 (d1 vs d7)"``).
     """
 
     prompt: list[dict[str, Any]]
