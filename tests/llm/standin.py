@@ -54,14 +54,23 @@ class Reply:
         return cls(status, json.dumps(data).encode())
 
     @classmethod
-    def chat(cls, content: str) -> Reply:
-        """A chat completion whose message is ``content``."""
+    def chat(
+        cls,
+        content: str | None,
+        *,
+        finish_reason: str = "stop",
+        reasoning: str | None = None,
+        completion_tokens: int = 3,
+    ) -> Reply:
+        """A chat completion whose message is ``content``; ``reasoning`` is sent apart from it,
+        as vLLM does when it runs a reasoning parser."""
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if reasoning is not None:
+            message["reasoning"] = reasoning
         return cls.json(
             {
-                "choices": [
-                    {"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-                ],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 3},
+                "choices": [{"message": message, "finish_reason": finish_reason}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": completion_tokens},
             }
         )
 

@@ -92,6 +92,14 @@ def rerank(
         list[str] | None,
         typer.Option("--set", help="Any other reranker option, KEY=VALUE (repeatable)."),
     ] = None,
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="Keep every model call (where, prompt, raw answer, reasoning, tokens, finish "
+            'reason, first-step logprobs) in each output line\'s "trace".',
+        ),
+    ] = False,
     concurrency: LLMConcurrencyOpt = DEFAULT_CONCURRENCY,
     timeout: LLMTimeoutOpt = DEFAULT_TIMEOUT,
     retries: LLMRetriesOpt = DEFAULT_RETRIES,
@@ -105,6 +113,8 @@ def rerank(
     if rank_end is not None:
         options["rank_end"] = rank_end
     options["on_failure"] = on_failure
+    if trace:
+        options["trace"] = True
     client = LLMClient(
         url or EmbeddedLLMConfig().url,
         model,

@@ -7,8 +7,9 @@ retries like a 503 and finally reports as a failed server, naming what was wrong
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xling.core.http_replies import MalformedReply, get_field
@@ -25,6 +26,7 @@ __all__ = [
     "model_cards",
     "token_ids",
     "prompt_text",
+    "split_reasoning",
 ]
 
 
@@ -54,6 +56,12 @@ class Completion:
         prompt_tokens: Tokens in the prompt, as counted by the server.
         completion_tokens: Tokens generated.
         logprobs: Per-token log-probabilities, when asked for.
+        reasoning: What a reasoning model thought before its answer, when the server keeps it
+            apart from ``text`` (vLLM's ``reasoning`` or ``reasoning_content`` field, with a
+            ``--reasoning-parser``), or when :func:`split_reasoning` moved it out of the text.
+        reasoning_tokens: Tokens of ``reasoning``, when the server counts them
+            (``usage.completion_tokens_details.reasoning_tokens``); part of
+            ``completion_tokens``.
     """
 
     text: str
@@ -61,6 +69,8 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     logprobs: list[TokenLogprob] | None = None
+    reasoning: str | None = None
+    reasoning_tokens: int | None = None
 
 
 @dataclass
@@ -112,13 +122,70 @@ def read_completion(data: Any, read_choice: ChoiceReader) -> Completion:
     choice = choices[0]
     text, logprobs = read_choice(choice)
     usage = get_field(data, "usage", dict, "the answer", optional=True) or {}
+    details = get_field(usage, "completion_tokens_details", dict, "usage", optional=True) or {}
     return Completion(
         text=text,
         finish_reason=get_field(choice, "finish_reason", str, "choice", optional=True),
         prompt_tokens=get_field(usage, "prompt_tokens", int, "usage", optional=True) or 0,
         completion_tokens=get_field(usage, "completion_tokens", int, "usage", optional=True) or 0,
         logprobs=logprobs,
+        reasoning=_reasoning_field(choice),
+        reasoning_tokens=get_field(
+            details, "reasoning_tokens", int, "completion_tokens_details", optional=True
+        ),
     )
+
+
+def _reasoning_field(choice: Any) -> str | None:
+    """A chat choice's separate reasoning text (vLLM ``reasoning``, formerly
+    ``reasoning_content``), or ``None``."""
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        return None
+    for key in ("reasoning", "reasoning_content"):
+        value = get_field(message, key, str, "message", optional=True)
+        if value:
+            return str(value)
+    return None
+
+
+_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+
+
+def split_reasoning(completion: Completion) -> tuple[Completion, bool]:
+    """Keeps a reasoning model's thinking apart from its answer.
+
+    The thinking is the server's separate reasoning field, and in the text a block
+    ``<think>…</think>`` before the answer, or everything before a lone ``</think>`` (chat
+    templates that open the block in the prompt, as QwQ's and DeepSeek-R1's do). The answer is
+    the text after the first ``</think>``. Without a closing tag the thinking did not end: an
+    opened ``<think>`` block goes to the reasoning, and text without tags stays the answer.
+
+    Args:
+        completion: A chat completion as the server gave it.
+
+    Returns:
+        The completion with ``text`` the answer alone and ``reasoning`` the thinking (``None``
+        when there was none), and whether the thinking ended (a ``</think>``, or a separate
+        reasoning field followed by an answer).
+    """
+    text = completion.text
+    closing = _THINK_CLOSE.search(text)
+    opening = _THINK_OPEN.search(text)
+    thought: str | None = None
+    ended = False
+    if closing is not None:
+        start = opening.end() if opening is not None and opening.start() < closing.start() else 0
+        thought, text, ended = text[start : closing.start()], text[closing.end() :], True
+    elif opening is not None:
+        thought, text = text[opening.end() :], text[: opening.start()]
+    if completion.reasoning:
+        ended = ended or bool(text.strip())
+        thought = completion.reasoning + (f"\n{thought}" if thought else "")
+    if thought is not None:
+        thought = thought.strip("\n")
+    return replace(completion, text=text.strip(), reasoning=thought), ended
 
 
 def completion_choice(choice: Any) -> tuple[str, list[TokenLogprob] | None]:

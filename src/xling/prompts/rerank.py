@@ -1,4 +1,5 @@
-"""Reranking prompts: listwise (RankGPT, RankZephyr, LRL), pairwise (PRP) and pointwise (yes/no).
+"""Reranking prompts: listwise (RankGPT, RankZephyr, LRL, ReasonRank), pairwise (PRP) and
+pointwise (yes/no).
 
 Every template renders chat messages for an OpenAI-compatible server. Listwise templates label
 passages with numeric (``[1]``) or alphabetic (``[A]``) identifiers; alphabetic ones give every
@@ -257,6 +258,42 @@ def _lrl(
     return [{"role": "user", "content": "\n".join(lines)}]
 
 
+# ReasonRank's system prompt as the model was trained with it (8421BCD/ReasonRank; rank_llm's
+# reasonrank_template.yaml), grammar included.
+_REASONRANK_SYSTEM = (
+    "You are RankLLM, an intelligent assistant that can rank passages based on their relevance "
+    "to the query. Given a query and a passage list, you first thinks about the reasoning "
+    "process in the mind and then provides the answer (i.e., the reranked passage list). The "
+    "reasoning process and answer are enclosed within <think> </think> and <answer> </answer> "
+    "tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+    "</answer>."
+)
+
+
+def _reasonrank(
+    query: str, passages: Sequence[str], labels: Sequence[str], style: IdentifierStyle, note: str
+) -> list[ChatMessage]:
+    # ReasonRank's single turn (also read by Rank-K and Qwen3 in thinking mode): the model
+    # thinks in <think>, then answers "[2] > [1]" (inside <answer> for ReasonRank).
+    num = len(passages)
+    kind, example = _style_words(style)
+    body = "\n".join(
+        f"[{label}] {passage}" for label, passage in zip(labels, passages, strict=True)
+    )
+    content = (
+        _with_note(
+            f"I will provide you with {num} passages, each indicated by {kind} []. Rank the "
+            f"passages based on their relevance to the search query: {query}.",
+            note,
+        )
+        + f"\n{body}\nSearch Query: {query}.\nRank the {num} passages above based on their "
+        "relevance to the search query. All the passages should be included and listed using "
+        "identifiers, in descending order of relevance. The format of the answer should be "
+        f"[] > [], e.g., {example}."
+    )
+    return [{"role": "system", "content": _REASONRANK_SYSTEM}, {"role": "user", "content": content}]
+
+
 LISTWISE_TEMPLATES: dict[str, ListwiseTemplate] = {
     "rankgpt": ListwiseTemplate(
         "rankgpt", "RankGPT multi-turn: one message per passage (Sun et al. 2023)", _rankgpt
@@ -273,6 +310,11 @@ LISTWISE_TEMPLATES: dict[str, ListwiseTemplate] = {
         answer_separator=", ",
         answer_end="]",
         first_prefix="Passage",
+    ),
+    "reasonrank": ListwiseTemplate(
+        "reasonrank",
+        "ReasonRank single turn: think in <think>, then answer [2] > [1] (Liu et al. 2025)",
+        _reasonrank,
     ),
 }
 
@@ -359,7 +401,8 @@ def _lookup(registry: dict[str, T], name: str, kind: str) -> T:
 
 
 def get_listwise_template(name: str) -> ListwiseTemplate:
-    """The listwise template registered as ``name`` (``rankgpt``, ``rank_zephyr``, ``lrl``)."""
+    """The listwise template registered as ``name`` (``rankgpt``, ``rank_zephyr``, ``lrl``,
+    ``reasonrank``)."""
     return _lookup(LISTWISE_TEMPLATES, name, "listwise")
 
 

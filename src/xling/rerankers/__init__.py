@@ -28,6 +28,7 @@ from xling.rerankers.pairwise_variants import (
 )
 from xling.rerankers.permutation import Permutation, parse_permutation
 from xling.rerankers.pointwise import PointwiseConfig, PointwiseReranker
+from xling.rerankers.reasoning import ReasoningConfig, ReasoningReranker
 from xling.rerankers.records import (
     Fallback,
     ModelCall,
@@ -74,6 +75,8 @@ __all__ = [
     "Permutation",
     "PointwiseConfig",
     "PointwiseReranker",
+    "ReasoningConfig",
+    "ReasoningReranker",
     "RERANKERS",
     "RankedCandidate",
     "Repair",

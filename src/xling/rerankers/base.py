@@ -25,6 +25,7 @@ from xling.core.progress import ProgressCallback
 from xling.core.records import QueryHits
 from xling.core.validation import check_choice, check_positive_int
 from xling.llm import ChatMessage, Completion, LLMClient
+from xling.llm.answers import split_reasoning
 from xling.llm.fitting import passage_budget, truncate_passages
 from xling.prompts.rerank import cross_lingual_note
 from xling.rerankers.calibration import CalibrationKind, relevance_probabilities
@@ -247,9 +248,46 @@ class Ledger:
             where: Which step the call is, for the trace (``"window 20-40"``).
             **kwargs: As :meth:`~xling.llm.LLMClient.achat`.
         """
+        completion = await self._client().achat(messages, **kwargs)
+        self._keep(messages, completion, where)
+        return completion
+
+    async def athink(
+        self, messages: Sequence[ChatMessage], *, where: str = "", **kwargs: Any
+    ) -> tuple[Completion, bool]:
+        """One chat call of a model that may think before it answers, counted (and kept).
+
+        The thinking is kept apart from the answer (:func:`~xling.llm.answers.split_reasoning`):
+        the returned text is the answer alone, the thinking is in ``reasoning`` (and in the
+        trace), and its tokens are counted in ``usage.reasoning_tokens``.
+
+        Args:
+            messages: The prompt.
+            where: Which step the call is, for the trace.
+            **kwargs: As :meth:`~xling.llm.LLMClient.achat`.
+
+        Returns:
+            The completion with the answer apart from the reasoning, and whether the thinking
+            ended (``False`` with ``finish_reason="length"``: the budget ran out inside it).
+        """
+        client = self._client()
+        completion, ended = split_reasoning(await client.achat(messages, **kwargs))
+        if completion.reasoning_tokens is not None:
+            self.usage.reasoning_tokens += completion.reasoning_tokens
+        elif not ended and completion.reasoning is not None:
+            self.usage.reasoning_tokens += completion.completion_tokens
+        elif completion.reasoning:
+            self.usage.reasoning_tokens += len(await client.atokenize(completion.reasoning))
+        self._keep(messages, completion, where)
+        return completion, ended
+
+    def _client(self) -> LLMClient:
         if self.client is None:
             raise AssertionError("this reranker has no LLM client")
-        completion = await self.client.achat(messages, **kwargs)
+        return self.client
+
+    def _keep(self, messages: Sequence[ChatMessage], completion: Completion, where: str) -> None:
+        """Counts a call and, with ``trace`` on, keeps it."""
         self.usage.add(completion)
         if self.trace is not None:
             self.trace.append(
@@ -260,13 +298,18 @@ class Ledger:
                     completion_tokens=completion.completion_tokens,
                     finish_reason=completion.finish_reason,
                     top_logprobs=dict(completion.logprobs[0].top) if completion.logprobs else None,
+                    reasoning=completion.reasoning,
                     where=where,
                 )
             )
-        return completion
 
     async def anext_token_logprobs(
-        self, messages: Sequence[ChatMessage], *, top: int, continue_final: bool
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        top: int,
+        continue_final: bool,
+        where: str = "",
     ) -> tuple[Completion, dict[str, float] | None]:
         """Generates one token and returns the top alternatives' logprobs (``None``: none given).
 
@@ -275,9 +318,11 @@ class Ledger:
                 continued instead of starting a new turn.
             top: How many alternatives to ask for (at most 20 on a default vLLM).
             continue_final: Continue the final message (vLLM's ``continue_final_message``).
+            where: Which step the call is, for the trace.
         """
         completion = await self.achat(
             messages,
+            where=where,
             max_tokens=1,
             temperature=0.0,
             logprobs=min(top, MAX_TOP_LOGPROBS),
@@ -541,8 +586,9 @@ class LLMReranker(Reranker):
         scoring: Scoring,
         continue_final: bool,
         top: int = MAX_TOP_LOGPROBS,
+        where: str = "",
     ) -> tuple[Completion | None, dict[str, float] | None]:
-        """Next-token logprobs under the logprob policy.
+        """Next-token logprobs under the logprob policy (``where`` names the step in the trace).
 
         Returns ``(None, None)`` when answers must be generated instead: ``scoring="generate"``,
         or ``scoring="auto"`` on a server that returns no logprobs (recorded once per request as a
@@ -559,14 +605,14 @@ class LLMReranker(Reranker):
             async with self._probe_lock():
                 if self._has_logprobs is None:
                     completion, found = await ledger.anext_token_logprobs(
-                        messages, top=top, continue_final=continue_final
+                        messages, top=top, continue_final=continue_final, where=where
                     )
                     self._has_logprobs = found is not None
                     if found is not None:
                         return completion, found
         if self._has_logprobs:
             completion, found = await ledger.anext_token_logprobs(
-                messages, top=top, continue_final=continue_final
+                messages, top=top, continue_final=continue_final, where=where
             )
             if found is not None:
                 return completion, found

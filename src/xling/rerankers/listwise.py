@@ -30,6 +30,7 @@ from typing import ClassVar, Literal
 
 from xling.core.errors import InvalidInputError
 from xling.core.validation import check_choice, check_positive_int
+from xling.llm import ChatMessage
 from xling.prompts.rerank import (
     IDENTIFIER_STYLES,
     IdentifierStyle,
@@ -189,7 +190,9 @@ class ListwiseReranker(LLMReranker):
         note = self.note(request)
         max_tokens = await self.amax_tokens(cfg.window)
         skeleton = self.template.messages(request.query, [""] * size, style=cfg.style, note=note)
-        passages = await self.afitted_passages(request, skeleton, size, reserve=max_tokens)
+        passages = await self.afitted_passages(
+            request, skeleton, size, reserve=self.reserve(max_tokens)
+        )
         job = _Job(request, ledger, passages, note, max_tokens)
         if cfg.mode == "tdpart":
             top, rounds = await self._tdpart(job, order[cfg.rank_start :])
@@ -199,7 +202,9 @@ class ListwiseReranker(LLMReranker):
         )
         for number in range(cfg.passes):
             for start, end in windows:
-                where = f"pass {number + 1} window {start}-{end}"
+                where = f"window {start}-{end}"
+                if cfg.passes > 1:
+                    where = f"pass {number + 1} {where}"
                 order[start:end] = await self._rank_window(job, order[start:end], where)
         return RerankOrder(order, windows=job.windows, rounds=len(windows) * cfg.passes)
 
@@ -211,6 +216,10 @@ class ListwiseReranker(LLMReranker):
             answer = self.template.example_answer(window, self.config.style)
             self._answer_tokens[window] = len(await self.client.atokenize(answer)) + _ANSWER_MARGIN
         return self._answer_tokens[window]
+
+    def reserve(self, answer_tokens: int) -> int:
+        """Tokens of the context kept free for what a window's calls generate."""
+        return answer_tokens
 
     async def _tdpart(self, job: _Job, items: list[int]) -> tuple[list[int], int]:
         """Top-down partitioning of ``items``; returns the order and the dependent rounds."""
@@ -253,15 +262,13 @@ class ListwiseReranker(LLMReranker):
                 scoring="logprob" if cfg.scoring == "first" else "auto",
                 continue_final=True,
                 top=cfg.top_logprobs,
+                where=where,
             )
             if top is not None:
                 return [items[i] for i in self._first_order(top, len(items), job.ledger, where)]
         messages = self.template.messages(query, texts, style=cfg.style, note=job.note)
-        completion = await job.ledger.achat(
-            messages, max_tokens=job.max_tokens, temperature=cfg.temperature
-        )
         permutation = parse_permutation(
-            completion.text,
+            await self._awindow_answer(job.ledger, messages, job.max_tokens, where),
             len(items),
             style=cfg.style,
             prefix=self.template.label_prefix,
@@ -270,6 +277,15 @@ class ListwiseReranker(LLMReranker):
         )
         job.ledger.repairs.extend(permutation.repairs)
         return [items[i] for i in permutation.order]
+
+    async def _awindow_answer(
+        self, ledger: Ledger, messages: list[ChatMessage], max_tokens: int, where: str
+    ) -> str:
+        """The model's written ranking of one window (the text the permutation is read from)."""
+        completion = await ledger.achat(
+            messages, where=where, max_tokens=max_tokens, temperature=self.config.temperature
+        )
+        return completion.text
 
     def _first_order(self, top: dict[str, float], n: int, ledger: Ledger, where: str) -> list[int]:
         """Orders labels by their first-token logprob; absent ones follow in window order."""

@@ -105,10 +105,25 @@ class PairwiseReranker(LLMReranker):
         async def compare(i: int, j: int) -> float:
             nonlocal asked
             asked += 1
-            where = f"comparison {asked} ({request.candidates[i].id} vs {request.candidates[j].id})"
+            a, b = request.candidates[i].id, request.candidates[j].id
+            # Each prompt order is its own step: "pair 3 (d1 vs d7)" shows d1 as Passage A.
             first, second = await gather(
-                self._choose(ledger, request.query, passages[i], passages[j], note, where),
-                self._choose(ledger, request.query, passages[j], passages[i], note, where),
+                self._choose(
+                    ledger,
+                    request.query,
+                    passages[i],
+                    passages[j],
+                    note,
+                    f"pair {asked} ({a} vs {b})",
+                ),
+                self._choose(
+                    ledger,
+                    request.query,
+                    passages[j],
+                    passages[i],
+                    note,
+                    f"pair {asked} ({b} vs {a})",
+                ),
             )
             return (_WIN_AS_A[first] + (1.0 - _WIN_AS_A[second])) / 2
 
@@ -127,6 +142,7 @@ class PairwiseReranker(LLMReranker):
             self.template.scoring_messages(query, a, b, note=note),
             scoring=self.config.scoring,
             continue_final=True,
+            where=where,
         )
         if top is not None:
             lp_a, lp_b = answer_logprob(top, "A"), answer_logprob(top, "B")
@@ -138,6 +154,7 @@ class PairwiseReranker(LLMReranker):
             return "A" if (lp_b is None or (lp_a is not None and lp_a > lp_b)) else "B"
         completion = await ledger.achat(
             self.template.messages(query, a, b, note=note),
+            where=where,
             max_tokens=self.config.max_tokens,
             temperature=self.config.temperature,
         )

@@ -76,8 +76,9 @@ class PointwiseReranker(LLMReranker):
 
     async def _score(self, ledger: Ledger, query: str, passage: str, note: str, cid: str) -> float:
         messages = self.template.messages(query, passage, note=note)
+        where = f"candidate {cid}"
         _, top = await self.alogprobs_or_none(
-            ledger, messages, scoring=self.config.scoring, continue_final=False
+            ledger, messages, scoring=self.config.scoring, continue_final=False, where=where
         )
         if top is not None:
             yes = answer_logprob(top, self.template.yes, casefold=True)
@@ -87,13 +88,16 @@ class PointwiseReranker(LLMReranker):
                 p_no = math.exp(no) if no is not None else 0.0
                 if p_yes + p_no > 0:
                     return p_yes / (p_yes + p_no)
-            ledger.repairs.append(Repair("unparsed_answer", 1, f"candidate {cid}"))
+            ledger.repairs.append(Repair("unparsed_answer", 1, where))
             return 0.5
         completion = await ledger.achat(
-            messages, max_tokens=self.config.max_tokens, temperature=self.config.temperature
+            messages,
+            where=where,
+            max_tokens=self.config.max_tokens,
+            temperature=self.config.temperature,
         )
         word = _WORD.search(completion.text[:MAX_ANSWER_CHARS].casefold())
         if word is not None and word.group() in (self.template.yes, self.template.no):
             return 1.0 if word.group() == self.template.yes else 0.0
-        ledger.repairs.append(Repair("unparsed_answer", 1, f"candidate {cid}"))
+        ledger.repairs.append(Repair("unparsed_answer", 1, where))
         return 0.5

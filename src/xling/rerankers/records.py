@@ -34,6 +34,7 @@ RepairKind = Literal[
     "out_of_range_dropped",
     "missing_appended",
     "unparsed_answer",
+    "reasoning_cut",
 ]
 FallbackKind = Literal["first_stage_order", "generation"]
 
@@ -208,7 +209,7 @@ class Repair:
     Attributes:
         kind: What was fixed.
         count: How many items (identifiers, characters, answers) it concerned.
-        where: Which step (``"window 80-100"``, ``"pair 3/7"``, ``"candidate d12"``).
+        where: Which step (``"window 80-100"``, ``"pair 3 (d1 vs d7)"``, ``"candidate d12"``).
     """
 
     kind: RepairKind
@@ -232,7 +233,15 @@ class Fallback:
 
 @dataclass
 class RerankUsage(TokenUsage):
-    """LLM traffic of one request (generation calls only; tokenizer calls are not counted)."""
+    """LLM traffic of one request (generation calls only; tokenizer calls are not counted).
+
+    Attributes:
+        reasoning_tokens: Of the completion tokens, those a reasoning model spent thinking
+            (as the server counts them, else the reasoning text's tokens in the model's
+            tokenizer; every token of a call cut inside its thinking).
+    """
+
+    reasoning_tokens: int = 0
 
     @property
     def llm_calls(self) -> int:
@@ -253,7 +262,7 @@ class ModelCall:
         finish_reason: Why generation stopped (``stop``, ``length``), when the server says.
         top_logprobs: The first step's alternatives (token → logprob), when asked for.
         reasoning: The thinking a reasoning model did before its answer, kept apart from it.
-        where: Which step (``"window 20-40"``, ``"pair 3/7"``).
+        where: Which step (``"window 20-40"``, ``"pair 3 (d1 vs d7)"``).
     """
 
     prompt: list[dict[str, Any]]
@@ -371,6 +380,7 @@ class RerankResult:
             "llm_calls": self.usage.llm_calls,
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
+            "reasoning_tokens": self.usage.reasoning_tokens,
             "windows": self.windows,
             "comparisons": self.comparisons,
             "rounds": self.rounds,

@@ -19,6 +19,7 @@ from xling.rerankers.base import Reranker
 from xling.rerankers.listwise import ListwiseReranker
 from xling.rerankers.pairwise import PairwiseReranker
 from xling.rerankers.pointwise import PointwiseReranker
+from xling.rerankers.reasoning import ReasoningReranker
 
 __all__ = [
     "RERANKERS",
@@ -107,6 +108,11 @@ RERANKERS: Registry[RerankerEntry] = Registry(
         ),
         "pointwise": RerankerEntry(
             PointwiseReranker, "yes/no relevance by logprob, one per passage"
+        ),
+        "reasoning": RerankerEntry(
+            ReasoningReranker,
+            "listwise for models that think first (Rank-K, ReasonRank, Qwen3): a thinking "
+            "budget, the ranking read after </think>, the answer forced when thinking runs out",
         ),
     },
 )
