@@ -67,7 +67,7 @@ T = TypeVar("T")
 # vLLM refuses more than its --max-logprobs (20 by default) alternatives per token.
 MAX_TOP_LOGPROBS = 20
 # Lets the last chat message be continued ("[" → next token is the first identifier).
-_CONTINUE = {"continue_final_message": True, "add_generation_prompt": False}
+CONTINUE_FINAL = {"continue_final_message": True, "add_generation_prompt": False}
 
 
 def check_name(value: Any, name: str) -> str:
@@ -326,7 +326,7 @@ class Ledger:
             max_tokens=1,
             temperature=0.0,
             logprobs=min(top, MAX_TOP_LOGPROBS),
-            extra=_CONTINUE if continue_final else None,
+            extra=CONTINUE_FINAL if continue_final else None,
         )
         if not completion.logprobs:
             return completion, None

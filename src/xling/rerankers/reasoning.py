@@ -27,7 +27,7 @@ from typing import Any
 from xling.core.errors import InvalidInputError
 from xling.core.validation import check_positive_int
 from xling.llm import ChatMessage
-from xling.rerankers.base import _CONTINUE, Ledger
+from xling.rerankers.base import CONTINUE_FINAL, Ledger
 from xling.rerankers.listwise import ListwiseConfig, ListwiseReranker
 from xling.rerankers.records import Repair
 
@@ -135,6 +135,6 @@ class ReasoningReranker(ListwiseReranker):
             where=f"{where}, answer forced",
             max_tokens=max_tokens,
             temperature=cfg.temperature,
-            extra={**_CONTINUE, **self._extra()},
+            extra={**CONTINUE_FINAL, **self._extra()},
         )
         return forced.text
