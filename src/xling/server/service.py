@@ -143,16 +143,6 @@ class Replicas:
         """LLM-bound requests being served now."""
         return sum(r.in_flight for r in self._replicas)
 
-    async def areachable(self) -> bool:
-        """Whether at least one replica answers."""
-        for replica in self._replicas:
-            try:
-                await replica.client.amodel()
-                return True
-            except ServiceUnavailableError:
-                continue
-        return False
-
     async def aclose(self) -> None:
         """Closes every client."""
         for replica in self._replicas:
