@@ -63,7 +63,8 @@ def test_requests_from_dicts_normalise_languages_and_ids() -> None:
 
 def test_registry_names_and_errors() -> None:
     assert available_rerankers() == [
-        "first", "listwise", "pointwise", "prp-allpair", "prp-heapsort", "prp-sliding", "tdpart",
+        "first", "listwise", "pointwise", "prp-allpair", "prp-heapsort", "prp-sliding",
+        "setwise-bubblesort", "setwise-heapsort", "tdpart",
     ]  # fmt: skip
     assert isinstance(get_reranker("tdpart", CLIENT), ListwiseReranker)
     prp = get_reranker("prp-sliding", CLIENT, top_k=3)
