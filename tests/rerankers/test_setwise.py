@@ -254,11 +254,56 @@ def _llm_rankers_heapsort(n: int, c: int, k: int, best: Callable[[list[int]], in
     return top + [d for d in range(n) if d not in top]
 
 
+def _llm_rankers_bubblesort(
+    n: int, c: int, k: int, best: Callable[[list[int]], int]
+) -> tuple[list[int], int] | None:
+    # A transcription of the "bubblesort" branch of llm-rankers' SetwiseLlmRanker.rerank (the
+    # faster form with last_start), with its result; ``None`` where it takes one of the two
+    # paths xling fixes (a prompt with fewer than two passages, or a clamped window's last
+    # passage winning, where it moves last_start by the clamped length).
+    ranking = list(range(n))
+    calls = 0
+    last_start = n - (c + 1)
+    for i in range(k):
+        start_ind, end_ind = last_start, last_start + (c + 1)
+        is_change = False
+        while True:
+            start_ind = max(start_ind, i)
+            window = ranking[start_ind:end_ind]
+            if len(window) < 2:
+                return None
+            calls += 1
+            best_ind = best(window)
+            if best_ind != 0:
+                ranking[start_ind], ranking[start_ind + best_ind] = (
+                    ranking[start_ind + best_ind],
+                    ranking[start_ind],
+                )
+                if not is_change:
+                    is_change = True
+                    if last_start != n - (c + 1) and best_ind == len(window) - 1:
+                        if len(window) - 1 != c:
+                            return None
+                        last_start += len(window) - 1
+            if start_ind == i:
+                break
+            if not is_change:
+                last_start -= c
+            start_ind -= c
+            end_ind -= c
+    top = ranking[:k]
+    return top + [d for d in range(n) if d not in top], calls
+
+
 @pytest.mark.parametrize(("n", "c", "k"), [(5, 1, 5), (6, 2, 3), (6, 3, 2), (6, 4, 6), (4, 3, 1)])
-async def test_every_order_sorts_within_the_bounds_as_llm_rankers_heapsort(
+async def test_every_order_sorts_within_the_bounds_as_llm_rankers_does(
     n: int, c: int, k: int
 ) -> None:
+    # Each true order of n items: heapsort must return llm-rankers' order (call for call, the
+    # same sort); bubblesort must return the true top k, and llm-rankers' order and call count
+    # wherever llm-rankers' loop stays off the two paths fixed here.
     seen_heap, seen_bubble = [], []
+    same_path = 0
     for truth in itertools.permutations(range(n)):
         rank = {item: place for place, item in enumerate(truth)}
 
@@ -276,10 +321,15 @@ async def test_every_order_sorts_within_the_bounds_as_llm_rankers_heapsort(
         assert bubble.order[: min(k, n - 1)] == list(truth[: min(k, n - 1)])
         assert bubble.rounds == bubble.comparisons
         seen_bubble.append(bubble.comparisons)
+        theirs = _llm_rankers_bubblesort(n, c, min(k, n - 1), best)
+        if theirs is not None:
+            same_path += 1
+            assert (bubble.order, bubble.comparisons) == theirs
     low, high = setwise_heapsort_bounds(n, c, k)
     assert low <= min(seen_heap) and max(seen_heap) == high
     low, high = setwise_bubblesort_bounds(n, c, k)
     assert low <= min(seen_bubble) and max(seen_bubble) == high
+    assert same_path > 0
 
 
 async def test_heap_levels_run_concurrently() -> None:

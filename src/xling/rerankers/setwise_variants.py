@@ -17,8 +17,9 @@ the best item within ``shown``; each call is one LLM prompt.
   below it still hold their best on top). Calls lie between
   :func:`setwise_bubblesort_bounds`; every call waits for the one before.
 
-Two places where llm-rankers' faster bubble sort loses items are fixed here (found by checking
-every order of up to 7 items against a consistent judge, ``tests/rerankers/test_setwise.py``):
+Two places where llm-rankers' faster bubble sort goes wrong are fixed here (found by running it
+on every order of up to 7 items against a consistent judge; ``tests/rerankers/test_setwise.py``
+shows one case of each by hand):
 when a clamped top window's last item wins, llm-rankers moves the next pass's start down by the
 window's clamped length instead of the stride ``c``, so the next pass misses the window below;
 and after a pass in which nothing moved, a pass whose window holds one item or none still
@@ -187,13 +188,13 @@ def _height(i: int, size: int, c: int) -> int:
 
 
 def setwise_heapsort_bounds(n: int, num_child: int, top_k: int) -> tuple[int, int]:
-    """Fewest and most calls :func:`setwise_heapsort` can make.
+    """A floor and the most of the calls :func:`setwise_heapsort` makes.
 
-    From llm-rankers' ``heapSort`` (Zhuang et al. 2024, §3.2): building calls once per inner
-    node of the ``c``-ary heap when nothing swaps (``ceil((n-1)/c)`` nodes), and each of the
-    ``k-1`` re-heapifications calls at least once while the heap has two items or more. The
-    most is when every heapify runs to the bottom of its subtree (one call per level, about
-    ``log_c n``), which gives the paper's ``O(k log_c n)`` for the extractions.
+    Counted on llm-rankers' ``heapSort`` and ``heapify`` (``llmrankers/setwise.py``; Zhuang et
+    al., SIGIR 2024): building calls at least once per inner node of the ``c``-ary heap
+    (``ceil((n-1)/c)`` nodes), and each of the ``k-1`` re-heapifications at least once while
+    the heap has two items or more. The most is when every heapify runs to the bottom of its
+    subtree (one call per level, about ``log_c n``); some order of the items reaches it.
 
     Args:
         n: Items sorted.
@@ -210,12 +211,14 @@ def setwise_heapsort_bounds(n: int, num_child: int, top_k: int) -> tuple[int, in
 
 
 def setwise_bubblesort_bounds(n: int, num_child: int, top_k: int) -> tuple[int, int]:
-    """Fewest and most calls :func:`setwise_bubblesort` can make.
+    """A floor and the most of the calls :func:`setwise_bubblesort` makes.
 
-    The most is the plain bubble sort of llm-rankers (its commented "standard" form, Zhuang et
-    al. 2024, §3.2): pass ``i`` covers items ``i..n-1`` with ``ceil((n-1-i)/c)`` windows, for
-    ``min(k, n-1)`` passes. The fewest is the first pass alone, ``ceil((n-1)/c)`` windows, when
-    no later pass needs a call (the list is in order and each window's top is settled).
+    Counted on llm-rankers' bubble sort (``llmrankers/setwise.py``; Zhuang et al., SIGIR 2024).
+    The most is its commented "standard" form, which runs every pass in full: pass ``i``
+    covers items ``i..n-1`` with ``ceil((n-1-i)/c)`` windows, for ``min(k, n-1)`` passes; some
+    order of the items reaches it. The floor is the first pass, ``ceil((n-1)/c)`` windows,
+    which every order needs; later passes start where the pass before changed something and
+    may need fewer windows, or none.
 
     Args:
         n: Items sorted.
