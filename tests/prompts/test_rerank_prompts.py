@@ -15,6 +15,7 @@ from xling.prompts.rerank import (
     get_listwise_template,
     get_pairwise_template,
     get_pointwise_template,
+    get_setwise_template,
     identifier_labels,
     label_index,
 )
@@ -91,6 +92,8 @@ def test_cross_lingual_note_names_the_languages() -> None:
         assert note in text
     assert note in get_pairwise_template("prp").messages("q", "a", "b", note=note)[0]["content"]
     assert note in get_pointwise_template("yes_no").messages("q", "a", note=note)[0]["content"]
+    setwise = get_setwise_template("setwise").messages("q", ["a", "b"], note=note)
+    assert note in setwise[0]["content"]
 
 
 def test_prp_template_is_the_papers() -> None:
@@ -98,6 +101,17 @@ def test_prp_template_is_the_papers() -> None:
     assert messages[0]["content"] == (
         'Given a query "q", which of the following two passages is more relevant to the query?'
         '\n\nPassage A: "x"\n\nPassage B: "y"\n\nOutput Passage A or Passage B:'
+    )
+    assert messages[1] == {"role": "assistant", "content": "Passage"}
+
+
+def test_setwise_template_is_llm_rankers() -> None:
+    # SetwiseLlmRanker.compare's input_text (ielab/llm-rankers, llmrankers/setwise.py).
+    messages = get_setwise_template("setwise").scoring_messages("q", ["x", "y", "z"])
+    assert messages[0]["content"] == (
+        'Given a query "q", which of the following passages is the most relevant one to the '
+        'query?\n\nPassage A: "x"\n\nPassage B: "y"\n\nPassage C: "z"\n\nOutput only the '
+        "passage label of the most relevant passage:"
     )
     assert messages[1] == {"role": "assistant", "content": "Passage"}
 
@@ -112,6 +126,8 @@ def test_unknown_template_names_list_the_known_ones() -> None:
         get_pairwise_template("pointwise")
     with pytest.raises(UnknownSpecError, match="available: yes_no"):
         get_pointwise_template("nope")
+    with pytest.raises(UnknownSpecError, match="setwise template 'prp'; available: setwise"):
+        get_setwise_template("prp")
 
 
 @pytest.mark.vllm

@@ -64,7 +64,7 @@ def test_requests_from_dicts_normalise_languages_and_ids() -> None:
 def test_registry_names_and_errors() -> None:
     assert available_rerankers() == [
         "first", "listwise", "pointwise", "prp-allpair", "prp-heapsort", "prp-sliding",
-        "reasoning", "tdpart",
+        "reasoning", "setwise-bubblesort", "setwise-heapsort", "tdpart",
     ]  # fmt: skip
     assert isinstance(get_reranker("tdpart", CLIENT), ListwiseReranker)
     prp = get_reranker("prp-sliding", CLIENT, top_k=3)

@@ -83,7 +83,7 @@ def rerank(
     template: Annotated[str | None, typer.Option(help="Prompt template name.")] = None,
     window: Annotated[int | None, typer.Option(help="Listwise window size.")] = None,
     stride: Annotated[int | None, typer.Option(help="Listwise stride.")] = None,
-    top_k: Annotated[int | None, typer.Option(help="PRP heapsort top-k / sliding passes.")] = None,
+    top_k: Annotated[int | None, typer.Option(help="PRP/setwise top-k, or sliding passes.")] = None,
     rank_end: Annotated[int | None, typer.Option(help="Rerank only the first N.")] = None,
     on_failure: Annotated[
         str, typer.Option(help="When the server fails: fallback (first-stage order) or raise.")

@@ -1,5 +1,5 @@
-"""Reranking prompts: listwise (RankGPT, RankZephyr, LRL, ReasonRank), pairwise (PRP) and
-pointwise (yes/no).
+"""Reranking prompts: listwise (RankGPT, RankZephyr, LRL, ReasonRank), pairwise (PRP),
+setwise and pointwise (yes/no).
 
 Every template renders chat messages for an OpenAI-compatible server. Listwise templates label
 passages with numeric (``[1]``) or alphabetic (``[A]``) identifiers; alphabetic ones give every
@@ -27,12 +27,15 @@ __all__ = [
     "ListwiseTemplate",
     "PairwiseTemplate",
     "PointwiseTemplate",
+    "SetwiseTemplate",
     "LISTWISE_TEMPLATES",
     "PAIRWISE_TEMPLATES",
     "POINTWISE_TEMPLATES",
+    "SETWISE_TEMPLATES",
     "get_listwise_template",
     "get_pairwise_template",
     "get_pointwise_template",
+    "get_setwise_template",
     "identifier_labels",
     "label_index",
     "MAX_LABEL_DIGITS",
@@ -319,7 +322,7 @@ LISTWISE_TEMPLATES: dict[str, ListwiseTemplate] = {
 }
 
 
-# -- pairwise and pointwise -------------------------------------------------------------------
+# -- pairwise, setwise and pointwise --------------------------------------------------------------
 @dataclass(frozen=True)
 class PairwiseTemplate:
     """A prompt asking which of two passages is more relevant, answered "Passage A"/"Passage B".
@@ -346,6 +349,48 @@ class PairwiseTemplate:
         """The question plus the assistant's opening, so one generated token is the answer."""
         prefill: ChatMessage = {"role": "assistant", "content": self.answer_prefix}
         return [*self.messages(query, a, b, note=note), prefill]
+
+
+@dataclass(frozen=True)
+class SetwiseTemplate:
+    """A prompt asking which of a few labelled passages is the most relevant ("Passage C").
+
+    Passages are labelled ``A``, ``B``, ``C``, ... (:func:`identifier_labels`, ``alpha``): each
+    label is its own first token after ``Passage``, so the next token's logprobs rank them.
+
+    Attributes:
+        name: Registry name.
+        description: One line for listings.
+        text: Format string with ``{query}``, ``{passages}`` and ``{note}``.
+        passage: Format string of one passage with ``{label}`` and ``{text}``.
+        separator: Between passages.
+        answer_prefix: Assistant opening; the next token is then a label.
+    """
+
+    name: str
+    description: str
+    text: str
+    passage: str = 'Passage {label}: "{text}"'
+    separator: str = "\n\n"
+    answer_prefix: str = "Passage"
+
+    def messages(self, query: str, passages: Sequence[str], *, note: str = "") -> list[ChatMessage]:
+        """The question for ``passages`` (already truncated), labelled A, B, C, ..."""
+        labels = identifier_labels(len(passages), "alpha")
+        shown = self.separator.join(
+            self.passage.format(label=label, text=text)
+            for label, text in zip(labels, passages, strict=True)
+        )
+        note_text = f"{note}\n\n" if note else ""
+        content = self.text.format(query=query, passages=shown, note=note_text)
+        return [{"role": "user", "content": content}]
+
+    def scoring_messages(
+        self, query: str, passages: Sequence[str], *, note: str = ""
+    ) -> list[ChatMessage]:
+        """The question plus the assistant's opening, so one generated token is the answer."""
+        prefill: ChatMessage = {"role": "assistant", "content": self.answer_prefix}
+        return [*self.messages(query, passages, note=note), prefill]
 
 
 @dataclass(frozen=True)
@@ -382,6 +427,17 @@ PAIRWISE_TEMPLATES: dict[str, PairwiseTemplate] = {
     ),
 }
 
+SETWISE_TEMPLATES: dict[str, SetwiseTemplate] = {
+    "setwise": SetwiseTemplate(
+        "setwise",
+        "Setwise (Zhuang et al. 2024, ielab/llm-rankers): the most relevant of Passage A, B, ...",
+        # llm-rankers' wording (setwise.py, SetwiseLlmRanker.compare), the note added.
+        'Given a query "{query}", which of the following passages is the most relevant one to '
+        "the query?\n\n{passages}\n\n{note}Output only the passage label of the most relevant "
+        "passage:",
+    ),
+}
+
 POINTWISE_TEMPLATES: dict[str, PointwiseTemplate] = {
     "yes_no": PointwiseTemplate(
         "yes_no",
@@ -409,6 +465,11 @@ def get_listwise_template(name: str) -> ListwiseTemplate:
 def get_pairwise_template(name: str) -> PairwiseTemplate:
     """The pairwise template registered as ``name`` (``prp``)."""
     return _lookup(PAIRWISE_TEMPLATES, name, "pairwise")
+
+
+def get_setwise_template(name: str) -> SetwiseTemplate:
+    """The setwise template registered as ``name`` (``setwise``)."""
+    return _lookup(SETWISE_TEMPLATES, name, "setwise")
 
 
 def get_pointwise_template(name: str) -> PointwiseTemplate:

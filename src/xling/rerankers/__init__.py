@@ -50,6 +50,12 @@ from xling.rerankers.registry import (
     register_reranker_family,
     reranker_forms,
 )
+from xling.rerankers.setwise import SetwiseConfig, SetwiseReranker, parse_label
+from xling.rerankers.setwise_variants import (
+    SETWISE_METHODS,
+    setwise_bubblesort_bounds,
+    setwise_heapsort_bounds,
+)
 from xling.rerankers.windows import count_sliding_windows, sliding_windows
 
 __all__ = [
@@ -88,14 +94,20 @@ __all__ = [
     "RerankerEntry",
     "RerankOrder",
     "Scoring",
+    "SETWISE_METHODS",
+    "SetwiseConfig",
+    "SetwiseReranker",
     "allpair_comparisons",
     "available_rerankers",
     "count_sliding_windows",
     "get_reranker",
     "heapsort_comparison_bounds",
     "parse_choice",
+    "parse_label",
     "parse_permutation",
     "register_reranker",
+    "setwise_bubblesort_bounds",
+    "setwise_heapsort_bounds",
     "sliding_comparisons",
     "sliding_windows",
 ]

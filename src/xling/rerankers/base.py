@@ -211,7 +211,7 @@ class RerankOrder:
             their first-stage order.
         scores: Scores aligned with ``order``; ``None`` for rank-derived scores.
         windows: Listwise windows ranked.
-        comparisons: Pairwise comparisons made.
+        comparisons: Comparisons made (PRP pairs, setwise choices).
         rounds: Longest chain of dependent LLM calls.
     """
 

@@ -300,7 +300,8 @@ class RerankResult:
         repairs: Fixes applied to malformed answers.
         fallbacks: Steps that fell back (see :class:`Fallback`).
         windows: Listwise windows ranked.
-        comparisons: Pairwise comparisons made (each is two prompts, both orders).
+        comparisons: Comparisons made: PRP pairs (each two prompts, both orders) or setwise
+            choices (one prompt each, the best of up to ``num_child + 1`` passages).
         rounds: Longest chain of LLM calls that had to wait for each other.
         qid: The request's query id, if it had one.
         query_lang: The request's query language, if known.

@@ -20,6 +20,7 @@ from xling.rerankers.listwise import ListwiseReranker
 from xling.rerankers.pairwise import PairwiseReranker
 from xling.rerankers.pointwise import PointwiseReranker
 from xling.rerankers.reasoning import ReasoningReranker
+from xling.rerankers.setwise import SetwiseReranker
 
 __all__ = [
     "RERANKERS",
@@ -105,6 +106,16 @@ RERANKERS: Registry[RerankerEntry] = Registry(
         ),
         "prp-sliding": RerankerEntry(
             PairwiseReranker, "PRP k bubble passes from the bottom", variant="sliding"
+        ),
+        "setwise-heapsort": RerankerEntry(
+            SetwiseReranker,
+            "setwise: best of num_child+1 passages by label logprobs, c-ary heap sort of the top-k",
+            method="heapsort",
+        ),
+        "setwise-bubblesort": RerankerEntry(
+            SetwiseReranker,
+            "setwise: best of num_child+1 passages by label logprobs, k bubble passes",
+            method="bubblesort",
         ),
         "pointwise": RerankerEntry(
             PointwiseReranker, "yes/no relevance by logprob, one per passage"
