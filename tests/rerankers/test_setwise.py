@@ -109,6 +109,22 @@ async def test_heapsort_three_children_on_eight(stand_in: StandIn, client: LLMCl
     assert result.usage.completion_tokens == 6  # one generated token per call
 
 
+async def test_trace_keeps_each_choice_with_its_passages(
+    stand_in: StandIn, client: LLMClient
+) -> None:
+    judged(stand_in, ["c5", "c2", "c7", "c0", "c3", "c6", "c1", "c4"])
+    # The run of test_heapsort_three_children_on_eight, traced: its 6 calls, each named by
+    # the passages it showed, the last one [c6 c0 c7 c3].
+    reranker = get_reranker(
+        "setwise-heapsort", client, num_child=3, top_k=3, scoring="logprob", trace=True
+    )
+    result = await reranker.arerank(request(8))
+    assert result.trace is not None and len(result.trace) == 6
+    assert all(call.where.startswith("comparison ") for call in result.trace)
+    assert result.trace[-1].where.endswith("(c6, c0, c7, c3)")
+    assert all(call.top_logprobs for call in result.trace)
+
+
 async def test_heapsort_two_children_on_seven(stand_in: StandIn, client: LLMClient) -> None:
     judge = judged(stand_in, ["c6", "c3", "c1", "c5", "c0", "c4", "c2"])
     # Binary heap over positions 0-6. Level 1: node 1 [c1 c3 c4] -> c3 up; node 2 [c2 c5 c6]

@@ -158,6 +158,7 @@ class SetwiseReranker(LLMReranker):
             self.template.scoring_messages(query, shown, note=note),
             scoring=self.config.scoring,
             continue_final=True,
+            where=where,
         )
         if top is not None:
             labels = identifier_labels(len(shown), "alpha")
@@ -173,6 +174,7 @@ class SetwiseReranker(LLMReranker):
             return max(labelled, key=lambda pair: (pair[0], -pair[1]))[1]
         completion = await ledger.achat(
             self.template.messages(query, shown, note=note),
+            where=where,
             max_tokens=self.config.max_tokens,
             temperature=self.config.temperature,
         )
