@@ -2,7 +2,7 @@
 with an argument (``get_reranker("ce:/models/bge-reranker-v2-m3")``).
 
 Names are the LLM rerankers, which prompt the model behind the ``client`` they are given.
-Families are ``kind:argument`` specs (:data:`RERANKER_FAMILIES`): rerankers with a model of
+Families are ``family:argument`` specs (:data:`RERANKER_FAMILIES`): rerankers with a model of
 their own (a cross-encoder, a scoring server), which ignore the client, and compositions of
 other specs.
 """
@@ -62,7 +62,7 @@ FamilyFactory = Callable[[str, str, LLMClient | None, dict[str, Any]], Reranker]
 
 
 class RerankerFamily:
-    """A ``kind:argument`` reranker spec: how to build one from its argument.
+    """A ``family:argument`` reranker spec: how to build one from its argument.
 
     Args:
         factory: ``factory(spec, argument, client, options)`` → the reranker (``spec`` is the
@@ -139,9 +139,9 @@ def reranker_forms() -> list[str]:
     return [*available_rerankers(), *(family.form for _, family in RERANKER_FAMILIES.items())]
 
 
-def register_reranker_family(kind: str, family: RerankerFamily, *, replace: bool = False) -> None:
-    """Adds a ``kind:argument`` family (a kind in use is refused unless ``replace``)."""
-    RERANKER_FAMILIES.register(kind, family, replace=replace)
+def register_reranker_family(name: str, family: RerankerFamily, *, replace: bool = False) -> None:
+    """Adds a ``family:argument`` family (a name in use is refused unless ``replace``)."""
+    RERANKER_FAMILIES.register(name, family, replace=replace)
 
 
 def register_reranker(name: str, entry: RerankerEntry, *, replace: bool = False) -> None:
@@ -154,7 +154,7 @@ def get_reranker(spec: str, client: LLMClient | None = None, **options: Any) -> 
 
     Args:
         spec: A name of :func:`available_rerankers` (an LLM reranker) or a family's
-            ``kind:argument`` (see :func:`reranker_forms`).
+            ``family:argument`` (see :func:`reranker_forms`).
         client: The LLM client of LLM rerankers (needed by those, ignored by the others).
         **options: Fields of its config (``window``, ``template``, ``top_k``, ``on_failure``...).
 
@@ -165,13 +165,12 @@ def get_reranker(spec: str, client: LLMClient | None = None, **options: Any) -> 
     if isinstance(spec, str) and spec in RERANKERS:
         return RERANKERS.get(spec).build(spec, client, options)
     if isinstance(spec, str):
-        kind, sep, argument = spec.partition(":")
-        if sep and kind in RERANKER_FAMILIES:
+        family, sep, argument = spec.partition(":")
+        if sep and family in RERANKER_FAMILIES:
+            entry = RERANKER_FAMILIES.get(family)
             if not argument.strip():
-                raise InvalidInputError(
-                    f"reranker {spec!r} has no argument; use {RERANKER_FAMILIES.get(kind).form}"
-                )
-            return RERANKER_FAMILIES.get(kind).factory(spec, argument, client, options)
+                raise InvalidInputError(f"reranker {spec!r} has no argument; use {entry.form}")
+            return entry.factory(spec, argument, client, options)
     raise UnknownSpecError(
         f"unknown reranker {spec!r:.80}; use one of: {', '.join(reranker_forms())}"
     )
