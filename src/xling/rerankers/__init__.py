@@ -17,6 +17,7 @@ from xling.rerankers.base import (
     RerankOrder,
     Scoring,
 )
+from xling.rerankers.cascade import CascadeConfig, CascadeReranker
 from xling.rerankers.guard import DEFAULT_GUARD, fuse_orders
 from xling.rerankers.listwise import ListwiseConfig, ListwiseReranker, ListwiseScoring
 from xling.rerankers.pairwise import PairwiseConfig, PairwiseReranker, parse_choice
@@ -52,6 +53,8 @@ from xling.rerankers.registry import (
 from xling.rerankers.windows import count_sliding_windows, sliding_windows
 
 __all__ = [
+    "CascadeConfig",
+    "CascadeReranker",
     "DEFAULT_GUARD",
     "LLMReranker",
     "ModelCall",

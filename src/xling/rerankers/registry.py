@@ -16,6 +16,7 @@ from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.core.registry import Registry
 from xling.llm import LLMClient
 from xling.rerankers.base import Reranker
+from xling.rerankers.cascade import CASCADE_FORM, build_cascade
 from xling.rerankers.listwise import ListwiseReranker
 from xling.rerankers.pairwise import PairwiseReranker
 from xling.rerankers.pointwise import PointwiseReranker
@@ -158,3 +159,20 @@ def get_reranker(spec: str, client: LLMClient | None = None, **options: Any) -> 
     raise UnknownSpecError(
         f"unknown reranker {spec!r:.80}; use one of: {', '.join(reranker_forms())}"
     )
+
+
+def _cascade(
+    spec: str, argument: str, client: LLMClient | None, options: dict[str, Any]
+) -> Reranker:
+    return build_cascade(spec, argument, client, options, get_reranker)
+
+
+register_reranker_family(
+    "cascade",
+    RerankerFamily(
+        _cascade,
+        CASCADE_FORM,
+        "the first spec reranks all, the second its top depth (20); relevance from the stage "
+        "that ranked each last",
+    ),
+)
