@@ -8,7 +8,9 @@ the pointwise first stage gets the order wrong and the listwise second stage men
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +18,13 @@ import pytest
 from tests.conftest import NewLLM
 from tests.llm.standin import CHAT, Reply, StandIn
 from tests.rerankers.test_scripted_orders import TEXTS, TRUTH, Judge, judged
+from xling.cli.app import main
 from xling.core.errors import InvalidInputError, ServiceUnavailableError, UnknownSpecError
-from xling.core.records import Hit
+from xling.core.records import Hit, Question
+from xling.data import sample_path
+from xling.embedders import Embedder
 from xling.llm import LLMClient
+from xling.rag.pipeline import AnswerConfig, build_answer_pipeline
 from xling.rerankers import (
     RERANKER_FAMILIES,
     CascadeReranker,
@@ -26,11 +32,13 @@ from xling.rerankers import (
     RerankerFamily,
     RerankOrder,
     RerankRequest,
+    check_reranker_spec,
     get_reranker,
     reranker_forms,
 )
 from xling.rerankers.base import Ledger
 from xling.rerankers.cascade import split_cascade
+from xling.store import Pool, load_lines
 
 # Pointwise P(yes): c2 0.9 > c1 0.7 > c3 0.6 > c0 0.2 > c4 0.1 (the first stage's order).
 YES = {"c0": 0.2, "c1": 0.7, "c2": 0.9, "c3": 0.6, "c4": 0.1}
@@ -279,3 +287,103 @@ async def test_family_stages_get_their_whole_argument() -> None:
     nested = get_reranker("cascade:reverse:a→reverse:b→reverse:c", depth=3, second={"depth": 1})
     # First: d3 d2 d1 d0; inner on [d3 d2 d1]: reversed d1 d2 d3, its top 1 [d1] reversed: d1.
     assert (await nested.arerank(RerankRequest("q", hits))).ids == ["d1", "d2", "d3", "d0"]
+
+
+# -- every entry point, over the shared vLLM server ----------------------------------------------
+SPEC = "cascade:pointwise→listwise"
+
+
+def _run(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+        raise SystemExit(0)
+    return int(exit_info.value.code or 0)
+
+
+@pytest.mark.vllm
+def test_xling_rerank_takes_a_cascade_spec(
+    tmp_path: Path, llm_target: tuple[str, str], short_request: RerankRequest
+) -> None:
+    candidates = [{"id": c.id, "text": c.text} for c in short_request.candidates[:4]]
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"query": short_request.query, "candidates": candidates}) + "\n")
+    out = tmp_path / "out.jsonl"
+    # A long timeout: the shared server may be busy.
+    argv = ["rerank", str(source), "-o", str(out), "--url", llm_target[0], "--method", SPEC,
+            "--set", "depth=2", "--set", 'second={"window": 2}', "--timeout", "120"]  # fmt: skip
+    assert _run(argv) == 0
+    (line,) = [json.loads(text) for text in out.read_text().splitlines()]
+    assert line["reranker"] == SPEC and line["fallback"] is False
+    # Four yes/no prompts, then one listwise window of the two pointwise put first.
+    assert line["llm_calls"] == 4 + 1 and line["windows"] == 1
+    assert sorted(c["id"] for c in line["candidates"]) == sorted(c["id"] for c in candidates)
+    relevance = [c["relevance"] for c in line["candidates"]]
+    assert relevance == sorted(relevance, reverse=True)
+    # A stage's option given to the cascade is a one-line error naming where it belongs.
+    assert _run(["rerank", str(source), "--url", llm_target[0], "--method", SPEC,
+                 "--window", "2"]) == 2  # fmt: skip
+
+
+def test_xling_rerank_help_lists_the_cascade() -> None:
+    assert "cascade:<first>→<second>" in " ".join(reranker_forms())
+    assert _run(["rerank", "-", "--method", "cascade:nothing→listwise"]) == 2
+
+
+@pytest.mark.vllm
+def test_the_answer_pipeline_reranks_with_a_cascade(
+    tmp_path: Path, e5: Embedder, llm: LLMClient
+) -> None:
+    pool = Pool.open("cascade", e5, path=tmp_path / "db")
+    pool.index(load_lines(sample_path("eng"), "eng")[:40])
+    config = AnswerConfig(k=2, retrieve_k=4, max_tokens=24, reask=False)
+    pipeline = build_answer_pipeline(
+        pool, llm, rerank=SPEC, rerank_options={"depth": 2}, config=config
+    )
+    reranker = pipeline.reranker
+    assert isinstance(reranker, CascadeReranker) and reranker.name == SPEC
+    # Plain dense retrieval: its cosines feed the relevance mapping, in both stages.
+    assert reranker.first.config.first_stage == reranker.second.config.first_stage == "cosine"
+    (answer,) = pipeline.answer_many([Question("What did Arthur Guinness sign in 1759?", "q")])
+    assert answer.reranked is not None and sorted(answer.reranked) == sorted(answer.retrieved)
+    assert [h.id for h in answer.passages] == answer.reranked[:2]
+    assert answer.reranker_fallback is False
+
+    built = build_answer_pipeline(pool, llm, rerank=reranker, config=config)
+    assert built.reranker is reranker  # a built reranker is used as it is
+    with pytest.raises(InvalidInputError, match="rerank_options are for a reranker spec"):
+        build_answer_pipeline(pool, llm, rerank=reranker, rerank_options={"depth": 2})
+    with pytest.raises(UnknownSpecError, match="the second stage of 'cascade:pointwise→nope'"):
+        build_answer_pipeline(pool, llm, rerank="cascade:pointwise→nope")
+
+
+def test_xling_ask_checks_a_spec_before_opening_the_pool(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert check_reranker_spec(SPEC, "--rerank") == SPEC
+    with pytest.raises(UnknownSpecError, match=r"unknown --rerank 'magic'; use one of: first, "):
+        check_reranker_spec("magic", "--rerank")
+    argv = ["ask", "Who?", "--pool", "none-such", "--chroma-path", str(tmp_path / "db"),
+            "--rerank", "magic"]  # fmt: skip
+    assert _run(argv) == 2
+    assert "unknown --rerank 'magic'" in capsys.readouterr().err
+
+
+@pytest.mark.vllm
+def test_llamaindex_reranks_nodes_with_a_cascade(llm_target: tuple[str, str]) -> None:
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+    from xling.integrations.llamaindex import XlingRerank
+
+    texts = list(TEXTS.values())[:4]
+    nodes = [
+        NodeWithScore(node=TextNode(id_=f"n{i}", text=text), score=0.9 - i / 100)
+        for i, text in enumerate(texts)
+    ]
+    rerank = XlingRerank(method=SPEC, url=llm_target[0], top_n=3, options={"depth": 2})
+    out = rerank.postprocess_nodes(nodes, QueryBundle(QUERY))
+    assert len(out) == 3 and {n.node.node_id for n in out} <= {f"n{i}" for i in range(4)}
+    scores = [n.score for n in out]
+    assert all(s is not None and 0 < s < 1 for s in scores)
+    assert scores == sorted(scores, reverse=True)  # type: ignore[type-var]
+    with pytest.raises(UnknownSpecError, match="method='cascad:x→y' is not an xling reranker"):
+        XlingRerank(method="cascad:x→y")

@@ -28,6 +28,7 @@ __all__ = [
     "RerankerFamily",
     "get_reranker",
     "available_rerankers",
+    "check_reranker_spec",
     "reranker_forms",
     "register_reranker",
     "register_reranker_family",
@@ -121,6 +122,20 @@ def available_rerankers() -> list[str]:
 def reranker_forms() -> list[str]:
     """Every reranker spec's shape: the names, then the families (``ce:<name-or-path>``)."""
     return [*available_rerankers(), *(family.form for _, family in RERANKER_FAMILIES.items())]
+
+
+def check_reranker_spec(spec: object, flag: str = "reranker") -> str:
+    """The spec, if it is a reranker name or starts with a family's ``kind:``; built later.
+
+    A cheap check before slow work (opening a pool); building it checks the rest.
+
+    Raises:
+        UnknownSpecError: Naming ``flag`` and listing :func:`reranker_forms`.
+    """
+    if isinstance(spec, str) and (spec in RERANKERS or spec.partition(":")[0] in RERANKER_FAMILIES):
+        return spec
+    forms = ", ".join(reranker_forms())
+    raise UnknownSpecError(f"unknown {flag} {spec!r:.80}; use one of: {forms}")
 
 
 def register_reranker_family(kind: str, family: RerankerFamily, *, replace: bool = False) -> None:
