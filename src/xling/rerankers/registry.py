@@ -124,7 +124,7 @@ def reranker_forms() -> list[str]:
     return [*available_rerankers(), *(family.form for _, family in RERANKER_FAMILIES.items())]
 
 
-def check_reranker_spec(spec: object, flag: str = "reranker") -> str:
+def check_reranker_spec(spec: object, flag: str = "rerank") -> str:
     """The spec, if it is a reranker name or starts with a family's ``kind:``; built later.
 
     A cheap check before slow work (opening a pool); building it checks the rest.
@@ -135,7 +135,7 @@ def check_reranker_spec(spec: object, flag: str = "reranker") -> str:
     if isinstance(spec, str) and (spec in RERANKERS or spec.partition(":")[0] in RERANKER_FAMILIES):
         return spec
     forms = ", ".join(reranker_forms())
-    raise UnknownSpecError(f"unknown {flag} {spec!r:.80}; use one of: {forms}")
+    raise UnknownSpecError(f"{flag}={spec!r:.80} is not allowed; use one of: {forms}")
 
 
 def register_reranker_family(kind: str, family: RerankerFamily, *, replace: bool = False) -> None:

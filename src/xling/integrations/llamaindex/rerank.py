@@ -10,7 +10,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError
 from xling.core.records import Hit
 from xling.llm import LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
@@ -76,13 +76,7 @@ class XlingRerank(BaseNodePostprocessor):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        try:
-            check_reranker_spec(self.method, "method")
-        except UnknownSpecError:
-            raise UnknownSpecError(
-                f"method={self.method!r:.80} is not an xling reranker; use one of: "
-                f"{', '.join(reranker_forms())}"
-            ) from None
+        check_reranker_spec(self.method, "method")
         if isinstance(self.top_n, bool) or not isinstance(self.top_n, int) or self.top_n < 1:
             raise InvalidInputError(f"top_n={self.top_n!r} is not allowed; use an integer >= 1")
         self._client = LLMClient(
