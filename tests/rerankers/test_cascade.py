@@ -160,6 +160,20 @@ async def test_a_failing_second_stage_keeps_the_first_stages_order(
         await cascade(client, on_failure="raise").arerank(request())
 
 
+async def test_a_server_down_for_both_stages_keeps_the_retrieval_order(
+    stand_in: StandIn, client: LLMClient
+) -> None:
+    stand_in.always(CHAT, Reply.json({"error": "down"}, status=503))
+    result = await cascade(client).arerank(request())
+    assert result.ids == ["c0", "c1", "c2", "c3", "c4"] and result.fallback
+    reasons = [f.reason for f in result.fallbacks]
+    assert [r.split(":")[0] for r in reasons] == [
+        "first stage pointwise",
+        "second stage listwise",
+    ]
+    assert result.usage.llm_calls == 0
+
+
 async def test_on_failure_and_stage_options_reach_the_stages(client: LLMClient) -> None:
     reranker = cascade(
         client, on_failure="raise", trace=True, rank_end=30, second={"window": 7, "stride": 3}

@@ -11,8 +11,9 @@ Each stage is any reranker spec (:func:`~xling.rerankers.registry.get_reranker`)
 may hold ``:`` and ``#`` (``cascade:vllm-score:http://h:8000#bge→first``). The spec is cut at
 its first arrow, so a cascade nests only as the second stage: ``cascade:a→b→c`` is
 ``a → cascade:b→c`` (``second={"depth": 5}`` sets the inner depth). Nesting as the first stage is
-not needed: with the inner depth at most the outer one, ``(a→b)→c`` orders the same as
-``a→(b→c)``.
+not needed: ``(a→b)→c`` with depths ``d1`` (a→b) and ``d2 <= d1`` orders as ``a→(b→c)`` with
+outer depth ``d1`` and inner depth ``d2``: ``c`` orders ``b``'s top ``d2``, then ``b``'s rest of
+``a``'s top ``d1``, then ``a``'s rest.
 
 The options of :class:`~xling.rerankers.base.RerankerConfig` belong to the cascade:
 ``rank_end`` bounds what the first stage reranks (the rest keep their first-stage order), the
