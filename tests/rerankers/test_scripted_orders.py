@@ -11,7 +11,8 @@ Candidates ``c0..c4`` arrive in that first-stage order; the truth is ``c3 > c0 >
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -39,13 +40,22 @@ class Judge:
         truth: Candidate ids, most relevant first.
         undecided: Pairs the judge cannot tell apart: shown together, it prefers whichever
             comes first (a model's position bias), so PRP's two orders disagree.
+        yes_no: For pointwise prompts (one passage, "Yes" or "No"), ``P(yes)`` per id: its
+            first-token answer is ``Yes`` and ``No`` with those probabilities. Without it a
+            pointwise prompt is answered like any other.
 
     Attributes:
         shown: Per prompt, the ids of the passages it showed, in the order shown.
         bodies: The request bodies received.
     """
 
-    def __init__(self, truth: Sequence[str], undecided: Iterable[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self,
+        truth: Sequence[str],
+        undecided: Iterable[tuple[str, str]] = (),
+        yes_no: Mapping[str, float] | None = None,
+    ) -> None:
+        self.yes_no = dict(yes_no or {})
         self.place = {TEXTS[cid]: place for place, cid in enumerate(truth)}
         self.ids = {text: cid for cid, text in TEXTS.items()}
         self.undecided = {frozenset(pair) for pair in undecided}
@@ -58,6 +68,10 @@ class Judge:
         texts = sorted((t for t in self.place if t in prompt), key=prompt.find)
         ids = [self.ids[t] for t in texts]
         self.shown.append(ids)
+        if self.yes_no and "'Yes' or 'No'" in prompt and body.get("logprobs"):
+            (cid,) = ids
+            p = self.yes_no[cid]
+            return Reply.next_token({"Yes": math.log(p), "No": math.log(1 - p)})
         best = sorted(range(len(texts)), key=lambda i: self.place[texts[i]])
         if frozenset(ids) in self.undecided:
             best = list(range(len(texts)))
@@ -222,8 +236,6 @@ YES_NO = {
 async def test_pointwise_scores_are_the_yes_share_of_the_first_token(
     stand_in: StandIn, client: LLMClient
 ) -> None:
-    import math
-
     def yes_no(body: dict[str, Any]) -> Reply:
         prompt = "\n".join(message["content"] for message in body["messages"])
         (cid,) = [cid for cid, text in TEXTS.items() if text in prompt]

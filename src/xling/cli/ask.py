@@ -37,7 +37,7 @@ from xling.core.validation import check_choice, check_positive_int
 from xling.llm.client import DEFAULT_CONCURRENCY
 from xling.prompts.instructions import INSTRUCTION_LANGS
 from xling.rag.pipeline import Answer, AnswerConfig, build_answer_pipeline
-from xling.rerankers import available_rerankers
+from xling.rerankers import check_reranker_spec, reranker_forms
 from xling.retrieval import RECIPES, available_retrievers
 from xling.store import open_pool
 
@@ -92,7 +92,7 @@ def ask(
     retrieve_k: Annotated[int, typer.Option(help="Passages retrieved (and reranked).")] = 20,
     rerank: Annotated[
         str | None,
-        typer.Option(help=f"Rerank with: {', '.join(available_rerankers())} [default: none]."),
+        typer.Option(help=f"Rerank with a spec: {', '.join(reranker_forms())} [default: none]."),
     ] = None,
     rerank_setting: Annotated[
         list[str] | None, typer.Option("--rerank-set", help="A reranker option, KEY=VALUE.")
@@ -120,7 +120,7 @@ def ask(
     check_choice(recipe, "--recipe", RECIPES)
     check_choice(instruction_lang, "--instruction-lang", INSTRUCTION_LANGS)
     if rerank is not None:
-        check_choice(rerank, "--rerank", available_rerankers())
+        check_reranker_spec(rerank, "--rerank")
     if out is not None:
         check_output(out, "--out")
     config = AnswerConfig(

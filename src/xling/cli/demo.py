@@ -53,7 +53,9 @@ def demo(
         typer.Option("--question", "-q", help="Questions, in any language (repeatable)."),
     ] = None,
     k: Annotated[int, typer.Option("-k", help="Passages shown to the LLM.")] = 3,
-    rerank: Annotated[str, typer.Option(help="Reranker, or 'none'.")] = "listwise",
+    rerank: Annotated[
+        str, typer.Option(help="A reranker spec (see xling rerank --help), or 'none'.")
+    ] = "listwise",
     embedder: EmbedderOpt = DEFAULT_EMBEDDER,
     chroma_path: ChromaPath = None,
     pool_name: Annotated[str, typer.Option("--pool")] = "flores-sample",
@@ -87,8 +89,8 @@ def demo(
     with embedded_llm(config, _status) as handle:
         pipeline = build_answer_pipeline(
             pool, LLMClient(handle.url, handle.model, max_concurrency=16, timeout=120),
+            # Its 10 passages fit one listwise window; options of other specs are their defaults.
             rerank=None if rerank == "none" else rerank,
-            rerank_options={"window": 10, "stride": 5},
             config=AnswerConfig(k=k, retrieve_k=10, style=config.spec.answer_style),
         )  # fmt: skip
         with progress_bar("answering") as update:

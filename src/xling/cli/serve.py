@@ -10,6 +10,7 @@ import typer
 from xling.cli.app import app, err_console
 from xling.cli.options import ChromaPath, ChromaUrl
 from xling.server.config import ServiceConfig, read_api_keys
+from xling.server.served_rerankers import parse_reranker_options
 
 __all__ = ["serve"]
 
@@ -28,6 +29,13 @@ def serve(
     llm_model: Annotated[str | None, typer.Option(help="The LLM's model name.")] = None,
     embedder: Annotated[
         list[str] | None, typer.Option("--embedder", "-e", help="A further embedder to serve.")
+    ] = None,
+    reranker: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A rerank model to serve, NAME=SPEC (fast=cascade:pointwise→listwise; "
+            "repeatable); clients name it, never a spec."
+        ),
     ] = None,
     host: Annotated[str | None, typer.Option(help="Address [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: 8080].")] = None,
@@ -95,6 +103,7 @@ def serve(
         "keep_alive_timeout": keep_alive_timeout, "max_connections": max_connections,
         "max_header_bytes": max_header_bytes, "max_hits": max_hits, "auth_failures": auth_failures,
         "max_upload_bytes": max_upload_bytes,
+        "rerankers": parse_reranker_options(reranker) if reranker else None,
     }  # fmt: skip
     keys = read_api_keys(api_keys_file)
     if keys.plain:

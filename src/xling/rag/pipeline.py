@@ -447,7 +447,7 @@ def build_answer_pipeline(
     *,
     method: str = "dense",
     task: str = "asymmetric",
-    rerank: str | None = None,
+    rerank: str | Reranker | None = None,
     rerank_options: Mapping[str, Any] | None = None,
     model: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -463,8 +463,11 @@ def build_answer_pipeline(
         llm: An OpenAI-compatible server URL, a client, or ``None``: the embedded server's URL.
         method: A registered retrieval method (``dense``, ``hybrid``, ...).
         task: ``asymmetric`` (questions against passages) or ``symmetric``.
-        rerank: A registered reranker, or ``None`` for the retrieval order.
-        rerank_options: Fields of the reranker's config (``window``, ``stride``, ...).
+        rerank: A reranker spec (``listwise``, ``cascade:pointwise→listwise``, see
+            :func:`~xling.rerankers.reranker_forms`), a reranker already built (used as it
+            is), or ``None`` for the retrieval order.
+        rerank_options: Fields of the reranker's config (``window``, ``stride``, ...); with a
+            spec only.
         model: The model to ask (default: the server's); with a URL only.
         concurrency: Most LLM requests in flight; with a URL only.
         timeout: Seconds per LLM request; with a URL only.
@@ -483,7 +486,13 @@ def build_answer_pipeline(
         url = llm if llm is not None else EmbeddedLLMConfig().url
         client = LLMClient(url, model, max_concurrency=concurrency, timeout=timeout)
     reranker = None
-    if rerank is not None:
+    if isinstance(rerank, Reranker):
+        if rerank_options:
+            raise InvalidInputError(
+                "rerank_options are for a reranker spec; a built reranker has its options"
+            )
+        reranker = rerank
+    elif rerank is not None:
         options = dict(rerank_options or {})
         # Relevance probabilities read first-stage scores as cosines: only plain dense has them.
         plain_dense = isinstance(retriever, DenseRetriever) and not retriever.center

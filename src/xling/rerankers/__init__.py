@@ -17,6 +17,7 @@ from xling.rerankers.base import (
     RerankOrder,
     Scoring,
 )
+from xling.rerankers.cascade import CascadeConfig, CascadeReranker
 from xling.rerankers.guard import DEFAULT_GUARD, fuse_orders
 from xling.rerankers.listwise import ListwiseConfig, ListwiseReranker, ListwiseScoring
 from xling.rerankers.pairwise import PairwiseConfig, PairwiseReranker, parse_choice
@@ -45,6 +46,7 @@ from xling.rerankers.registry import (
     RerankerEntry,
     RerankerFamily,
     available_rerankers,
+    check_reranker_spec,
     get_reranker,
     register_reranker,
     register_reranker_family,
@@ -59,6 +61,8 @@ from xling.rerankers.setwise_variants import (
 from xling.rerankers.windows import count_sliding_windows, sliding_windows
 
 __all__ = [
+    "CascadeConfig",
+    "CascadeReranker",
     "DEFAULT_GUARD",
     "LLMReranker",
     "ModelCall",
@@ -99,6 +103,7 @@ __all__ = [
     "SetwiseReranker",
     "allpair_comparisons",
     "available_rerankers",
+    "check_reranker_spec",
     "count_sliding_windows",
     "get_reranker",
     "heapsort_comparison_bounds",

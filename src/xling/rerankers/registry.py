@@ -16,6 +16,7 @@ from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.core.registry import Registry
 from xling.llm import LLMClient
 from xling.rerankers.base import Reranker
+from xling.rerankers.cascade import CASCADE_FORM, build_cascade
 from xling.rerankers.listwise import ListwiseReranker
 from xling.rerankers.pairwise import PairwiseReranker
 from xling.rerankers.pointwise import PointwiseReranker
@@ -29,6 +30,7 @@ __all__ = [
     "RerankerFamily",
     "get_reranker",
     "available_rerankers",
+    "check_reranker_spec",
     "reranker_forms",
     "register_reranker",
     "register_reranker_family",
@@ -139,6 +141,20 @@ def reranker_forms() -> list[str]:
     return [*available_rerankers(), *(family.form for _, family in RERANKER_FAMILIES.items())]
 
 
+def check_reranker_spec(spec: object, flag: str = "rerank") -> str:
+    """The spec, if it is a reranker name or starts with a family's ``family:``; built later.
+
+    A cheap check before slow work (opening a pool); building it checks the rest.
+
+    Raises:
+        UnknownSpecError: Naming ``flag`` and listing :func:`reranker_forms`.
+    """
+    if isinstance(spec, str) and (spec in RERANKERS or spec.partition(":")[0] in RERANKER_FAMILIES):
+        return spec
+    forms = ", ".join(reranker_forms())
+    raise UnknownSpecError(f"{flag}={spec!r:.80} is not allowed; use one of: {forms}")
+
+
 def register_reranker_family(name: str, family: RerankerFamily, *, replace: bool = False) -> None:
     """Adds a ``family:argument`` family (a name in use is refused unless ``replace``)."""
     RERANKER_FAMILIES.register(name, family, replace=replace)
@@ -174,3 +190,20 @@ def get_reranker(spec: str, client: LLMClient | None = None, **options: Any) -> 
     raise UnknownSpecError(
         f"unknown reranker {spec!r:.80}; use one of: {', '.join(reranker_forms())}"
     )
+
+
+def _cascade(
+    spec: str, argument: str, client: LLMClient | None, options: dict[str, Any]
+) -> Reranker:
+    return build_cascade(spec, argument, client, options, get_reranker)
+
+
+register_reranker_family(
+    "cascade",
+    RerankerFamily(
+        _cascade,
+        CASCADE_FORM,
+        "the first spec reranks all, the second its top depth (20); relevance from the stage "
+        "that ranked each last",
+    ),
+)

@@ -33,7 +33,7 @@ from xling.llm import LLMClient
 from xling.rag.answers import AnswerConfig
 from xling.rag.conversation import ChatAnswer, ChatTurn, aanswer_chat, astream_chat, chat_turns
 from xling.rag.pipeline import AnswerPipeline, build_answer_pipeline
-from xling.rerankers import available_rerankers
+from xling.rerankers import Reranker, available_rerankers
 from xling.server.access import Caller
 from xling.server.admission import Admission
 from xling.server.config import ServiceConfig
@@ -56,15 +56,16 @@ def chat_target(model: str, service: Service, caller: Caller) -> tuple[str, str 
     """
     name, _, rerank = model.removeprefix(CHAT_MODEL_PREFIX).partition(":")
     pools = service.pool_names(caller)
+    rerankers = [*available_rerankers(), *service.rerankers.names()]
     if (
         not model.startswith(CHAT_MODEL_PREFIX)
         or name not in pools
-        or (rerank and rerank not in available_rerankers())
+        or (rerank and rerank not in rerankers)
     ):
         models = ", ".join(CHAT_MODEL_PREFIX + p for p in pools) or "none"
         raise NotFoundError(
             f"unknown model {model!r}; use one of: {models} (optionally followed by "
-            f":<reranker>, one of {', '.join(available_rerankers())})"
+            f":<reranker>, one of {', '.join(rerankers)})"
         )
     return name, rerank or None
 
@@ -137,7 +138,11 @@ def add_chat_routes(
         cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
         def pipeline_on(client: LLMClient) -> AnswerPipeline:
-            return build_answer_pipeline(retriever, client, rerank=rerank, config=cfg)
+            # A configured reranker (--reranker NAME=SPEC) is the one built for this replica.
+            chosen: str | Reranker | None = rerank
+            if rerank is not None and rerank in service.rerankers:
+                chosen = service.rerankers.on(rerank, client)
+            return build_answer_pipeline(retriever, client, rerank=chosen, config=cfg)
 
         if not body.stream:
 

@@ -14,6 +14,7 @@ from xling.core.errors import InvalidInputError
 from xling.core.validation import check_fields, check_positive_int, preview
 from xling.server.access import ALL_POOLS, KeyGrant
 from xling.server.names import check_pool_name
+from xling.server.served_rerankers import check_reranker_names
 
 __all__ = ["ApiKeys", "ServiceConfig", "parse_key_grants", "read_api_keys"]
 
@@ -29,6 +30,9 @@ class ServiceConfig:
         llm_urls: OpenAI-compatible LLM servers; none: the LLM routes answer 503.
         llm_model: The served model's name (default: the server's).
         embedders: Further embedder specs ``/v1/embeddings`` may use besides the pools' own.
+        rerankers: Rerank models served besides the built-in LLM rerankers: name → reranker
+            spec (``{"fast": "cascade:pointwise→listwise"}``), each built once at start; clients
+            name them, never a spec.
         host: Address to listen on.
         port: Port to listen on.
         api_keys: Bearer keys that may read and write every pool; with ``api_grants`` empty
@@ -69,6 +73,7 @@ class ServiceConfig:
     llm_urls: list[str] = field(default_factory=list)
     llm_model: str | None = None
     embedders: list[str] = field(default_factory=list)
+    rerankers: dict[str, str] = field(default_factory=dict)
     host: str = "127.0.0.1"
     port: int = 8080
     api_keys: list[str] = field(default_factory=list)
@@ -106,6 +111,7 @@ class ServiceConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidInputError(f"{name}={value!r} is not allowed; use 0 or more")
+        self.rerankers = check_reranker_names(self.rerankers)
         if self.chroma_path and self.chroma_url:
             raise InvalidInputError("give chroma_path or chroma_url, not both")
         if any(not isinstance(g, KeyGrant) for g in self.api_grants):

@@ -130,6 +130,8 @@ def add_routes(
         data += [
             {"id": f"xling-{r}", "object": "model", "type": "rerank"} for r in available_rerankers()
         ]
+        # The operator's xling serve --reranker NAME=SPEC, by name.
+        data += [{"id": r, "object": "model", "type": "rerank"} for r in service.rerankers.names()]
         # The chat models of chat.py (POST /v1/chat/completions): one per pool the key may read.
         data += [
             {"id": f"xling:{p}", "object": "model", "type": "chat", "owned_by": "xling"}

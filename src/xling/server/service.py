@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -41,6 +41,7 @@ from xling.server.access import ANONYMOUS, Caller
 from xling.server.batching import RetrieveBatcher
 from xling.server.config import ServiceConfig
 from xling.server.names import check_pool_name
+from xling.server.served_rerankers import ServedRerankers
 from xling.store import Pool, open_pool
 from xling.store.chroma_client import Database
 from xling.store.collection import collection_names
@@ -51,14 +52,19 @@ T = TypeVar("T")
 _PREFIX = "xling-"
 
 
-def reranker_name(model: str | None) -> str:
-    """The xling reranker a rerank ``model`` names (``listwise``, ``xling-prp-heapsort``)."""
+def reranker_name(model: str | None, configured: Collection[str] = ()) -> str:
+    """The xling reranker a rerank ``model`` names (``listwise``, ``xling-prp-heapsort``, or a
+    name of ``xling serve --reranker NAME=SPEC`` in ``configured``); never a spec."""
     if model is None:
         return "listwise"
+    if model in configured:
+        return model
     name = model.removeprefix(_PREFIX)
-    if name not in available_rerankers():
+    if name not in available_rerankers() and name not in configured:
         valid = [*available_rerankers(), *(_PREFIX + n for n in available_rerankers())]
-        raise UnknownSpecError(f"unknown model {model!r}; use one of: {', '.join(valid)}")
+        raise UnknownSpecError(
+            f"unknown model {model!r:.80}; use one of: {', '.join([*valid, *configured])}"
+        )
     return name
 
 
@@ -98,6 +104,11 @@ class Replicas:
 
     def __bool__(self) -> bool:
         return bool(self._replicas)
+
+    @property
+    def clients(self) -> list[LLMClient]:
+        """Each replica's client."""
+        return [replica.client for replica in self._replicas]
 
     async def arun(self, work: Callable[[LLMClient], Awaitable[T]]) -> T:
         """Runs ``work`` on a replica, failing over to the next when a server fails.
@@ -172,6 +183,7 @@ class Service:
             embedder = get_embedder(spec)
             self.embedders.setdefault(embedder.id, embedder)
         self.llm = Replicas(config.llm_urls, config.llm_model, config.llm_concurrency)
+        self.rerankers = ServedRerankers(config.rerankers, self.llm.clients)
         self._retrievers: dict[tuple[str, str, str], Retriever] = {}
         self.batcher = RetrieveBatcher(max_queries=config.max_batch)
         self.waiting = 0  # LLM-bound requests admitted and not finished
@@ -261,8 +273,11 @@ class Service:
         self, query: str, documents: list[str], model: str | None, max_tokens: int | None
     ) -> tuple[RerankResult, str]:
         """Reranks documents (ids are their indexes); returns the result and reranker name."""
-        name = reranker_name(model)
+        name = reranker_name(model, self.rerankers.names())
         request = RerankRequest(query, tuple(Hit(str(i), text) for i, text in enumerate(documents)))
+        if name in self.rerankers:
+            served = await self.rerankers.arun(name, lambda r: r.arerank(request), self.llm.arun)
+            return served, name
         options: dict[str, Any] = {"on_failure": "raise"}
         if max_tokens is not None:
             options["max_passage_tokens"] = max_tokens
@@ -323,5 +338,6 @@ class Service:
         return await asyncio.to_thread(work)
 
     async def aclose(self) -> None:
-        """Closes the LLM clients."""
+        """Closes the configured rerankers and the LLM clients."""
+        await self.rerankers.aclose()
         await self.llm.aclose()

@@ -152,7 +152,7 @@ def _nodes(db: Path) -> list[NodeWithScore]:
 
 
 def test_rerank_bad_input_is_named(db: Path) -> None:
-    with pytest.raises(UnknownSpecError, match="method='magic' is not an xling reranker"):
+    with pytest.raises(UnknownSpecError, match="method='magic' is not allowed; use one of: first"):
         XlingRerank(method="magic")
     with pytest.raises(InvalidInputError, match="top_n=0 is not allowed"):
         XlingRerank(top_n=0)

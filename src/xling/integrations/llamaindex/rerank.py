@@ -10,7 +10,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError
 from xling.core.records import Hit
 from xling.llm import LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
@@ -18,8 +18,9 @@ from xling.rerankers import (
     Reranker,
     RerankRequest,
     RerankResult,
-    available_rerankers,
+    check_reranker_spec,
     get_reranker,
+    reranker_forms,
 )
 
 __all__ = ["XlingRerank", "FALLBACK_KEY"]
@@ -30,7 +31,8 @@ FALLBACK_KEY = "xling_rerank_fallback"
 
 
 class XlingRerank(BaseNodePostprocessor):
-    """An xling reranker (listwise, FIRST, top-down, PRP, pointwise) over any OpenAI-compatible URL.
+    """An xling reranker by spec (listwise, FIRST, top-down, PRP, pointwise, a cascade) as a
+    LlamaIndex node postprocessor; LLM rerankers prompt any OpenAI-compatible URL.
 
     Beats LlamaIndex's own LLM rerankers where they fail: sliding windows over any depth,
     passages cut by the model's tokens (not whitespace words, which leaves Chinese and Thai
@@ -43,9 +45,13 @@ class XlingRerank(BaseNodePostprocessor):
     (``xling_rerank_fallback``).
     """
 
-    method: str = Field(default="listwise", description="The xling reranker name.")
+    method: str = Field(
+        default="listwise",
+        description="The xling reranker spec: " + ", ".join(reranker_forms()),
+    )
     url: str = Field(
-        default="http://127.0.0.1:8011/v1", description="OpenAI-compatible LLM server URL."
+        default="http://127.0.0.1:8011/v1",
+        description="OpenAI-compatible LLM server URL (used only by rerankers that prompt an LLM).",
     )
     model: str | None = Field(default=None, description="Model name (default: the server's).")
     top_n: int = Field(default=5, description="Nodes returned, best first.")
@@ -70,17 +76,15 @@ class XlingRerank(BaseNodePostprocessor):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if self.method not in available_rerankers():
-            raise UnknownSpecError(
-                f"method={self.method!r} is not an xling reranker; use one of: "
-                f"{', '.join(available_rerankers())}"
-            )
+        check_reranker_spec(self.method, "method")
         if isinstance(self.top_n, bool) or not isinstance(self.top_n, int) or self.top_n < 1:
             raise InvalidInputError(f"top_n={self.top_n!r} is not allowed; use an integer >= 1")
         self._client = LLMClient(
             self.url, self.model, max_concurrency=self.max_concurrency, timeout=self.timeout,
             deadline=self.deadline,
         )  # fmt: skip
+        # Any spec get_reranker builds (a cascade, a cross-encoder); one without an LLM stage
+        # ignores the client, which connects only when used.
         self._reranker = get_reranker(self.method, self._client, **self.options)
 
     @classmethod
