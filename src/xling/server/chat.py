@@ -55,13 +55,15 @@ def chat_target(model: str, service: Service, caller: Caller) -> tuple[str, str 
             message lists the models the caller may use.
     """
     name, _, rerank = model.removeprefix(CHAT_MODEL_PREFIX).partition(":")
-    pools = service.pool_names(caller)
     rerankers = [*available_rerankers(), *service.rerankers.names()]
+    # A pool already open is known without listing the database (a round trip per request).
+    known = name in service.pools and caller.can_read(name)
     if (
         not model.startswith(CHAT_MODEL_PREFIX)
-        or name not in pools
+        or not (known or name in service.pool_names(caller))
         or (rerank and rerank not in rerankers)
     ):
+        pools = service.pool_names(caller)
         models = ", ".join(CHAT_MODEL_PREFIX + p for p in pools) or "none"
         raise NotFoundError(
             f"unknown model {model!r}; use one of: {models} (optionally followed by "
