@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ import pytest
 import uvicorn
 
 from tests.conftest import NewLLM, free_port
+from tests.rerankers.tiny_ce import build_tiny_cross_encoder
 from xling.llm import LLMClient
 from xling.rerankers import RerankRequest
 
@@ -163,3 +165,12 @@ def short_request(flores: Callable[[str, str], list[str]]) -> RerankRequest:
         langs=["eng", "fra", "eng", "deu", "swh"],
         query_lang="eng",
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_ce_dir(
+    tmp_path_factory: pytest.TempPathFactory, flores: Callable[[str, str], list[str]]
+) -> Path:
+    """The tiny cross-encoder of :mod:`tests.rerankers.tiny_ce`, built once per session."""
+    lines = [line for lang in ("eng", "fra", "deu", "swh") for line in flores(lang, "dev")[:300]]
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-ce"), lines)
