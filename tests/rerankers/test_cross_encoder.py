@@ -129,10 +129,14 @@ def test_batches_do_not_change_the_scores(tiny_ce_dir: Path, request_: RerankReq
     ones = get_reranker(spec, batch_size=1).rerank(request_)
     fours = get_reranker(spec, batch_size=4).rerank(request_)
     expected = {c.id: c.score for c in whole.candidates}
+    # float32 sums over padded batches of other lengths differ in the last bits (~1e-6).
     for result in (ones, fours):
-        assert {c.id: c.score for c in result.candidates} == pytest.approx(expected, abs=1e-6)
+        assert {c.id: c.score for c in result.candidates} == pytest.approx(expected, abs=1e-5)
         assert [c.id for c in result.candidates] == [c.id for c in whole.candidates]
     assert (ones.usage.calls, fours.usage.calls) == (6, 2)  # ceil(6 / 1), ceil(6 / 4)
+    # Requests at once share the model and its tokenizer (from worker threads).
+    for result in get_reranker(spec, batch_size=2).rerank_many([request_] * 4):
+        assert {c.id: c.score for c in result.candidates} == pytest.approx(expected, abs=1e-5)
     # rank_end=3: only the first three are scored; the other three stay below, in order.
     head = get_reranker(spec, rank_end=3, trace=True).rerank(request_)
     top3 = sorted(["eng-3", "fra", "eng-5"], key=lambda i: -expected[i])

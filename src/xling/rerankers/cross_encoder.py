@@ -73,7 +73,8 @@ class CrossEncoderConfig(RerankerConfig):
 
 
 class _Loaded:
-    """A loaded model, its tokenizer, its maximum length, and a lock for its forward passes."""
+    """A loaded model, its tokenizer, its maximum length, and a lock for their use (one batch
+    at a time: neither a fast tokenizer nor the forward pass gains from sharing the cores)."""
 
     def __init__(self, model: Any) -> None:
         self.model = model
@@ -308,23 +309,24 @@ class CrossEncoderReranker(Reranker):
         loaded = self._load()
         max_length = self.config.max_length or loaded.max_length
         tokenizer = loaded.tokenizer
-        # One token past the limit is enough to tell that a text must be cut.
-        tokenized = _tokenize(tokenizer, [query, *passages], max_length + 1)
-        fitted = [
-            _fit(
-                tokenizer,
-                (query, tokenized[0]),
-                (text, tokens),
-                max_length,
-                self.config.max_passage_tokens,
-            )
-            for text, tokens in zip(passages, tokenized[1:], strict=True)
-        ]
-        pairs = [(q, p) for q, p, _ in fitted]
+        # The lock covers the tokenizer too: a fast tokenizer shared by threads fails ("Already
+        # borrowed") when two of them set its truncation at once.
         with loaded.lock:
+            # One token past the limit is enough to tell that a text must be cut.
+            tokenized = _tokenize(tokenizer, [query, *passages], max_length + 1)
+            fitted = [
+                _fit(
+                    tokenizer,
+                    (query, tokenized[0]),
+                    (text, tokens),
+                    max_length,
+                    self.config.max_passage_tokens,
+                )
+                for text, tokens in zip(passages, tokenized[1:], strict=True)
+            ]
             logits = loaded.model.predict(
-                pairs,
-                batch_size=len(pairs),
+                [(q, p) for q, p, _ in fitted],
+                batch_size=len(fitted),
                 activation_fn=torch.nn.Identity(),
                 convert_to_numpy=True,
                 show_progress_bar=False,
