@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.rerankers.tiny_ce import MAX_LENGTH
-from xling.core.errors import InvalidInputError, UnknownSpecError
+from xling.core.errors import InvalidInputError, MissingDependencyError, UnknownSpecError
 from xling.rerankers import RerankRequest, get_reranker
 from xling.rerankers.calibration import relevance_probability
 from xling.rerankers.cross_encoder import CrossEncoderReranker, fit_pair, load_cross_encoder
@@ -187,6 +187,27 @@ def test_bad_values_found_when_the_model_loads(
         CrossEncoderReranker(str(tmp_path)).rerank(request_)  # an empty folder
     with pytest.raises(UnknownSpecError, match="ce:<name-or-path>"):
         get_reranker("cross-encoder:x")
+
+
+@pytest.mark.parametrize(
+    ("blocked", "options", "hint"),
+    [
+        (["sentence_transformers"], {}, "pip install 'xling[st]'"),
+        (["optimum", "optimum.onnxruntime"], {"backend": "onnx"}, "pip install 'xling[onnx]'"),
+    ],
+)
+def test_a_missing_dependency_names_its_extra(
+    tiny_ce_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    blocked: list[str],
+    options: dict[str, Any],
+    hint: str,
+) -> None:
+    for module in blocked:  # as if not installed (even when an earlier test imported it)
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(MissingDependencyError) as error:
+        get_reranker(f"ce:{tiny_ce_dir}", **options)
+    assert hint in str(error.value) and f"ce:{tiny_ce_dir}" in str(error.value)
 
 
 def test_probability_calibration_is_the_score_itself() -> None:

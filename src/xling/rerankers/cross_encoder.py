@@ -36,6 +36,7 @@ __all__ = [
     "CrossEncoderBackend",
     "CrossEncoderConfig",
     "CrossEncoderReranker",
+    "LoadedCrossEncoder",
     "fit_pair",
     "load_cross_encoder",
 ]
@@ -44,7 +45,7 @@ CrossEncoderBackend = Literal["torch", "onnx"]
 
 # Models kept loaded per process, most recently used last; a few, since each holds its weights.
 _CACHE_SIZE = 4
-_MODELS: OrderedDict[tuple[str, str], _Loaded] = OrderedDict()
+_MODELS: OrderedDict[tuple[str, str], LoadedCrossEncoder] = OrderedDict()
 _MODELS_LOCK = threading.Lock()
 
 
@@ -72,9 +73,16 @@ class CrossEncoderConfig(RerankerConfig):
             check_positive_int(self.max_length, "max_length")
 
 
-class _Loaded:
+class LoadedCrossEncoder:
     """A loaded model, its tokenizer, its maximum length, and a lock for their use (one batch
-    at a time: neither a fast tokenizer nor the forward pass gains from sharing the cores)."""
+    at a time: neither a fast tokenizer nor the forward pass gains from sharing the cores).
+
+    Attributes:
+        model: The sentence-transformers ``CrossEncoder``.
+        tokenizer: Its Hugging Face tokenizer.
+        max_length: The model's maximum tokens of a pair.
+        lock: Held while a batch is tokenized and scored.
+    """
 
     def __init__(self, model: Any) -> None:
         self.model = model
@@ -86,7 +94,11 @@ class _Loaded:
 
 
 def _check_installed(module: str, extra: str, feature: str) -> None:
-    if importlib.util.find_spec(module) is None:
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a dotted name whose parent package is missing
+        found = False
+    if not found:
         raise missing_extra_error(module, extra, feature)
 
 
@@ -116,7 +128,7 @@ def _resolve(model: str, spec: str) -> str:
     )
 
 
-def load_cross_encoder(model: str, backend: CrossEncoderBackend = "torch") -> _Loaded:
+def load_cross_encoder(model: str, backend: CrossEncoderBackend = "torch") -> LoadedCrossEncoder:
     """Loads a cross-encoder once per process for each ``(model, backend)`` (blocking).
 
     Args:
@@ -148,7 +160,7 @@ def load_cross_encoder(model: str, backend: CrossEncoderBackend = "torch") -> _L
                 f"cross-encoder {model!r} has {raw.num_labels} output labels; use a relevance "
                 "cross-encoder with one (its logit's sigmoid is the probability of relevance)"
             )
-        loaded = _MODELS[key] = _Loaded(raw)
+        loaded = _MODELS[key] = LoadedCrossEncoder(raw)
         while len(_MODELS) > _CACHE_SIZE:
             _MODELS.popitem(last=False)
         return loaded
@@ -288,9 +300,9 @@ class CrossEncoderReranker(Reranker):
         if self.config.backend == "onnx":
             _check_installed("optimum.onnxruntime", "onnx", f"reranker {self.name!r} on ONNX")
         self.model_path = _resolve(self.model_name, self.name)
-        self._loaded: _Loaded | None = None
+        self._loaded: LoadedCrossEncoder | None = None
 
-    def _load(self) -> _Loaded:
+    def _load(self) -> LoadedCrossEncoder:
         if self._loaded is None:
             loaded = load_cross_encoder(self.model_path, self.config.backend)
             wanted = self.config.max_length
