@@ -1,5 +1,6 @@
-"""``tei:`` and ``cohere:`` against a real ``xling serve`` (uvicorn on loopback, the session's
-vLLM behind it), a closed port for the fallback, and hand-scripted answers for the wire formats.
+"""``tei:`` and ``cohere:`` against a real ``xling serve`` (uvicorn on loopback; the session's
+vLLM behind it for one request), a closed port for the fallback, and hand-scripted answers for
+the wire formats.
 
 ``xling serve`` answers ``/rerank`` (TEI's shape for a ``texts`` body) and ``/v2/rerank``
 (Cohere's) with calibrated probabilities of its own listwise reranker; documents without
@@ -31,26 +32,29 @@ QUERY = "Which plane crashed?"
 
 
 @pytest.fixture(scope="module")
-def xling_serve(llm_target: tuple[str, str]) -> Iterator[str]:
-    """``xling serve`` with the session's vLLM behind it and one API key, ``k1``."""
-    with running(ServiceConfig(llm_urls=[llm_target[0]], api_keys=["k1"])) as url:
+def xling_serve() -> Iterator[str]:
+    """``xling serve`` with one API key, ``k1``, and an LLM URL nothing answers: a lone
+    document is its own ranking, so the requests below never reach an LLM."""
+    dead = f"http://127.0.0.1:{refused_port()}/v1"
+    with running(ServiceConfig(llm_urls=[dead], api_keys=["k1"])) as url:
         yield url
 
 
-@pytest.mark.vllm
 def test_tei_and_cohere_against_xling_serve(
     xling_serve: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     request = RerankRequest.from_texts(QUERY, DOCUMENTS)
-    # One TEI request, both documents: the server's two probabilities, best first.
-    tei = get_reranker(f"tei:{xling_serve}", api_key="k1", timeout=600, max_retries=0)
+    # One document per request: each gets 0.96676012, and the tie keeps first-stage order.
+    tei = get_reranker(f"tei:{xling_serve}", api_key="k1", batch_size=1)
     result = tei.rerank(request)
-    assert not result.fallback, result.fallbacks
-    assert [c.score for c in result.candidates] == pytest.approx([0.96676012, 0.00135757])
+    assert [(c.id, c.score) for c in result.candidates] == [
+        ("0", pytest.approx(0.96676012)),
+        ("1", pytest.approx(0.96676012)),
+    ]
     assert [c.relevance for c in result.candidates] == [c.score for c in result.candidates]
-    assert sorted(c.id for c in result.candidates) == ["0", "1"] and result.usage.calls == 1
-    # Cohere's /v2/rerank, one document per request (the key from $CO_API_KEY, read when the
-    # request is sent): each lone document gets 0.96676012; the tie keeps first-stage order.
+    assert result.usage.calls == 2 and not result.fallback
+    # Cohere's /v2/rerank (the URL may end in /v1), the key from $CO_API_KEY, read when the
+    # request is sent.
     monkeypatch.setenv("CO_API_KEY", "k1")
     cohere = get_reranker(f"cohere:{xling_serve}/v1#xling-listwise", batch_size=1)
     result = cohere.rerank(request)
@@ -58,15 +62,25 @@ def test_tei_and_cohere_against_xling_serve(
         ("0", pytest.approx(0.96676012)),
         ("1", pytest.approx(0.96676012)),
     ]
-    assert result.usage.calls == 2
     # A 4xx is the server's refusal, with its own message, whatever on_failure says.
-    with pytest.raises(
-        ServerRefusedError, match=r"HTTP 400: unknown model 'gpt-9'.*xling-listwise"
-    ):
+    refused = r"HTTP 400: unknown model 'gpt-9'.*xling-listwise"
+    with pytest.raises(ServerRefusedError, match=refused):
         get_reranker(f"cohere:{xling_serve}#gpt-9").rerank(request)
     monkeypatch.delenv("CO_API_KEY")
     with pytest.raises(ServerRefusedError, match="refused the API key with HTTP 401"):
         get_reranker(f"cohere:{xling_serve}#xling-listwise").rerank(request)
+
+
+@pytest.mark.vllm
+def test_tei_reads_xling_serves_llm_ranking(llm_target: tuple[str, str]) -> None:
+    # Both documents in one request: xling serve's listwise ranking by the session's vLLM,
+    # read back by index: its two probabilities, best first.
+    with running(ServiceConfig(llm_urls=[llm_target[0]])) as url:
+        tei = get_reranker(f"tei:{url}/v1", timeout=600, max_retries=0)
+        result = tei.rerank(RerankRequest.from_texts(QUERY, DOCUMENTS))
+    assert not result.fallback, result.fallbacks
+    assert [c.score for c in result.candidates] == pytest.approx([0.96676012, 0.00135757])
+    assert sorted(c.id for c in result.candidates) == ["0", "1"] and result.usage.calls == 1
 
 
 @pytest.mark.parametrize("kind", ["tei:{url}", "cohere:{url}/v1#m", "vllm-score:{url}#m"])
