@@ -1,4 +1,5 @@
-"""Rerankers: LLMs over OpenAI-compatible servers (listwise, pairwise, pointwise), cross-encoders.
+"""Rerankers: LLMs over OpenAI-compatible servers (listwise, pairwise, pointwise), cross-encoders
+(local ``ce:``, or behind ``vllm-score:``, ``tei:`` and ``cohere:`` scoring servers).
 
 from xling.llm import LLMClient
 from xling.rerankers import RerankRequest, get_reranker
@@ -17,6 +18,7 @@ from xling.rerankers.base import (
     RerankOrder,
     Scoring,
 )
+from xling.rerankers.cross_encoder import CrossEncoderConfig, CrossEncoderReranker
 from xling.rerankers.guard import DEFAULT_GUARD, fuse_orders
 from xling.rerankers.listwise import ListwiseConfig, ListwiseReranker, ListwiseScoring
 from xling.rerankers.pairwise import PairwiseConfig, PairwiseReranker, parse_choice
@@ -49,9 +51,23 @@ from xling.rerankers.registry import (
     register_reranker_family,
     reranker_forms,
 )
+from xling.rerankers.score_servers import (
+    CohereReranker,
+    ScoreServerConfig,
+    ScoreServerReranker,
+    TEIReranker,
+    VLLMScoreReranker,
+)
 from xling.rerankers.windows import count_sliding_windows, sliding_windows
 
 __all__ = [
+    "CohereReranker",
+    "CrossEncoderConfig",
+    "CrossEncoderReranker",
+    "ScoreServerConfig",
+    "ScoreServerReranker",
+    "TEIReranker",
+    "VLLMScoreReranker",
     "DEFAULT_GUARD",
     "LLMReranker",
     "ModelCall",
