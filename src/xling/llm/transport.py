@@ -100,11 +100,13 @@ class Transport:
     Args:
         settings: The checked settings.
         usage: Where retries are counted.
+        what: The kind of endpoint, for error messages (a scoring server's client names its own).
     """
 
-    def __init__(self, settings: TransportSettings, usage: LLMUsage) -> None:
+    def __init__(self, settings: TransportSettings, usage: LLMUsage, what: str = WHAT) -> None:
         self.settings = settings
         self.usage = usage
+        self.what = what
         self._states: dict[int, _LoopState] = {}
 
     def state(self) -> _LoopState:
@@ -180,14 +182,14 @@ class Transport:
                 if is_unavailable_status(response.status_code):
                     last = f"HTTP {response.status_code}: {one_line(response.text)}"
                     continue
-                error = reply_error(url, response.status_code, response.text, what=WHAT)
+                error = reply_error(url, response.status_code, response.text, what=self.what)
                 if error is not None:
                     raise error
                 try:
                     return read(parse_json(response.text))
                 except MalformedReply as exc:
                     last = f"malformed answer: {exc}"
-            message = f"{WHAT} {url} failed after {attempts} attempt(s) ({last})"
+            message = f"{self.what} {url} failed after {attempts} attempt(s) ({last})"
             if out_of_time:
                 message += f" and reached its {settings.deadline:g} s deadline"
             message += "; check that the server is running and reachable"
@@ -210,7 +212,9 @@ class Transport:
                 async with state.http.stream("POST", url, json=payload) as response:
                     if response.status_code >= 400:
                         await response.aread()
-                        error = reply_error(url, response.status_code, response.text, what=WHAT)
+                        error = reply_error(
+                            url, response.status_code, response.text, what=self.what
+                        )
                         if error is not None:
                             raise error
                     async for line in response.aiter_lines():
@@ -219,7 +223,7 @@ class Transport:
                             yield data
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 raise ServiceUnavailableError(
-                    f"{WHAT} {url} failed while streaming ({describe(exc)}); check that "
+                    f"{self.what} {url} failed while streaming ({describe(exc)}); check that "
                     "the server is running and reachable"
                 ) from None
 

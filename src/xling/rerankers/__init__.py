@@ -1,4 +1,5 @@
-"""Rerankers: LLMs over OpenAI-compatible servers (listwise, pairwise, pointwise), cross-encoders.
+"""Rerankers: LLMs over OpenAI-compatible servers (listwise, pairwise, pointwise), cross-encoders
+(local ``ce:``, or behind ``vllm-score:``, ``tei:`` and ``cohere:`` scoring servers).
 
 from xling.llm import LLMClient
 from xling.rerankers import RerankRequest, get_reranker
@@ -18,6 +19,7 @@ from xling.rerankers.base import (
     Scoring,
 )
 from xling.rerankers.cascade import CascadeConfig, CascadeReranker
+from xling.rerankers.cross_encoder import CrossEncoderConfig, CrossEncoderReranker
 from xling.rerankers.guard import DEFAULT_GUARD, fuse_orders
 from xling.rerankers.listwise import ListwiseConfig, ListwiseReranker, ListwiseScoring
 from xling.rerankers.pairwise import PairwiseConfig, PairwiseReranker, parse_choice
@@ -52,6 +54,13 @@ from xling.rerankers.registry import (
     register_reranker_family,
     reranker_forms,
 )
+from xling.rerankers.score_servers import (
+    CohereReranker,
+    ScoreServerConfig,
+    ScoreServerReranker,
+    TEIReranker,
+    VLLMScoreReranker,
+)
 from xling.rerankers.setwise import SetwiseConfig, SetwiseReranker, parse_label
 from xling.rerankers.setwise_variants import (
     SETWISE_METHODS,
@@ -63,6 +72,13 @@ from xling.rerankers.windows import count_sliding_windows, sliding_windows
 __all__ = [
     "CascadeConfig",
     "CascadeReranker",
+    "CohereReranker",
+    "CrossEncoderConfig",
+    "CrossEncoderReranker",
+    "ScoreServerConfig",
+    "ScoreServerReranker",
+    "TEIReranker",
+    "VLLMScoreReranker",
     "DEFAULT_GUARD",
     "LLMReranker",
     "ModelCall",

@@ -5,6 +5,9 @@ A reranker's order says which candidate is better, not whether any is good; a sc
 
 * ``pointwise`` has its own score, ``P(yes) / (P(yes) + P(no))`` of the first answer token;
   it is Platt-scaled: ``p = sigmoid(a + b·logit(P(yes)))`` (``b >= 0``).
+* ``probability`` is for rerankers whose score already is a probability (cross-encoders: the
+  sigmoid of the model's logit, or a scoring server's probability): ``p`` is the score itself
+  (clipped to ``[0, 1]``), with no fitted constants.
 * ``listwise``, ``first`` and ``pairwise`` give only an order. ``p = sigmoid(a + b·s + c·r/n)``
   of the candidate's first-stage score ``s`` (read as a cosine similarity: the ``Hit.score`` of
   ``dense`` retrieval; ``first_stage="rank"`` on the reranker ignores scores of other kinds)
@@ -43,7 +46,7 @@ __all__ = [
     "relevance_probabilities",
 ]
 
-CalibrationKind = Literal["listwise", "first", "pairwise", "pointwise"]
+CalibrationKind = Literal["listwise", "first", "pairwise", "pointwise", "probability"]
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,8 @@ class Calibration:
     """Constants of one reranker kind's mapping to a probability.
 
     Attributes:
-        form: ``platt`` (of the reranker's own probability) or ``order`` (of first-stage
-            score and new rank).
+        form: ``platt`` (of the reranker's own probability), ``order`` (of first-stage
+            score and new rank) or ``identity`` (the reranker's score is the probability).
         intercept: ``a``.
         score_weight: ``b``: on ``logit(P(yes))`` (``platt``) or on the first-stage cosine.
         rank_weight: ``c``: on the rank fraction ``r/n`` (``order`` only).
@@ -61,7 +64,7 @@ class Calibration:
         source: Where the constants come from.
     """
 
-    form: Literal["platt", "order"]
+    form: Literal["platt", "order", "identity"]
     intercept: float
     score_weight: float
     rank_weight: float = 0.0
@@ -78,6 +81,9 @@ CALIBRATIONS: dict[str, Calibration] = {
     "first": Calibration("order", -137.4883, 163.033, -10.2865, 1.0848, -7.8092, _BENCH),
     "pointwise": Calibration("platt", 1.1439, 1.2, source=_BENCH),
 }
+CALIBRATIONS["probability"] = Calibration(
+    "identity", 0.0, 1.0, source="the reranker's own probability (a cross-encoder's sigmoid)"
+)
 # No pairwise run fits in the bench's time budget: PRP orders borrow the listwise constants.
 CALIBRATIONS["pairwise"] = CALIBRATIONS["listwise"]
 
@@ -111,21 +117,26 @@ def relevance_probability(
     """The probability that one reranked candidate is relevant (before the monotone pass).
 
     Args:
-        kind: ``listwise``, ``first``, ``pairwise`` or ``pointwise`` (:data:`CALIBRATIONS`),
-            or constants of one's own.
+        kind: ``listwise``, ``first``, ``pairwise``, ``pointwise`` or ``probability``
+            (:data:`CALIBRATIONS`), or constants of one's own.
         rank: The candidate's 0-based place in the reranked list.
         n: The list's length.
         score: The reranker's own score (``pointwise``: ``P(yes)``; clipped to
-            ``[1e-6, 1 - 1e-6]`` so a generated yes/no of 1 or 0 stays finite).
+            ``[1e-6, 1 - 1e-6]`` so a generated yes/no of 1 or 0 stays finite;
+            ``probability``: the probability itself, clipped to ``[0, 1]``).
         first_stage_score: The first-stage cosine (``order`` kinds); ``None``: rank-only form.
 
     Raises:
         InvalidInputError: For an unknown kind, a rank outside ``0..n-1``, or a ``pointwise``
-            candidate without its score.
+            or ``probability`` candidate without its score.
     """
     cal = _calibration(kind)
     if not 0 <= rank < n:
         raise InvalidInputError(f"rank {rank} is not allowed for a list of {n}; use 0..{n - 1}")
+    if cal.form == "identity":
+        if score is None:
+            raise InvalidInputError(f"a {kind} candidate needs its score, a probability")
+        return min(max(float(score), 0.0), 1.0)
     if cal.form == "platt":
         if score is None:
             raise InvalidInputError(f"a {kind} candidate needs its score, P(yes), to be mapped")
@@ -148,7 +159,7 @@ def relevance_probabilities(
 
     Args:
         kind: The reranker kind (see :func:`relevance_probability`).
-        scores: The reranker's scores, best first (used by ``pointwise``).
+        scores: The reranker's scores, best first (used by ``pointwise`` and ``probability``).
         first_stage_scores: The candidates' first-stage scores in the same order; if any is
             ``None``, the whole list takes the rank-only form.
 

@@ -17,10 +17,12 @@ from xling.core.registry import Registry
 from xling.llm import LLMClient
 from xling.rerankers.base import Reranker
 from xling.rerankers.cascade import CASCADE_FORM, build_cascade
+from xling.rerankers.cross_encoder import build_cross_encoder
 from xling.rerankers.listwise import ListwiseReranker
 from xling.rerankers.pairwise import PairwiseReranker
 from xling.rerankers.pointwise import PointwiseReranker
 from xling.rerankers.reasoning import ReasoningReranker
+from xling.rerankers.score_servers import build_cohere, build_tei, build_vllm_score
 from xling.rerankers.setwise import SetwiseReranker
 
 __all__ = [
@@ -190,6 +192,42 @@ def get_reranker(spec: str, client: LLMClient | None = None, **options: Any) -> 
     raise UnknownSpecError(
         f"unknown reranker {spec!r:.80}; use one of: {', '.join(reranker_forms())}"
     )
+
+
+# Cross-encoders: a local model, or one behind a scoring server; scores are probabilities.
+register_reranker_family(
+    "ce",
+    RerankerFamily(
+        build_cross_encoder,
+        "ce:<name-or-path>",
+        "a local sentence-transformers cross-encoder (a folder or the hub cache); score: "
+        "sigmoid of its logit, the probability of relevance",
+    ),
+)
+register_reranker_family(
+    "vllm-score",
+    RerankerFamily(
+        build_vllm_score,
+        "vllm-score:<url>#<model>",
+        "a cross-encoder served by vLLM's /score; score: the model's probability",
+    ),
+)
+register_reranker_family(
+    "tei",
+    RerankerFamily(
+        build_tei,
+        "tei:<url>",
+        "a cross-encoder served by text-embeddings-inference's /rerank; score: its probability",
+    ),
+)
+register_reranker_family(
+    "cohere",
+    RerankerFamily(
+        build_cohere,
+        "cohere:<url>#<model>",
+        "any Cohere-compatible /v2/rerank (Cohere, xling serve); score: its relevance_score",
+    ),
+)
 
 
 def _cascade(
