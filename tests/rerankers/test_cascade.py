@@ -401,3 +401,25 @@ def test_llamaindex_reranks_nodes_with_a_cascade(llm_target: tuple[str, str]) ->
     assert scores == sorted(scores, reverse=True)  # type: ignore[type-var]
     with pytest.raises(UnknownSpecError, match="method='cascad:x→y' is not allowed; use one of"):
         XlingRerank(method="cascad:x→y")
+
+
+async def test_a_cross_encoder_cuts_the_list_for_the_llm(
+    stand_in: StandIn, client: LLMClient, tiny_ce_dir: Path
+) -> None:
+    from tests.rerankers.test_cross_encoder import Reference
+
+    judge = judged(stand_in)
+    # The first stage is the tiny cross-encoder (its order computed here with transformers
+    # directly); the listwise judge then puts its top 3 in the true order c3 > c0 > c4 > c2 > c1.
+    reference = Reference(tiny_ce_dir)
+    p = {cid: reference.probability(QUERY, text) for cid, text in TEXTS.items()}
+    by_ce = sorted(TEXTS, key=lambda cid: -p[cid])
+    top = sorted(by_ce[:3], key=TRUTH.index)
+    result = await cascade(client, f"cascade:ce:{tiny_ce_dir}→listwise").arerank(request())
+    assert result.ids == top + by_ce[3:]
+    assert judge.shown == [by_ce[:3]]  # one window, in the cross-encoder's order
+    assert result.usage.llm_calls == 2  # one scoring batch of 5 pairs, one listwise window
+    # Below the LLM's top 3, relevance is the cross-encoder's probability itself (capped so it
+    # never rises down the list).
+    tail = [c.relevance for c in result.candidates[3:]]
+    assert tail == pytest.approx([min(p[cid], result.candidates[2].relevance) for cid in by_ce[3:]])
