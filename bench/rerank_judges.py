@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from xling.core.records import QueryHits
@@ -57,7 +58,16 @@ GUARD_SLACK = 0.01
 
 
 def requests(queries: int, depth: int, pool_rows: int) -> tuple[list[RerankRequest], dict]:
-    """The queries' dense top-``depth`` candidates and the qrels (the query's translations)."""
+    """The queries' dense top-``depth`` candidates and the qrels (the query's translations).
+
+    Kept in ``OUT`` after the first run: the approximate index may order near-ties
+    differently in a later process, and every cached reranker order must belong to the very
+    same candidates.
+    """
+    cache = OUT / f"requests-q{queries}-d{depth}-r{pool_rows}.jsonl"
+    if cache.exists():
+        hits = [QueryHits.from_dict(json.loads(line)) for line in cache.read_text().splitlines()]
+        return [RerankRequest.of(h) for h in hits], qrels_of(hits)
     pool = Pool.open("rerank-judges", "e5-small-q4", path=OUT / "db")
     if pool.count() == 0:
         for lang in ("fra", "deu", "swh", "wol"):
@@ -67,11 +77,16 @@ def requests(queries: int, depth: int, pool_rows: int) -> tuple[list[RerankReque
     hits: list[QueryHits] = get_retriever("dense", pool, task="symmetric").retrieve(
         english, depth, qids=[str(i) for i in range(len(english))]
     )
-    qrels = {
+    cache.write_text("".join(json.dumps(h.to_dict(), ensure_ascii=False) + "\n" for h in hits))
+    return [RerankRequest.of(result) for result in hits], qrels_of(hits)
+
+
+def qrels_of(hits: list[QueryHits]) -> dict[str, dict[str, int]]:
+    """Relevant: the candidates that translate the query (the same FLORES row)."""
+    return {
         result.qid: {h.id: 1 for h in result.hits if h.metadata["row"] == int(result.qid)}
         for result in hits
     }
-    return [RerankRequest.of(result) for result in hits], qrels
 
 
 def ndcg(orders: dict[str, list[str]], qrels: dict) -> float:
@@ -88,7 +103,11 @@ async def rerank_all(
     reranker = get_reranker(name, client, on_failure="raise", **options)
     started = time.perf_counter()
     try:
-        results = await reranker.arerank_many(todo)
+        with Progress(console=console) as progress:
+            task = progress.add_task(name, total=len(todo))
+            results = await reranker.arerank_many(
+                todo, on_progress=lambda done, _: progress.update(task, completed=done)
+            )
     finally:
         await client.aclose()
     return {
@@ -140,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     url, model = args.url, None
     try:
         for name in args.rerankers:
-            cache = OUT / f"{name}-q{args.queries}-d{args.depth}.json"
+            cache = OUT / f"{name}-q{args.queries}-d{args.depth}-r{args.pool_rows}.json"
             if cache.exists() and not args.fresh:
                 runs[name] = json.loads(cache.read_text())
                 continue
