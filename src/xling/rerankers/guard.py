@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from xling.core.errors import InvalidInputError
 
-__all__ = ["DEFAULT_GUARD", "DEFAULT_GUARD_K", "check_guard", "fuse_orders"]
+__all__ = ["DEFAULT_GUARD", "DEFAULT_GUARD_K", "check_guard", "fuse_orders", "parse_guard"]
 
 DEFAULT_GUARD = 0.5
 """The reranker's weight where the answer pipeline and the service turn the guard on."""
@@ -42,6 +42,37 @@ def check_guard(weight: object, k: object) -> None:
         )
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         raise InvalidInputError(f"guard_k={k!r} is not allowed; use an integer >= 0")
+
+
+def parse_guard(value: object, name: str = "guard") -> float | None:
+    """A guard weight from a flag or a config key: a number in (0, 1], or ``off`` (``None``).
+
+    Args:
+        value: ``None``, ``"off"``, a number, or a number's text (``"0.3"``).
+        name: The flag or key, for the message (``--guard``, ``rerank_guard``).
+
+    Raises:
+        InvalidInputError: Naming the value and what is allowed.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return None
+    weight: object = value
+    if isinstance(value, str):
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = value
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, int | float)
+        or not math.isfinite(weight)
+        or not 0 < weight <= 1
+    ):
+        raise InvalidInputError(
+            f"{name} {value!r} is not allowed; use the reranker's weight in (0, 1] (1: the "
+            "reranker's order as it is) or off"
+        )
+    return float(weight)
 
 
 def fuse_orders(order: Sequence[int], weight: float, k: int = DEFAULT_GUARD_K) -> list[int]:

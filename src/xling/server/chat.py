@@ -137,7 +137,10 @@ def add_chat_routes(
         cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
         def pipeline_on(client: LLMClient) -> AnswerPipeline:
-            return build_answer_pipeline(retriever, client, rerank=rerank, config=cfg)
+            return build_answer_pipeline(
+                retriever, client, rerank=rerank, config=cfg,
+                rerank_options={"guard": config.rerank_guard},
+            )  # fmt: skip
 
         if not body.stream:
 

@@ -273,7 +273,7 @@ class Service:
         """Reranks documents (ids are their indexes); returns the result and reranker name."""
         name = reranker_name(model)
         request = RerankRequest(query, tuple(Hit(str(i), text) for i, text in enumerate(documents)))
-        options: dict[str, Any] = {"on_failure": "raise"}
+        options: dict[str, Any] = {"on_failure": "raise", "guard": self.config.rerank_guard}
         if max_tokens is not None:
             options["max_passage_tokens"] = max_tokens
 
