@@ -102,7 +102,7 @@ def ask(
         str | None,
         typer.Option(
             help="The weak-judge guard: the reranker's weight in (0, 1] in a fusion with the "
-            f"retrieval order, or off [default: {DEFAULT_GUARD:g}]."
+            f"retrieval order, or off (default {DEFAULT_GUARD:g})."
         ),
     ] = None,
     url: LLMUrlOpt = None,

@@ -109,7 +109,7 @@ def rerank(
         float | None,
         typer.Option(
             help="The weak-judge guard: the reranker's weight in (0, 1] in a fusion with the "
-            "first-stage order [default: off, the reranker's own order]."
+            "first-stage order. Off by default here: the reranker's own order."
         ),
     ] = None,
     evaluate: Annotated[

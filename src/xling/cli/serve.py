@@ -83,7 +83,7 @@ def serve(
         str | None,
         typer.Option(
             help="The weak-judge guard of every rerank: the reranker's weight in (0, 1] in a "
-            f"fusion with the documents' order, or off [default: {DEFAULT_GUARD:g}]."
+            f"fusion with the documents' order, or off (default {DEFAULT_GUARD:g})."
         ),
     ] = None,
 ) -> None:
