@@ -1,10 +1,17 @@
 """The weak-judge guard is on by default in the service and the answer pipeline.
 
 The service runs for real (uvicorn in a thread) over a stand-in LLM on loopback whose judge
-reverses the documents' order (:class:`tests.rerankers.test_scripted_orders.Judge`): FIRST
-answers positions ``[4, 3, 2, 1, 0]``. Fused at k=60 (worked out in
-``tests/rerankers/test_guard.py``): a weight under 0.5 keeps ``0 1 2 3 4``, 0.5 gives
-``4 0 3 1 2``, above 0.5 the reverse.
+(:class:`tests.rerankers.test_scripted_orders.Judge`) ranks ``c3 c1 c0 c2 c4``: FIRST answers
+positions ``[3, 1, 0, 2, 4]``. Fused with the documents' order at k=60,
+``w / (61 + rank) + (1 - w) / (61 + p)``, by hand:
+
+* w=0.3: p0 .3/63+.7/61 = .016237, p1 1/62 = .016129, p3 .3/61+.7/64 = .015856,
+  p2 .3/64+.7/63 = .015799, p4 1/65: ``0 1 3 2 4``;
+* w=0.4: p0 .016185, p1 .016129, p3 .015932, p2 .015774: ``0 1 3 2 4``;
+* w=0.5: p0 .016133, p1 .016129, p3 .016009, p2 .015749: ``0 1 3 2 4``;
+* w=0.6: p1 .016129, p3 .6/61+.4/64 = .016086, p0 .6/63+.4/61 = .016081, p2 .015724:
+  ``1 3 0 2 4``;
+* w=0.7: p3 .016163, p1 .016129, p0 .016029, p2 .015699: ``3 1 0 2 4``, the judge's own.
 """
 
 from __future__ import annotations
@@ -28,8 +35,11 @@ from xling.store import Pool
 
 DOCUMENTS = list(TEXTS.values())
 QUERY = "How do otters keep from drifting while sleeping?"
-# The fused order of the reversing judge by weight, by hand (see the module docstring).
-FUSED = {0.3: [0, 1, 2, 3, 4], 0.5: [4, 0, 3, 1, 2], 1.0: [4, 3, 2, 1, 0]}
+JUDGE = ["c3", "c1", "c0", "c2", "c4"]
+OWN = [3, 1, 0, 2, 4]
+# The fused order by weight, by hand (see the module docstring).
+FUSED = {0.3: [0, 1, 3, 2, 4], 0.4: [0, 1, 3, 2, 4], 0.5: [0, 1, 3, 2, 4], 0.6: [1, 3, 0, 2, 4],
+         0.7: OWN}  # fmt: skip
 
 
 def _order(url: str, path: str) -> list[int]:
@@ -41,14 +51,14 @@ def _order(url: str, path: str) -> list[int]:
 
 @pytest.mark.parametrize(
     ("setting", "expected"),
-    [({}, FUSED[DEFAULT_GUARD]), ({"rerank_guard": "off"}, [4, 3, 2, 1, 0]),
-     ({"rerank_guard": 0.3}, FUSED[0.3])],
+    [({}, FUSED[DEFAULT_GUARD]), ({"rerank_guard": "off"}, OWN),
+     ({"rerank_guard": 0.6}, FUSED[0.6])],
 )  # fmt: skip
 def test_rerank_routes_fuse_by_the_server_setting(
     make_service: Callable[..., Any], setting: dict[str, Any], expected: list[int]
 ) -> None:
     with StandIn() as llm:
-        judged(llm, truth=["c4", "c3", "c2", "c1", "c0"])
+        judged(llm, truth=JUDGE)
         with make_service(llm_urls=[llm.url], llm_model="stand-in", **setting) as url:
             assert _order(url, "/v2/rerank") == expected
             assert _order(url, "/v1/rerank") == expected
