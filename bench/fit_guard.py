@@ -78,13 +78,17 @@ def _requests(args: argparse.Namespace) -> tuple[list[RerankRequest], dict[str, 
     return requests, qrels
 
 
-def _orders(name: str, requests: list[RerankRequest], args: argparse.Namespace) -> dict:
+def _orders(
+    name: str, requests: list[RerankRequest], qrels: dict, args: argparse.Namespace
+) -> dict:
     """The reranker's raw orders (first-stage positions) per qid, from the cache or the LLM."""
     path = args.work / f"{name}.jsonl"
     qids = [r.qid for r in requests]
     if path.exists():
         cached = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        found = {c["qid"]: c for c in cached if c.get("depth") == args.depth}
+        # Each line keeps its own first-stage candidates: the approximate index may return
+        # near-ties in another order in a later process, so positions alone would drift.
+        found = {c["qid"]: c for c in cached if c.get("depth") == args.depth and "candidates" in c}
         if all(q in found for q in qids):
             return {q: found[q] for q in qids}
     if args.refit:
@@ -95,11 +99,13 @@ def _orders(name: str, requests: list[RerankRequest], args: argparse.Namespace) 
     results = reranker.rerank_many(requests)
     wall = time.perf_counter() - started
     lines = []
-    for result in results:
+    for request, result in zip(requests, results, strict=True):
         lines.append(
             {
                 "qid": result.qid,
                 "depth": args.depth,
+                "candidates": [h.id for h in request.candidates],
+                "relevant": sorted(h.id for h in request.candidates if h.id in qrels[request.qid]),
                 "order": [c.first_stage_rank for c in result.candidates],
                 "calls": result.usage.calls,
                 "fallbacks": [f.kind for f in result.fallbacks],
@@ -111,17 +117,14 @@ def _orders(name: str, requests: list[RerankRequest], args: argparse.Namespace) 
     return {line["qid"]: line for line in lines}
 
 
-def _ndcg(
-    requests: list[RerankRequest], orders: dict[str, list[int]], qrels: dict[str, dict[str, int]]
-) -> float:
-    run = {}
-    for request in requests:
-        order = orders[str(request.qid)]
-        n = len(order)
-        run[str(request.qid)] = {
-            request.candidates[i].id: float(n - place) for place, i in enumerate(order)
-        }
-    return evaluate_run(run, qrels, ["nDCG@10"]).metrics["nDCG@10"]
+def _ndcg(cached: dict[str, dict], orders: dict[str, list[int]]) -> float:
+    """Mean nDCG@10 of ``orders`` (positions into each cached query's own candidates)."""
+    run, judged = {}, {}
+    for qid, line in cached.items():
+        order, ids = orders[qid], line["candidates"]
+        run[qid] = {ids[i]: float(len(order) - place) for place, i in enumerate(order)}
+        judged[qid] = {doc: 1 for doc in line["relevant"]}
+    return evaluate_run(run, judged, ["nDCG@10"]).metrics["nDCG@10"]
 
 
 def main() -> None:
@@ -153,10 +156,15 @@ def main() -> None:
     limits = {k: int(v) for k, _, v in (item.partition("=") for item in args.queries_for)}
     requests, qrels = _requests(args)
 
-    def first_stage(subset: list[RerankRequest]) -> float:
-        return _ndcg(subset, {str(r.qid): list(range(len(r.candidates))) for r in subset}, qrels)
+    def first_stage(cached: dict[str, dict]) -> float:
+        return _ndcg(cached, {q: list(range(len(c["candidates"]))) for q, c in cached.items()})
 
-    dense = first_stage(requests)
+    everyone = {
+        qid: {"candidates": [h.id for h in r.candidates], "relevant": list(qrels[qid])}
+        for r in requests
+        if (qid := str(r.qid))
+    }
+    dense = first_stage(everyone)
     table = Table(title=f"FLORES dev queries × dense top-{args.depth}: nDCG@10")
     for column in ("reranker", "queries", "dense", *(f"w={w:g}" for w in GRID), "calls/q"):
         table.add_column(column, justify="right")
@@ -164,14 +172,13 @@ def main() -> None:
     base: dict[str, float] = {}
     for name in names:
         subset = requests[: limits.get(name, len(requests))]
-        cached = _orders(name, subset, args)
+        cached = _orders(name, subset, qrels, args)
         raw = {q: c["order"] for q, c in cached.items()}
-        base[name] = first_stage(subset)
+        base[name] = first_stage(cached)
         fused[name] = {
-            w: _ndcg(subset, {q: fuse_orders(o, w, DEFAULT_GUARD_K) for q, o in raw.items()},
-                     qrels)
+            w: _ndcg(cached, {q: fuse_orders(o, w, DEFAULT_GUARD_K) for q, o in raw.items()})
             for w in GRID
-        }  # fmt: skip
+        }
         calls = sum(c["calls"] for c in cached.values()) / len(cached)
         table.add_row(name, str(len(subset)), f"{base[name]:.4f}",
                       *(f"{fused[name][w]:.4f}" for w in GRID), f"{calls:.1f}")  # fmt: skip
