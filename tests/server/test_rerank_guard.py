@@ -5,6 +5,8 @@ The service runs for real (uvicorn in a thread) over a stand-in LLM on loopback 
 positions ``[3, 1, 0, 2, 4]``. Fused with the documents' order at k=60,
 ``w / (61 + rank) + (1 - w) / (61 + p)``, by hand:
 
+* w=0.05: p0 .05/63+.95/61 = .016367, p1 1/62 = .016129, p2 .05/64+.95/63 = .015861,
+  p3 .05/61+.95/64 = .015663, p4 1/65: ``0 1 2 3 4``;
 * w=0.1: p0 .1/63+.9/61 = .016341, p1 1/62 = .016129, p2 .1/64+.9/63 = .015848,
   p3 .1/61+.9/64 = .015702, p4 1/65 = .015385: ``0 1 2 3 4``, the documents' order;
 * w=0.2: p0 .016289, p1 .016129, p2 .015823, p3 .015779: ``0 1 2 3 4``;
@@ -42,8 +44,8 @@ JUDGE = ["c3", "c1", "c0", "c2", "c4"]
 OWN = [3, 1, 0, 2, 4]
 # The fused order by weight, by hand (see the module docstring).
 KEPT, PULLED = [0, 1, 2, 3, 4], [0, 1, 3, 2, 4]
-FUSED = {0.1: KEPT, 0.2: KEPT, 0.3: PULLED, 0.4: PULLED, 0.5: PULLED, 0.6: [1, 3, 0, 2, 4],
-         0.7: OWN}  # fmt: skip
+FUSED = {0.05: KEPT, 0.1: KEPT, 0.2: KEPT, 0.3: PULLED, 0.4: PULLED, 0.5: PULLED,
+         0.6: [1, 3, 0, 2, 4], 0.7: OWN}  # fmt: skip
 
 
 def _order(url: str, path: str) -> list[int]:
