@@ -38,6 +38,7 @@ from xling.llm.client import DEFAULT_CONCURRENCY
 from xling.prompts.instructions import INSTRUCTION_LANGS
 from xling.rag.pipeline import Answer, AnswerConfig, build_answer_pipeline
 from xling.rerankers import check_reranker_spec, reranker_forms
+from xling.rerankers.guard import DEFAULT_GUARD, parse_guard
 from xling.retrieval import RECIPES, available_retrievers
 from xling.store import open_pool
 
@@ -97,6 +98,13 @@ def ask(
     rerank_setting: Annotated[
         list[str] | None, typer.Option("--rerank-set", help="A reranker option, KEY=VALUE.")
     ] = None,
+    guard: Annotated[
+        str | None,
+        typer.Option(
+            help="The weak-judge guard: the reranker's weight in (0, 1] in a fusion with the "
+            f"retrieval order, or off (default {DEFAULT_GUARD:g})."
+        ),
+    ] = None,
     url: LLMUrlOpt = None,
     model: LLMModelOpt = None,
     max_tokens: Annotated[int, typer.Option(help="Most tokens per answer.")] = 160,
@@ -130,6 +138,8 @@ def ask(
         max_tokens=max_tokens, reask=reask, on_llm_failure=on_llm_failure,  # type: ignore[arg-type]
     )  # fmt: skip
     options: dict[str, Any] = parse_settings(rerank_setting or []) if rerank else {}
+    if guard is not None:
+        options["guard"] = parse_guard(guard, "--guard")
     pipeline = build_answer_pipeline(
         open_pool(pool, embedder, path=chroma_path, url=chroma_url), url, method=method,
         task=task, rerank=rerank, rerank_options=options, model=model, concurrency=concurrency,

@@ -5,6 +5,12 @@ Exit codes as for every command (:mod:`xling.cli.app`), plus: when the server fa
 queries fell back and why; the exit code is 4 when every query fell back, 0 when only some did.
 Results are written only once all of them are complete, to a temporary file renamed onto
 ``--output``, so a failed run never leaves a half-written file.
+
+The weak-judge guard is off here (this is the research tool: results are the reranker's own
+order unless ``--guard W`` is given); the answer pipeline and ``xling serve`` turn it on.
+``--evaluate QRELS`` reranks with the guard off and then reports, on the judged queries, the
+first stage, the reranker and the guard at each weight, with a recommended weight
+(:mod:`xling.rerankers.guard_report`); ``--report PATH`` also writes it as JSON.
 """
 
 from __future__ import annotations
@@ -33,12 +39,15 @@ from xling.cli.options import (
 from xling.cli.output import check_output, write_atomically
 from xling.cli.progress import progress_bar
 from xling.core.errors import EXIT_ALL_FELL_BACK, InvalidInputError, ServiceUnavailableError
+from xling.eval.ir_metrics import Qrels, read_qrels
 from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from xling.rerankers import RerankResult, get_reranker, reranker_forms
+from xling.rerankers.guard import parse_guard
+from xling.rerankers.guard_report import GuardReport, guard_report
 from xling.rerankers.records import read_requests
 
-__all__ = ["rerank", "parse_settings", "summary", "fallback_summary"]
+__all__ = ["rerank", "parse_settings", "summary", "fallback_summary", "report_table"]
 
 
 def parse_settings(settings: list[str]) -> dict[str, Any]:
@@ -104,10 +113,30 @@ def rerank(
     timeout: LLMTimeoutOpt = DEFAULT_TIMEOUT,
     retries: LLMRetriesOpt = DEFAULT_RETRIES,
     deadline: LLMDeadlineOpt = None,
+    guard: Annotated[
+        float | None,
+        typer.Option(
+            help="The weak-judge guard: the reranker's weight in (0, 1] in a fusion with the "
+            "first-stage order. Off by default here: the reranker's own order."
+        ),
+    ] = None,
+    evaluate: Annotated[
+        Path | None,
+        typer.Option(
+            help="Qrels (TREC or JSONL): report on stderr whether the reranker helps against "
+            "the first stage, and the guard weight to use."
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="With --evaluate: also write the report as JSON here.")
+    ] = None,
 ) -> None:
     """Reranks each query's candidates; writes one JSON result per input line, in order."""
     _check_client_options(concurrency, timeout, retries, deadline)
+    qrels = _evaluation_inputs(evaluate, report, guard)
     options = parse_settings(setting or [])
+    if guard is not None:
+        options["guard"] = parse_guard(guard, "--guard")
     given = {"template": template, "window": window, "stride": stride, "top_k": top_k}
     options.update({key: value for key, value in given.items() if value is not None})
     if rank_end is not None:
@@ -149,6 +178,18 @@ def rerank(
     else:
         write_atomically(output, lines_out)
     err_console.print(summary(results, method, elapsed))
+    if qrels is not None:
+        evaluation = guard_report(results, qrels)
+        err_console.print(report_table(evaluation))
+        if evaluation.unjudged:
+            warn(
+                f"{len(evaluation.unjudged)} queries have no judgements and were left out: "
+                + ", ".join(evaluation.unjudged[:10])
+                + (" ..." if len(evaluation.unjudged) > 10 else "")
+            )
+        err_console.print(evaluation.reason(), highlight=False)
+        if report is not None:
+            write_atomically(report, json.dumps(evaluation.to_dict(), indent=1) + "\n")
     line = fallback_summary(results)
     if line is not None:
         fell_back = sum(r.fallback for r in results)
@@ -157,6 +198,43 @@ def rerank(
         warn(line)
         if fell_back == len(results):
             raise typer.Exit(EXIT_ALL_FELL_BACK)
+
+
+def _evaluation_inputs(
+    evaluate: Path | None, report: Path | None, guard: float | None
+) -> Qrels | None:
+    """The qrels of ``--evaluate``, read before any LLM call so a bad file fails at once."""
+    if evaluate is None:
+        if report is not None:
+            raise InvalidInputError("--report needs --evaluate QRELS (the judgements to score)")
+        return None
+    if guard is not None:
+        raise InvalidInputError(
+            f"--guard {guard:g} with --evaluate is not allowed; the report tries every weight "
+            "itself (leave --guard out)"
+        )
+    if not evaluate.is_file():
+        raise InvalidInputError(f"--evaluate {evaluate} is not a file; give a qrels file")
+    if report is not None:
+        check_output(report, "--report")
+    return read_qrels(evaluate)
+
+
+def report_table(evaluation: GuardReport) -> Table:
+    """The guard report: one row per order, one column per measure."""
+    table = Table(
+        title=f"{evaluation.reranker} on {evaluation.queries} judged queries "
+        f"(guard: weighted RRF, k={evaluation.k})",
+        title_justify="left",
+    )
+    table.add_column("order")
+    for measure in evaluation.measures:
+        table.add_column(measure, justify="right")
+    for row in evaluation.rows:
+        mark = " *" if row.weight is not None and row.weight == evaluation.recommended else ""
+        label = row.label if row.weight != 1.0 else "reranker (w=1)"
+        table.add_row(label + mark, *(f"{row.metrics[m]:.4f}" for m in evaluation.measures))
+    return table
 
 
 def summary(results: list[RerankResult], method: str, elapsed: float) -> Table:

@@ -9,6 +9,7 @@ import typer
 
 from xling.cli.app import app, err_console
 from xling.cli.options import ChromaPath, ChromaUrl
+from xling.rerankers.guard import DEFAULT_GUARD, parse_guard
 from xling.server.config import ServiceConfig, read_api_keys
 from xling.server.served_rerankers import parse_reranker_options
 
@@ -86,6 +87,13 @@ def serve(
         int | None,
         typer.Option(help="Failed keys a minute per client address before 429 [default: 10]."),
     ] = None,
+    rerank_guard: Annotated[
+        str | None,
+        typer.Option(
+            help="The weak-judge guard of every rerank: the reranker's weight in (0, 1] in a "
+            f"fusion with the documents' order, or off (default {DEFAULT_GUARD:g})."
+        ),
+    ] = None,
 ) -> None:
     """Serves pools over HTTP: Cohere/Jina/TEI-compatible rerank, OpenAI embeddings, RAG."""
     from xling.server.app import create_app
@@ -102,9 +110,11 @@ def serve(
         "drain_seconds": drain_seconds, "read_timeout": read_timeout,
         "keep_alive_timeout": keep_alive_timeout, "max_connections": max_connections,
         "max_header_bytes": max_header_bytes, "max_hits": max_hits, "auth_failures": auth_failures,
-        "max_upload_bytes": max_upload_bytes,
+        "max_upload_bytes": max_upload_bytes, "rerank_guard": rerank_guard,
         "rerankers": parse_reranker_options(reranker) if reranker else None,
     }  # fmt: skip
+    if rerank_guard is not None:
+        parse_guard(rerank_guard, "--rerank-guard")  # "off" travels as text: None is "not given"
     keys = read_api_keys(api_keys_file)
     if keys.plain:
         given["api_keys"] = keys.plain

@@ -140,11 +140,15 @@ def add_chat_routes(
         cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
         def pipeline_on(client: LLMClient) -> AnswerPipeline:
-            # A configured reranker (--reranker NAME=SPEC) is the one built for this replica.
+            # A configured reranker (--reranker NAME=SPEC) is the one built for this replica
+            # (with the service's guard); a built-in name is built here.
             chosen: str | Reranker | None = rerank
             if rerank is not None and rerank in service.rerankers:
                 chosen = service.rerankers.on(rerank, client)
-            return build_answer_pipeline(retriever, client, rerank=chosen, config=cfg)
+            return build_answer_pipeline(
+                retriever, client, rerank=chosen, config=cfg,
+                rerank_options={"guard": config.rerank_guard},
+            )  # fmt: skip
 
         if not body.stream:
 

@@ -220,7 +220,10 @@ def add_routes(
         question = Question(body.question, "0", body.lang, hint=accept_language)
 
         def pipeline_on(client: LLMClient) -> Any:
-            return build_answer_pipeline(retriever, client, rerank=body.rerank, config=cfg)
+            return build_answer_pipeline(
+                retriever, client, rerank=body.rerank, config=cfg,
+                rerank_options={"guard": config.rerank_guard},
+            )  # fmt: skip
 
         ticket = admission.admit()
         if body.stream:

@@ -83,24 +83,29 @@ class ServedRerankers:
     Args:
         specs: Name → reranker spec.
         clients: The LLM replicas' clients (none: only specs without an LLM can be served).
+        guard: The service's weak-judge guard weight, built into each (``None``: off).
 
     Raises:
         InvalidInputError: Naming ``--reranker NAME=SPEC`` for a spec that cannot be built
             (an unknown one, bad options, an LLM stage on a service without ``--llm-url``).
     """
 
-    def __init__(self, specs: Mapping[str, str], clients: Sequence[LLMClient]) -> None:
+    def __init__(
+        self,
+        specs: Mapping[str, str],
+        clients: Sequence[LLMClient],
+        guard: float | None = None,
+    ) -> None:
         self.specs = check_reranker_names(specs)
+        options = {**_SERVED_OPTIONS, "guard": guard}
         # Per name: the reranker per replica client (id), or one under None without an LLM.
         self._built: dict[str, dict[int | None, Reranker]] = {}
         for name, spec in self.specs.items():
             try:
                 if clients:
-                    self._built[name] = {
-                        id(c): get_reranker(spec, c, **_SERVED_OPTIONS) for c in clients
-                    }
+                    self._built[name] = {id(c): get_reranker(spec, c, **options) for c in clients}
                 else:
-                    self._built[name] = {None: get_reranker(spec, None, **_SERVED_OPTIONS)}
+                    self._built[name] = {None: get_reranker(spec, None, **options)}
             except InvalidInputError as exc:
                 hint = "" if clients else " (this service has no LLM: start it with --llm-url)"
                 raise InvalidInputError(f"--reranker {name}={spec}: {exc}{hint}") from None

@@ -183,7 +183,9 @@ class Service:
             embedder = get_embedder(spec)
             self.embedders.setdefault(embedder.id, embedder)
         self.llm = Replicas(config.llm_urls, config.llm_model, config.llm_concurrency)
-        self.rerankers = ServedRerankers(config.rerankers, self.llm.clients)
+        self.rerankers = ServedRerankers(
+            config.rerankers, self.llm.clients, guard=config.rerank_guard
+        )
         self._retrievers: dict[tuple[str, str, str], Retriever] = {}
         self.batcher = RetrieveBatcher(max_queries=config.max_batch)
         self.waiting = 0  # LLM-bound requests admitted and not finished
@@ -278,7 +280,7 @@ class Service:
         if name in self.rerankers:
             served = await self.rerankers.arun(name, lambda r: r.arerank(request), self.llm.arun)
             return served, name
-        options: dict[str, Any] = {"on_failure": "raise"}
+        options: dict[str, Any] = {"on_failure": "raise", "guard": self.config.rerank_guard}
         if max_tokens is not None:
             options["max_passage_tokens"] = max_tokens
 
