@@ -9,8 +9,9 @@ with the guard off; its raw orders are kept in ``bench/out/rerank_judges/`` so t
 be evaluated at any weight afterwards without the LLM.
 
 Reported per reranker: LLM calls (counted by the reranker), wall seconds, nDCG@10 alone, and
-nDCG@10 behind the weak-judge guard (:data:`xling.rerankers.DEFAULT_GUARD`, the weighted RRF
-with the dense order); dense nDCG@10; and the tiny test cross-encoder's throughput with and
+nDCG@10 behind the weak-judge guard at the reranker's fitted weight
+(:func:`xling.rerankers.guard.default_guard`, fitted on dev rows 100-119: the weighted RRF with
+the dense order); dense nDCG@10; and the tiny test cross-encoder's throughput with and
 without ONNX (``bench/ce_throughput.py``; speed only, its quality is meaningless).
 
     .venv/bin/python bench/rerank.py --judges [--url http://127.0.0.1:8021/v1] [--fresh]
@@ -39,7 +40,8 @@ from rich.table import Table
 from xling.core.records import QueryHits
 from xling.eval import evaluate_run
 from xling.llm import EmbeddedLLMConfig, LLMClient, start, stop
-from xling.rerankers import DEFAULT_GUARD, RerankRequest, fuse_orders, get_reranker
+from xling.rerankers import RerankRequest, fuse_orders, get_reranker
+from xling.rerankers.guard import default_guard
 from xling.retrieval import get_retriever
 from xling.store import Pool, load_aligned, read_lines
 
@@ -132,13 +134,25 @@ def guarded(orders: dict[str, list[str]], todo: list[RerankRequest], weight: flo
 
 
 def ce_throughput() -> tuple[float, float] | None:
-    """Pairs/s of the tiny test cross-encoder, torch and ONNX (``bench/ce_throughput.py``)."""
+    """Pairs/s of the tiny test cross-encoder, torch and ONNX (``bench/ce_throughput.py``),
+    the best of three alternating rounds each."""
+    import tempfile
+
     sys.path.insert(0, str(HERE))
-    try:
-        import ce_throughput  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return ce_throughput.measure()
+    sys.path.insert(0, str(HERE.parent))  # tests.rerankers.tiny_ce builds the model
+    from tests.rerankers.tiny_ce import build_tiny_cross_encoder
+
+    import ce_throughput  # type: ignore[import-not-found]
+
+    with tempfile.TemporaryDirectory() as folder:
+        lines = [line for lang in ("eng", "fra", "deu", "swh") for line in read_lines(
+            FLORES / lang / "dev.txt")[:300]]  # fmt: skip
+        model = build_tiny_cross_encoder(Path(folder), lines)
+        rates: dict[str, list[float]] = {"torch": [], "onnx": []}
+        for _ in range(3):
+            for backend in ("onnx", "torch"):
+                rates[backend].append(ce_throughput.pairs_per_s(model, backend, 2000))
+    return max(rates["torch"]), max(rates["onnx"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="an LLM server to use (default: start one)")
     parser.add_argument("--fresh", action="store_true", help="rerank again, ignoring the cache")
     parser.add_argument("--rerankers", nargs="*", default=list(RERANKERS))
+    parser.add_argument(
+        "--no-ce", dest="ce", action="store_false", help="skip the cross-encoder's pairs/s"
+    )
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     todo, qrels = requests(args.queries, args.depth, args.pool_rows)
@@ -179,18 +196,21 @@ def main(argv: list[str] | None = None) -> int:
         "LLM calls",
         "wall s",
         "nDCG@10 alone",
-        f"guarded (w={DEFAULT_GUARD})",
+        "guard w",
+        "guarded",
     ):
         table.add_column(column, justify="right")
-    table.add_row("dense (first stage)", "0", "0", f"{dense:.4f}", f"{dense:.4f}")
+    table.add_row("dense (first stage)", "0", "0", f"{dense:.4f}", "", f"{dense:.4f}")
     scores: dict[str, tuple[float, float]] = {}
     for name, run in runs.items():
         alone = ndcg(run["orders"], qrels)
-        fused = ndcg(guarded(run["orders"], todo, DEFAULT_GUARD), qrels)
+        weight = default_guard(name)
+        fused = ndcg(guarded(run["orders"], todo, weight), qrels)
         scores[name] = (alone, fused)
-        table.add_row(name, str(run["calls"]), f"{run['wall']:.1f}", f"{alone:.4f}", f"{fused:.4f}")
+        table.add_row(name, str(run["calls"]), f"{run['wall']:.1f}", f"{alone:.4f}",
+                      f"{weight:g}", f"{fused:.4f}")  # fmt: skip
     Console().print(table)
-    ce = ce_throughput()
+    ce = ce_throughput() if args.ce else None
     worst = min(fused for _, fused in scores.values())
     fields = []
     if "setwise-heapsort" in runs and "prp-heapsort" in runs:
@@ -206,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "dense": dense,
-                "guard": DEFAULT_GUARD,
+                "guard": {name: default_guard(name) for name in runs},
                 "scores": scores,
                 "calls": {n: r["calls"] for n, r in runs.items()},
             },

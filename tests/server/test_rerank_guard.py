@@ -34,7 +34,6 @@ from tests.rerankers.test_scripted_orders import TEXTS, judged
 from xling.core.errors import InvalidInputError
 from xling.embedders import Embedder
 from xling.rag.pipeline import build_answer_pipeline
-from xling.rerankers.guard import DEFAULT_GUARD
 from xling.server.config import ServiceConfig
 from xling.store import Pool
 
@@ -57,8 +56,9 @@ def _order(url: str, path: str) -> list[int]:
 
 @pytest.mark.parametrize(
     ("setting", "expected"),
-    [({}, FUSED[DEFAULT_GUARD]), ({"rerank_guard": "off"}, OWN),
-     ({"rerank_guard": 0.6}, FUSED[0.6])],
+    # By default FIRST's fitted weight, 0.6 (rerankers/guard.py's table).
+    [({}, FUSED[0.6]), ({"rerank_guard": "off"}, OWN), ({"rerank_guard": 0.3}, FUSED[0.3]),
+     ({"rerank_guard": "fitted"}, FUSED[0.6])],
 )  # fmt: skip
 def test_rerank_routes_fuse_by_the_server_setting(
     make_service: Callable[..., Any], setting: dict[str, Any], expected: list[int]
@@ -71,14 +71,17 @@ def test_rerank_routes_fuse_by_the_server_setting(
 
 
 def test_the_server_setting_reads_weights_and_off(tmp_path: Path) -> None:
-    assert ServiceConfig().rerank_guard == DEFAULT_GUARD
+    assert ServiceConfig().rerank_guard == "fitted"
+    assert ServiceConfig(rerank_guard="Fitted").rerank_guard == "fitted"
     assert ServiceConfig(rerank_guard="off").rerank_guard is None
     assert ServiceConfig(rerank_guard="0.25").rerank_guard == 0.25
     toml = tmp_path / "serve.toml"
     toml.write_text("[serve]\nrerank_guard = 0.7\n")
     assert ServiceConfig.from_toml(toml).rerank_guard == 0.7
     assert ServiceConfig.from_toml(toml, rerank_guard="off").rerank_guard is None
-    with pytest.raises(InvalidInputError, match="^rerank_guard 1.5 is not allowed.*or off$"):
+    with pytest.raises(
+        InvalidInputError, match="^rerank_guard 1.5 is not allowed.*fitted .* or off$"
+    ):
         ServiceConfig(rerank_guard=1.5)
     with pytest.raises(InvalidInputError, match="^rerank_guard 'strong' is not allowed"):
         ServiceConfig(rerank_guard="strong")
@@ -104,8 +107,13 @@ def test_the_answer_pipeline_guards_unless_told_otherwise(served_db: Path, e5: E
     pool = Pool.open("sample", e5, path=served_db)
     url = "http://127.0.0.1:9/v1"  # never called: building a pipeline talks to no server
     default = build_answer_pipeline(pool, url, rerank="listwise")
-    assert default.reranker is not None and default.reranker.config.guard == DEFAULT_GUARD
+    # listwise's fitted weight, 0.8; a spec without a fitted weight gets 0.05.
+    assert default.reranker is not None and default.reranker.config.guard == 0.8
+    prp = build_answer_pipeline(pool, url, rerank="prp-heapsort")
+    assert prp.reranker is not None and prp.reranker.config.guard == 0.05
+    cascade = build_answer_pipeline(pool, url, rerank="cascade:pointwise→first")
+    assert cascade.reranker is not None and cascade.reranker.config.guard == 0.6
     off = build_answer_pipeline(pool, url, rerank="listwise", rerank_options={"guard": None})
     assert off.reranker is not None and off.reranker.config.guard is None
-    mine = build_answer_pipeline(pool, url, rerank="listwise", rerank_options={"guard": 0.8})
-    assert mine.reranker is not None and mine.reranker.config.guard == 0.8
+    mine = build_answer_pipeline(pool, url, rerank="listwise", rerank_options={"guard": 0.3})
+    assert mine.reranker is not None and mine.reranker.config.guard == 0.3

@@ -38,7 +38,7 @@ from xling.llm.client import DEFAULT_CONCURRENCY
 from xling.prompts.instructions import INSTRUCTION_LANGS
 from xling.rag.pipeline import Answer, AnswerConfig, build_answer_pipeline
 from xling.rerankers import check_reranker_spec, reranker_forms
-from xling.rerankers.guard import DEFAULT_GUARD, parse_guard
+from xling.rerankers.guard import parse_guard_setting
 from xling.retrieval import RECIPES, available_retrievers
 from xling.store import open_pool
 
@@ -102,7 +102,7 @@ def ask(
         str | None,
         typer.Option(
             help="The weak-judge guard: the reranker's weight in (0, 1] in a fusion with the "
-            f"retrieval order, or off (default {DEFAULT_GUARD:g})."
+            "retrieval order, fitted (each reranker's own fitted weight, the default) or off."
         ),
     ] = None,
     url: LLMUrlOpt = None,
@@ -139,7 +139,7 @@ def ask(
     )  # fmt: skip
     options: dict[str, Any] = parse_settings(rerank_setting or []) if rerank else {}
     if guard is not None:
-        options["guard"] = parse_guard(guard, "--guard")
+        options["guard"] = parse_guard_setting(guard, "--guard")
     pipeline = build_answer_pipeline(
         open_pool(pool, embedder, path=chroma_path, url=chroma_url), url, method=method,
         task=task, rerank=rerank, rerank_options=options, model=model, concurrency=concurrency,

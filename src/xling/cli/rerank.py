@@ -43,7 +43,7 @@ from xling.eval.ir_metrics import Qrels, read_qrels
 from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.llm.client import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from xling.rerankers import RerankResult, get_reranker, reranker_forms
-from xling.rerankers.guard import parse_guard
+from xling.rerankers.guard import parse_guard_setting, resolve_guard
 from xling.rerankers.guard_report import GuardReport, guard_report
 from xling.rerankers.records import read_requests
 
@@ -136,7 +136,7 @@ def rerank(
     qrels = _evaluation_inputs(evaluate, report, guard)
     options = parse_settings(setting or [])
     if guard is not None:
-        options["guard"] = parse_guard(guard, "--guard")
+        options["guard"] = resolve_guard(parse_guard_setting(guard, "--guard"), method)
     given = {"template": template, "window": window, "stride": stride, "top_k": top_k}
     options.update({key: value for key, value in given.items() if value is not None})
     if rank_end is not None:

@@ -9,7 +9,7 @@ import typer
 
 from xling.cli.app import app, err_console
 from xling.cli.options import ChromaPath, ChromaUrl
-from xling.rerankers.guard import DEFAULT_GUARD, parse_guard
+from xling.rerankers.guard import parse_guard_setting
 from xling.server.config import ServiceConfig, read_api_keys
 from xling.server.served_rerankers import parse_reranker_options
 
@@ -91,7 +91,8 @@ def serve(
         str | None,
         typer.Option(
             help="The weak-judge guard of every rerank: the reranker's weight in (0, 1] in a "
-            f"fusion with the documents' order, or off (default {DEFAULT_GUARD:g})."
+            "fusion with the documents' order, fitted (each reranker's own fitted weight, the "
+            "default) or off."
         ),
     ] = None,
 ) -> None:
@@ -114,7 +115,9 @@ def serve(
         "rerankers": parse_reranker_options(reranker) if reranker else None,
     }  # fmt: skip
     if rerank_guard is not None:
-        parse_guard(rerank_guard, "--rerank-guard")  # "off" travels as text: None is "not given"
+        parse_guard_setting(
+            rerank_guard, "--rerank-guard"
+        )  # "off" travels as text: None is "not given"
     keys = read_api_keys(api_keys_file)
     if keys.plain:
         given["api_keys"] = keys.plain

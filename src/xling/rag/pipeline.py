@@ -38,7 +38,7 @@ from xling.prompts.instructions import InstructionLang, get_instruction
 from xling.prompts.rag import ContextPassage, answer_messages, answer_prompt, parse_citations
 from xling.rag.answers import Answer, AnswerConfig, Attempt, StreamCallback
 from xling.rerankers import Reranker, get_reranker
-from xling.rerankers.guard import DEFAULT_GUARD
+from xling.rerankers.guard import FITTED, resolve_guard
 from xling.retrieval import (
     CachedTranslator,
     DenseRetriever,
@@ -468,9 +468,9 @@ def build_answer_pipeline(
             :func:`~xling.rerankers.reranker_forms`), a reranker already built (used as it
             is), or ``None`` for the retrieval order.
         rerank_options: Fields of the reranker's config (``window``, ``stride``, ...); with a
-            spec only. The weak-judge guard is on (``guard``:
-            :data:`~xling.rerankers.guard.DEFAULT_GUARD`) unless these give ``guard``
-            (``None``: off).
+            spec only. The weak-judge guard is on with the reranker's fitted weight
+            (``guard="fitted"``, :func:`~xling.rerankers.guard.default_guard`) unless these
+            give ``guard`` (a weight, or ``None``: off).
         model: The model to ask (default: the server's); with a URL only.
         concurrency: Most LLM requests in flight; with a URL only.
         timeout: Seconds per LLM request; with a URL only.
@@ -500,7 +500,7 @@ def build_answer_pipeline(
         # Relevance probabilities read first-stage scores as cosines: only plain dense has them.
         plain_dense = isinstance(retriever, DenseRetriever) and not retriever.center
         options.setdefault("first_stage", "cosine" if plain_dense else "rank")
-        options.setdefault("guard", DEFAULT_GUARD)
+        options["guard"] = resolve_guard(options.get("guard", FITTED), rerank)
         reranker = get_reranker(rerank, client, **options)
     return AnswerPipeline(
         retriever, client, reranker=reranker, config=config, translator=translator

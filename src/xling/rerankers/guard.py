@@ -11,27 +11,31 @@ with 1-based ranks, ``w`` the reranker's weight and ``k`` the rank offset (60). 
 both orders put high stays high; one only the reranker likes moves up, but less far. Ties go
 to the reranker's order.
 
-The default weight (:data:`DEFAULT_GUARD`, 0.05) was fitted by ``bench/fit_guard.py`` on FLORES
-dev rows 100-119 (English queries, dense top-40 from a pool of their French, German, Swahili
-and Wolof translations; disjoint from ``bench/llamaindex_rerank.py``'s 20 test queries) with
-the rule: the largest weight of the grid 0.05, 0.1, ..., 0.9, 1.0 for which every LLM
-reranker's fused nDCG@10 is at least dense's minus 0.01. With the bundled SmolLM2-135M
-(dense 0.9907; PRP heapsort on the first 5 queries, dense 0.9664 there):
+Each reranker has its own default weight (:data:`FITTED_GUARDS`, used where the guard is
+``"fitted"``, the default of the answer pipeline and the service), fitted by
+``bench/fit_guard.py`` on FLORES dev rows 100-119 (English queries, dense top-40 from a pool of
+their French, German, Swahili and Wolof translations; disjoint from the 20 test queries of
+``bench/llamaindex_rerank.py`` and ``bench/rerank.py --judges``) with the bundled SmolLM2-135M,
+by the rule: **the largest weight of the grid 0.05, 0.1, ..., 0.9, 1.0 whose fused nDCG@10 is
+at least dense's minus 0.01**. Dense scores 0.9907 there; fused nDCG@10 at some weights:
 
-==============  ======  ======  ======  ======  ======  ======
-reranker        0.05    0.1     0.3     0.5     0.6     1.0
-==============  ======  ======  ======  ======  ======  ======
-listwise        0.9907  0.9907  0.9907  0.9907  0.9907  0.8927
-first           0.9907  0.9907  0.9899  0.9863  0.9841  0.8611
-tdpart          0.9907  0.9907  0.9907  0.9899  0.9877  0.9049
-prp-heapsort    0.9664  0.9664  0.9664  0.9664  0.9664  0.3904
-pointwise       0.9859  0.9701  0.8556  0.5515  0.4159  0.1567
-==============  ======  ======  ======  ======  ======  ======
+================  ======  ======  ======  ======  ======  ======  ======  ========
+reranker          0.05    0.3     0.5     0.6     0.7     0.8     1.0     weight
+================  ======  ======  ======  ======  ======  ======  ======  ========
+listwise          0.9907  0.9907  0.9907  0.9907  0.9901  0.9859  0.8927  0.8
+first             0.9907  0.9899  0.9863  0.9841  0.9777  0.9520  0.8611  0.6
+tdpart            0.9907  0.9907  0.9899  0.9877  0.9798  0.9564  0.9049  0.6
+setwise-heapsort  0.9907  0.9848  0.9684  0.9478  0.9271  0.7979  0.4640  0.3
+pointwise         0.9859  0.8556  0.5515  0.4159  0.3334  0.2526  0.1567  0.05
+================  ======  ======  ======  ======  ======  ======  ======  ========
 
-The bundled model's pointwise order is no better than a random one (0.17), so it alone holds
-the weight down to 0.05; without it the rule gives 0.6. No reranker beats dense there, so the
-default only bounds the damage: with a stronger judge, ``xling rerank --evaluate QRELS``
-(:mod:`xling.rerankers.guard_report`) recommends a weight on the user's own data.
+Every other reranker (PRP, whose 114 calls a query were fitted on 5 dev queries only; the
+reasoning preset; cross-encoders and scoring servers, whose models are the user's) gets
+:data:`DEFAULT_GUARD`, 0.05: the weight every fitted reranker passes with, so an unknown judge
+is trusted least. A cascade takes its second stage's weight. No reranker beats dense on this
+task with the bundled model, so these weights only bound the damage; with a stronger judge,
+``xling rerank --evaluate QRELS`` (:mod:`xling.rerankers.guard_report`) recommends a weight on
+the user's own data, and ``guard=W`` (``--guard``, ``--rerank-guard``) sets it.
 """
 
 from __future__ import annotations
@@ -41,11 +45,38 @@ from collections.abc import Sequence
 
 from xling.core.errors import InvalidInputError
 
-__all__ = ["DEFAULT_GUARD", "DEFAULT_GUARD_K", "check_guard", "fuse_orders", "parse_guard"]
+__all__ = [
+    "FITTED",
+    "FITTED_GUARDS",
+    "GuardSetting",
+    "default_guard",
+    "resolve_guard",
+    "DEFAULT_GUARD",
+    "DEFAULT_GUARD_K",
+    "check_guard",
+    "fuse_orders",
+    "parse_guard",
+    "parse_guard_setting",
+]
 
 DEFAULT_GUARD = 0.05
-"""The reranker's weight where the answer pipeline and the service turn the guard on (fitted on
-a dev set, see the module's docstring)."""
+"""The weight of a reranker without a fitted one (the weight every fitted reranker passes with;
+see the module's docstring)."""
+
+FITTED = "fitted"
+"""The guard setting that picks each reranker's own fitted weight (:func:`default_guard`)."""
+
+FITTED_GUARDS: dict[str, float] = {
+    "listwise": 0.8,
+    "first": 0.6,
+    "tdpart": 0.6,
+    "setwise-heapsort": 0.3,
+    "pointwise": 0.05,
+}
+"""Each reranker's weight fitted on the dev set (the module's docstring gives the rule)."""
+
+GuardSetting = float | str | None
+"""A guard as a user sets it: a weight in (0, 1], ``"fitted"``, or ``None`` (off)."""
 
 DEFAULT_GUARD_K = 60
 """The fusion's rank offset ``k``."""
@@ -70,6 +101,8 @@ def check_guard(weight: object, k: object) -> None:
 def parse_guard(value: object, name: str = "guard") -> float | None:
     """A guard weight from a flag or a config key: a number in (0, 1], or ``off`` (``None``).
 
+    ``"fitted"`` is read by :func:`parse_guard_setting`, where the reranker is not known yet.
+
     Args:
         value: ``None``, ``"off"``, a number, or a number's text (``"0.3"``).
         name: The flag or key, for the message (``--guard``, ``rerank_guard``).
@@ -93,9 +126,45 @@ def parse_guard(value: object, name: str = "guard") -> float | None:
     ):
         raise InvalidInputError(
             f"{name} {value!r} is not allowed; use the reranker's weight in (0, 1] (1: the "
-            "reranker's order as it is) or off"
+            "reranker's order as it is), fitted (each reranker's own) or off"
         )
     return float(weight)
+
+
+def parse_guard_setting(value: object, name: str = "guard") -> GuardSetting:
+    """A guard setting from a flag or a config key: ``fitted`` (kept as it is, resolved per
+    reranker by :func:`resolve_guard`), a weight, or ``off`` (``None``).
+
+    Raises:
+        InvalidInputError: Naming the value and what is allowed.
+    """
+    if isinstance(value, str) and value.strip().lower() == FITTED:
+        return FITTED
+    return parse_guard(value, name)
+
+
+def default_guard(spec: str) -> float:
+    """The fitted weight of a reranker spec; a cascade's is its second stage's.
+
+    Args:
+        spec: A reranker spec (``listwise``, ``cascade:ce:/models/bge→listwise``).
+
+    Returns:
+        Its weight in :data:`FITTED_GUARDS`, else :data:`DEFAULT_GUARD`.
+    """
+    if spec.startswith("cascade:"):
+        for arrow in ("→", "->"):
+            if arrow in spec:
+                return default_guard(spec.split(arrow, 1)[1].strip())
+    return FITTED_GUARDS.get(spec, DEFAULT_GUARD)
+
+
+def resolve_guard(setting: GuardSetting, spec: str) -> float | None:
+    """The weight a guard setting gives the reranker ``spec``: its fitted weight for
+    ``"fitted"``, else the setting itself (a weight, or ``None``: off)."""
+    if setting == FITTED:
+        return default_guard(spec)
+    return parse_guard(setting)
 
 
 def fuse_orders(order: Sequence[int], weight: float, k: int = DEFAULT_GUARD_K) -> list[int]:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from xling.core.errors import InvalidInputError
 from xling.core.validation import check_fields, check_positive_int, preview
-from xling.rerankers.guard import DEFAULT_GUARD, parse_guard
+from xling.rerankers.guard import FITTED, GuardSetting, parse_guard_setting
 from xling.server.access import ALL_POOLS, KeyGrant
 from xling.server.names import check_pool_name
 from xling.server.served_rerankers import check_reranker_names
@@ -67,9 +67,10 @@ class ServiceConfig:
             the report); larger ones in the background (202 with a job to poll).
         max_queued_jobs: Ingestion jobs allowed to wait; beyond, 503 with ``Retry-After``.
         rerank_guard: The weak-judge guard of every rerank the service runs (``/rerank``,
-            ``/v2/rerank``, answers and chats): the reranker's weight in (0, 1] in a fusion
-            with the order the documents came in (:mod:`xling.rerankers.guard`), or ``"off"``
-            (``None``).
+            ``/v2/rerank``, answers and chats): ``"fitted"`` (each reranker's fitted weight,
+            :func:`~xling.rerankers.guard.default_guard`), the reranker's weight in (0, 1] in a
+            fusion with the order the documents came in (:mod:`xling.rerankers.guard`), or
+            ``"off"`` (``None``).
     """
 
     pools: list[str] = field(default_factory=list)
@@ -104,7 +105,7 @@ class ServiceConfig:
     max_upload_bytes: int = 50 * 1024 * 1024
     sync_upload_bytes: int = 1024 * 1024
     max_queued_jobs: int = 64
-    rerank_guard: float | str | None = DEFAULT_GUARD
+    rerank_guard: GuardSetting = FITTED
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_documents", "max_text_chars", "max_k", "max_batch",
@@ -118,7 +119,7 @@ class ServiceConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidInputError(f"{name}={value!r} is not allowed; use 0 or more")
         self.rerankers = check_reranker_names(self.rerankers)
-        self.rerank_guard = parse_guard(self.rerank_guard, "rerank_guard")
+        self.rerank_guard = parse_guard_setting(self.rerank_guard, "rerank_guard")
         if self.chroma_path and self.chroma_url:
             raise InvalidInputError("give chroma_path or chroma_url, not both")
         if any(not isinstance(g, KeyGrant) for g in self.api_grants):

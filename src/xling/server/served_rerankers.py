@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from xling.core.errors import InvalidInputError
 from xling.llm import LLMClient
 from xling.rerankers import Reranker, available_rerankers, get_reranker
+from xling.rerankers.guard import GuardSetting, resolve_guard
 
 __all__ = ["ServedRerankers", "check_reranker_names", "parse_reranker_options"]
 
@@ -83,7 +84,8 @@ class ServedRerankers:
     Args:
         specs: Name → reranker spec.
         clients: The LLM replicas' clients (none: only specs without an LLM can be served).
-        guard: The service's weak-judge guard weight, built into each (``None``: off).
+        guard: The service's weak-judge guard setting, built into each (``"fitted"``: each
+            spec's fitted weight; ``None``: off).
 
     Raises:
         InvalidInputError: Naming ``--reranker NAME=SPEC`` for a spec that cannot be built
@@ -94,21 +96,28 @@ class ServedRerankers:
         self,
         specs: Mapping[str, str],
         clients: Sequence[LLMClient],
-        guard: float | None = None,
+        guard: GuardSetting = None,
     ) -> None:
         self.specs = check_reranker_names(specs)
-        options = {**_SERVED_OPTIONS, "guard": guard}
         # Per name: the reranker per replica client (id), or one under None without an LLM.
         self._built: dict[str, dict[int | None, Reranker]] = {}
         for name, spec in self.specs.items():
             try:
                 if clients:
-                    self._built[name] = {id(c): get_reranker(spec, c, **options) for c in clients}
+                    self._built[name] = {
+                        id(c): get_reranker(spec, c, **self._options(spec, guard)) for c in clients
+                    }
                 else:
-                    self._built[name] = {None: get_reranker(spec, None, **options)}
+                    self._built[name] = {
+                        None: get_reranker(spec, None, **self._options(spec, guard))
+                    }
             except InvalidInputError as exc:
                 hint = "" if clients else " (this service has no LLM: start it with --llm-url)"
                 raise InvalidInputError(f"--reranker {name}={spec}: {exc}{hint}") from None
+
+    @staticmethod
+    def _options(spec: str, guard: GuardSetting) -> dict[str, Any]:
+        return {**_SERVED_OPTIONS, "guard": resolve_guard(guard, spec)}
 
     def names(self) -> list[str]:
         """The configured names, in the order given."""

@@ -29,6 +29,7 @@ from xling.embedders import Embedder, get_embedder
 from xling.embedders.base import Role
 from xling.llm import LLMClient
 from xling.rerankers import RerankRequest, RerankResult, available_rerankers, get_reranker
+from xling.rerankers.guard import resolve_guard
 from xling.retrieval import Retriever, available_retrievers, get_retriever
 from xling.selectors import (
     Selection,
@@ -280,7 +281,8 @@ class Service:
         if name in self.rerankers:
             served = await self.rerankers.arun(name, lambda r: r.arerank(request), self.llm.arun)
             return served, name
-        options: dict[str, Any] = {"on_failure": "raise", "guard": self.config.rerank_guard}
+        guard = resolve_guard(self.config.rerank_guard, name)
+        options: dict[str, Any] = {"on_failure": "raise", "guard": guard}
         if max_tokens is not None:
             options["max_passage_tokens"] = max_tokens
 
