@@ -82,14 +82,19 @@ DEFAULT_GUARD_K = 60
 """The fusion's rank offset ``k``."""
 
 
+def _is_weight(value: object) -> bool:
+    """Whether ``value`` is a number in (0, 1] (a bool is not)."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and 0 < value <= 1
+    )
+
+
 def check_guard(weight: object, k: object) -> None:
     """Raises unless ``weight`` is ``None`` or a number in (0, 1] and ``k`` an int >= 0."""
-    if weight is not None and (
-        isinstance(weight, bool)
-        or not isinstance(weight, int | float)
-        or not math.isfinite(weight)
-        or not 0 < weight <= 1
-    ):
+    if weight is not None and not _is_weight(weight):
         raise InvalidInputError(
             f"guard={weight!r} is not allowed; use the reranker's weight in (0, 1] (1: the "
             "reranker's order as it is) or None to turn the guard off"
@@ -118,17 +123,12 @@ def parse_guard(value: object, name: str = "guard") -> float | None:
             weight = float(value)
         except ValueError:
             weight = value
-    if (
-        isinstance(weight, bool)
-        or not isinstance(weight, int | float)
-        or not math.isfinite(weight)
-        or not 0 < weight <= 1
-    ):
+    if not _is_weight(weight):
         raise InvalidInputError(
             f"{name} {value!r} is not allowed; use the reranker's weight in (0, 1] (1: the "
             "reranker's order as it is), fitted (each reranker's own) or off"
         )
-    return float(weight)
+    return float(weight)  # type: ignore[arg-type]
 
 
 def parse_guard_setting(value: object, name: str = "guard") -> GuardSetting:
