@@ -97,10 +97,10 @@ async def test_heapsort_three_children_on_eight(stand_in: StandIn, client: LLMCl
     assert result.ids == ["c5", "c2", "c7", "c0", "c1", "c3", "c4", "c6"]
     assert sorted(judge.shown[:2]) == [["c1", "c4", "c5", "c6"], ["c2", "c7"]]
     assert judge.shown[2:] == [
-        ["c0", "c5", "c2", "c3"],
-        ["c0", "c4", "c1", "c6"],
-        ["c7", "c0", "c2", "c3"],
-        ["c6", "c0", "c7", "c3"],
+        ["c0", "c2", "c3", "c5"],
+        ["c0", "c1", "c4", "c6"],
+        ["c0", "c2", "c3", "c7"],
+        ["c0", "c3", "c6", "c7"],
     ]
     assert result.comparisons == result.usage.llm_calls == stand_in.seen[CHAT] == 6
     assert result.rounds == 5
@@ -121,8 +121,22 @@ async def test_trace_keeps_each_choice_with_its_passages(
     result = await reranker.arerank(request(8))
     assert result.trace is not None and len(result.trace) == 6
     assert all(call.where.startswith("comparison ") for call in result.trace)
-    assert result.trace[-1].where.endswith("(c6, c0, c7, c3)")
+    assert result.trace[-1].where.endswith("(c0, c3, c6, c7)")
     assert all(call.top_logprobs for call in result.trace)
+
+
+@pytest.mark.parametrize("method", ["heapsort", "bubblesort"])
+async def test_a_judge_biased_to_the_first_label_keeps_the_first_stage_order(
+    stand_in: StandIn, client: LLMClient, method: str
+) -> None:
+    # Every prompt shows its passages in first-stage order, so a model that always answers
+    # "A" (small models' position bias) picks the first stage's choice each time: the order
+    # stays c0..c7. In the heap's own order the root, just swapped in from the bottom, would
+    # be shown first, win and be extracted next (as in llm-rankers).
+    stand_in.always(CHAT, Reply.next_token({"A": -0.1, "B": -3.0, "C": -3.5, "D": -4.0}))
+    reranker = get_reranker(f"setwise-{method}", client, num_child=3, top_k=3, scoring="logprob")
+    result = await reranker.arerank(request(8))
+    assert result.ids == [f"c{i}" for i in range(8)]
 
 
 async def test_heapsort_two_children_on_seven(stand_in: StandIn, client: LLMClient) -> None:
@@ -138,9 +152,9 @@ async def test_heapsort_two_children_on_seven(stand_in: StandIn, client: LLMClie
     assert sorted(judge.shown[:2]) == [["c1", "c3", "c4"], ["c2", "c5", "c6"]]
     assert judge.shown[2:] == [
         ["c0", "c3", "c6"],
-        ["c0", "c5", "c2"],
+        ["c0", "c2", "c5"],
         ["c2", "c3", "c5"],
-        ["c2", "c1", "c4"],
+        ["c1", "c2", "c4"],
     ]
     assert result.comparisons == result.usage.llm_calls == 6 == setwise_heapsort_bounds(7, 2, 2)[1]
     assert result.rounds == 5
@@ -161,7 +175,7 @@ async def test_bubblesort_two_children_on_six(stand_in: StandIn, client: LLMClie
         ["c1", "c2", "c4"],
         ["c0", "c4"],
         ["c1", "c3", "c5"],
-        ["c0", "c2", "c1"],
+        ["c0", "c1", "c2"],
     ]
     assert result.ids == ["c4", "c1", "c0", "c2", "c3", "c5"]
     assert result.comparisons == result.rounds == result.usage.llm_calls == 5
@@ -184,7 +198,7 @@ async def test_bubblesort_three_children_on_eight(stand_in: StandIn, client: LLM
         ["c0", "c5"],
         ["c1", "c4", "c6", "c7"],
         ["c0", "c2", "c3", "c7"],
-        ["c7", "c4", "c6", "c1"],
+        ["c1", "c4", "c6", "c7"],
         ["c0", "c3", "c7"],
     ]
     assert result.ids == ["c5", "c2", "c7", "c0", "c1", "c3", "c4", "c6"]

@@ -137,13 +137,19 @@ class SetwiseReranker(LLMReranker):
         )
         asked = 0
 
-        async def choose(shown: list[int]) -> int:
+        async def choose(group: list[int]) -> int:
             nonlocal asked
             asked += 1
+            # Shown in first-stage order, whatever the sort's order: a model biased toward the
+            # first label (small ones are) then falls back to the first stage's choice, where
+            # the heap's order would hand the pick to the item just moved to the root (the
+            # list's worst) and sink a good first stage.
+            shown = sorted(group)
             ids = ", ".join(request.candidates[i].id for i in shown)
             where = f"comparison {asked} ({ids})"
             texts = [passages[i] for i in shown]
-            return await self._choose(ledger, request.query, texts, note, where)
+            best = await self._choose(ledger, request.query, texts, note, where)
+            return group.index(shown[best])
 
         method = SETWISE_METHODS[self.config.method]
         outcome = await method(list(range(span)), choose, self.config.num_child, self.config.top_k)
