@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -41,12 +42,26 @@ async def test_allpair_scores_and_count() -> None:
     assert tie.order == [0, 1, 2, 3] and tie.scores == [1.5] * 4
 
 
-async def test_heapsort_all_ties_makes_exactly_the_lower_bound() -> None:
-    # n=100, k=10: building compares each of the 99 children once, each of the 9
+async def test_heapsort_where_nothing_swaps_makes_exactly_the_lower_bound() -> None:
+    # A judge by whom the second item always wins (compare(child, parent) = 0): nothing ever
+    # swaps. n=100, k=10: building compares each of the 99 children once, each of the 9
     # re-heapifications compares the root's two children: 99 + 9 * 2 = 117.
-    outcome = await heapsort(list(range(100)), always_tie, 10)
+    async def second_wins(i: int, j: int) -> float:
+        return 0.0
+
+    outcome = await heapsort(list(range(100)), second_wins, 10)
     assert outcome.comparisons == 117 == heapsort_comparison_bounds(100, 10)[0]
     assert sorted(outcome.order) == list(range(100))
+
+
+@pytest.mark.parametrize("variant", [heapsort, sliding])
+async def test_ties_go_to_the_first_stage_order(variant: Any) -> None:
+    # A judge that cannot tell any pair apart (each prompt order says "Passage A": position
+    # bias) leaves the first-stage order as it is. By llm-rankers' rule (the item in place
+    # keeps a tie) heapsort would extract 0, then 99, 98, ... (each root swapped in from the
+    # bottom).
+    outcome = await variant(list(range(100)), always_tie, 10)
+    assert outcome.order == list(range(100))
 
 
 async def test_heapsort_small_case_by_hand() -> None:

@@ -62,7 +62,12 @@ class _Counter:
 
     async def abeats(self, a: int, b: int) -> bool:
         self.calls += 1
-        return await self.compare(a, b) > 0.5
+        score = await self.compare(a, b)
+        # A tie (the two prompt orders disagree: a position-biased judge) goes to the item
+        # earlier in the first stage (items are first-stage positions). Kept as in
+        # llm-rankers, where the item in place wins a tie, a heap's root just swapped in from
+        # the bottom is extracted next and a good first stage sinks.
+        return score > 0.5 or (score == 0.5 and a < b)
 
 
 async def allpair(items: list[int], compare: Compare, top_k: int) -> SortOutcome:
