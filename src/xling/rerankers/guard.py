@@ -25,9 +25,12 @@ reranker          0.05    0.3     0.5     0.6     0.7     0.8     1.0     weight
 listwise          0.9907  0.9907  0.9907  0.9907  0.9901  0.9859  0.8927  0.8
 first             0.9907  0.9899  0.9863  0.9841  0.9777  0.9520  0.8611  0.6
 tdpart            0.9907  0.9907  0.9899  0.9877  0.9798  0.9564  0.9049  0.6
-setwise-heapsort  0.9907  0.9848  0.9684  0.9478  0.9271  0.7979  0.4640  0.3
+setwise-heapsort  0.9876  0.9867  0.9831  0.9706  0.9216  0.8616  0.7665  0.5
 pointwise         0.9859  0.8556  0.5515  0.4159  0.3334  0.2526  0.1567  0.05
 ================  ======  ======  ======  ======  ======  ======  ======  ========
+
+(setwise-heapsort was rerun after its groups were shown in first-stage order; the index
+returned near-ties in another order by then, so its dense is 0.9876.)
 
 Every other reranker (PRP, whose 114 calls a query were fitted on 5 dev queries only; the
 reasoning preset; cross-encoders and scoring servers, whose models are the user's) gets
@@ -70,7 +73,7 @@ FITTED_GUARDS: dict[str, float] = {
     "listwise": 0.8,
     "first": 0.6,
     "tdpart": 0.6,
-    "setwise-heapsort": 0.3,
+    "setwise-heapsort": 0.5,
     "pointwise": 0.05,
 }
 """Each reranker's weight fitted on the dev set (the module's docstring gives the rule)."""
