@@ -190,7 +190,7 @@ def test_cli_guard_fuses_the_written_results(tmp_path: Path, stand_in: StandIn) 
         (["--evaluate", "{tmp}/bad.txt"], "bad.txt:1"),
         (["--evaluate", "{tmp}/qrels.txt", "--guard", "0.5"], "--guard 0.5 with --evaluate"),
         (["--report", "{tmp}/r.json"], "--report needs --evaluate"),
-        (["--guard", "1.5"], "--guard 1.5 is not allowed"),
+        (["--guard", "1.5"], "--guard '1.5' is not allowed"),
     ],
 )
 def test_cli_bad_evaluation_inputs_exit_2_before_any_llm_call(
@@ -209,3 +209,14 @@ def test_cli_bad_evaluation_inputs_exit_2_before_any_llm_call(
     assert message.format(tmp=tmp_path) in " ".join(err.split())
     assert len(err.strip().splitlines()) == 1
     assert stand_in.seen[CHAT] == 0
+
+
+def test_cli_guard_fitted_is_the_rerankers_own_weight(tmp_path: Path, stand_in: StandIn) -> None:
+    judged(stand_in, truth=REVERSE)
+    out = tmp_path / "out.jsonl"
+    code = run(
+        ["rerank", str(request_lines(tmp_path, "q1")), "-o", str(out), "--url", stand_in.url,
+         "--method", "first", "--window", "5", "--guard", "fitted"]
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(out.read_text())["guard"] == 0.6  # FIRST's weight in rerankers/guard.py

@@ -114,10 +114,11 @@ def rerank(
     retries: LLMRetriesOpt = DEFAULT_RETRIES,
     deadline: LLMDeadlineOpt = None,
     guard: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             help="The weak-judge guard: the reranker's weight in (0, 1] in a fusion with the "
-            "first-stage order. Off by default here: the reranker's own order."
+            "first-stage order, fitted (the reranker's own fitted weight) or off. Off by "
+            "default here: the reranker's own order."
         ),
     ] = None,
     evaluate: Annotated[
@@ -201,7 +202,7 @@ def rerank(
 
 
 def _evaluation_inputs(
-    evaluate: Path | None, report: Path | None, guard: float | None
+    evaluate: Path | None, report: Path | None, guard: str | None
 ) -> Qrels | None:
     """The qrels of ``--evaluate``, read before any LLM call so a bad file fails at once."""
     if evaluate is None:
@@ -210,7 +211,7 @@ def _evaluation_inputs(
         return None
     if guard is not None:
         raise InvalidInputError(
-            f"--guard {guard:g} with --evaluate is not allowed; the report tries every weight "
+            f"--guard {guard} with --evaluate is not allowed; the report tries every weight "
             "itself (leave --guard out)"
         )
     if not evaluate.is_file():
