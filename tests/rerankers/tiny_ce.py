@@ -23,6 +23,7 @@ def build_tiny_cross_encoder(folder: Path, lines: Iterable[str]) -> Path:
     """Trains the tokenizer on ``lines``, builds the model (seed 0) and saves both in ``folder``."""
     import torch
     from tokenizers import Tokenizer
+    from tokenizers.decoders import WordPiece as WordPieceDecoder
     from tokenizers.models import WordPiece
     from tokenizers.normalizers import BertNormalizer
     from tokenizers.pre_tokenizers import BertPreTokenizer
@@ -34,6 +35,9 @@ def build_tiny_cross_encoder(folder: Path, lines: Iterable[str]) -> Path:
     tok = Tokenizer(WordPiece(unk_token="[UNK]"))
     tok.normalizer = BertNormalizer(lowercase=True)
     tok.pre_tokenizer = BertPreTokenizer()
+    # Decoding joins "##" pieces, as a BERT tokenizer's does: a cut passage decoded and
+    # tokenized again keeps its length (vllm-score: cuts with /tokenize and /detokenize).
+    tok.decoder = WordPieceDecoder()
     tok.train_from_iterator(list(lines), WordPieceTrainer(vocab_size=2000, special_tokens=specials))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = TemplateProcessing(
