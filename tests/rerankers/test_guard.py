@@ -146,3 +146,16 @@ async def test_a_fallback_keeps_the_first_stage_order_under_the_guard(
     assert result.ids == list(TEXTS)
     assert [f.kind for f in result.fallbacks] == ["first_stage_order"]
     assert result.guard == 0.5
+
+
+def test_fitted_weights_by_spec() -> None:
+    # rerankers/guard.py's table: a fitted name its own weight, any other spec 0.05, a
+    # cascade its last stage's (a→b→c is a → cascade:b→c; arrows of either spelling).
+    from xling.rerankers.guard import default_guard, resolve_guard
+
+    assert default_guard("listwise") == 0.8 and default_guard("first") == 0.6
+    assert default_guard("ce:/models/bge") == 0.05 and default_guard("prp-heapsort") == 0.05
+    assert default_guard("cascade:ce:/models/bge→first") == 0.6
+    assert default_guard("cascade:pointwise->first→listwise") == 0.8
+    assert resolve_guard("fitted", "tdpart") == 0.6
+    assert resolve_guard(0.3, "tdpart") == 0.3 and resolve_guard(None, "tdpart") is None

@@ -35,7 +35,7 @@ returned near-ties in another order by then, so its dense is 0.9876.)
 Every other reranker (PRP, whose 114 calls a query were fitted on 5 dev queries only; the
 reasoning preset; cross-encoders and scoring servers, whose models are the user's) gets
 :data:`DEFAULT_GUARD`, 0.05: the weight every fitted reranker passes with, so an unknown judge
-is trusted least. A cascade takes its second stage's weight. No reranker beats dense on this
+is trusted least. A cascade takes its last stage's weight. No reranker beats dense on this
 task with the bundled model, so these weights only bound the damage; with a stronger judge,
 ``xling rerank --evaluate QRELS`` (:mod:`xling.rerankers.guard_report`) recommends a weight on
 the user's own data, and ``guard=W`` (``--guard``, ``--rerank-guard``) sets it.
@@ -147,7 +147,7 @@ def parse_guard_setting(value: object, name: str = "guard") -> GuardSetting:
 
 
 def default_guard(spec: str) -> float:
-    """The fitted weight of a reranker spec; a cascade's is its second stage's.
+    """The fitted weight of a reranker spec; a cascade's is its last stage's.
 
     Args:
         spec: A reranker spec (``listwise``, ``cascade:ce:/models/bge→listwise``).
@@ -156,9 +156,11 @@ def default_guard(spec: str) -> float:
         Its weight in :data:`FITTED_GUARDS`, else :data:`DEFAULT_GUARD`.
     """
     if spec.startswith("cascade:"):
-        for arrow in ("→", "->"):
-            if arrow in spec:
-                return default_guard(spec.split(arrow, 1)[1].strip())
+        # The last stage orders the top: cut at each first arrow (of either spelling) in turn,
+        # as the cascade nests a→b→c as a → cascade:b→c.
+        while cuts := [(i, arrow) for arrow in ("→", "->") if (i := spec.find(arrow)) >= 0]:
+            i, arrow = min(cuts)
+            spec = spec[i + len(arrow) :].strip()
     return FITTED_GUARDS.get(spec, DEFAULT_GUARD)
 
 
