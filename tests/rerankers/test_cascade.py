@@ -76,7 +76,9 @@ async def test_the_second_stage_reorders_the_first_stages_top(
     assert result.ids == ["c3", "c2", "c1", "c0", "c4"]
     assert [c.first_stage_rank for c in result.candidates] == [3, 2, 1, 0, 4]
     # Five one-passage prompts, then one listwise window of the three.
-    assert judge.shown == [["c0"], ["c1"], ["c2"], ["c3"], ["c4"], ["c2", "c1", "c3"]]
+    # (The five pointwise prompts are in flight together: they arrive in any order.)
+    assert sorted(judge.shown[:5]) == [["c0"], ["c1"], ["c2"], ["c3"], ["c4"]]
+    assert judge.shown[5:] == [["c2", "c1", "c3"]]
     assert stand_in.seen[CHAT] == 6
     # Usage merged: 5 logprob answers (10 prompt + 1 completion tokens each) + 1 written
     # answer (10 + 3).
@@ -99,7 +101,7 @@ async def test_depth_past_the_list_and_rank_end(stand_in: StandIn, client: LLMCl
     # rank_end 4: pointwise ranks c0..c3 -> c2 c1 c3 c0 and c4 stays last; depth 3 as above.
     result = await cascade(client, rank_end=4).arerank(request())
     assert result.ids == ["c3", "c2", "c1", "c0", "c4"]
-    assert judge.shown[:4] == [["c0"], ["c1"], ["c2"], ["c3"]] and len(judge.shown) == 5
+    assert sorted(judge.shown[:4]) == [["c0"], ["c1"], ["c2"], ["c3"]] and len(judge.shown) == 5
     # c4 was not reranked: its relevance sits at the lowest reranked one's (c0's 0.373).
     assert result.candidates[-1].relevance == pytest.approx(0.3729333, abs=1e-6)
 
