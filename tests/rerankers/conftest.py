@@ -1,4 +1,5 @@
-"""Reranker fixtures: short real passages and a fault-injecting proxy in front of vLLM.
+"""Reranker fixtures: short real passages, the scripted stand-in LLM, and a fault-injecting proxy
+in front of vLLM.
 
 The proxy is a real HTTP server on loopback (uvicorn, raw ASGI) that forwards every request to
 the session's vLLM server, and on request answers 503, answers late (past the client's
@@ -26,6 +27,7 @@ import pytest
 import uvicorn
 
 from tests.conftest import NewLLM, free_port, stop_session_llms
+from tests.llm.standin import StandIn
 from tests.rerankers.tiny_ce import build_tiny_cross_encoder
 from xling.llm import EmbeddedLLMConfig, LLMClient
 from xling.rerankers import RerankRequest
@@ -152,6 +154,19 @@ def proxied_llm(
         fault_proxy[1], llm_target[1], max_concurrency=16, timeout=30.0, max_retries=2,
         backoff=0.05,
     )  # fmt: skip
+
+
+@pytest.fixture
+def stand_in() -> Iterator[StandIn]:
+    """The scripted stand-in LLM (a real HTTP server on loopback) for hand-worked orders."""
+    with StandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def client(stand_in: StandIn, new_llm: NewLLM) -> LLMClient:
+    """A client of the stand-in that fails at once (no retries)."""
+    return new_llm(stand_in.url, "stand-in", max_retries=0, timeout=10.0)
 
 
 @pytest.fixture(scope="session")

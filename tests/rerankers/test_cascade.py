@@ -9,13 +9,11 @@ the pointwise first stage gets the order wrong and the listwise second stage men
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import NewLLM
 from tests.llm.standin import CHAT, Reply, StandIn
 from tests.rerankers.test_scripted_orders import TEXTS, TRUTH, Judge, judged
 from xling.cli.app import main
@@ -43,17 +41,6 @@ from xling.store import Pool, load_lines
 # Pointwise P(yes): c2 0.9 > c1 0.7 > c3 0.6 > c0 0.2 > c4 0.1 (the first stage's order).
 YES = {"c0": 0.2, "c1": 0.7, "c2": 0.9, "c3": 0.6, "c4": 0.1}
 QUERY = "How do otters keep from drifting while sleeping?"
-
-
-@pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    with StandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def client(stand_in: StandIn, new_llm: NewLLM) -> LLMClient:
-    return new_llm(stand_in.url, "stand-in", max_retries=0, timeout=10.0)
 
 
 def request() -> RerankRequest:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -21,12 +21,6 @@ from xling.llm import LLMClient
 from xling.rerankers import RerankRequest, get_reranker
 
 TEXTS = ["Paris is in France.", "Le chat dort.", "Nairobi ni mji mkuu.", "Der Hund bellt."]
-
-
-@pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    with StandIn() as server:
-        yield server
 
 
 def request(query: str = "Where is Paris?", n: int = 4) -> RerankRequest:

@@ -7,12 +7,10 @@ Every fused order below is worked out by hand from
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import NewLLM
 from tests.llm.standin import CHAT, Reply, StandIn
 from tests.rerankers.test_scripted_orders import TEXTS, judged, request
 from xling.core.errors import InvalidInputError
@@ -21,17 +19,6 @@ from xling.rerankers import get_reranker
 from xling.rerankers.guard import DEFAULT_GUARD, check_guard, fuse_orders
 
 REVERSED = [4, 3, 2, 1, 0]
-
-
-@pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    with StandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def client(stand_in: StandIn, new_llm: NewLLM) -> LLMClient:
-    return new_llm(stand_in.url, "stand-in", max_retries=0, timeout=10.0)
 
 
 # -- the fusion by hand ---------------------------------------------------------------------------

@@ -10,12 +10,10 @@ A stand-in judge (:class:`tests.rerankers.test_scripted_orders.Judge`) reverses 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import NewLLM
 from tests.llm.standin import CHAT, StandIn
 from tests.rerankers.test_cli import run, write_jsonl
 from tests.rerankers.test_scripted_orders import QUERY, TEXTS, judged
@@ -32,17 +30,6 @@ GRADED = {"q1": {"c0": 2, "c4": 1, "missed": 1}}
 FIRST_STAGE = 0.762346  # c0 at 1, c4 at 5: (2 + 1/log2(6)) / 3.130930
 HALF = 0.722424  # c4 at 1, c0 at 2: (1 + 2/log2(3)) / 3.130930
 REVERSED = 0.566511  # c4 at 1, c0 at 5: (1 + 2/log2(6)) / 3.130930
-
-
-@pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    with StandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def client(stand_in: StandIn, new_llm: NewLLM) -> LLMClient:
-    return new_llm(stand_in.url, "stand-in", max_retries=0, timeout=10.0)
 
 
 def requests(*qids: str) -> list[RerankRequest]:

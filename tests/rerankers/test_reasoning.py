@@ -8,7 +8,6 @@ vLLM checks that a model that does not think still gets a valid ranking.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,17 +33,6 @@ def three() -> RerankRequest:
     return RerankRequest.from_texts(
         "How do otters keep from drifting while sleeping?", [TEXTS[c] for c in IDS], ids=IDS
     )
-
-
-@pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    with StandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def client(stand_in: StandIn, new_llm: NewLLM) -> LLMClient:
-    return new_llm(stand_in.url, "stand-in", max_retries=0, timeout=10.0)
 
 
 def scripted(stand_in: StandIn, *replies: Reply) -> list[dict[str, Any]]:

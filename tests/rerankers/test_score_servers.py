@@ -99,12 +99,6 @@ def test_a_closed_port_keeps_the_first_stage_order(kind: str) -> None:
 SCORES = {"a": 0.2, "b": 0.9, "c": 0.55, "d": 0.1, "e": 0.7}
 
 
-@pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    with StandIn() as server:
-        yield server
-
-
 def test_tei_batches_are_sent_concurrently_and_read_by_index(stand_in: StandIn) -> None:
     bodies: list[dict[str, Any]] = []
 

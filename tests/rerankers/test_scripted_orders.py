@@ -12,12 +12,11 @@ Candidates ``c0..c4`` arrive in that first-stage order; the truth is ``c3 > c0 >
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pytest
 
-from tests.conftest import NewLLM
 from tests.llm.standin import CHAT, Reply, StandIn
 from xling.llm import LLMClient
 from xling.rerankers import RerankRequest, get_reranker
@@ -80,17 +79,6 @@ class Judge:
             top = {label: -float(rank) for rank, label in enumerate(labels)}
             return Reply.next_token(dict(list(top.items())[: body["top_logprobs"]]))
         return Reply.chat(" > ".join(f"[{i + 1}]" for i in best))
-
-
-@pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    with StandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def client(stand_in: StandIn, new_llm: NewLLM) -> LLMClient:
-    return new_llm(stand_in.url, "stand-in", max_retries=0, timeout=10.0)
 
 
 def judged(stand_in: StandIn, truth: Sequence[str] = TRUTH, **options: Any) -> Judge:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
-from tests.conftest import NewLLM
 from tests.llm.standin import CHAT, Reply, StandIn
 from tests.rerankers.test_scripted_orders import QUERY, TEXTS, Judge
 from xling.core.errors import InvalidInputError
@@ -58,17 +57,6 @@ class SetwiseJudge(Judge):
         shown = self.shown[-1]
         best = min(range(len(shown)), key=lambda i: self.rank[shown[i]])
         return Reply.chat(f"Passage {chr(ord('A') + best)}")
-
-
-@pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    with StandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def client(stand_in: StandIn, new_llm: NewLLM) -> LLMClient:
-    return new_llm(stand_in.url, "stand-in", max_retries=0, timeout=10.0)
 
 
 def judged(stand_in: StandIn, truth: Sequence[str]) -> SetwiseJudge:

@@ -8,28 +8,15 @@ step name and answer below is worked out by hand from it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import NewLLM
 from tests.llm.standin import CHAT, Reply, StandIn
 from tests.rerankers.test_cli import run, write_jsonl
 from tests.rerankers.test_scripted_orders import QUERY, TEXTS, judged, request
 from xling.llm import LLMClient
 from xling.rerankers import Repair, get_reranker
-
-
-@pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    with StandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def client(stand_in: StandIn, new_llm: NewLLM) -> LLMClient:
-    return new_llm(stand_in.url, "stand-in", max_retries=0, timeout=10.0)
 
 
 def shown(prompt: list[dict[str, str]]) -> list[str]:
