@@ -451,7 +451,7 @@ def save_index(index: GrowingBM25, folder: Path, header: dict[str, Any]) -> None
 
     New segments are written first (each to its own new file, never rewritten), then the
     manifest (which names the segments and their tombstones) replaces the old one in one
-    rename; segment files no longer named are removed last.
+    rename; segment files named by neither it nor the manifest it replaced are removed last.
 
     Args:
         index: The index (built with :func:`tokenize`; the tokenizer is not stored).
@@ -474,33 +474,43 @@ def save_index(index: GrowingBM25, folder: Path, header: dict[str, Any]) -> None
             for seg, live in zip(index.segments, index.live, strict=True)
         ],
     }
+    # Files of the manifest replaced stay one more write, for readers still loading them.
+    previous = _manifest(folder) or {}
+    kept = {str(p.get("file")) for p in previous.get("segments", []) if isinstance(p, dict)}
     write_atomic(folder / _MANIFEST, json.dumps(manifest))
-    named = {seg.file for seg in index.segments}
+    named = {seg.file for seg in index.segments} | kept
     for path in folder.glob("seg-*.npz"):
         if path.name not in named:
             path.unlink(missing_ok=True)
+
+
+def _manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def load_index(folder: Path) -> tuple[GrowingBM25, dict[str, Any]] | None:
     """Reads an index written by :func:`save_index` and its manifest's header.
 
     Returns:
-        ``None`` when there is none or it cannot be read (a writer removed a segment between
-        our reading the manifest and the segment three times running, or a damaged file):
-        the caller then builds the index again.
+        ``None`` when there is none or it cannot be read (a damaged file, or writers that
+        removed a segment before we could load it three times running): the caller then
+        builds the index again.
     """
     for _ in range(3):
         try:
-            manifest = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
-            if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+            manifest = _manifest(folder)
+            if manifest is None or manifest.get("format") != _FORMAT:
                 return None
             parts = manifest["segments"]
             segments = [Segment.load(folder / str(part["file"])) for part in parts]
             dead = [list(part["dead"]) for part in parts]
             return GrowingBM25(segments, dead), manifest
         except FileNotFoundError:
-            if not (folder / _MANIFEST).is_file():
-                return None
+            continue  # a writer replaced the manifest and removed a segment: read it again
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
     return None
