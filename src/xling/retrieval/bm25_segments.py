@@ -268,7 +268,14 @@ class GrowingBM25:
     def masks(self, ids: Collection[str]) -> list[np.ndarray]:
         """Each segment's passages among ``ids`` (live or not), as boolean arrays."""
         wanted = np.asarray(list(ids), dtype=str)
-        return [np.isin(seg.ids, wanted) for seg in self.segments]
+        out = []
+        for seg in self.segments:  # ids are sorted: a binary search each, not a scan
+            mask = np.zeros(len(seg), dtype=bool)
+            if len(seg) and len(wanted):
+                pos = np.minimum(np.searchsorted(seg.ids, wanted), len(seg) - 1)
+                mask[pos[seg.ids[pos] == wanted]] = True
+            out.append(mask)
+        return out
 
     def compact(self) -> bool:
         """Applies the compaction policy (see the module); returns whether anything merged."""
