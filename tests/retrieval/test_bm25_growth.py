@@ -248,3 +248,17 @@ def test_unreadable_store_means_a_rebuild(tmp_path: Path) -> None:
     custom: Callable[[str], list[str]] = str.split
     with pytest.raises(InvalidInputError, match="only a BM25 index built with xling's tokenize"):
         save_index(GrowingBM25([Segment.build(["a"], ["x"], custom)], tokenizer=custom), folder, {})
+
+
+def test_sparse_and_dense_scoring_agree_bit_for_bit() -> None:
+    from xling.retrieval.bm25_segments import _dense_top, _sparse_top
+
+    rng = np.random.default_rng(7)
+    m, nq, k = 500, 6, 7
+    flat = rng.integers(0, nq * m, size=900)
+    weights = rng.choice([0.25, 0.5, 1.0, 1.5], size=900)  # many exact ties
+    live = rng.random(m) > 0.1
+    allowed = [rng.random(m) > 0.3]
+    for mask in (None, allowed):
+        dense = _dense_top(flat, weights, m, k, nq, np.zeros(nq), live, mask, 0)
+        assert _sparse_top(flat, weights, m, k, live, mask, 0) == dense

@@ -20,8 +20,8 @@ from xling.core.validation import check_choice
 from xling.embedders import Task
 from xling.retrieval.base import Filter, Retriever
 from xling.retrieval.bm25_index import BM25_METHODS, DEFAULT_BM25, BM25Method, BM25Params
-from xling.retrieval.bm25_segments import GrowingBM25, Segment, load_index, save_index
-from xling.retrieval.derived import derived_dir, passage_texts, pool_ids, snapshot
+from xling.retrieval.bm25_segments import MANIFEST, GrowingBM25, Segment, load_index, save_index
+from xling.retrieval.derived import derived_dir, passage_texts, pool_ids, read_json, snapshot
 from xling.store.pool import Pool
 
 __all__ = ["BM25Options", "BM25Retriever"]
@@ -92,12 +92,15 @@ class BM25Retriever(Retriever):
         folder = derived_dir(self.pool, collection) / _FOLDER
         if self._state is None or self._state[0].split("/", 1)[0] != collection:
             self._index = None
-        stored = load_index(folder)
-        if stored is not None and (self._index is None or stored[1].get("state") == list(state)):
-            self._index, header = stored
-            if header.get("state") == list(state):
-                self._state = state
-                return
+        header = read_json(folder / MANIFEST)
+        current = header is not None and header.get("state") == list(state)
+        if self._index is None or current:  # read the segments only when they are of use
+            stored = load_index(folder)
+            if stored is not None:
+                self._index = stored[0]
+                if stored[1].get("state") == list(state):
+                    self._state = state
+                    return
         if self._index is None:
             snap = snapshot(self.pool, with_vectors=False)
             self._index = GrowingBM25([Segment.build(snap.ids, snap.texts)])

@@ -38,7 +38,15 @@ from xling.core.tokenize import Tokenizer, tokenize
 from xling.core.validation import check_positive_int, check_texts
 from xling.retrieval.bm25_index import DEFAULT_BM25, BM25Params
 
-__all__ = ["MAX_SEGMENTS", "GrowingBM25", "Segment", "load_index", "merge_segments", "save_index"]
+__all__ = [
+    "MANIFEST",
+    "MAX_SEGMENTS",
+    "GrowingBM25",
+    "Segment",
+    "load_index",
+    "merge_segments",
+    "save_index",
+]
 
 MAX_SEGMENTS = 8
 """More segments than this are merged (all but the largest) after an update."""
@@ -377,6 +385,9 @@ class GrowingBM25:
         base = np.bincount(qs, weights=absent[us], minlength=len(queries)) if nu else None
         mean = total / n
         rows: list[list[tuple[float, str]]] = [[] for _ in queries]
+        # Without a score for absent terms, only passages with a posting can score above 0:
+        # few queries touch a small share of a large pool, so their cells are summed sparsely.
+        sparse = _tfc_absent(params) == 0.0
         for s, (seg, live) in enumerate(zip(self.segments, self.live, strict=True)):
             owner, docs, tfs, counts = gathered[s]
             m = len(seg)
@@ -385,21 +396,64 @@ class GrowingBM25:
             ptr = np.concatenate([[0], np.cumsum(counts)])
             occ, post = _expand(ptr[us], counts[us])
             flat = qs[occ] * m + docs[post]
-            scores = np.bincount(flat, weights=weight[post], minlength=len(queries) * m)
-            scores = scores.reshape(len(queries), m)
-            if base is not None:
-                scores += base[:, None]
-            scores32 = scores.astype(np.float32)
-            scores32[scores32 <= 0] = -np.inf
-            scores32[:, ~live] = -np.inf
-            if allowed is not None:
-                scores32[:, ~allowed[s]] = -np.inf
-            idx, vals = top_k(scores32, min(k, m))
-            for q in range(len(queries)):
-                for i, v in zip(idx[q].tolist(), vals[q].tolist(), strict=True):
-                    if i >= 0 and np.isfinite(v):
-                        rows[q].append((v, str(seg.ids[i])))
+            if sparse and len(flat) * 4 < len(queries) * m:
+                found = _sparse_top(flat, weight[post], m, k, live, allowed, s)
+            else:
+                found = _dense_top(flat, weight[post], m, k, len(queries), base, live, allowed, s)
+            for q, i, v in zip(*found, strict=True):
+                rows[q].append((v, str(seg.ids[i])))
         return [[(i, v) for v, i in sorted(row, key=lambda c: (-c[0], c[1]))[:k]] for row in rows]
+
+
+def _dense_top(
+    flat: np.ndarray,
+    weights: np.ndarray,
+    m: int,
+    k: int,
+    nq: int,
+    base: np.ndarray | None,
+    live: np.ndarray,
+    allowed: Sequence[np.ndarray] | None,
+    s: int,
+) -> tuple[list[int], list[int], list[float]]:
+    """(query, passage, score) of each query's ``k`` best passages of one segment, from the
+    (query, passage) cell of every weighted posting, over a dense score matrix."""
+    scores = np.bincount(flat, weights=weights, minlength=nq * m).reshape(nq, m)
+    if base is not None:
+        scores += base[:, None]
+    scores32 = scores.astype(np.float32)
+    scores32[scores32 <= 0] = -np.inf
+    scores32[:, ~live] = -np.inf
+    if allowed is not None:
+        scores32[:, ~allowed[s]] = -np.inf
+    idx, vals = top_k(scores32, min(k, m))
+    keep = (idx >= 0) & np.isfinite(vals)
+    qs = np.broadcast_to(np.arange(nq)[:, None], idx.shape)
+    return qs[keep].tolist(), idx[keep].tolist(), vals[keep].tolist()
+
+
+def _sparse_top(
+    flat: np.ndarray,
+    weights: np.ndarray,
+    m: int,
+    k: int,
+    live: np.ndarray,
+    allowed: Sequence[np.ndarray] | None,
+    s: int,
+) -> tuple[list[int], list[int], list[float]]:
+    """As :func:`_dense_top` (same sums, in the same order), over the touched cells only."""
+    cells, inverse = np.unique(flat, return_inverse=True)
+    scores = np.bincount(inverse.ravel(), weights=weights, minlength=len(cells)).astype(np.float32)
+    qs, docs = cells // m, cells % m
+    keep = (scores > 0) & live[docs]
+    if allowed is not None:
+        keep &= allowed[s][docs]
+    qs, docs, scores = qs[keep], docs[keep], scores[keep]
+    order = np.lexsort((docs, -scores, qs))  # by query, best first, ties to the lower id
+    qs, docs, scores = qs[order], docs[order], scores[order]
+    starts = np.searchsorted(qs, qs, side="left")
+    first = np.arange(len(qs)) - starts < k
+    return qs[first].tolist(), docs[first].tolist(), scores[first].tolist()
 
 
 def merge_segments(parts: Sequence[tuple[Segment, np.ndarray]]) -> Segment:
@@ -449,7 +503,8 @@ def merge_segments(parts: Sequence[tuple[Segment, np.ndarray]]) -> Segment:
     )
 
 
-_MANIFEST = "index.json"
+MANIFEST = "index.json"
+"""The file, in an index's folder, that names its segments and tombstones."""
 _FORMAT = 1
 
 
@@ -484,7 +539,7 @@ def save_index(index: GrowingBM25, folder: Path, header: dict[str, Any]) -> None
     # Files of the manifest replaced stay one more write, for readers still loading them.
     previous = _manifest(folder) or {}
     kept = {str(p.get("file")) for p in previous.get("segments", []) if isinstance(p, dict)}
-    write_atomic(folder / _MANIFEST, json.dumps(manifest))
+    write_atomic(folder / MANIFEST, json.dumps(manifest))
     named = {seg.file for seg in index.segments} | kept
     for path in folder.glob("seg-*.npz"):
         if path.name not in named:
@@ -493,7 +548,7 @@ def save_index(index: GrowingBM25, folder: Path, header: dict[str, Any]) -> None
 
 def _manifest(folder: Path) -> dict[str, Any] | None:
     try:
-        manifest = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return manifest if isinstance(manifest, dict) else None
