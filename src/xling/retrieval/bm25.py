@@ -1,27 +1,27 @@
-"""``bm25``: BM25 (bm25s, xling's script-aware tokenizer) over every passage of a pool.
+"""``bm25``: BM25 (xling's script-aware tokenizer) over every passage of a pool.
 
-The index is derived from the pool and persisted beside it (see :mod:`.derived`); it is rebuilt
-when the pool's state changed, since every added passage changes the IDF of its terms. Filters
-are applied by masking the passages Chroma's ``where`` selects. Passages that share no term
-with the query (score 0) are not returned.
+The index is derived from the pool and persisted beside it (see :mod:`.derived`) as segments
+of raw postings (see :mod:`.bm25_segments`): when the pool changed, the passages added since
+are indexed as a new segment and the deleted ones get tombstones, and scores use the
+statistics of the live passages, so results equal those of an index built from scratch
+(ties go to the lower passage id). Filters are applied by masking the passages Chroma's
+``where`` selects. Passages that share no term with the query (score 0) are not returned.
 """
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from typing import TypedDict
 
 import numpy as np
 
-from xling.core.files import write_atomic
-from xling.core.numerics import top_k
 from xling.core.records import Hit
 from xling.core.validation import check_choice
 from xling.embedders import Task
 from xling.retrieval.base import Filter, Retriever
-from xling.retrieval.bm25_index import BM25_METHODS, DEFAULT_BM25, BM25Index, BM25Method, BM25Params
-from xling.retrieval.derived import derived_dir, read_json, snapshot
+from xling.retrieval.bm25_index import BM25_METHODS, DEFAULT_BM25, BM25Method, BM25Params
+from xling.retrieval.bm25_segments import MANIFEST, GrowingBM25, Segment, load_index, save_index
+from xling.retrieval.derived import derived_dir, passage_texts, pool_ids, read_json, snapshot
 from xling.store.pool import Pool
 
 __all__ = ["BM25Options", "BM25Retriever"]
@@ -41,8 +41,7 @@ class BM25Options(TypedDict, total=False):
     variant: BM25Method
 
 
-_CELLS = 1 << 24  # scores of at most this many (query, passage) cells at once
-_FORMAT = 2  # 2: chunks are indexed with their heading path
+_FOLDER = "bm25"  # raw postings serve every k1, b and variant
 
 
 class BM25Retriever(Retriever):
@@ -70,82 +69,76 @@ class BM25Retriever(Retriever):
         super().__init__(pool, task=task)
         self.params = BM25Params(k1, b, check_choice(variant, "variant", BM25_METHODS))
         self._state: tuple[str, int] | None = None
-        self._index: BM25Index | None = None
-        self._ids: list[str] = []
-        self._masks: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.builds = 0  # how many times the index was built in this process (not loaded)
-
-    def _name(self) -> str:
-        p = self.params
-        return f"bm25-{p.method}-k1={p.k1:g}-b={p.b:g}"
+        self._index: GrowingBM25 | None = None
+        self._masks: OrderedDict[str, list[np.ndarray]] = OrderedDict()
+        self.builds = 0  # times the index was built from scratch in this process
+        self.updates = 0  # times it was brought up to date (added, deleted) in this process
 
     def prepare(self) -> None:
-        """Loads the persisted index, or builds it if the pool changed since it was saved."""
+        """Loads the persisted index and brings it up to date with the pool.
+
+        An index of the same collection (on disk, or this retriever's) is updated: what was
+        added becomes a new segment, what was deleted gets tombstones. It is built from scratch
+        when there is none, it cannot be read, or the collection was replaced.
+        """
         state = self.pool.state()
         if state == self._state:
             return
         self._masks.clear()
-        self._index = None
         if state[1] == 0:
-            self._state, self._ids = state, []
+            self._state, self._index = state, None
             return
-        folder = derived_dir(self.pool, state[0])
-        header_path, data_path = folder / f"{self._name()}.json", folder / f"{self._name()}.npz"
-        header = read_json(header_path)
-        if header and header.get("format") == _FORMAT and header.get("state") == list(state):
-            try:
-                self._index, self._ids = BM25Index.load(data_path), list(header["ids"])
-            except (OSError, ValueError, KeyError):
-                self._index = None
+        collection = state[0].split("/", 1)[0]
+        folder = derived_dir(self.pool, collection) / _FOLDER
+        if self._state is None or self._state[0].split("/", 1)[0] != collection:
+            self._index = None
+        header = read_json(folder / MANIFEST)
+        current = header is not None and header.get("state") == list(state)
+        if self._index is None or current:  # read the segments only when they are of use
+            stored = load_index(folder)
+            if stored is not None:
+                self._index = stored[0]
+                if stored[1].get("state") == list(state):
+                    self._state = state
+                    return
         if self._index is None:
             snap = snapshot(self.pool, with_vectors=False)
-            self._index = BM25Index(snap.texts, self.params)
-            self._ids, state = snap.ids, snap.state
+            self._index = GrowingBM25([Segment.build(snap.ids, snap.texts)])
             self.builds += 1
-            write_atomic(data_path, self._index.save)  # the temporary name keeps the .npz suffix
-            header = {"format": _FORMAT, "state": list(state), "ids": self._ids}
-            write_atomic(header_path, json.dumps(header))
+        else:
+            # Ids come from content: the diff of ids is exactly what was added and deleted.
+            now = pool_ids(self.pool)
+            had = set(self._index.live_ids())
+            self._index.delete(had.difference(now))
+            added, texts = passage_texts(self.pool, [i for i in now if i not in had])
+            self._index.add(added, texts)
+            self._index.compact()
+            self.updates += 1
+        # The deletions counted before reading, and the passages the index holds: a write
+        # that raced with the reading changes one of them, so the next batch looks again.
+        state = (state[0], len(self._index))
+        save_index(self._index, folder, {"state": list(state)})
         self._state = state
 
-    def _mask(self, where: Filter) -> np.ndarray | None:
-        """Which passages the filter lets through (``None``: all)."""
+    def _mask(self, where: Filter) -> list[np.ndarray] | None:
+        """Which passages of each segment the filter lets through (``None``: all)."""
         clause = where.chroma_where()
-        if clause is None:
+        if clause is None or self._index is None:
             return None
-        mask = self._masks.get(where.key)
-        if mask is None:
-            allowed = set(self.pool.listing(clause)[0])
-            mask = np.fromiter((i in allowed for i in self._ids), dtype=bool, count=len(self._ids))
-            self._masks[where.key] = mask
+        masks = self._masks.get(where.key)
+        if masks is None:
+            masks = self._index.masks(self.pool.listing(clause)[0])
+            self._masks[where.key] = masks
             while len(self._masks) > 32:
                 self._masks.popitem(last=False)
-        return mask
+        return masks
 
     def ranked(self, queries: list[str], k: int, where: Filter) -> list[list[tuple[str, float]]]:
         """(passage id, BM25 score) of the ``k`` best passages of each query."""
         self.prepare()
         if self._index is None:
             return [[] for _ in queries]
-        mask = self._mask(where)
-        n = len(self._ids)
-        kk = min(k, n)
-        step = max(1, _CELLS // n)
-        out: list[list[tuple[str, float]]] = []
-        for start in range(0, len(queries), step):
-            scores = self._index.scores(queries[start : start + step])
-            scores[scores <= 0] = -np.inf
-            if mask is not None:
-                scores[:, ~mask] = -np.inf
-            idx, vals = top_k(scores, kk)
-            for row_idx, row_vals in zip(idx, vals, strict=True):
-                out.append(
-                    [
-                        (self._ids[i], float(v))
-                        for i, v in zip(row_idx, row_vals, strict=True)
-                        if i >= 0 and np.isfinite(v)
-                    ]
-                )
-        return out
+        return self._index.search(queries, k, self.params, allowed=self._mask(where))
 
     def search(self, queries: list[str], k: int, where: Filter) -> list[list[Hit]]:
         """Up to ``k`` hits per query by decreasing BM25 score."""
