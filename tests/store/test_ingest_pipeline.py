@@ -119,3 +119,20 @@ def test_writes_never_carry_more_records_than_the_pools_cap(
         report = ingest_documents(pool, docs, chunker=Chunker(e5, chunk_tokens=40, overlap=0))
         sizes = [len(body["ids"]) for body in proxy.posts("/upsert")]
         assert max(sizes) == 3 and sum(sizes) == report.chunks_written == pool.count()
+
+
+def test_a_chroma_cloud_client_writes_at_most_300_records(chroma_url: str, tmp_path: Path) -> None:
+    from urllib.parse import urlparse
+
+    import chromadb
+
+    server = urlparse(chroma_url)
+    # A real CloudClient, pointed by its own testing keywords at the local server.
+    cloud = chromadb.CloudClient(tenant="default_tenant", database="default_database",
+                                 api_key="not-checked", cloud_host=str(server.hostname),
+                                 cloud_port=int(server.port or 0), enable_ssl=False)  # fmt: skip
+    assert cloud.get_max_batch_size() > 300
+    assert write_batch_limit(cloud) == 300
+    settings = chromadb.config.Settings(anonymized_telemetry=False)
+    local = chromadb.PersistentClient(path=str(tmp_path / "db"), settings=settings)
+    assert write_batch_limit(local) == local.get_max_batch_size() > 300

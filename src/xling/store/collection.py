@@ -46,12 +46,28 @@ CLOUD_MAX_WRITE = 300
 
 def write_batch_limit(client: Any) -> int:
     """The most records one write may carry: the client's ``get_max_batch_size()``, and at most
-    300 on Chroma Cloud (a client whose settings point at Cloud's host)."""
+    300 on Chroma Cloud.
+
+    A client is taken for Cloud's when its settings are those :func:`chromadb.CloudClient`
+    makes: Cloud's host, or Cloud's token sent in the ``X-Chroma-Token`` header (a server of
+    one's own reached that way merely gets smaller writes).
+    """
     limit = int(client.get_max_batch_size())
+    if limit <= 0:  # a server that does not say
+        return CLOUD_MAX_WRITE
+    return min(limit, CLOUD_MAX_WRITE) if _is_cloud(client) else limit
+
+
+def _is_cloud(client: Any) -> bool:
     settings = client.get_settings() if hasattr(client, "get_settings") else None
-    if getattr(settings, "chroma_server_host", None) == CLOUD_HOST or limit <= 0:
-        return min(limit, CLOUD_MAX_WRITE) if limit > 0 else CLOUD_MAX_WRITE
-    return limit
+    if settings is None:
+        return False
+    header = getattr(settings, "chroma_auth_token_transport_header", None)
+    provider = str(getattr(settings, "chroma_client_auth_provider", None) or "")
+    return getattr(settings, "chroma_server_host", None) == CLOUD_HOST or (
+        str(getattr(header, "value", header)).lower() == "x-chroma-token"
+        and provider.endswith("TokenAuthClientProvider")
+    )
 
 
 def get_collection(client: Any, name: str) -> Any:
