@@ -4,7 +4,10 @@ Spec grammar: ``NAME`` for a fixed embedder (``e5-small-q4``, ``e5-small-torch``
 or ``KIND:ARG`` for a family (``st:BAAI/bge-m3``, ``hf:./my-model``,
 ``openai:http://127.0.0.1:8000/v1#e5``, ``ensemble:e5-small-q4=0.7,use-m3=0.3``: members
 without options, see :mod:`xling.embedders.ensemble`), with options after ``?`` as
-``key=value`` pairs joined by ``&`` (``st:Snowflake/...?dim=256``).
+``key=value`` pairs joined by ``&`` (``st:Snowflake/...?dim=256``). ``openai:`` takes
+several replicas of one model as comma-separated URLs and ``in_flight``, the requests of one
+call sent at once over them (``openai:http://a:8001/v1,http://b:8002/v1#e5?in_flight=8``;
+default 2 per URL).
 The canonical spec string (options sorted) is the embedder's :attr:`~Embedder.id`.
 """
 
@@ -33,7 +36,7 @@ DEFAULT_EMBEDDER = "e5-small-q4"
 Factory = Callable[["EmbedderSpec"], Embedder]
 _NAMED: Registry[Factory] = Registry("embedder")
 _FAMILIES: Registry[Factory] = Registry("embedder family")
-_INT_OPTIONS = {"dim", "batch_size", "max_length", "batch_tokens", "threads"}
+_INT_OPTIONS = {"dim", "batch_size", "max_length", "batch_tokens", "threads", "in_flight"}
 _BOOL_OPTIONS = {"local_files_only", "input_type", "coverage"}
 # Options that change how, not what, is computed; left out of the id (and never store a key).
 _RUNTIME_OPTIONS = {
@@ -43,6 +46,7 @@ _RUNTIME_OPTIONS = {
     "api_key",
     "batch_tokens",
     "threads",
+    "in_flight",
 }
 
 
@@ -223,13 +227,17 @@ def _hf(spec: EmbedderSpec) -> Embedder:
 def _openai(spec: EmbedderSpec) -> Embedder:
     from xling.embedders.openai_compat import OpenAIEmbedder
 
-    base_url, sep, model = spec.arg.rpartition("#")
-    if not sep or not base_url or not model:
+    urls, sep, model = spec.arg.rpartition("#")
+    base_urls = [u.strip() for u in urls.split(",")]
+    if not sep or not model or not all(base_urls):
         raise InvalidInputError(
-            f"embedder spec {spec.canonical!r} must look like openai:<base_url>#<model>"
+            f"embedder spec {spec.canonical!r} must look like openai:<base_url>#<model> or "
+            "openai:<base_url>,<base_url>,...#<model> (replicas of one model)"
         )
-    allowed = {"prompts", "batch_size", "api_key", "input_type"}
-    return OpenAIEmbedder(base_url, model, spec_id=spec.canonical, **_check_options(spec, allowed))
+    allowed = {"prompts", "batch_size", "api_key", "input_type", "in_flight"}
+    options = _check_options(spec, allowed)
+    url: str | list[str] = base_urls[0] if len(base_urls) == 1 else base_urls
+    return OpenAIEmbedder(url, model, spec_id=spec.canonical, **options)
 
 
 def _ensemble(spec: EmbedderSpec) -> Embedder:

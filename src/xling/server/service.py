@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from xling.core.errors import (
 )
 from xling.core.languages import normalize_code
 from xling.core.records import AlignedPool, Hit, QueryHits
+from xling.core.replicas import ReplicaSet
 from xling.embedders import Embedder, get_embedder
 from xling.embedders.base import Role
 from xling.llm import LLMClient
@@ -81,35 +81,35 @@ def relevance_scores(result: RerankResult) -> dict[int, float]:
 
 
 @dataclass
-class _Replica:
-    client: LLMClient
-    in_flight: int = 0
-    down_until: float = 0.0
-
-
-@dataclass
 class Replicas:
-    """LLM servers behind one interface: fewest in flight first, failed ones rested."""
+    """LLM servers behind one interface, chosen by :class:`~xling.core.replicas.ReplicaSet`:
+    fewest in flight first, failed ones rested for ``down_seconds``."""
 
     urls: Sequence[str]
     model: str | None = None
     concurrency: int = 32
     down_seconds: float = 30.0
-    _replicas: list[_Replica] = field(default_factory=list)
+    _set: ReplicaSet[LLMClient] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._replicas = [
-            _Replica(LLMClient(url, self.model, max_concurrency=self.concurrency))
-            for url in self.urls
+        clients = [
+            LLMClient(url, self.model, max_concurrency=self.concurrency) for url in self.urls
         ]
+        self._set = ReplicaSet(clients, down_seconds=self.down_seconds)
 
     def __bool__(self) -> bool:
-        return bool(self._replicas)
+        return bool(self._set)
 
     @property
     def clients(self) -> list[LLMClient]:
         """Each replica's client."""
-        return [replica.client for replica in self._replicas]
+        return [replica.target for replica in self._set.replicas]
+
+    def _check(self) -> None:
+        if not self._set:
+            raise ServiceUnavailableError(
+                "this service has no LLM server; start it with --llm-url URL"
+            )
 
     async def arun(self, work: Callable[[LLMClient], Awaitable[T]]) -> T:
         """Runs ``work`` on a replica, failing over to the next when a server fails.
@@ -117,24 +117,14 @@ class Replicas:
         Raises:
             ServiceUnavailableError: When no LLM server is configured, or every one failed.
         """
-        if not self._replicas:
-            raise ServiceUnavailableError(
-                "this service has no LLM server; start it with --llm-url URL"
-            )
+        self._check()
         errors: list[str] = []
-        now = time.monotonic()
-        order = sorted(
-            self._replicas, key=lambda r: (r.down_until > now, r.in_flight, r.down_until)
-        )
-        for replica in order:
-            replica.in_flight += 1
-            try:
-                return await work(replica.client)
-            except ServiceUnavailableError as exc:
-                replica.down_until = time.monotonic() + self.down_seconds
-                errors.append(str(exc))
-            finally:
-                replica.in_flight -= 1
+        with self._set.attempts() as tries:
+            for replica in tries:
+                try:
+                    return await work(replica.target)
+                except ServiceUnavailableError as exc:
+                    errors.append(str(exc))
         raise ServiceUnavailableError(f"every LLM server failed: {'; '.join(errors)}")
 
     def pick(self) -> LLMClient:
@@ -143,22 +133,18 @@ class Replicas:
         Raises:
             ServiceUnavailableError: When no LLM server is configured.
         """
-        if not self._replicas:
-            raise ServiceUnavailableError(
-                "this service has no LLM server; start it with --llm-url URL"
-            )
-        now = time.monotonic()
-        return min(self._replicas, key=lambda r: (r.down_until > now, r.in_flight)).client
+        self._check()
+        return self._set.best().target
 
     @property
     def in_flight(self) -> int:
         """LLM-bound requests being served now."""
-        return sum(r.in_flight for r in self._replicas)
+        return self._set.in_flight
 
     async def aclose(self) -> None:
         """Closes every client."""
-        for replica in self._replicas:
-            await replica.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
 
 class Service:

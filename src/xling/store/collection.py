@@ -23,6 +23,7 @@ __all__ = [
     "PoolCollection",
     "collection_names",
     "get_collection",
+    "write_batch_limit",
     "stored_hit",
 ]
 
@@ -37,6 +38,36 @@ GENERATION_KEY = "xling:generation"
 LAYOUT = "passages"
 """The value of :data:`LAYOUT_KEY` (pairs as ``xling:pair:*`` keys of one record per text)."""
 _UNSET: Any = object()
+CLOUD_HOST = "api.trychroma.com"
+"""Where :func:`chromadb.CloudClient` connects (Chroma's own telemetry tells Cloud so too)."""
+CLOUD_MAX_WRITE = 300
+"""Chroma Cloud's cap on the records of one write (docs.trychroma.com/cloud/quotas-limits)."""
+
+
+def write_batch_limit(client: Any) -> int:
+    """The most records one write may carry: the client's ``get_max_batch_size()``, and at most
+    300 on Chroma Cloud.
+
+    A client is taken for Cloud's when its settings are those :func:`chromadb.CloudClient`
+    makes: Cloud's host, or Cloud's token sent in the ``X-Chroma-Token`` header (a server of
+    one's own reached that way merely gets smaller writes).
+    """
+    limit = int(client.get_max_batch_size())
+    if limit <= 0:  # a server that does not say
+        return CLOUD_MAX_WRITE
+    return min(limit, CLOUD_MAX_WRITE) if _is_cloud(client) else limit
+
+
+def _is_cloud(client: Any) -> bool:
+    settings = client.get_settings() if hasattr(client, "get_settings") else None
+    if settings is None:
+        return False
+    header = getattr(settings, "chroma_auth_token_transport_header", None)
+    provider = str(getattr(settings, "chroma_client_auth_provider", None) or "")
+    return getattr(settings, "chroma_server_host", None) == CLOUD_HOST or (
+        str(getattr(header, "value", header)).lower() == "x-chroma-token"
+        and provider.endswith("TokenAuthClientProvider")
+    )
 
 
 def get_collection(client: Any, name: str) -> Any:
@@ -100,7 +131,7 @@ class PoolCollection:
         self._name = name
         self._collection: Any = None
         self._epoch = -1
-        self.max_batch = int(db.client.get_max_batch_size())
+        self.max_batch = write_batch_limit(db.client)
 
     @property
     def name(self) -> str:

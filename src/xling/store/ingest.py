@@ -4,7 +4,13 @@ The stages (read → parse → chunk → embed → write) pass typed records: :c
 :class:`RawDocument` → :class:`ParsedDocument` → :class:`ChunkedDocument` (its chunks, and
 what the pool holds of it) → the same with its vectors → the pool. Each stage is a function of
 its own (:func:`read_stage`, :func:`chunk_stage`, :func:`embed_stage`, :func:`write_stage`), so
-they can run pipelined or on other machines; :func:`ingest_documents` runs them in one process.
+they can run pipelined or on other machines; :func:`ingest_documents` runs them in one process,
+pipelined: reading, parsing and chunking, embedding, and writing run on threads of their own
+(the writes on the calling thread), handing groups of about ``batch_size`` chunks over through
+queues of ``queue_batches`` groups each, so at most about ``2 * queue_batches + 3`` groups of
+chunks (texts and vectors) are held at once beyond the documents' list. A failure in any stage
+stops the others (a batch being embedded finishes first) and is raised as it was; what was
+written is whole documents, so running the ingestion again finishes the job.
 The lifecycle of a document in a pool:
 
 - **add**: a document whose ``doc_id`` is not in the pool gets its chunks written;
@@ -28,8 +34,10 @@ version or the new one.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -345,15 +353,18 @@ def ingest_documents(
     sync_where: Mapping[str, Any] | None = None,
     errors: ErrorPolicy = "raise",
     batch_size: int = 256,
+    queue_batches: int = 2,
     on_progress: ProgressCallback | None = None,
     on_document: Callable[[DocumentOutcome], None] | None = None,
 ) -> IngestReport:
-    """Adds new documents, replaces changed ones and skips unchanged ones.
+    """Adds new documents, replaces changed ones and skips unchanged ones, pipelined.
 
-    Every document is read (and, unless the pool holds its version already, parsed and
-    chunked) before anything is written, so a refused document (``errors="raise"``) leaves the
-    pool as it was. Chunks are embedded in batches across documents; each document is then
-    written whole (see the module's guarantees).
+    With ``errors="raise"`` every document is read (and, unless the pool holds its version
+    already, parsed and chunked) before anything is written, so a refused document leaves the
+    pool as it was; embedding and writing then overlap. With ``errors="skip"`` reading,
+    chunking, embedding and writing all overlap. Chunks are embedded in batches across
+    documents; each document is written whole (see the module's guarantees), on the calling
+    thread.
 
     Args:
         pool: The pool.
@@ -367,10 +378,15 @@ def ingest_documents(
             ``"skip"``: refused documents are reported in :attr:`IngestReport.refused` and the
             rest is ingested.
         batch_size: Chunks embedded per step.
-        on_progress: Called with (chunks done, chunks to embed) after each step.
+        queue_batches: Groups of about ``batch_size`` chunks waiting between two stages (the
+            memory bound, see the module); ``0`` runs the stages one after another on the
+            calling thread.
+        on_progress: Called with (chunks embedded, chunks to embed known so far) after each
+            step, on the calling thread; the second number grows while documents are still
+            being chunked (``errors="skip"``).
         on_document: Called with each document's outcome once it is settled (skipped,
-            refused, or written whole), so a caller ingesting several users' documents in one
-            call can answer each of them.
+            refused, or written whole), in the order of ``documents``, on the calling thread,
+            so a caller ingesting several users' documents in one call can answer each of them.
 
     Returns:
         What was done.
@@ -386,6 +402,10 @@ def ingest_documents(
     began = time.perf_counter()
     check_choice(errors, "errors", ("raise", "skip"))
     check_positive_int(batch_size, "batch_size")
+    if isinstance(queue_batches, bool) or not isinstance(queue_batches, int) or queue_batches < 0:
+        raise InvalidInputError(
+            f"queue_batches={queue_batches!r} is not allowed; use 0 (no pipelining) or more"
+        )
     docs = _check_documents(documents)
     chunker = chunker or Chunker(pool.embedder)
     refused: list[Refusal] = []
@@ -396,32 +416,24 @@ def ingest_documents(
             if collection is not None:
                 check_layout(pool.name, collection)
         stored = stored_versions(pool, [d.doc_id for d in docs])
-        todo: list[ChunkedDocument] = []
-        replacing: set[str] = set()
-        for doc in docs:
-            versions = stored.get(doc.doc_id, {})
-            try:
-                raw = read_stage(doc)
-                version = document_version(raw, chunker)
-                if set(versions) == {version} and is_complete(versions[version]):
-                    counts["unchanged"] += 1
+        steps: Iterable[_Step] = _read_and_chunk(docs, stored, chunker, errors)
+        if errors == "raise":
+            steps = list(steps)  # every document read and chunked before anything is written
+        tally = _Tally()
+        with _Pipeline(queue_batches) as pipeline:
+            grouped = pipeline.stage(_grouped(pool, steps, batch_size, tally), "xling-chunk")
+            embedded = pipeline.stage(_embedded(pool.embedder, grouped, batch_size), "xling-embed")
+            for group in embedded:
+                tally.done += group.embedded
+                counts["embedded"] += group.embedded
+                if on_progress:
+                    on_progress(tally.done, tally.total)
+                for step in group.steps:
+                    outcome = _write(pool, step, counts)
+                    if step.refusal is not None:
+                        refused.append(step.refusal)
                     if on_document:
-                        on_document(DocumentOutcome(doc.doc_id, "unchanged"))
-                    continue
-                old = [rid for ids in versions.values() for rid, _ in ids]
-                item = chunk_stage(raw, chunker, old_ids=old)
-            except InvalidInputError as exc:
-                if errors == "raise":
-                    raise
-                refused.append(Refusal(doc.doc_id, doc.source or "", str(exc)))
-                if on_document:
-                    on_document(DocumentOutcome(doc.doc_id, "refused", reason=str(exc)))
-                continue
-            counts["updated" if versions else "added"] += 1
-            todo.append(item)
-            if versions:
-                replacing.add(doc.doc_id)
-        _embed_and_write(pool, todo, batch_size, on_progress, counts, replacing, on_document)
+                        on_document(outcome)
         deleted = DeleteReport(0, 0)
         if sync:
             keep = {d.doc_id for d in docs}
@@ -442,45 +454,171 @@ def ingest_documents(
     )
 
 
-def _embed_and_write(
-    pool: Pool,
-    todo: list[ChunkedDocument],
-    batch_size: int,
-    on_progress: ProgressCallback | None,
-    counts: dict[str, int],
-    replacing: set[str],
-    on_document: Callable[[DocumentOutcome], None] | None,
-) -> None:
-    """Runs the embed and write stages over groups of documents of about a batch of chunks,
-    so the embedder gets full batches and each document is written as soon as it is ready."""
-    for item in todo:
-        reuse_vectors(pool, item)
-    to_embed = {id(item): len(item.missing) for item in todo}
-    total = sum(len(item.missing) for item in todo)
-    done = 0
+@dataclass
+class _Step:
+    """One document after the chunk stage: settled (``outcome``: unchanged or refused), or
+    ``item`` to embed and write (``replacing`` an old version or not)."""
 
-    def advance(n: int) -> None:
-        nonlocal done
-        done += n
-        if on_progress:
-            on_progress(done, total)
+    doc_id: str
+    outcome: DocumentOutcome | None = None
+    refusal: Refusal | None = None
+    item: ChunkedDocument | None = None
+    replacing: bool = False
+    to_embed: int = 0
 
-    if on_progress:
-        on_progress(0, total)
-    group: list[ChunkedDocument] = []
-    for n, item in enumerate(todo):
-        group.append(item)
-        if sum(len(g.missing) for g in group) < batch_size and n + 1 < len(todo):
+
+@dataclass
+class _Group:
+    """Steps of about a batch of chunks to embed, in the documents' order."""
+
+    steps: list[_Step] = field(default_factory=list)
+    to_embed: int = 0
+    embedded: int = 0
+
+
+@dataclass
+class _Tally:
+    """Progress: chunks embedded, and chunks to embed known so far."""
+
+    done: int = 0
+    total: int = 0
+
+
+def _read_and_chunk(
+    docs: Sequence[Document],
+    stored: Mapping[str, Mapping[str, Any]],
+    chunker: Chunker,
+    errors: ErrorPolicy,
+) -> Iterator[_Step]:
+    """Stages 1 to 3 over the documents: unchanged ones settled, refused ones settled (or
+    raised), the others chunked."""
+    for doc in docs:
+        versions = stored.get(doc.doc_id, {})
+        try:
+            raw = read_stage(doc)
+            version = document_version(raw, chunker)
+            if set(versions) == {version} and is_complete(versions[version]):
+                yield _Step(doc.doc_id, DocumentOutcome(doc.doc_id, "unchanged"))
+                continue
+            old = [rid for ids in versions.values() for rid, _ in ids]
+            item = chunk_stage(raw, chunker, old_ids=old)
+        except InvalidInputError as exc:
+            if errors == "raise":
+                raise
+            outcome = DocumentOutcome(doc.doc_id, "refused", reason=str(exc))
+            yield _Step(doc.doc_id, outcome, Refusal(doc.doc_id, doc.source or "", str(exc)))
             continue
-        counts["embedded"] += embed_stage(pool.embedder, group, batch_size=batch_size,
-                                          on_batch=advance)  # fmt: skip
-        for ready in group:
-            written, deleted = write_stage(pool, ready)
-            counts["written"] += written
-            counts["deleted"] += deleted
-            if on_document:
-                doc_id = ready.parsed.document.doc_id
-                outcome: Outcome = "updated" if doc_id in replacing else "added"
-                embedded = to_embed[id(ready)]
-                on_document(DocumentOutcome(doc_id, outcome, written, embedded, deleted))
-        group = []
+        yield _Step(doc.doc_id, item=item, replacing=bool(versions))
+
+
+def _grouped(
+    pool: Pool, steps: Iterable[_Step], batch_size: int, tally: _Tally
+) -> Iterator[_Group]:
+    """Gives changed documents their unchanged chunks' stored vectors, and groups the steps
+    into groups of about a batch of chunks to embed, so the embedder gets full batches."""
+    group = _Group()
+    for step in steps:
+        if step.item is not None:
+            reuse_vectors(pool, step.item)
+            step.to_embed = len(step.item.missing)
+            tally.total += step.to_embed
+            group.to_embed += step.to_embed
+        group.steps.append(step)
+        if group.to_embed >= batch_size or len(group.steps) >= batch_size:
+            yield group
+            group = _Group()
+    if group.steps:
+        yield group
+
+
+def _embedded(embedder: Embedder, groups: Iterable[_Group], batch_size: int) -> Iterator[_Group]:
+    """Stage 4 over groups."""
+    for group in groups:
+        items = [step.item for step in group.steps if step.item is not None]
+        group.embedded = embed_stage(embedder, items, batch_size=batch_size)
+        yield group
+
+
+def _write(pool: Pool, step: _Step, counts: dict[str, int]) -> DocumentOutcome:
+    """Stage 5 for one step (nothing for a settled one); its outcome, counted."""
+    if step.item is None:
+        assert step.outcome is not None
+        if step.outcome.outcome == "unchanged":
+            counts["unchanged"] += 1
+        return step.outcome
+    written, deleted = write_stage(pool, step.item)
+    counts["updated" if step.replacing else "added"] += 1
+    counts["written"] += written
+    counts["deleted"] += deleted
+    outcome: Outcome = "updated" if step.replacing else "added"
+    return DocumentOutcome(step.doc_id, outcome, written, step.to_embed, deleted)
+
+
+_END: Any = object()
+_POLL = 0.05  # seconds between checks of the stop flag by a thread waiting on a queue
+
+
+class _Pipeline:
+    """Stages on threads of their own, joined by bounded queues; the last one is read on the
+    calling thread. Leaving the ``with`` block (done, or a failure anywhere) stops every
+    stage and waits for its thread; a stage's failure is raised where its output is read,
+    as the very exception it was.
+
+    Args:
+        size: Items each queue holds; ``0``: no threads, the stages run as plain iterators.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+    def stage(self, source: Iterator[_Group], name: str) -> Iterator[_Group]:
+        """``source`` run on a thread of its own, read through a queue."""
+        if self.size == 0:
+            return source
+        handover: queue.Queue[Any] = queue.Queue(maxsize=self.size)
+        thread = threading.Thread(target=self._run, args=(source, handover), name=name, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+        return self._read(handover)
+
+    def _put(self, handover: queue.Queue[Any], entry: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                handover.put(entry, timeout=_POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, source: Iterator[_Group], handover: queue.Queue[Any]) -> None:
+        try:
+            for item in source:
+                if not self._put(handover, (item, None)):
+                    return
+        except BaseException as exc:  # handed to the reader, who raises it
+            self._put(handover, (None, exc))
+            return
+        self._put(handover, _END)
+
+    def _read(self, handover: queue.Queue[Any]) -> Iterator[_Group]:
+        while not self.stop.is_set():
+            try:
+                entry = handover.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+            if entry is _END:
+                return
+            item, exc = entry
+            if exc is not None:
+                raise exc
+            yield item
