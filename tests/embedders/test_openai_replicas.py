@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from tests.llm.standin import Reply, StandIn
 from xling.core.errors import InvalidInputError, ServerRefusedError, ServiceUnavailableError
 from xling.embedders import get_embedder
 from xling.embedders.openai_compat import OpenAIEmbedder
+from xling.store import Pool
+from xling.store.records import Record
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +120,17 @@ def test_a_4xx_is_refused_at_once_without_trying_another_url() -> None:
 def test_bad_replica_specs_are_named(bad: str, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         get_embedder(bad, cache=False)
+
+
+def test_a_pool_embedded_through_one_server_opens_through_others_but_not_another_model(
+    two_servers: list[str], texts: list[str], tmp_path: Path
+) -> None:
+    first = spec(two_servers[:1], "batch_size=8")
+    pool = Pool.open("served", first, path=tmp_path, create=True)
+    pool.index([Record(text, "eng") for text in texts[:4]])
+    both = Pool.open("served", spec(two_servers[::-1], "in_flight=2"), path=tmp_path)
+    assert both.count() == 4
+    with pytest.raises(InvalidInputError, match="indexed with embedder"):
+        Pool.open("served", spec(two_servers, "").replace("#e5", "#bge"), path=tmp_path)
+    with pytest.raises(InvalidInputError, match="indexed with embedder"):
+        Pool.open("served", spec(two_servers, "prompts=e5"), path=tmp_path)

@@ -23,6 +23,7 @@ from xling.embedders.registry import (
     get_embedder,
     parse_spec,
     register_embedder,
+    same_embedder,
 )
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "l2_normalize",
     "parse_spec",
     "query_role",
+    "same_embedder",
     "register_embedder",
     "symmetric_role_pair",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "available_embedders",
     "parse_spec",
     "get_embedder",
+    "same_embedder",
 ]
 
 DEFAULT_EMBEDDER = "e5-small-q4"
@@ -36,6 +37,9 @@ DEFAULT_EMBEDDER = "e5-small-q4"
 Factory = Callable[["EmbedderSpec"], Embedder]
 _NAMED: Registry[Factory] = Registry("embedder")
 _FAMILIES: Registry[Factory] = Registry("embedder family")
+# Families whose argument is ``<where>#<model>``: the servers are where vectors are computed,
+# not what computes them, so two specs naming the same model elsewhere are the same embedder.
+_SERVED: set[str] = set()
 _INT_OPTIONS = {"dim", "batch_size", "max_length", "batch_tokens", "threads", "in_flight"}
 _BOOL_OPTIONS = {"local_files_only", "input_type", "coverage"}
 # Options that change how, not what, is computed; left out of the id (and never store a key).
@@ -75,14 +79,49 @@ class EmbedderSpec:
 
 
 def register_embedder(
-    name: str, factory: Factory, *, family: bool = False, replace: bool = False
+    name: str,
+    factory: Factory,
+    *,
+    family: bool = False,
+    served: bool = False,
+    replace: bool = False,
 ) -> None:
     """Registers a fixed embedder name, or a ``KIND:`` family when ``family`` is true.
+
+    Args:
+        name: The name or family prefix.
+        factory: Builds the embedder from a parsed spec.
+        family: ``name`` is a ``KIND:`` prefix taking an argument.
+        served: The family's argument is ``<server URL(s)>#<model>``: pools compare only the
+            model and options (:func:`same_embedder`), so replicas and moved servers match.
+        replace: Replace an existing registration.
 
     Raises:
         InvalidInputError: If the name is taken and ``replace`` is false.
     """
     (_FAMILIES if family else _NAMED).register(name, factory, replace=replace)
+    if served:
+        _SERVED.add(name)
+
+
+def same_embedder(recorded: str, given: str) -> bool:
+    """Whether an embedder id recorded on a pool and a given one compute the same vectors.
+
+    Equal ids match; for a served family (``openai:``) the server URLs are left out, so a
+    pool embedded through ``openai:http://a/v1#e5`` opens with ``openai:http://b/v1,http://c/v1#e5``.
+    """
+    if recorded == given:
+        return True
+    try:
+        old, new = parse_spec(recorded), parse_spec(given)
+    except InvalidInputError:
+        return False
+    if old.kind != new.kind or old.kind not in _SERVED:
+        return False
+    model = old.arg.rpartition("#")[2], new.arg.rpartition("#")[2]
+    return (
+        model[0] == model[1] and old.canonical.partition("?")[2] == new.canonical.partition("?")[2]
+    )
 
 
 def available_embedders() -> list[str]:
@@ -256,5 +295,5 @@ register_embedder("e5-small-torch", _e5_torch)
 register_embedder("use-m3", _use)
 register_embedder("st", _st, family=True)
 register_embedder("hf", _hf, family=True)
-register_embedder("openai", _openai, family=True)
+register_embedder("openai", _openai, family=True, served=True)
 register_embedder("ensemble", _ensemble, family=True)

@@ -9,7 +9,7 @@ from typing import Any, Self
 
 from xling.core.errors import InvalidInputError, ServiceUnavailableError
 from xling.core.records import Hit
-from xling.embedders import Embedder
+from xling.embedders import Embedder, same_embedder
 from xling.store.chroma_client import Database
 from xling.store.lock import OnWait
 from xling.store.records import public_metadata
@@ -148,7 +148,7 @@ class PoolCollection:
                 "the embedder that filled it named explicitly, e.g. Pool.open(name, "
                 "'e5-small-q4') or --embedder, to search it"
             )
-        if recorded != emb.id or int(dim or 0) != emb.dim:
+        if not same_embedder(str(recorded), emb.id) or int(dim or 0) != emb.dim:
             raise InvalidInputError(
                 f"pool {name!r} was indexed with embedder {recorded!r} ({dim}-d), not "
                 f"{emb.id!r} ({emb.dim}-d); use that embedder or another pool name"
