@@ -263,7 +263,8 @@ def _connect(ray: Any, address: str | None, object_store_memory: int | None) -> 
     if ray.is_initialized():
         return False
     options: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
-    if address is None:
+    if address is None:  # a Ray of its own, even where `ray start` runs a cluster here
+        address = "local"
         options.update(num_cpus=os.cpu_count() or 1, object_store_memory=object_store_memory)
     ray.init(address=address, **options)
     return True
