@@ -17,7 +17,9 @@ from xling.cli.progress import progress_bar
 from xling.core.errors import EXIT_ALL_FELL_BACK, EXIT_BAD_INPUT
 from xling.core.validation import json_object
 from xling.documents.files import find_documents
+from xling.documents.records import Document
 from xling.store import Pool
+from xling.store.ingest import IngestReport
 
 __all__ = ["delete", "ingest", "listing"]
 
@@ -70,28 +72,68 @@ def ingest(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Chunks embedded per step.")] = 256,
+    ray: Annotated[
+        bool,
+        typer.Option("--ray", help="Run the ingest as a Ray Data job (needs --chroma-url)."),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="The Ray cluster (HOST:6379, ray://HOST:10001) [default: local Ray]."),
+    ] = None,
+    ray_actors: Annotated[int | None, typer.Option(help="Embedding actors [default: 1].")] = None,
+    ray_gpus_per_actor: Annotated[
+        float | None, typer.Option(help="GPUs per embedding actor [default: 0].")
+    ] = None,
 ) -> None:
     """Ingests files and folders: new and changed files are added, unchanged ones skipped.
 
     Formats: PDF (text layer; scanned PDFs need OCR first), HTML, Markdown, DOCX, plain text.
     A file that cannot be read is reported and the rest goes on (exit 4; 2 if all were
-    refused). The doc_id of a file is its path relative to the folder given.
+    refused). The doc_id of a file is its path relative to the folder given. With --ray the
+    files must be readable at the same path on every Ray node.
     """
+    ray_options = {"address": ray_address, "actors": ray_actors,
+                   "gpus_per_actor": ray_gpus_per_actor}  # fmt: skip
+    if not ray and any(v is not None for v in ray_options.values()):
+        raise fail("--ray-address, --ray-actors and --ray-gpus-per-actor need --ray")
+    if ray and chroma_url is None:
+        raise fail("--ray writes from Ray workers (other processes), which cannot share an "
+                   "embedded Chroma folder; serve it with `chroma run --path DIR` and give "
+                   "--chroma-url")  # fmt: skip
     documents = find_documents(paths, include=include or (), exclude=exclude or (),
                                lang=lang)  # fmt: skip
     target = _open(pool, embedder, chroma_path, chroma_url, create=True)
-    with progress_bar(f"ingesting into {pool}") as update:
-        report = target.ingest(
-            documents, chunk_tokens=chunk_tokens, overlap=overlap,
-            heading_prefix=heading_prefix, sync=sync, errors="skip", batch_size=batch_size,
-            on_progress=update,
-        )  # fmt: skip
+    if ray:
+        report = _ingest_with_ray(target, documents, ray_options, chunk_tokens=chunk_tokens,
+                                  overlap=overlap, heading_prefix=heading_prefix, sync=sync,
+                                  batch_size=batch_size)  # fmt: skip
+    else:
+        with progress_bar(f"ingesting into {pool}") as update:
+            report = target.ingest(
+                documents, chunk_tokens=chunk_tokens, overlap=overlap,
+                heading_prefix=heading_prefix, sync=sync, errors="skip", batch_size=batch_size,
+                on_progress=update,
+            )  # fmt: skip
     for refusal in report.refused:
         warn(f"refused {refusal.source or refusal.doc_id}: {refusal.reason}")
     console.print(escape(report.summary()), highlight=False, soft_wrap=True)
     if report.refused:
         all_refused = len(report.refused) == report.documents
         raise typer.Exit(EXIT_BAD_INPUT if all_refused else EXIT_ALL_FELL_BACK)
+
+
+def _ingest_with_ray(target: Pool, documents: list[Document], ray_options: dict[str, Any],
+                     **options: Any) -> IngestReport:  # fmt: skip
+    from xling.documents.chunking import Chunker
+    from xling.store.ray_ingest import ingest_with_ray
+
+    chunking = ("chunk_tokens", "overlap", "heading_prefix")
+    given = {k: options.pop(k) for k in chunking}
+    chunker = Chunker(target.embedder, **{k: v for k, v in given.items() if v is not None})
+    ray_given = {k: v for k, v in ray_options.items() if v is not None}
+    with progress_bar(f"ingesting into {target.name} with Ray (documents)") as update:
+        return ingest_with_ray(target, documents, chunker=chunker, errors="skip",
+                               on_progress=update, **ray_given, **options)  # fmt: skip
 
 
 def _where(value: str | None) -> dict[str, Any] | None:
