@@ -326,7 +326,12 @@ def write_stage(pool: Pool, item: ChunkedDocument) -> tuple[int, int]:
     return len(chunks), len(stale)
 
 
-def _check_documents(documents: Any) -> list[Document]:
+def check_documents(documents: Any) -> list[Document]:
+    """The documents as a list, checked: xling Documents with distinct ``doc_id`` s.
+
+    Raises:
+        InvalidInputError: On anything else, naming it.
+    """
     if documents is None or isinstance(documents, str | bytes | Document):
         raise InvalidInputError(
             f"documents must be a list of xling Documents, got {preview(documents)}"
@@ -406,7 +411,7 @@ def ingest_documents(
         raise InvalidInputError(
             f"queue_batches={queue_batches!r} is not allowed; use 0 (no pipelining) or more"
         )
-    docs = _check_documents(documents)
+    docs = check_documents(documents)
     chunker = chunker or Chunker(pool.embedder)
     refused: list[Refusal] = []
     counts = dict.fromkeys(("added", "updated", "unchanged", "written", "embedded", "deleted"), 0)

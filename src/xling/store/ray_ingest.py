@@ -53,7 +53,7 @@ from xling.store.ingest import (
     IngestReport,
     Outcome,
     Refusal,
-    _check_documents,
+    check_documents,
     chunk_stage,
     document_version,
     embed_stage,
@@ -367,7 +367,7 @@ def ingest_with_ray(
     check_finite(gpus_per_actor, "gpus_per_actor", minimum=0)
     if cpus_per_actor is not None:
         check_finite(cpus_per_actor, "cpus_per_actor", minimum=0.01)
-    docs = _check_documents(documents)
+    docs = check_documents(documents)
     url = _server_url(pool)
     job = _job(pool, chunker or Chunker(pool.embedder), url, batch_size)
     ray = _import_ray()
