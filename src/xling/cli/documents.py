@@ -12,7 +12,7 @@ from rich.table import Table
 
 from xling.cli.app import app, command_group, console, err_console, fail, warn
 from xling.cli.options import ChromaPath, ChromaUrl, JsonOpt, PoolEmbedderOpt, PoolName
-from xling.cli.pools import pool_embedder
+from xling.cli.pools import ShardsOpt, pool_embedder
 from xling.cli.progress import progress_bar
 from xling.core.errors import EXIT_ALL_FELL_BACK, EXIT_BAD_INPUT
 from xling.core.validation import json_object
@@ -25,9 +25,9 @@ docs = command_group("docs", "List and delete the documents of a pool.")
 
 
 def _open(pool: str, embedder: str | None, path: Path | None, url: str | None,
-          create: bool) -> Pool:  # fmt: skip
+          create: bool, shards: str | None = None) -> Pool:  # fmt: skip
     spec = pool_embedder(embedder, pool, path, url)
-    return Pool.open(pool, spec, path=path, url=url, create=create,
+    return Pool.open(pool, spec, path=path, url=url, create=create, shards=shards,
                      on_wait=lambda m: err_console.print(f"[yellow]{escape(m)}[/]"))  # fmt: skip
 
 
@@ -70,6 +70,7 @@ def ingest(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Chunks embedded per step.")] = 256,
+    shards: ShardsOpt = None,
 ) -> None:
     """Ingests files and folders: new and changed files are added, unchanged ones skipped.
 
@@ -79,7 +80,7 @@ def ingest(
     """
     documents = find_documents(paths, include=include or (), exclude=exclude or (),
                                lang=lang)  # fmt: skip
-    target = _open(pool, embedder, chroma_path, chroma_url, create=True)
+    target = _open(pool, embedder, chroma_path, chroma_url, create=True, shards=shards)
     with progress_bar(f"ingesting into {pool}") as update:
         report = target.ingest(
             documents, chunk_tokens=chunk_tokens, overlap=overlap,
