@@ -181,3 +181,35 @@ def test_documents_ingest_update_and_delete_on_a_sharded_pool(
     assert sharded.verify(sample=None).ok
     with pytest.raises(InvalidInputError, match="is sharded and cannot be rebuilt in place"):
         sharded.rebuild()
+
+
+def test_cli_creates_sharded_pools_and_refuses_bad_rules(
+    tmp_path: Path, flores: Callable[[str, str], list[str]]
+) -> None:
+    from typer.testing import CliRunner
+
+    from xling.cli.app import _register, app
+
+    _register()
+    lines = tmp_path / "fra.txt"
+    lines.write_text("\n".join(flores("fra", "dev")[:12]) + "\n", encoding="utf-8")
+    db = str(tmp_path / "db")
+    run = CliRunner().invoke
+    made = run(app, ["index", "--pool", "cli-sharded", "--src", str(lines), "--src-lang", "fr",
+                     "--chroma-path", db, "--shards", "count:2"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    again = run(app, ["index", "--pool", "cli-sharded", "--src", str(lines), "--src-lang", "fr",
+                      "--chroma-path", db])  # fmt: skip
+    assert again.exit_code == 0 and "0 added, 12 already there, 12 records" in again.output
+    assert Pool.open("cli-sharded", path=db).shard_rule == ShardRule("count", 2)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text(" ".join(flores("deu", "dev")[:5]), encoding="utf-8")
+    ingested = run(app, ["ingest", str(docs), "--pool", "cli-lang", "--chroma-path", db,
+                         "--shards", "lang"])  # fmt: skip
+    assert ingested.exit_code == 0, ingested.output
+    assert Pool.open("cli-lang", path=db).documents()[0].langs == ("deu",)
+    bad = run(app, ["index", "--pool", "cli-bad", "--src", str(lines), "--src-lang", "fr",
+                    "--chroma-path", db, "--shards", "count:0"])  # fmt: skip
+    assert bad.exit_code == 2 and "shards='count:0' is not allowed; use 'lang'" in bad.output
+    assert pool_names(connect(db)) == ["cli-lang", "cli-sharded"]
