@@ -10,7 +10,9 @@ run leaves nothing behind. An embedded pool (a ``PersistentClient`` folder) may 
 several processes of one machine: writers take the folder's write lock in turn, and readers
 reopen their view when a writer committed (see :mod:`xling.store.lock`). To share a pool
 between machines, serve the folder with ``chroma run`` and open it by URL: the server serialises
-writes itself and needs no lock.
+writes itself and needs no lock. A pool past one collection's limits spans shards (several
+collections, by language or by document), queried in parallel and merged: see
+:mod:`xling.store.shards`.
 """
 
 from __future__ import annotations
