@@ -20,7 +20,7 @@ from xling.store.collection import pool_names
 from xling.store.shards import ShardedCollection, ShardRule
 
 LANGS = ("eng", "fra", "deu", "swh")
-ROWS = 50  # FLORES dev rows per language: 200 passages
+ROWS = 30  # FLORES dev rows per language: 120 passages
 QUERIES = {
     "eng": "A new study of the disease was published by the university hospital.",
     "fra": "Le président a parlé aux journalistes après le match.",
@@ -77,13 +77,13 @@ def test_layout_records_spread_and_listing(pools: dict[str, Pool], tmp_path: Pat
         assert {k: s.count() for k, s in collection.shards.items()} == dict.fromkeys(LANGS, ROWS)
     with count.reading() as collection:
         sizes = [s.count() for s in collection.shards.values()]
-    assert list(collection.shards) == ["0", "1", "2"] and sum(sizes) == 200 and min(sizes) > 30
-    assert all(p.count() == 200 for p in pools.values())
+    assert list(collection.shards) == ["0", "1", "2"] and sum(sizes) == 120 and min(sizes) > 20
+    assert all(p.count() == 120 for p in pools.values())
     # Listings name each pool once; its shards are not pools.
     assert pool_names(lang.db.client) == ["bycount", "bylang", "one"]
     # Reopened without the option: the recorded rule; with another one: refused.
     again = Pool.open("bylang", path=lang.db.folder)
-    assert again.shard_rule == ShardRule("lang") and again.count() == 200
+    assert again.shard_rule == ShardRule("lang") and again.count() == 120
     with pytest.raises(InvalidInputError, match=r"exists with shards 'lang'; shards='count:2'"):
         Pool.open("bylang", path=lang.db.folder, shards="count:2")
     with pytest.raises(InvalidInputError, match="exists with one collection"):
@@ -119,7 +119,7 @@ def test_reads_page_across_shards(pools: dict[str, Pool], which: str) -> None:
     one, sharded = pools["one"], pools[which]
     sharded.max_batch = 7  # pages end inside shards and cross from one shard to the next
     try:
-        for where in (None, {"lang": {"$in": ["deu", "swh"]}}, {"row": {"$gte": 45}}):
+        for where in (None, {"lang": {"$in": ["deu", "swh"]}}, {"row": {"$gte": 25}}):
             got, want = sharded.listing(where, with_vectors=True), one.listing(where, True)
             assert got[:3] == want[:3]
             assert got[3] is not None and want[3] is not None
@@ -128,7 +128,7 @@ def test_reads_page_across_shards(pools: dict[str, Pool], which: str) -> None:
         assert sharded.get(ids) == one.get(ids)
     finally:
         sharded.max_batch = one.max_batch
-    assert sharded.state()[1] == 200
+    assert sharded.state()[1] == 120
 
 
 def _documents(shared: Path, variant: int = 0) -> list[Document]:
@@ -137,10 +137,10 @@ def _documents(shared: Path, variant: int = 0) -> list[Document]:
         return " ".join(text[start : start + n])
 
     return [
-        Document("notes.md", text=f"# Notes\n\n{lines('eng', 100 + variant * 40, 6)}\n\n"
-                 f"## More\n\n{lines('eng', 110, 6)}\n", lang="en"),
-        Document("fr.md", text=lines("fra", 120, 8), lang="fr"),
-        Document("sw.md", text=lines("swh", 130, 8), lang="sw"),
+        Document("notes.md", text=f"# Notes\n\n{lines('eng', 100 + variant * 40, 3)}\n\n"
+                 f"## More\n\n{lines('eng', 110, 3)}\n", lang="en"),
+        Document("fr.md", text=lines("fra", 120, 4), lang="fr"),
+        Document("sw.md", text=lines("swh", 130, 4), lang="sw"),
     ]  # fmt: skip
 
 
