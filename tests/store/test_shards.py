@@ -213,3 +213,21 @@ def test_cli_creates_sharded_pools_and_refuses_bad_rules(
                     "--chroma-path", db, "--shards", "count:0"])  # fmt: skip
     assert bad.exit_code == 2 and "shards='count:0' is not allowed; use 'lang'" in bad.output
     assert pool_names(connect(db)) == ["cli-lang", "cli-sharded"]
+
+
+def test_a_new_language_written_by_another_pool_object_is_seen(
+    tmp_path: Path, e5: Embedder, flores: Callable[[str, str], list[str]]
+) -> None:
+    import time
+
+    from xling.store.shards import REFRESH_S
+
+    writer = Pool.open("grows", e5, path=tmp_path, shards="lang")
+    writer.index([Record(t, "eng") for t in flores("eng", "dev")[:3]])
+    reader = Pool.open("grows", e5, path=tmp_path)
+    assert reader.count() == 3
+    writer.index([Record(t, "fra") for t in flores("fra", "dev")[:2]])
+    time.sleep(REFRESH_S + 0.1)
+    assert reader.count() == 5
+    (found,) = get_retriever("dense", reader).retrieve([flores("fra", "dev")[0]], k=1)
+    assert found.hits[0].lang == "fra"

@@ -144,8 +144,8 @@ class PoolCollection:
                 self._check_embedder(self.name, found.metadata or {}, self.embedder)
                 found = self._sharded(client, found)
             self._collection, self._epoch = found, self.db.epoch
-        elif isinstance(self._collection, ShardedCollection) and not self.db.embedded:
-            self._collection.refresh()  # another process may have added a language's shard
+        elif isinstance(self._collection, ShardedCollection):
+            self._collection.refresh()  # another writer may have added a language's shard
         return self._collection
 
     def _metadata(self) -> dict[str, Any]:

@@ -67,7 +67,8 @@ MAX_SHARDS = 1000
 MAX_SHARDED_NAME = 450
 """The longest name of a sharded pool (its shards' names add a suffix; Chroma allows 512)."""
 REFRESH_S = 1.0
-"""How old a server pool's list of shards may get before it is read again (new languages)."""
+"""How old a pool's list of shards may get before it is read again: a language's shard that
+another writer (process, or pool object) created is seen by readers within this time."""
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}[A-Za-z0-9]$|^[A-Za-z0-9]$")
 _MEMO_MAX = 4096
@@ -231,8 +232,8 @@ class ShardedCollection:
             self._seen = time.monotonic()
 
     def refresh(self) -> None:
-        """:meth:`discover` if the list is older than :data:`REFRESH_S` (a server pool that
-        another process may have given a new language)."""
+        """:meth:`discover` if the list is older than :data:`REFRESH_S` (another writer may
+        have given the pool a new language)."""
         if time.monotonic() - self._seen > REFRESH_S:
             from xling.store.collection import get_collection
 
