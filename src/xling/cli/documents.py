@@ -12,7 +12,7 @@ from rich.table import Table
 
 from xling.cli.app import app, command_group, console, err_console, fail, warn
 from xling.cli.options import ChromaPath, ChromaUrl, JsonOpt, PoolEmbedderOpt, PoolName
-from xling.cli.pools import pool_embedder
+from xling.cli.pools import ShardsOpt, pool_embedder
 from xling.cli.progress import progress_bar
 from xling.core.errors import EXIT_ALL_FELL_BACK, EXIT_BAD_INPUT
 from xling.core.validation import json_object
@@ -27,9 +27,9 @@ docs = command_group("docs", "List and delete the documents of a pool.")
 
 
 def _open(pool: str, embedder: str | None, path: Path | None, url: str | None,
-          create: bool) -> Pool:  # fmt: skip
+          create: bool, shards: str | None = None) -> Pool:  # fmt: skip
     spec = pool_embedder(embedder, pool, path, url)
-    return Pool.open(pool, spec, path=path, url=url, create=create,
+    return Pool.open(pool, spec, path=path, url=url, create=create, shards=shards,
                      on_wait=lambda m: err_console.print(f"[yellow]{escape(m)}[/]"))  # fmt: skip
 
 
@@ -84,6 +84,7 @@ def ingest(
     ray_gpus_per_actor: Annotated[
         float | None, typer.Option(help="GPUs per embedding actor [default: 0].")
     ] = None,
+    shards: ShardsOpt = None,
 ) -> None:
     """Ingests files and folders: new and changed files are added, unchanged ones skipped.
 
@@ -102,7 +103,7 @@ def ingest(
                    "--chroma-url")  # fmt: skip
     documents = find_documents(paths, include=include or (), exclude=exclude or (),
                                lang=lang)  # fmt: skip
-    target = _open(pool, embedder, chroma_path, chroma_url, create=True)
+    target = _open(pool, embedder, chroma_path, chroma_url, create=True, shards=shards)
     if ray:
         report = _ingest_with_ray(target, documents, ray_options, chunk_tokens=chunk_tokens,
                                   overlap=overlap, heading_prefix=heading_prefix, sync=sync,

@@ -27,8 +27,17 @@ from xling.embedders import DEFAULT_EMBEDDER, DEFAULT_MAX_TOKENS, get_embedder
 from xling.retrieval import get_retriever
 from xling.store import Pool, Record, load_aligned, load_jsonl, load_lines, load_tsv
 
-__all__ = ["index", "load_records", "pool_embedder"]
+__all__ = ["ShardsOpt", "index", "load_records", "pool_embedder"]
 
+ShardsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shards",
+        help="For a new pool: lang (one Chroma collection per language) or count:N (N "
+        "collections, a document's chunks together), queried in parallel and merged; an "
+        "existing pool keeps its layout.",
+    ),
+]
 _DERIVED = ("bm25", "margin")  # the methods with an index derived from the pool
 
 
@@ -121,6 +130,7 @@ def index(
             "pool's language means), not on its first query (repeatable).",
         ),
     ] = None,
+    shards: ShardsOpt = None,
 ) -> None:
     """Embeds texts into a pool; re-running resumes or skips what is already there."""
     methods = [check_choice(m, "--derive", _DERIVED) for m in derive or []]
@@ -138,7 +148,7 @@ def index(
     )
     target = Pool.open(
         pool, model, path=chroma_path, url=chroma_url, create=inputs,
-        lock_timeout=None if wait else 0, on_wait=_print_wait,
+        lock_timeout=None if wait else 0, on_wait=_print_wait, shards=shards,
     )  # fmt: skip
     if inputs:
         with progress_bar(f"indexing {pool}") as update:

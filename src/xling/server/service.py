@@ -45,7 +45,7 @@ from xling.server.names import check_pool_name
 from xling.server.served_rerankers import ServedRerankers
 from xling.store import Pool, open_pool
 from xling.store.chroma_client import Database
-from xling.store.collection import collection_names
+from xling.store.collection import pool_names
 
 __all__ = ["Replicas", "Service", "reranker_name", "relevance_scores"]
 
@@ -189,7 +189,7 @@ class Service:
             names = list(self.config.pools)
         else:
             with self.db.calls("listing pools"), self.db.reading() as client:
-                names = collection_names(client)
+                names = pool_names(client)
         return [n for n in names if caller.can_read(n)]
 
     def pool(self, name: str | None, caller: Caller = ANONYMOUS) -> Pool:

@@ -13,6 +13,7 @@ from xling.embedders import Embedder, same_embedder
 from xling.store.chroma_client import Database
 from xling.store.lock import OnWait
 from xling.store.records import public_metadata
+from xling.store.shards import SHARDS_KEY, ShardedCollection, ShardRule, is_shard_name
 
 __all__ = [
     "DIM_KEY",
@@ -23,6 +24,7 @@ __all__ = [
     "PoolCollection",
     "collection_names",
     "get_collection",
+    "pool_names",
     "write_batch_limit",
     "stored_hit",
 ]
@@ -85,6 +87,12 @@ def collection_names(client: Any) -> list[str]:
     return sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
 
 
+def pool_names(client: Any) -> list[str]:
+    """The names of the client's collections that are pools, sorted (a sharded pool once, its
+    shards not)."""
+    return [name for name in collection_names(client) if not is_shard_name(name)]
+
+
 def stored_hit(rid: str, text: str, metadata: Mapping[str, Any] | None, score: float | None) -> Hit:
     """A stored record as a hit: its language (``None`` in collections other tools made) and
     the user's metadata, without xling's bookkeeping keys."""
@@ -111,6 +119,8 @@ class PoolCollection:
         on_wait: Called with a one-line message when a write starts waiting for that lock.
         foreign: Accept a collection that xling did not make (no embedder record), read-only,
             with ``embedder`` as named by the caller.
+        shards: The shard rule of a pool this object creates (see :mod:`xling.store.shards`);
+            an existing pool's own rule is read from its collection.
     """
 
     def __init__(
@@ -122,8 +132,10 @@ class PoolCollection:
         lock_timeout: float | None = None,
         on_wait: OnWait | None = None,
         foreign: bool = False,
+        shards: ShardRule | None = None,
     ) -> None:
         self.db = db
+        self.shards = shards
         self.embedder = embedder
         self.foreign = foreign
         self.lock_timeout = lock_timeout
@@ -161,8 +173,22 @@ class PoolCollection:
             found = get_collection(client, self.name)
             if found is not None:
                 self._check_embedder(self.name, found.metadata or {}, self.embedder)
+                found = self._sharded(client, found)
             self._collection, self._epoch = found, self.db.epoch
+        elif isinstance(self._collection, ShardedCollection):
+            self._collection.refresh()  # another writer may have added a language's shard
         return self._collection
+
+    def _metadata(self) -> dict[str, Any]:
+        """The metadata of a collection this pool creates."""
+        return {EMBEDDER_KEY: self.embedder.id, DIM_KEY: self.embedder.dim, LAYOUT_KEY: LAYOUT}
+
+    def _sharded(self, client: Any, collection: Any) -> Any:
+        """The collection, or for a sharded pool the fan-out over its shards."""
+        rule = (collection.metadata or {}).get(SHARDS_KEY)
+        if not rule:
+            return collection
+        return ShardedCollection(client, collection, ShardRule.parse(rule), self._metadata())
 
     def reload(self) -> None:
         """Forgets the cached Chroma collection; the next call fetches it again."""
@@ -213,17 +239,15 @@ class PoolCollection:
         with self.db.committing() as client:
             collection = self._current(client)
             if collection is None:
+                rule = {SHARDS_KEY: str(self.shards)} if self.shards is not None else {}
                 collection = client.get_or_create_collection(
                     self.name,
                     configuration={"hnsw": {"space": "cosine"}},
-                    metadata={
-                        EMBEDDER_KEY: self.embedder.id,
-                        DIM_KEY: self.embedder.dim,
-                        LAYOUT_KEY: LAYOUT,
-                    },
+                    metadata={**self._metadata(), **rule},
                     embedding_function=None,
                 )
                 self._check_embedder(self.name, collection.metadata or {}, self.embedder)
+                collection = self._sharded(client, collection)
                 self._collection, self._epoch = collection, self.db.epoch
             yield collection
 

@@ -10,7 +10,9 @@ run leaves nothing behind. An embedded pool (a ``PersistentClient`` folder) may 
 several processes of one machine: writers take the folder's write lock in turn, and readers
 reopen their view when a writer committed (see :mod:`xling.store.lock`). To share a pool
 between machines, serve the folder with ``chroma run`` and open it by URL: the server serialises
-writes itself and needs no lock.
+writes itself and needs no lock. A pool past one collection's limits spans shards (several
+collections, by language or by document), queried in parallel and merged: see
+:mod:`xling.store.shards`.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ from xling.store.collection import (
     EMBEDDER_KEY,
     GENERATION_KEY,
     PoolCollection,
-    collection_names,
     get_collection,
+    pool_names,
     stored_hit,
 )
 from xling.store.indexer import IndexReport, index_pool
 from xling.store.lock import OnWait
 from xling.store.records import Record
+from xling.store.shards import MAX_SHARDED_NAME, ShardedCollection, ShardRule, is_shard_name
 
 if TYPE_CHECKING:
     from xling.documents.chunking import Chunker
@@ -57,6 +60,11 @@ def _check_open(name: Any, lock_timeout: Any) -> None:
         raise InvalidInputError(
             f"pool name {name!r} is not allowed; use 3-512 characters of [A-Za-z0-9._-], "
             "starting and ending with a letter or digit"
+        )
+    if is_shard_name(name):
+        raise InvalidInputError(
+            f"pool name {name!r} is not allowed: it names a shard of pool "
+            f"{name.split('.xling-shard-')[0]!r}; open that pool"
         )
     if lock_timeout is not None and (
         isinstance(lock_timeout, bool)
@@ -88,6 +96,7 @@ class Pool(PoolCollection):
         create: bool = True,
         lock_timeout: float | None = None,
         on_wait: OnWait | None = None,
+        shards: str | None = None,
     ) -> Pool:
         """Opens a pool; nothing is written until the first :meth:`index`.
 
@@ -107,24 +116,42 @@ class Pool(PoolCollection):
                 :class:`~xling.core.errors.PoolLockedError`), else seconds.
             on_wait: Called with "waiting for the write lock on DIR held by pid N (...)" when
                 a write starts waiting.
+            shards: For a new pool: ``"lang"`` (a collection per language) or ``"count:N"``
+                (N collections, by document), see :mod:`xling.store.shards`; ``None``: one
+                collection. An existing pool keeps its layout (give ``None`` or the same).
 
         Raises:
-            InvalidInputError: On a bad name, a missing pool with ``create=False``, or an
-                embedder other than the pool's.
+            InvalidInputError: On a bad name or ``shards``, a missing pool with
+                ``create=False``, an embedder other than the pool's, or ``shards`` other
+                than an existing pool's.
             ServiceUnavailableError: If the server does not answer.
         """
         _check_open(name, lock_timeout)
+        rule = ShardRule.parse(shards) if shards is not None else None
+        if rule is not None and len(name) > MAX_SHARDED_NAME:
+            raise InvalidInputError(
+                f"pool name {name[:40]!r}... is too long for a sharded pool; use at most "
+                f"{MAX_SHARDED_NAME} characters"
+            )
         db = Database.open(path=path, url=url, client=client)
         named = embedder is not None
         if embedder is None:
             embedder = cls._recorded(db, name) or DEFAULT_EMBEDDER
         emb = get_embedder(embedder) if not isinstance(embedder, Embedder) else embedder
-        pool = cls(db, name, emb, lock_timeout=lock_timeout, on_wait=on_wait, foreign=named)
+        pool = cls(db, name, emb, lock_timeout=lock_timeout, on_wait=on_wait, foreign=named,
+                   shards=rule)  # fmt: skip
         with pool.reading() as collection:
             if collection is None and not create:
-                existing = collection_names(db.client)
+                existing = pool_names(db.client)
                 raise InvalidInputError(
                     f"pool {name!r} does not exist; existing pools: {', '.join(existing) or 'none'}"
+                )
+            recorded = collection.rule if isinstance(collection, ShardedCollection) else None
+            if collection is not None and rule is not None and rule != recorded:
+                layout = f"shards {str(recorded)!r}" if recorded else "one collection"
+                raise InvalidInputError(
+                    f"pool {name!r} exists with {layout}; shards={str(rule)!r} applies only "
+                    "when a pool is created (open it without shards, or use another name)"
                 )
         return pool
 
@@ -153,6 +180,14 @@ class Pool(PoolCollection):
             found = get_collection(client, name)
         recorded = (found.metadata or {}).get(EMBEDDER_KEY) if found is not None else None
         return str(recorded) if recorded else None
+
+    @property
+    def shard_rule(self) -> ShardRule | None:
+        """The pool's shard rule (``None``: one collection, or no pool yet and none asked)."""
+        with self.reading() as collection:
+            if isinstance(collection, ShardedCollection):
+                return collection.rule
+            return self.shards if collection is None else None
 
     def count(self) -> int:
         """Number of records in the pool."""

@@ -24,6 +24,7 @@ from xling.core.progress import ProgressCallback
 from xling.core.validation import check_positive_int
 from xling.store.collection import collection_names
 from xling.store.documents import embedded_text, repair_documents
+from xling.store.shards import SHARDS_KEY
 
 if TYPE_CHECKING:
     from xling.store.pool import Pool
@@ -393,6 +394,11 @@ def rebuild_pool(pool: Pool, *, on_progress: ProgressCallback | None = None) -> 
         with pool.reading() as old:
             if old is None:
                 raise InvalidInputError(f"pool {pool.name!r} has nothing to rebuild")
+            if (old.metadata or {}).get(SHARDS_KEY):
+                raise InvalidInputError(
+                    f"pool {pool.name!r} is sharded and cannot be rebuilt in place; ingest its "
+                    "documents into a new pool"
+                )
             configuration, metadata = _hnsw_configuration(old), dict(old.metadata or {})
         with pool.db.committing() as client:
             if tmp_name in collection_names(client):
