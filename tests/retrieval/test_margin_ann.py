@@ -186,3 +186,17 @@ def test_bad_search_options_are_refused_by_name(
 ) -> None:
     with pytest.raises(InvalidInputError, match=named):
         MarginRetriever(pool, **options)
+
+
+def test_a_server_pool_is_searched_through_its_index_too(chroma_url: str, e5: Embedder) -> None:
+    """Over HTTP (``chroma run``): the same neighbours as numpy, the passage itself never."""
+    pool = Pool.open("margin-ann-served", e5, url=chroma_url)
+    pool.index(load_aligned(sample_path("eng"), sample_path("fra"), "eng", "fra"))
+    ids, _, _, vectors = pool.listing(with_vectors=True)
+    assert vectors is not None and len(ids) == 200
+    true_idx, true_sims = _brute_force(vectors, K)
+    sims, found = approximate_neighbours(pool, ids, vectors, np.arange(len(ids)), K)
+    assert not (found == np.arange(len(ids))[:, None]).any()
+    recall = np.mean([len(set(a) & set(b)) / K for a, b in zip(found, true_idx, strict=True)])
+    assert recall >= 0.95
+    assert np.abs(sims.mean(axis=1) - true_sims.mean(axis=1)).max() < 2e-3
