@@ -33,10 +33,19 @@ without a second embedder on ``bench/retrieval.py``'s cross-lingual question set
 note); ``MarginRetriever(pool, center=False, kind="ratio", reference="pool")`` is the margin
 as first shipped.
 
+The pool's neighbourhoods are searched exactly (``pool × pool`` products) or through the
+pool's HNSW index (``pool × candidates``, see :mod:`.neighbour_search`), by
+``neighbour_search``: ``auto`` (the default) is exact up to 20,000 passages and approximate
+above. The stored statistics record which search made them; statistics made approximately are
+not reused when ``exact`` is asked for.
+
 Stored statistics follow the pool: without centering, when passages were added only the new
-ones are compared with the pool (an ``added × pool`` product; the old passages' top-k lists
-take in the new neighbours exactly), where a rebuild costs ``pool × pool``; with centering the
-language means move with every change, so the statistics are recomputed.
+ones are searched (an ``added × pool`` product, or ``added`` index queries), where a rebuild
+costs the whole pool's search. Exactly, the old passages' top-k lists take in the new
+neighbours exactly. Approximately, an old passage takes in the new passages among whose
+candidates it is (reverse neighbours): a new passage that is among an old one's ``k`` nearest
+but does not have it among its own candidates is missed, as the search itself would miss it.
+With centering the language means move with every change, so the statistics are recomputed.
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ import numpy as np
 from xling.core.errors import InvalidInputError
 from xling.core.files import write_atomic
 from xling.core.numerics import MARGIN_KINDS, MarginKind, knn, margin_scores, top_k
+from xling.core.progress import ProgressCallback
 from xling.core.records import Hit
 from xling.core.validation import check_choice, check_positive_int, check_texts
 from xling.embedders import Task
@@ -58,6 +68,14 @@ from xling.retrieval.base import Filter, Retriever
 from xling.retrieval.centering import QUERY_MEAN_SOURCES, LanguageMeans, QueryMeans, QueryMeanSource
 from xling.retrieval.dense import DenseRetriever, check_flag, rescored
 from xling.retrieval.derived import derived_dir, read_json, snapshot
+from xling.retrieval.neighbour_search import (
+    NEIGHBOUR_SEARCHES,
+    NeighbourSearch,
+    approximate_neighbours,
+    candidate_count,
+    exact_neighbours,
+    resolve_search,
+)
 from xling.store.pool import Pool
 
 __all__ = ["MARGIN_REFERENCES", "MarginReference", "MarginRetriever"]
@@ -71,6 +89,29 @@ _BLOCK = 1024
 def _neighbour_sims(x: np.ndarray, y: np.ndarray, k: int, offset: int | None = None) -> np.ndarray:
     """:func:`~xling.core.numerics.knn`'s similarities (``offset``: ``x`` is ``y[offset:]``)."""
     return knn(x, y, k, exclude_self=offset is not None, offset=offset or 0, block=_BLOCK)[0]
+
+
+def _take_in(old_top: np.ndarray, sims: np.ndarray, cols: np.ndarray, n_old: int) -> np.ndarray:
+    """Old passages' top-k similarities with the new passages that found them merged in.
+
+    ``sims``/``cols``: each new passage's candidates (positions, old passages below
+    ``n_old``); an old passage takes in every new one it is a candidate of.
+    """
+    hit = (cols >= 0) & (cols < n_old)
+    rows, values = cols[hit], sims[hit]
+    if not len(rows):
+        return old_top
+    order = np.argsort(rows, kind="stable")
+    rows, values = rows[order], values[order]
+    touched, first, counts = np.unique(rows, return_index=True, return_counts=True)
+    extra = np.full((len(touched), int(counts.max())), -np.inf, dtype=np.float32)
+    extra[
+        np.repeat(np.arange(len(touched)), counts), np.arange(len(rows)) - np.repeat(first, counts)
+    ] = values
+    merged = old_top.copy()
+    width = old_top.shape[1]
+    merged[touched] = top_k(np.concatenate([old_top[touched], extra], axis=1), width)[1]
+    return merged
 
 
 class MarginRetriever(Retriever):
@@ -93,6 +134,13 @@ class MarginRetriever(Retriever):
             neighbourhoods are used; a smaller batch is scored without passage statistics
             (its centred cosines, in the order of the ``distance`` margin).
         task: ``"asymmetric"`` (question → passage) or ``"symmetric"``.
+        neighbour_search: With ``reference="pool"``: how passages' neighbours are found,
+            ``exact``, ``approximate`` (the pool's HNSW index, candidates rescored exactly) or
+            ``auto`` (exact up to 20,000 passages); see :mod:`.neighbour_search`.
+        candidates: With the approximate search: candidates fetched per passage (default
+            ``4 × neighbors``).
+        on_progress: Called with ``(passages done, passages)`` while the pool's statistics
+            are computed.
     """
 
     method = "margin"
@@ -110,8 +158,18 @@ class MarginRetriever(Retriever):
         query_means: QueryMeanSource = "batch",
         min_batch: int = 50,
         task: Task = "asymmetric",
+        neighbour_search: NeighbourSearch = "auto",
+        candidates: int | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         super().__init__(pool, task=task)
+        self.neighbour_search: NeighbourSearch = check_choice(
+            neighbour_search, "neighbour_search", NEIGHBOUR_SEARCHES
+        )
+        self.candidates = (
+            None if candidates is None else check_positive_int(candidates, "candidates")
+        )
+        self.on_progress = on_progress
         self.neighbors = check_positive_int(neighbors, "neighbors")
         self.kind: MarginKind = check_choice(kind, "kind", MARGIN_KINDS)
         self.shortlist = check_positive_int(shortlist, "shortlist")
@@ -135,6 +193,7 @@ class MarginRetriever(Retriever):
         self._means: dict[str, float] = {}
         self._sample: np.ndarray | None = None
         self.work = 0  # passage × reference products computed in this process (for benchmarks)
+        self.search_used: str | None = None  # the stored statistics' search (reference="pool")
 
     def __repr__(self) -> str:
         return (
@@ -184,9 +243,15 @@ class MarginRetriever(Retriever):
         folder = derived_dir(self.pool, state[0])
         header_path, data_path = folder / f"{self._name()}.json", folder / f"{self._name()}.npz"
         header = read_json(header_path)
+        search = "exact"
+        if self.reference == "pool":
+            search = resolve_search(self.neighbour_search, state[1])
         old_ids: list[str] = []
         old_top = np.zeros((0, 0), dtype=np.float32)
-        if header and header.get("format") == _FORMAT:
+        stored_search = str((header or {}).get("search", "exact"))
+        # Exact statistics serve either search; approximate ones only the approximate search.
+        usable = stored_search == "exact" or search == "approximate"
+        if header and header.get("format") == _FORMAT and usable:
             try:
                 with np.load(data_path, allow_pickle=False) as arrays:
                     old_ids, old_top = [str(x) for x in arrays["ids"]], arrays["top"]
@@ -195,6 +260,7 @@ class MarginRetriever(Retriever):
             if header.get("state") == list(state) and len(old_ids) == state[1]:
                 if self.center:
                     self.language_means.prepare()
+                self.search_used = stored_search
                 self._set(state, old_ids, old_top)
                 return
         snap = snapshot(self.pool, with_vectors=True)
@@ -204,10 +270,16 @@ class MarginRetriever(Retriever):
             self.language_means.prepare(snap)
             vectors = self.language_means.center(vectors, snap.langs)
             old_ids, old_top = [], np.zeros((0, 0), dtype=np.float32)
-        ids, top = self._update(snap.ids, vectors, old_ids, old_top)
+        ids, top = self._update(snap.ids, vectors, old_ids, old_top, search)
         write_atomic(data_path, lambda p: np.savez(p, ids=np.asarray(ids, dtype=str), top=top))
-        header = {"format": _FORMAT, "state": list(snap.state), "neighbors": self.neighbors}
+        header = {
+            "format": _FORMAT,
+            "state": list(snap.state),
+            "neighbors": self.neighbors,
+            "search": search,
+        }
         write_atomic(header_path, json.dumps(header))
+        self.search_used = search
         self._set(snap.state, ids, top)
 
     def _set(self, state: tuple[str, int], ids: list[str], top: np.ndarray) -> None:
@@ -215,9 +287,15 @@ class MarginRetriever(Retriever):
         self._state, self._means = state, dict(zip(ids, means.tolist(), strict=True))
 
     def _update(
-        self, ids: list[str], vectors: np.ndarray, old_ids: list[str], old_top: np.ndarray
+        self,
+        ids: list[str],
+        vectors: np.ndarray,
+        old_ids: list[str],
+        old_top: np.ndarray,
+        search: str,
     ) -> tuple[list[str], np.ndarray]:
-        """Every passage's top-k similarities, reusing the stored ones where still valid."""
+        """Every passage's top-k similarities, reusing the stored ones where still valid
+        (``vectors``: centred with ``center``)."""
         position = {rid: i for i, rid in enumerate(ids)}
         reusable = bool(old_ids) and all(rid in position for rid in old_ids)
         if self.reference == "sample":
@@ -233,9 +311,27 @@ class MarginRetriever(Retriever):
             if fresh is not None:
                 top[new] = fresh
             return ids, top
+        n, kk = len(ids), min(self.neighbors, len(ids) - 1)
+        if reusable and old_top.shape[1] < kk:  # the old pool was smaller than k: start over
+            reusable = False
         if not reusable:
-            self.work += len(ids) * len(ids)
-            return ids, _neighbour_sims(vectors, vectors, self.neighbors, 0)
+            if search == "exact":
+                self.work += n * n
+                found = exact_neighbours(
+                    vectors, vectors, self.neighbors, offset=0, on_progress=self.on_progress
+                )
+                return ids, found[0]
+            self.work += n * candidate_count(self.neighbors, n, self.candidates)
+            found = approximate_neighbours(
+                self.pool,
+                ids,
+                vectors,
+                np.arange(n),
+                self.neighbors,
+                candidates=self.candidates,
+                on_progress=self.on_progress,
+            )
+            return ids, found[0]
         # Old passages first, new ones after: new rows see everything, old rows merge in the
         # similarities to the new passages.
         old_set = set(old_ids)
@@ -243,15 +339,31 @@ class MarginRetriever(Retriever):
         order = [position[rid] for rid in old_ids] + [position[rid] for rid in new_ids]
         all_vecs = vectors[order]
         n_old = len(old_ids)
-        new_top = _neighbour_sims(all_vecs[n_old:], all_vecs, self.neighbors, n_old)
         merged_old = old_top
-        if new_ids:
-            to_new = all_vecs[:n_old] @ all_vecs[n_old:].T
-            kk = min(self.neighbors, len(ids) - 1)
-            merged_old = top_k(np.concatenate([old_top, to_new], axis=1), kk)[1]
-            if new_top.shape[1] != kk:
-                new_top = _neighbour_sims(all_vecs[n_old:], all_vecs, kk, n_old)
-        self.work += len(new_ids) * len(ids)
+        if search == "exact":
+            new_top = exact_neighbours(
+                all_vecs[n_old:], all_vecs, kk, offset=n_old, on_progress=self.on_progress
+            )[0]
+            if new_ids:
+                to_new = all_vecs[:n_old] @ all_vecs[n_old:].T
+                merged_old = top_k(np.concatenate([old_top, to_new], axis=1), kk)[1]
+            self.work += len(new_ids) * n
+        elif new_ids:
+            fetch = candidate_count(kk, n, self.candidates)
+            sims, cols = approximate_neighbours(
+                self.pool,
+                old_ids + new_ids,
+                all_vecs,
+                np.arange(n_old, n),
+                fetch - 1,  # all the candidates but the passage itself: its reverse neighbours
+                candidates=fetch,
+                on_progress=self.on_progress,
+            )
+            self.work += len(new_ids) * fetch
+            new_top = sims[:, :kk]
+            merged_old = _take_in(old_top, sims, cols, n_old)
+        else:
+            new_top = np.zeros((0, kk), dtype=np.float32)
         return old_ids + new_ids, np.concatenate([merged_old, new_top]).astype(np.float32)
 
     def search(self, queries: list[str], k: int, where: Filter) -> list[list[Hit]]:
