@@ -137,17 +137,17 @@ def servers(console: Console, texts: int) -> dict[str, float]:
     return figures
 
 
-def ingest(console: Console, chunks: int) -> dict[str, float]:
+def ingest(console: Console, chunks: int, embedder: str = "e5-small-q4") -> dict[str, float]:
     """(b): chunks/s of the stages one after another and pipelined, and their ratio."""
     root = Path(tempfile.mkdtemp(prefix="xling-scale-pipeline-"))
     try:
         paths = make_documents(root / "docs", chunks)
         docs = [Document(p.name, path=p) for p in paths]
-        embedder = get_embedder("e5-small-q4", cache=False)
-        chunker = Chunker(embedder)
+        model = get_embedder(embedder, cache=False)
+        chunker = Chunker(model)
         figures: dict[str, float] = {}
         for name, queue_batches in (("sequential", 0), ("pipelined", 2)):
-            pool = Pool.open("scale", embedder, path=root / f"db-{name}")
+            pool = Pool.open("scale", model, path=root / f"db-{name}")
             report = ingest_documents(pool, docs, chunker=chunker, errors="skip",
                                       queue_batches=queue_batches)  # fmt: skip
             figures[f"ingest_{name}_chunks_per_s"] = report.chunks_written / report.seconds
