@@ -414,7 +414,7 @@ def ingest_documents(
     docs = check_documents(documents)
     chunker = chunker or Chunker(pool.embedder)
     refused: list[Refusal] = []
-    counts = dict.fromkeys(("added", "updated", "unchanged", "written", "embedded", "deleted"), 0)
+    counts = new_counts()
     hint = "; run it again to finish: documents already written are then unchanged"
     with pool.db.calls(f"ingesting into pool {pool.name!r}", hint), pool.writing():
         with pool.reading() as collection:
@@ -439,12 +439,32 @@ def ingest_documents(
                         refused.append(step.refusal)
                     if on_document:
                         on_document(outcome)
-        deleted = DeleteReport(0, 0)
-        if sync:
-            keep = {d.doc_id for d in docs}
-            gone = sorted(set(document_counts(pool, sync_where)) - keep)
-            if gone:
-                deleted = delete_documents(pool, doc_ids=gone)
+        deleted = sync_documents(pool, docs, sync_where) if sync else DeleteReport(0, 0)
+    return ingest_report(docs, counts, deleted, refused, began)
+
+
+def new_counts() -> dict[str, int]:
+    """The tallies an ingest keeps, all 0: documents by outcome, and chunks."""
+    return dict.fromkeys(("added", "updated", "unchanged", "written", "embedded", "deleted"), 0)
+
+
+def sync_documents(
+    pool: Pool, docs: Sequence[Document], where: Mapping[str, Any] | None
+) -> DeleteReport:
+    """Deletes the pool's documents (matching ``where``) that are not among ``docs``."""
+    gone = sorted(set(document_counts(pool, where)) - {d.doc_id for d in docs})
+    return delete_documents(pool, doc_ids=gone) if gone else DeleteReport(0, 0)
+
+
+def ingest_report(
+    docs: Sequence[Document],
+    counts: Mapping[str, int],
+    deleted: DeleteReport,
+    refused: Sequence[Refusal],
+    began: float,
+) -> IngestReport:
+    """The report of an ingest from its tallies (:func:`new_counts`), ``began`` by
+    :func:`time.perf_counter`."""
     return IngestReport(
         documents=len(docs),
         added=counts["added"],

@@ -41,8 +41,6 @@ from xling.embedders import Embedder, get_embedder
 from xling.embedders.registry import parse_spec
 from xling.store.documents import (
     DeleteReport,
-    delete_documents,
-    document_counts,
     is_complete,
     stored_versions,
 )
@@ -57,8 +55,11 @@ from xling.store.ingest import (
     chunk_stage,
     document_version,
     embed_stage,
+    ingest_report,
+    new_counts,
     read_stage,
     reuse_vectors,
+    sync_documents,
     write_stage,
 )
 
@@ -377,7 +378,7 @@ def ingest_with_ray(
             if collection is not None:
                 check_layout(pool.name, collection)
         rows = _inputs(pool, docs)
-    counts = dict.fromkeys(("added", "updated", "unchanged", "written", "embedded", "deleted"), 0)
+    counts = new_counts()
     refused: list[Refusal] = []
     sources = {d.doc_id: d.source or "" for d in docs}
     started = _connect(ray, address, object_store_memory)
@@ -406,21 +407,8 @@ def ingest_with_ray(
     deleted = DeleteReport(0, 0)
     if sync:
         with pool.db.calls(f"deleting documents from pool {pool.name!r}"):
-            gone = sorted(set(document_counts(pool, sync_where)) - {d.doc_id for d in docs})
-            if gone:
-                deleted = delete_documents(pool, doc_ids=gone)
-    return IngestReport(
-        documents=len(docs),
-        added=counts["added"],
-        updated=counts["updated"],
-        unchanged=counts["unchanged"],
-        deleted=deleted.documents,
-        chunks_written=counts["written"],
-        chunks_embedded=counts["embedded"],
-        chunks_deleted=counts["deleted"] + deleted.chunks,
-        seconds=time.perf_counter() - began,
-        refused=tuple(refused),
-    )
+            deleted = sync_documents(pool, docs, sync_where)
+    return ingest_report(docs, counts, deleted, refused, began)
 
 
 def _run(
