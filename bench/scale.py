@@ -21,12 +21,12 @@ The parts are the pieces beside this file, each documented there:
    cores). ``--embedder`` is the pools' embedder for parts 2 and 3: ``use-m3`` by default, since
    three ingests of 20,000 chunks with the bundled e5 (about 5 chunks of ~130 tokens a second
    here) would take about 3 hours.
-4. ``scale_margin.run``: agreement (mAP and R@1, approximate − exact, in points) on the FLORES
+4. ``scale_bm25.run``: adding 1,000 passages to a ``--bm25-passages`` index vs rebuilding it
+   (synthetic recombinations of real sentences, stated).
+5. ``scale_margin.run``: agreement (mAP and R@1, approximate − exact, in points) on the FLORES
    pool of ``bench/retrieval.py``; statistics time exact vs approximate at ``--pool-100k``
    passages (real e5 vectors plus stated synthetic perturbed copies); approximate at
    ``--pool-1m`` (synthetic, stated).
-5. ``scale_bm25.run``: adding 1,000 passages to a ``--bm25-passages`` index vs rebuilding it
-   (synthetic recombinations of real sentences, stated).
 
 Prints each part's table, then all figures, plots the ratios to ``bench/out/scale.png``, and
 ends with ``RESULT ray_vs_local=… two_servers_vs_one=… margin_ann_speedup_100k=…
@@ -134,9 +134,9 @@ def main() -> int:
             folder = Path(tmp) / "docs"
             scale_pipeline.make_documents(folder, args.chunks)
         part("ray", lambda: scale_ray.run(console, documents=folder, embedder=args.embedder))
+    part("bm25", lambda: scale_bm25.run(console, passages=args.bm25_passages, eager=False))
     part("margin", lambda: scale_margin.run(console, pool_100k=args.pool_100k,
                                             pool_1m=args.pool_1m))  # fmt: skip
-    part("bm25", lambda: scale_bm25.run(console, passages=args.bm25_passages, eager=False))
 
     table = Table("figure", "value", title="bench/scale.py")
     for name, value in figures.items():
