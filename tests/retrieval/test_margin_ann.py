@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from xling.core.errors import InvalidInputError
-from xling.data import SAMPLE_LANGS, sample_path
+from xling.data import sample_path
 from xling.embedders import Embedder
 from xling.retrieval import MarginRetriever
 from xling.retrieval.derived import derived_dir
@@ -33,24 +33,6 @@ def _write_lines(folder: Path, name: str, lines: list[str]) -> Path:
     path = folder / name
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="module")
-def sample_db(tmp_path_factory: pytest.TempPathFactory, e5: Embedder) -> Path:
-    """The bundled FLORES sample as ``tests/retrieval/test_methods.py`` builds it (the same
-    texts, so a test session embeds them once)."""
-    db = tmp_path_factory.mktemp("margin-ann") / "db"
-    pool = Pool.open("sample", e5, path=db)
-    for lang in SAMPLE_LANGS[1:]:
-        pool.index(load_aligned(sample_path("eng"), sample_path(lang), "eng", lang))
-    return db
-
-
-@pytest.fixture
-def pool(sample_db: Path, tmp_path: Path) -> Pool:
-    """A private copy of the pool (the derived indexes written beside it are the test's)."""
-    shutil.copytree(sample_db, tmp_path / "db")
-    return Pool.open("sample", path=tmp_path / "db", create=False)
 
 
 def _brute_force(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

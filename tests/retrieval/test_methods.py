@@ -12,7 +12,7 @@ import pytest
 from xling.core.errors import InvalidInputError, UnknownSpecError
 from xling.core.records import Hit, QueryHits, hits_from_run, hits_to_run
 from xling.core.tokenize import tokenize
-from xling.data import SAMPLE_LANGS, sample_path
+from xling.data import sample_path
 from xling.embedders import Embedder
 from xling.eval import evaluate_run
 from xling.rerankers import RerankRequest
@@ -22,7 +22,7 @@ from xling.retrieval import (
     available_retrievers,
     get_retriever,
 )
-from xling.store import Pool, load_aligned, load_lines
+from xling.store import Pool, load_lines
 
 # The margin as first shipped: ratio over pool neighbourhoods, no centering.
 SHIPPED: dict[str, Any] = {"kind": "ratio", "reference": "pool", "center": False}
@@ -30,23 +30,6 @@ SHIPPED: dict[str, Any] = {"kind": "ratio", "reference": "pool", "center": False
 
 def _lines(lang: str) -> list[str]:
     return sample_path(lang).read_text(encoding="utf-8").split("\n")
-
-
-@pytest.fixture(scope="module")
-def sample_db(tmp_path_factory: pytest.TempPathFactory, e5: Embedder) -> Path:
-    db = tmp_path_factory.mktemp("retrieval") / "db"
-    pool = Pool.open("sample", e5, path=db)
-    for lang in SAMPLE_LANGS[1:]:
-        pool.index(load_aligned(sample_path("eng"), sample_path(lang), "eng", lang))
-    return db
-
-
-@pytest.fixture
-def pool(sample_db: Path, tmp_path: Path) -> Pool:
-    """A private copy of the sample pool (derived indexes written beside it are the test's)."""
-    db = tmp_path / "db"
-    shutil.copytree(sample_db, db)
-    return Pool.open("sample", path=db, create=False)
 
 
 def test_registry_names_every_method(pool: Pool) -> None:
